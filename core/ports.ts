@@ -1,0 +1,55 @@
+/**
+ * The interfaces a runtime implements for the core. The core never touches a runtime API
+ * directly: Bun, Deno, an edge platform or a test hands these in as arguments.
+ *
+ * @module
+ */
+
+/** Time source. Tests pass a fake clock so state machines can be replayed in milliseconds. */
+export interface Clock {
+  /** Milliseconds since an arbitrary epoch; only differences matter. */
+  now(): number;
+  /** Runs `fn` after `ms`; the returned function cancels it. */
+  setTimer(fn: () => void, ms: number): () => void;
+}
+
+/** A duplex byte stream (a TCP or TLS connection). */
+export interface StreamConnection {
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+  /** Closes both directions at once and releases the socket; safe to call twice. */
+  close(): void;
+}
+
+export interface ConnectOptions {
+  hostname: string;
+  port: number;
+  /** Present for `https://` members: connect with TLS and verify against `caCerts` (or the system store). */
+  tls?: { serverName: string; caCerts?: string[]; verify: boolean };
+  /** Aborts the connect attempt (connect timeout). */
+  signal?: AbortSignal;
+}
+
+/** Opens outgoing connections. Rejects with an Error when the connection cannot be made. */
+export type Connect = (options: ConnectOptions) => Promise<StreamConnection>;
+
+/** What the listener knows about the client connection. */
+export interface ConnInfo {
+  /** Client address as seen on the socket (no port). */
+  remoteAddress: string;
+  /** True when the listener terminated TLS. */
+  tls: boolean;
+}
+
+/**
+ * Upgrades an incoming WebSocket request and pipes it to `target` (a ws:// or wss:// URL).
+ * Returns the Response the listener must give back, or undefined when the runtime has already
+ * answered the request itself (Bun's server.upgrade).
+ */
+export type WebSocketProxy = (
+  request: Request,
+  target: { url: string; headers: Headers; protocols: string[] },
+) => Response | undefined;
+
+/** One line of structured log output; the runtime decides where it goes (stdout by default). */
+export type LogSink = (record: Record<string, unknown>) => void;
