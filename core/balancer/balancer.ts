@@ -1,0 +1,336 @@
+/**
+ * The data plane: `fetch(request, conn)` routes a web-standard Request to a pool, applies
+ * stickiness, picks and reserves a member, forwards with retries and redispatch, and returns the
+ * member's response with cookies and headers fixed up. Runtimes hand in the clock, the upstream
+ * client and the log sink, so the same code runs on Bun, Deno, an edge worker and in tests.
+ *
+ * @example
+ * ```ts
+ * const balancer = createBalancer(config, { clock, upstream: client.request.bind(client), log: console.log });
+ * Deno.serve((request, info) => balancer.fetch(request, { remoteAddress: info.remoteAddr.hostname, tls: false }));
+ * ```
+ * @module
+ */
+import type { Config } from "../config/schema.ts";
+import type { Clock, ConnInfo, LogSink, WebSocketProxy } from "../ports.ts";
+import type { Origin, RequestTimeouts, UpstreamRequest } from "../proxy/http1-client.ts";
+import { UpstreamError } from "../proxy/http1-client.ts";
+import { applyForwarding, HeaderError, isWebSocketUpgrade, stripHopByHop } from "../proxy/headers.ts";
+import { compileCidrs } from "../proxy/ip.ts";
+import type { StickyLookup } from "../sticky/sticky.ts";
+import { parseCookieHeader } from "../sticky/cookies.ts";
+import { type Member, Pool } from "./pool.ts";
+import { createRouter } from "./router.ts";
+
+/** Sends one request to one member; rejects with UpstreamError. */
+export type Upstream = (origin: Origin, request: UpstreamRequest, timeouts: RequestTimeouts) => Promise<Response>;
+
+export interface BalancerPorts {
+  clock: Clock;
+  upstream: Upstream;
+  log: LogSink;
+  webSocket?: WebSocketProxy;
+}
+
+export interface Balancer {
+  readonly config: Config;
+  readonly pools: ReadonlyMap<string, Pool>;
+  /** Answers one client request; undefined only when the runtime took over the socket (WebSocket on Bun). */
+  fetch(request: Request, conn: ConnInfo): Promise<Response | undefined>;
+  /** Requests still being answered (headers or body), for graceful shutdown. */
+  readonly inFlight: number;
+}
+
+/** How the request's session was handled, for the access log. */
+type StickyDecision = "none" | "new" | "hit" | "moved";
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
+  const pools = new Map(Object.entries(config.pools).map(([name, pool]) => [name, new Pool(name, pool, ports.clock)]));
+  const route = createRouter(config);
+  const trusted = new Map([...pools].map(([name, pool]) => [name, compileCidrs(pool.config.forwarding.trustedProxies)]));
+  const origins = new Map<Member, Origin>();
+  for (const pool of pools.values()) {
+    for (const member of pool.members) origins.set(member, _originOf(member.url));
+  }
+  let inFlight = 0;
+
+  const log = (record: Record<string, unknown>) => {
+    if (config.accessLog) ports.log(record);
+  };
+
+  async function handle(request: Request, conn: ConnInfo): Promise<Response | undefined> {
+    const started = ports.clock.now();
+    const url = new URL(request.url);
+    const host = request.headers.get("host") ?? url.host;
+    const pool = pools.get(route(host, url.pathname))!;
+    const entry: AccessRecord = {
+      time: new Date().toISOString(),
+      client: conn.remoteAddress,
+      method: request.method,
+      path: url.pathname,
+      status: 0,
+      pool: pool.name,
+      member: null,
+      sticky: "none",
+      upstreamMs: null,
+      totalMs: 0,
+      bytesIn: Number(request.headers.get("content-length") ?? 0),
+      bytesOut: 0,
+    };
+    const finish = (status: number) => {
+      entry.status = status;
+      entry.totalMs = ports.clock.now() - started;
+      log(entry);
+    };
+    const fail = (status: number, message: string, extra?: HeadersInit) => {
+      finish(status);
+      return _errorResponse(status, message, extra);
+    };
+
+    if (request.method === "CONNECT") return fail(405, "CONNECT is not supported");
+    const webSocket = ports.webSocket !== undefined && isWebSocketUpgrade(request);
+    const headers = new Headers(request.headers);
+    try {
+      stripHopByHop(headers, { request: true, keepUpgrade: webSocket });
+    } catch (error) {
+      if (error instanceof HeaderError) return fail(400, error.message);
+      throw error;
+    }
+    const forwarding = pool.config.forwarding;
+    applyForwarding(headers, forwarding, {
+      clientAddress: conn.remoteAddress,
+      trusted: trusted.get(pool.name)!(conn.remoteAddress),
+      proto: conn.tls ? "https" : "http",
+      host,
+    });
+
+    let lookup: StickyLookup = {};
+    if (pool.sticky) lookup = await pool.sticky.read(url, headers);
+    const stuck = lookup.member === undefined ? undefined : pool.member(lookup.member);
+    const hashKey = pool.config.strategy === "hash" ? _hashKey(pool, request, url, conn) : undefined;
+
+    const tried = new Set<Member>();
+    const idempotentReplay = IDEMPOTENT.has(request.method) && request.body === null;
+    const { retries, retryOn, redispatch } = pool.config;
+    let lastError: UpstreamError | undefined;
+    let previous: Member | undefined;
+
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      // Which member: without redispatch a retry stays where it failed; otherwise the session's
+      // own member while it can serve, else its failover; new sessions go to the strategy.
+      let member: Member | undefined;
+      if (attempt > 0 && !redispatch) {
+        member = previous;
+      } else if (stuck && !tried.has(stuck) && pool.takesSticky(stuck)) {
+        member = stuck;
+        entry.sticky = "hit";
+      } else if (stuck) {
+        if (pool.config.sticky.force) {
+          return fail(503, `session's member ${stuck.name} is unavailable (sticky force)`, { "retry-after": "1" });
+        }
+        member = pool.selectFailover(stuck, tried, hashKey);
+        entry.sticky = "moved";
+      } else {
+        member = pool.selectNew(tried, hashKey);
+        if (pool.sticky) entry.sticky = "new";
+      }
+      if (!member) break;
+
+      const granted = await pool.acquire(member, entry.sticky !== "hit", request.signal);
+      if (!granted) {
+        if (member === stuck) {
+          // The session's member stayed at maxconn past the queue timeout: treat it as unusable.
+          tried.add(member);
+          attempt--;
+          continue;
+        }
+        return fail(503, "no free connection slot within the queue timeout", { "retry-after": "1" });
+      }
+      member = previous = granted;
+      entry.member = member.name;
+      member.requests++;
+      const upstreamStarted = ports.clock.now();
+      let response: Response;
+      try {
+        if (!forwarding.preserveHost) headers.set("host", member.url.host);
+        if (webSocket) {
+          pool.release(member);
+          return await _proxyWebSocket(ports.webSocket!, request, url, member, headers, entry, finish);
+        }
+        response = await ports.upstream(origins.get(member)!, {
+          method: request.method,
+          target: url.pathname + url.search,
+          headers,
+          body: request.body,
+          signal: request.signal,
+        }, pool.config.timeouts);
+      } catch (error) {
+        pool.release(member);
+        if (!(error instanceof UpstreamError)) throw error;
+        lastError = error;
+        entry.upstreamMs = ports.clock.now() - upstreamStarted;
+        if (error.kind === "aborted") return fail(499, "client closed the request");
+        tried.add(member);
+        if (error.kind === "connect-failure" || error.kind === "connect-timeout") {
+          pool.markConnectFailure(member);
+          continue;
+        }
+        member.failures++;
+        if (idempotentReplay && retryOn.includes(error.kind as never)) continue;
+        break;
+      }
+      entry.upstreamMs = ports.clock.now() - upstreamStarted;
+      if (attempt < retries && idempotentReplay && retryOn.includes(String(response.status) as never)) {
+        pool.release(member);
+        tried.add(member);
+        await response.body?.cancel();
+        continue;
+      }
+      return await _respond(pool, member, response, lookup, conn.tls, entry, finish);
+    }
+
+    if (!lastError) return fail(503, `no usable member in pool ${pool.name}`, { "retry-after": "1" });
+    const timeout = lastError.kind === "response-timeout";
+    return fail(timeout ? 504 : 502, `upstream ${lastError.kind}: ${lastError.message}`);
+  }
+
+  async function _respond(
+    pool: Pool,
+    member: Member,
+    upstream: Response,
+    lookup: StickyLookup,
+    secure: boolean,
+    entry: AccessRecord,
+    finish: (status: number) => void,
+  ): Promise<Response> {
+    const headers = new Headers(upstream.headers);
+    stripHopByHop(headers);
+    if (pool.sticky) await pool.sticky.write(headers, lookup, member.name, secure);
+    let released = false;
+    const done = () => {
+      if (released) return;
+      released = true;
+      pool.release(member);
+      finish(upstream.status);
+    };
+    if (!upstream.body) {
+      done();
+      return new Response(null, { status: upstream.status, headers });
+    }
+    // Pull-through wrapper: holds the member's slot until the body is fully sent (leastconn and
+    // maxconn count real work) and counts bytes for the access log.
+    const reader = upstream.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const { done: end, value } = await reader.read();
+          if (end) {
+            done();
+            controller.close();
+          } else {
+            entry.bytesOut += value.byteLength;
+            controller.enqueue(value);
+          }
+        } catch (error) {
+          done();
+          controller.error(error);
+        }
+      },
+      cancel(reason) {
+        done();
+        return reader.cancel(reason);
+      },
+    }, { highWaterMark: 0 });
+    return new Response(body, { status: upstream.status, headers });
+  }
+
+  return {
+    config,
+    pools,
+    get inFlight() {
+      return inFlight;
+    },
+    async fetch(request, conn) {
+      inFlight++;
+      try {
+        return await handle(request, conn);
+      } finally {
+        inFlight--;
+      }
+    },
+  };
+}
+
+type AccessRecord = {
+  time: string;
+  client: string;
+  method: string;
+  path: string;
+  status: number;
+  pool: string;
+  member: string | null;
+  sticky: StickyDecision;
+  upstreamMs: number | null;
+  totalMs: number;
+  bytesIn: number;
+  bytesOut: number;
+};
+
+async function _proxyWebSocket(
+  proxy: WebSocketProxy,
+  request: Request,
+  url: URL,
+  member: Member,
+  headers: Headers,
+  entry: AccessRecord,
+  finish: (status: number) => void,
+): Promise<Response | undefined> {
+  const target = new URL(url.pathname + url.search, member.url);
+  target.protocol = member.url.protocol === "https:" ? "wss:" : "ws:";
+  const protocols = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim()).filter(Boolean);
+  // The runtime's WebSocket client performs its own handshake; pass only end-to-end fields.
+  for (const name of ["connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol"]) {
+    headers.delete(name);
+  }
+  let response: Response | undefined;
+  try {
+    response = await proxy(request, { url: target.href, headers, protocols });
+  } catch (error) {
+    finish(502);
+    return _errorResponse(502, `WebSocket to ${member.name} failed: ${(error as Error).message}`);
+  }
+  finish(response?.status ?? 101);
+  return response;
+}
+
+function _originOf(url: URL): Origin {
+  const tls = url.protocol === "https:";
+  return {
+    hostname: url.hostname.replace(/^\[|\]$/g, ""),
+    port: url.port ? Number(url.port) : tls ? 443 : 80,
+    tls: tls ? { serverName: url.hostname, verify: true } : undefined,
+  };
+}
+
+function _hashKey(pool: Pool, request: Request, url: URL, conn: ConnInfo): string | undefined {
+  const { key, name } = pool.config.hash;
+  switch (key) {
+    case "source":
+      return conn.remoteAddress;
+    case "uri":
+      return url.pathname + url.search;
+    case "header":
+      return request.headers.get(name!) ?? undefined;
+    case "cookie":
+      return parseCookieHeader(request.headers.get("cookie")).find(([cookie]) => cookie === name)?.[1];
+  }
+}
+
+function _errorResponse(status: number, message: string, extra?: HeadersInit): Response {
+  const headers = new Headers(extra);
+  headers.set("content-type", "text/plain; charset=utf-8");
+  headers.set("cache-control", "no-store");
+  return new Response(`${status} ${message}\n`, { status, headers });
+}

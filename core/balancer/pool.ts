@@ -1,0 +1,179 @@
+/**
+ * A pool of members and the rules that decide which of them may take a request: activation,
+ * weight, distance groups, domains, redirect targets and maxconn with a FIFO queue (mod_jk and
+ * HAProxy semantics; see the README's mapping table).
+ *
+ * @module
+ */
+import type { Activation, MemberConfig, PoolConfig } from "../config/schema.ts";
+import type { Clock } from "../ports.ts";
+import { createStickyMode, type StickyMode } from "../sticky/sticky.ts";
+import { memberIds } from "../sticky/member-id.ts";
+import { createStrategy, type Strategy } from "../strategies/index.ts";
+
+export class Member {
+  readonly name: string;
+  readonly url: URL;
+  readonly route: string;
+  readonly id: string;
+  readonly distance: number;
+  readonly domain: string | undefined;
+  readonly redirect: string | undefined;
+  readonly maxconn: number;
+  weight: number;
+  activation: Activation;
+  /** Requests in flight (holding a connection slot). */
+  active = 0;
+  /** Until this clock time the member is skipped after refusing connections (mod_jk recover_time). */
+  downUntil = 0;
+  requests = 0;
+  failures = 0;
+
+  constructor(config: MemberConfig, id: string) {
+    this.name = config.name;
+    this.url = new URL(config.url);
+    this.route = config.route ?? config.name;
+    this.id = id;
+    this.distance = config.distance;
+    this.domain = config.domain;
+    this.redirect = config.redirect;
+    this.maxconn = config.maxconn;
+    this.weight = config.weight;
+    this.activation = config.activation;
+  }
+
+  get hasCapacity(): boolean {
+    return this.maxconn === 0 || this.active < this.maxconn;
+  }
+}
+
+interface Waiter {
+  /** The member the request waits for, or null for any member that may take new sessions. */
+  member: Member | null;
+  grant: (member: Member) => void;
+}
+
+export class Pool {
+  readonly members: Member[];
+  readonly sticky: StickyMode | undefined;
+  readonly #byName: Map<string, Member>;
+  readonly #strategy: Strategy;
+  readonly #queue: Waiter[] = [];
+
+  constructor(readonly name: string, readonly config: PoolConfig, private readonly clock: Clock) {
+    const ids = memberIds(name, config.members.map((member) => member.name));
+    this.members = config.members.map((member) => new Member(member, ids.get(member.name)!));
+    this.#byName = new Map(this.members.map((member) => [member.name, member]));
+    this.#strategy = createStrategy(config.strategy, this.members, { boundedLoad: config.hash.boundedLoad });
+    this.sticky = createStickyMode(config.sticky, this.members, clock);
+  }
+
+  member(name: string): Member | undefined {
+    return this.#byName.get(name);
+  }
+
+  isUp(member: Member): boolean {
+    return this.clock.now() >= member.downUntil;
+  }
+
+  /** May take new sessions. */
+  takesNew(member: Member): boolean {
+    return member.activation === "active" && member.weight > 0 && this.isUp(member);
+  }
+
+  /** May keep serving the sessions it has (a disabled member drains; a stopped one takes nothing). */
+  takesSticky(member: Member): boolean {
+    return member.activation !== "stopped" && this.isUp(member);
+  }
+
+  /** Counts one refused connection and rests the member for recoverTime. */
+  markConnectFailure(member: Member): void {
+    member.failures++;
+    member.downUntil = this.clock.now() + this.config.recoverTime;
+  }
+
+  /**
+   * A member for a new session: among members that take new sessions and are not in `exclude`
+   * (optionally only of `domain`), only the lowest distance that has any counts (mod_jk), and
+   * members with a free slot are preferred over ones that would queue.
+   */
+  selectNew(exclude: ReadonlySet<Member>, key?: string, domain?: string): Member | undefined {
+    let lowest = Infinity;
+    for (const member of this.members) {
+      if (member.distance < lowest && this.#eligible(member, exclude, domain)) lowest = member.distance;
+    }
+    if (lowest === Infinity) return undefined;
+    const group = this.members.filter((member) => member.distance === lowest && this.#eligible(member, exclude, domain));
+    const free = group.filter((member) => member.hasCapacity);
+    return this.#strategy.select(free.length > 0 ? free : group, key) as Member;
+  }
+
+  #eligible(member: Member, exclude: ReadonlySet<Member>, domain: string | undefined): boolean {
+    return !exclude.has(member) && this.takesNew(member) && (domain === undefined || member.domain === domain);
+  }
+
+  /**
+   * Where the sessions of an unusable member go: its redirect target first (a hot standby may be
+   * `disabled` and still take these), then a member of the same domain (its replication group
+   * has the session), then anyone.
+   */
+  selectFailover(from: Member, exclude: ReadonlySet<Member>, key?: string): Member | undefined {
+    const target = from.redirect === undefined ? undefined : this.#byName.get(from.redirect);
+    if (target && !exclude.has(target) && this.takesSticky(target)) return target;
+    if (from.domain !== undefined) {
+      const sameDomain = this.selectNew(exclude, key, from.domain);
+      if (sameDomain) return sameDomain;
+    }
+    return this.selectNew(exclude, key);
+  }
+
+  /**
+   * Takes a connection slot on `member`, waiting in the pool's FIFO queue while it is at maxconn.
+   * Resolves with the member granted (a request waiting for "any" may get another one), or
+   * undefined when the queue is full, the wait times out or `signal` aborts.
+   */
+  acquire(member: Member, anyMember: boolean, signal?: AbortSignal): Promise<Member | undefined> | Member {
+    if (member.hasCapacity) {
+      member.active++;
+      return member;
+    }
+    const { size, timeout } = this.config.queue;
+    if (this.#queue.length >= size || timeout === 0) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        member: anyMember ? null : member,
+        grant: (granted) => {
+          finish();
+          resolve(granted);
+        },
+      };
+      const onAbort = () => {
+        finish();
+        resolve(undefined);
+      };
+      const cancelTimer = this.clock.setTimer(onAbort, timeout);
+      const finish = () => {
+        cancelTimer();
+        signal?.removeEventListener("abort", onAbort);
+        const index = this.#queue.indexOf(waiter);
+        if (index !== -1) this.#queue.splice(index, 1);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#queue.push(waiter);
+    });
+  }
+
+  /** Returns a slot; the oldest waiter that can use this member gets it. */
+  release(member: Member): void {
+    member.active--;
+    if (this.#queue.length === 0 || !member.hasCapacity) return;
+    const waiter = this.#queue.find((w) => w.member === member || (w.member === null && this.takesNew(member)));
+    if (!waiter) return;
+    member.active++;
+    waiter.grant(member);
+  }
+
+  get queueLength(): number {
+    return this.#queue.length;
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * The config schema: one valibot schema is the single source of defaults, validation and the
+ * JSON Schema that `tandem schema` prints for editors.
+ *
+ * Defaults are the ones operators know: HAProxy's where one exists (weight 1, retries 3,
+ * `retry-on conn-failure`, `option redispatch`), mod_jk's for the Tomcat-cluster notions
+ * (distance 0, activation active, sticky_session on).
+ *
+ * @module
+ */
+import * as v from "valibot";
+import { parseDuration } from "./duration.ts";
+
+/** `500ms`, `2s`, `1m`... or a number of milliseconds; always milliseconds after parsing. */
+const duration = (fallback: string | number) =>
+  v.optional(
+    v.pipe(
+      v.union([
+        v.pipe(v.number(), v.integer(), v.minValue(0)),
+        v.pipe(
+          v.string(),
+          v.check((text) => parseDuration(text) !== undefined, 'a duration such as "500ms", "5s", "1m"'),
+        ),
+      ], 'a duration such as "500ms", "5s", "1m" or a number of milliseconds'),
+      v.transform((value) => (typeof value === "number" ? value : parseDuration(value)!)),
+      v.metadata({ duration: true }),
+    ),
+    fallback,
+  );
+
+const nonEmpty = v.pipe(v.string(), v.minLength(1, "a non-empty string"));
+const name = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "a name of letters, digits, '.', '_' or '-'"),
+);
+
+/** `host:port`, `[v6]:port` or `:port` (all addresses). Port 0 asks the system for a free port. */
+const address = v.pipe(
+  v.string(),
+  v.check(
+    (text) => /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/.test(text) && Number(text.slice(text.lastIndexOf(":") + 1)) <= 65535,
+    'an address "host:port" with a port from 0 to 65535, such as "127.0.0.1:8080"',
+  ),
+);
+
+const memberUrl = v.pipe(
+  v.string(),
+  v.check((text) => {
+    try {
+      const url = new URL(text);
+      return (url.protocol === "http:" || url.protocol === "https:") && url.pathname === "/" && !url.search;
+    } catch {
+      return false;
+    }
+  }, 'an origin URL such as "http://10.0.0.5:8080" (no path)'),
+);
+
+const cidr = v.pipe(
+  v.string(),
+  v.regex(/^[0-9A-Fa-f:.]+(?:\/\d{1,3})?$/, 'an IP address or CIDR such as "10.0.0.0/8"'),
+);
+
+export const ACTIVATIONS = ["active", "disabled", "stopped"] as const;
+export const STICKY_MODES = ["insert", "prefix", "route", "learn", "none"] as const;
+export const STRATEGIES = ["roundrobin", "leastconn", "p2c", "hash"] as const;
+/** HAProxy `retry-on` keywords, plus status codes. */
+export const RETRY_CONDITIONS = [
+  "conn-failure",
+  "empty-response",
+  "junk-response",
+  "response-timeout",
+  "500",
+  "502",
+  "503",
+  "504",
+] as const;
+
+export const MemberSchema = v.strictObject({
+  name,
+  url: memberUrl,
+  weight: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(256)), 1),
+  /** jvmRoute; defaults to the member's name. */
+  route: v.optional(v.pipe(v.string(), v.regex(/^[^\s;,.=]+$/, "a route without spaces, ';', ',', '.' or '='"))),
+  distance: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+  domain: v.optional(nonEmpty),
+  activation: v.optional(v.picklist(ACTIVATIONS), "active"),
+  redirect: v.optional(name),
+  maxconn: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+});
+
+export const StickySchema = v.strictObject({
+  mode: v.optional(v.picklist(STICKY_MODES), "none"),
+  /** Defaults by mode: `SERVERID` for insert (HAProxy's usual name), `JSESSIONID` otherwise. */
+  cookie: v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, "a cookie name (RFC 6265 token)"))),
+  httpOnly: v.optional(v.boolean(), true),
+  /** Unset: Secure exactly when the client came over TLS. */
+  secure: v.optional(v.boolean()),
+  sameSite: v.optional(v.picklist(["Strict", "Lax", "None"]), "Lax"),
+  path: v.optional(v.pipe(v.string(), v.startsWith("/", "a path starting with '/'")), "/"),
+  /** insert: a cookie unused for this long is ignored (HAProxy `maxidle`); 0 = no limit. */
+  maxIdle: duration(0),
+  /** insert: a cookie older than this is ignored (HAProxy `maxlife`); 0 = no limit. */
+  maxLife: duration(0),
+  /** insert: HMAC-SHA256 key signing the cookie; without it the cookie is not tamper-proof. */
+  key: v.optional(v.pipe(v.string(), v.minLength(16, "a key of at least 16 characters"))),
+  /** Fail with 503 instead of moving a session (mod_jk `sticky_session_force`). */
+  force: v.optional(v.boolean(), false),
+  /** route: separator between session id and route (mod_proxy_balancer `stickysessionsep`). */
+  separator: v.optional(v.pipe(v.string(), v.length(1, "a single character")), "."),
+  /** route: the path parameter carrying the session when cookies are off (`;jsessionid=`). */
+  pathParameter: v.optional(v.pipe(v.string(), v.minLength(1)), "jsessionid"),
+  /** learn: stick table bounds. */
+  tableSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 100_000),
+  tableTtl: duration("30m"),
+});
+
+export const HashSchema = v.strictObject({
+  key: v.optional(v.picklist(["source", "header", "cookie", "uri"]), "source"),
+  /** Header or cookie name for key `header` / `cookie`. */
+  name: v.optional(nonEmpty),
+  /** Cap any member at factor x average load; 0 turns the bound off. */
+  boundedLoad: v.optional(v.union([v.literal(0), v.pipe(v.number(), v.minValue(1))], "0 or a factor >= 1"), 1.25),
+});
+
+export const ForwardingSchema = v.strictObject({
+  xForwardedFor: v.optional(v.boolean(), true),
+  xForwardedProto: v.optional(v.boolean(), true),
+  xForwardedHost: v.optional(v.boolean(), true),
+  /** RFC 7239 Forwarded header. */
+  forwarded: v.optional(v.boolean(), false),
+  via: v.optional(v.boolean(), false),
+  /** Keep the client's Host (HAProxy/nginx default); false sends the member's host:port. */
+  preserveHost: v.optional(v.boolean(), true),
+  /** Clients whose X-Forwarded-* / Forwarded values are kept and extended instead of replaced. */
+  trustedProxies: v.optional(v.array(cidr), []),
+});
+
+export const PoolSchema = v.strictObject({
+  members: v.pipe(v.array(MemberSchema), v.minLength(1, "at least one member")),
+  strategy: v.optional(v.picklist(STRATEGIES), "roundrobin"),
+  hash: v.optional(HashSchema, {}),
+  sticky: v.optional(StickySchema, {}),
+  timeouts: v.optional(
+    v.strictObject({
+      connect: duration("5s"),
+      /** Request sent to response headers received (HAProxy `timeout server` for the first byte). */
+      response: duration("60s"),
+      /** Longest silence while a body streams in either direction. */
+      idle: duration("60s"),
+    }),
+    {},
+  ),
+  retries: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(10)), 3),
+  retryOn: v.optional(v.array(v.picklist(RETRY_CONDITIONS)), ["conn-failure"]),
+  /** Let retries and sticky failover move to another member (HAProxy `option redispatch`). */
+  redispatch: v.optional(v.boolean(), true),
+  /** How long a member that refused a connection is skipped (mod_jk `recover_time`). */
+  recoverTime: duration("10s"),
+  queue: v.optional(
+    v.strictObject({
+      /** Requests waiting for a member at maxconn; beyond this they get 503 at once. */
+      size: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 1024),
+      timeout: duration("5s"),
+    }),
+    {},
+  ),
+  forwarding: v.optional(ForwardingSchema, {}),
+});
+
+export const RouteSchema = v.strictObject({
+  /** Exact host, or `*.example.com` for any subdomain; matched without port, case-insensitively. */
+  host: v.optional(nonEmpty),
+  /** Path prefix, matched on segment boundaries (`/api` matches `/api` and `/api/x`, not `/apix`). */
+  path: v.optional(v.pipe(v.string(), v.startsWith("/", "a path starting with '/'"))),
+  pool: name,
+});
+
+export const ListenerSchema = v.strictObject({
+  address,
+});
+
+export const ConfigSchema = v.strictObject({
+  listeners: v.pipe(v.array(ListenerSchema), v.minLength(1, "at least one listener")),
+  routes: v.optional(v.array(RouteSchema), []),
+  /** Pool for requests no route matches; defaults to the first pool. */
+  defaultPool: v.optional(name),
+  pools: v.pipe(
+    v.record(name, PoolSchema),
+    v.check((pools) => Object.keys(pools).length > 0, "at least one pool"),
+  ),
+  accessLog: v.optional(v.boolean(), true),
+  /** How long in-flight requests may finish after SIGTERM/SIGINT. */
+  drainTimeout: duration("30s"),
+});
+
+export type Config = v.InferOutput<typeof ConfigSchema>;
+export type PoolConfig = v.InferOutput<typeof PoolSchema>;
+export type MemberConfig = v.InferOutput<typeof MemberSchema>;
+export type StickyConfig = v.InferOutput<typeof StickySchema>;
+export type ForwardingConfig = v.InferOutput<typeof ForwardingSchema>;
+export type RouteConfig = v.InferOutput<typeof RouteSchema>;
+export type Activation = (typeof ACTIVATIONS)[number];
+export type RetryCondition = (typeof RETRY_CONDITIONS)[number];

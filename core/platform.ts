@@ -1,0 +1,33 @@
+/**
+ * What a runtime provides to run tandem as a program: files, listeners, outgoing connections,
+ * signals and output. `runtimes/bun` and `runtimes/deno` implement it in a few dozen lines each;
+ * everything else (commands, config, demo, shutdown) is shared in {@link ./cli.ts}.
+ *
+ * @module
+ */
+import type { Clock, ConnInfo, Connect, WebSocketProxy } from "./ports.ts";
+
+export type Handler = (request: Request, conn: ConnInfo) => Promise<Response | undefined> | Response | undefined;
+
+export interface Listener {
+  readonly hostname: string;
+  readonly port: number;
+  /** Stops accepting and resolves once in-flight requests have finished. */
+  shutdown(): Promise<void>;
+}
+
+export interface Platform {
+  readonly runtime: string;
+  readonly args: readonly string[];
+  readonly clock: Clock;
+  readonly connect: Connect;
+  readonly webSocket: WebSocketProxy;
+  readTextFile(path: string): Promise<string>;
+  exists(path: string): Promise<boolean>;
+  /** Listens on hostname:port (0 = any free port). Rejects when the address cannot be bound. */
+  serve(hostname: string, port: number, handler: Handler): Promise<Listener>;
+  onSignal(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
+  stdout(line: string): void;
+  stderr(line: string): void;
+  exit(code: number): never;
+}

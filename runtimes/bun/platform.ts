@@ -1,0 +1,88 @@
+/**
+ * Bun's side of the {@link Platform} port: Bun.serve listeners, Bun.connect sockets, signals.
+ *
+ * @module
+ */
+import type { Server, ServerWebSocket } from "bun";
+import type { Handler, Listener, Platform } from "../../core/platform.ts";
+import type { Clock, WebSocketProxy } from "../../core/ports.ts";
+import { openUpstreamWebSocket, sendableCloseCode } from "../../core/proxy/websocket.ts";
+import { connect } from "./connect.ts";
+
+const clock: Clock = {
+  now: () => performance.now(),
+  setTimer(fn, ms) {
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
+  },
+};
+
+interface SocketData {
+  upstream: WebSocket;
+}
+
+/** Bun upgrades through the server that received the request; remember which one that was. */
+const serverOf = new WeakMap<Request, Server<SocketData>>();
+
+const webSocket: WebSocketProxy = async (request, target) => {
+  const upstream = await openUpstreamWebSocket(target);
+  const server = serverOf.get(request)!;
+  const headers = upstream.protocol ? { "sec-websocket-protocol": upstream.protocol } : undefined;
+  if (!server.upgrade(request, { data: { upstream }, headers })) {
+    upstream.close();
+    return new Response("400 WebSocket upgrade failed\n", { status: 400 });
+  }
+  return undefined;
+};
+
+const websocketHandlers = {
+  open(client: ServerWebSocket<SocketData>) {
+    const { upstream } = client.data;
+    upstream.onmessage = (event) => client.send(event.data as string | ArrayBuffer);
+    upstream.onclose = (event) => client.close(sendableCloseCode(event.code), event.reason);
+    upstream.onerror = () => client.close(1011, "upstream error");
+  },
+  message(client: ServerWebSocket<SocketData>, message: string | Buffer) {
+    client.data.upstream.send(message);
+  },
+  close(client: ServerWebSocket<SocketData>, code: number, reason: string) {
+    client.data.upstream.close(sendableCloseCode(code), reason);
+  },
+};
+
+export const platform: Platform = {
+  runtime: `bun ${Bun.version}`,
+  args: Bun.argv.slice(2),
+  clock,
+  connect,
+  webSocket,
+  readTextFile: (path) => Bun.file(path).text(),
+  exists: (path) => Bun.file(path).exists(),
+  serve(hostname, port, handler: Handler): Promise<Listener> {
+    const server: Server<SocketData> = Bun.serve<SocketData>({
+      hostname,
+      port,
+      // Bodies stream through; Bun's 128 MiB default would cut large uploads.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+      // Long responses stream with pauses; the member's idle timeout governs, not Bun's 10 s.
+      idleTimeout: 255,
+      fetch(request, server) {
+        serverOf.set(request, server);
+        const remoteAddress = server.requestIP(request)?.address ?? "";
+        return handler(request, { remoteAddress, tls: false }) as Promise<Response>;
+      },
+      websocket: websocketHandlers,
+    });
+    return Promise.resolve({
+      hostname: server.hostname ?? hostname,
+      port: server.port ?? port,
+      shutdown: () => server.stop(false),
+    });
+  },
+  onSignal(signal, handler) {
+    process.on(signal, handler);
+  },
+  stdout: (line) => void process.stdout.write(line + "\n"),
+  stderr: (line) => void process.stderr.write(line + "\n"),
+  exit: (code) => process.exit(code),
+};

@@ -1,0 +1,74 @@
+/**
+ * Deno's side of the {@link Platform} port: Deno.serve listeners, Deno.connect sockets, signals.
+ *
+ * @module
+ */
+import type { Handler, Listener, Platform } from "../../core/platform.ts";
+import type { Clock, WebSocketProxy } from "../../core/ports.ts";
+import { openUpstreamWebSocket, sendableCloseCode } from "../../core/proxy/websocket.ts";
+import { connect } from "./connect.ts";
+
+const clock: Clock = {
+  now: () => performance.now(),
+  setTimer(fn, ms) {
+    const timer = setTimeout(fn, ms);
+    return () => clearTimeout(timer);
+  },
+};
+
+const webSocket: WebSocketProxy = async (request, target) => {
+  const upstream = await openUpstreamWebSocket(target);
+  const { socket: client, response } = Deno.upgradeWebSocket(request, upstream.protocol ? { protocol: upstream.protocol } : {});
+  client.binaryType = "arraybuffer";
+  upstream.onmessage = (event) => client.readyState === WebSocket.OPEN && client.send(event.data);
+  client.onmessage = (event) => upstream.readyState === WebSocket.OPEN && upstream.send(event.data);
+  upstream.onclose = (event) => client.close(sendableCloseCode(event.code), event.reason);
+  client.onclose = (event) => upstream.close(sendableCloseCode(event.code), event.reason);
+  upstream.onerror = () => client.close(1011, "upstream error");
+  return response;
+};
+
+export const platform: Platform = {
+  runtime: `deno ${Deno.version.deno}`,
+  args: Deno.args,
+  clock,
+  connect,
+  webSocket,
+  readTextFile: (path) => Deno.readTextFile(path),
+  async exists(path) {
+    try {
+      await Deno.stat(path);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  serve(hostname, port, handler: Handler): Promise<Listener> {
+    return new Promise((resolve, reject) => {
+      try {
+        const server = Deno.serve({
+          hostname,
+          port,
+          onListen: () => {},
+          onError: (error) => {
+            console.error(error);
+            return new Response("500 internal error\n", { status: 500 });
+          },
+        }, (request, info) => {
+          const remoteAddress = (info.remoteAddr as Deno.NetAddr).hostname;
+          return handler(request, { remoteAddress, tls: false }) as Promise<Response>;
+        });
+        const address = server.addr as Deno.NetAddr;
+        resolve({ hostname: address.hostname, port: address.port, shutdown: () => server.shutdown() });
+      } catch (error) {
+        reject(error);
+      }
+    });
+  },
+  onSignal(signal, handler) {
+    Deno.addSignalListener(signal, handler);
+  },
+  stdout: (line) => console.log(line),
+  stderr: (line) => console.error(line),
+  exit: (code) => Deno.exit(code),
+};
