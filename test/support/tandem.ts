@@ -1,0 +1,128 @@
+/**
+ * Starts the real tandem program as a child process on the runtime that runs the test (Bun under
+ * `bun test`, Deno under `deno test`), so each runner exercises its own runtime end to end.
+ *
+ * @example
+ * ```ts
+ * const tandem = await startTandem({ listeners: [{ address: "127.0.0.1:0" }], pools: {...} });
+ * await fetch(tandem.url);
+ * assert.equal(await tandem.stop(), 0);
+ * ```
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const runtime: "bun" | "deno" = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined" ? "deno" : "bun";
+const root = new URL("../../", import.meta.url).pathname;
+
+/** The command line that runs tandem's main on this runtime. */
+export function tandemCommand(args: string[]): string[] {
+  return runtime === "bun"
+    ? [process.execPath, "run", join(root, "runtimes/bun/main.ts"), ...args]
+    : [process.execPath, "run", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", "--allow-run", join(root, "runtimes/deno/main.ts"), ...args];
+}
+
+export interface TandemProcess {
+  /** First listener's origin, e.g. http://127.0.0.1:41234 */
+  url: string;
+  ports: number[];
+  child: ChildProcess;
+  /** Every stdout line so far, parsed as JSON where possible. */
+  lines: Record<string, unknown>[];
+  stderr: () => string;
+  /** Waits until a stdout line satisfies `match` (bounded). */
+  waitForLine(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Sends `signal` and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Runs a tandem command to completion (check, schema). */
+export function runTandem(args: string[], cwd = root): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [command, ...rest] = tandemCommand(args);
+  return new Promise((resolve) => {
+    const child = spawn(command, rest, { cwd, env: { ...process.env, NO_COLOR: "1" } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (chunk) => (stdout += chunk));
+    child.stderr!.on("data", (chunk) => (stderr += chunk));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export function writeConfig(config: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), "tandem-test-"));
+  const path = join(dir, "tandem.json");
+  writeFileSync(path, typeof config === "string" ? config : JSON.stringify(config, null, 2));
+  return path;
+}
+
+/** Starts `tandem serve` with `config` (object or text) and waits until every listener is up. */
+export async function startTandem(config: unknown, options: { args?: string[]; cwd?: string } = {}): Promise<TandemProcess> {
+  const args = config === undefined ? ["serve"] : ["serve", "--config", writeConfig(config)];
+  const [command, ...rest] = tandemCommand([...args, ...(options.args ?? [])]);
+  const child = spawn(command, rest, { cwd: options.cwd ?? root, env: { ...process.env, NO_COLOR: "1" } });
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+  let buffered = "";
+  let stderr = "";
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  child.stderr!.on("data", (chunk) => (stderr += chunk));
+  child.stdout!.on("data", (chunk) => {
+    buffered += chunk;
+    let newline: number;
+    while ((newline = buffered.indexOf("\n")) !== -1) {
+      const text = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text);
+      } catch {
+        line = { text };
+      }
+      lines.push(line);
+      for (const waiter of [...waiters]) {
+        if (waiter.match(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+  });
+  const waitForLine = (match: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000) => {
+    const seen = lines.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`tandem (${runtime}) did not log the expected line within ${timeoutMs} ms.\nstdout: ${JSON.stringify(lines)}\nstderr: ${stderr}`));
+      }, timeoutMs);
+      waiters.push({ match, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+      exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`tandem (${runtime}) exited with ${code} before logging the expected line.\nstderr: ${stderr}`));
+      });
+    });
+  };
+  const listenerCount = typeof config === "object" && config !== null && "listeners" in config
+    ? (config as { listeners: unknown[] }).listeners.length
+    : 1;
+  const ports: number[] = [];
+  for (let i = 0; i < listenerCount; i++) {
+    const line = await waitForLine((l) => l.event === "listening" && !ports.includes(Number(String(l.address).split(":").pop())));
+    ports.push(Number(String(line.address).split(":").pop()));
+  }
+  return {
+    url: `http://127.0.0.1:${ports[0]}`,
+    ports,
+    child,
+    lines,
+    stderr: () => stderr,
+    waitForLine,
+    stop(signal = "SIGTERM") {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
