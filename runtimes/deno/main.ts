@@ -7,4 +7,9 @@
 import { runCli } from "../../core/cli.ts";
 import { platform } from "./platform.ts";
 
+// `deno task` runs from the project root; relative paths (--config, tandem.yaml) mean the
+// directory the operator typed the command in.
+const invokedFrom = Deno.env.get("INIT_CWD");
+if (invokedFrom) Deno.chdir(invokedFrom);
+
 await runCli(platform);

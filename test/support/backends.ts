@@ -1,0 +1,49 @@
+/**
+ * Real HTTP backends for runtime tests: node:http servers on 127.0.0.1 (works under both runners)
+ * that say who they are and count their TCP connections.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+
+export interface Backend {
+  name: string;
+  url: string;
+  port: number;
+  /** TCP connections accepted so far. */
+  connections: number;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export type BackendHandler = (request: IncomingMessage, response: ServerResponse, backend: Backend) => void;
+
+/** Answers JSON `{backend, method, path, headers}` unless `handler` is given. */
+export async function startBackend(name: string, handler?: BackendHandler): Promise<Backend> {
+  const backend = { name, connections: 0 } as Backend;
+  const server = createServer((request, response) => {
+    if (handler) return handler(request, response, backend);
+    response.setHeader("content-type", "application/json");
+    response.setHeader("x-backend", name);
+    response.end(JSON.stringify({ backend: name, method: request.method, path: request.url, headers: request.headers }));
+  });
+  server.on("connection", () => backend.connections++);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  return Object.assign(backend, {
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections?.();
+      server.close(() => resolve());
+    }),
+  });
+}
+
+/** A config with one listener on a free port and pool "app" over `backends`. */
+export function farmConfig(backends: { name: string; url: string }[], pool: Record<string, unknown> = {}, top: Record<string, unknown> = {}) {
+  return {
+    listeners: [{ address: "127.0.0.1:0" }],
+    ...top,
+    pools: { app: { ...pool, members: backends.map((b) => ({ name: b.name, url: b.url })) } },
+  };
+}
