@@ -112,26 +112,7 @@ export async function serve(platform: Platform, config: Config, extraListeners: 
     webSocket: platform.webSocket,
   });
   const listeners: Listener[] = [];
-  for (const { address } of config.listeners) {
-    const { hostname, port } = splitAddress(address);
-    try {
-      const listener = await platform.serve(hostname, port, async (request, conn) => {
-        try {
-          return await balancer.fetch(request, conn);
-        } catch (error) {
-          // A bug must cost one request, never the process.
-          _event(platform, "error", { message: String((error as Error)?.stack ?? error) });
-          return new Response("500 internal error\n", { status: 500, headers: { "content-type": "text/plain" } });
-        }
-      });
-      listeners.push(listener);
-      _event(platform, "listening", { address: `${listener.hostname}:${listener.port}`, runtime: platform.runtime });
-    } catch (error) {
-      platform.stderr(`listeners: cannot listen on ${address}: ${(error as Error).message}`);
-      platform.exit(1);
-    }
-  }
-
+  // Signals first: a SIGTERM right after the listening line must drain, not kill.
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
@@ -154,6 +135,26 @@ export async function serve(platform: Platform, config: Config, extraListeners: 
   };
   platform.onSignal("SIGTERM", () => void stop("SIGTERM"));
   platform.onSignal("SIGINT", () => void stop("SIGINT"));
+  for (const { address } of config.listeners) {
+    const { hostname, port } = splitAddress(address);
+    try {
+      const listener = await platform.serve(hostname, port, async (request, conn) => {
+        try {
+          return await balancer.fetch(request, conn);
+        } catch (error) {
+          // A bug must cost one request, never the process.
+          _event(platform, "error", { message: String((error as Error)?.stack ?? error) });
+          return new Response("500 internal error\n", { status: 500, headers: { "content-type": "text/plain" } });
+        }
+      });
+      listeners.push(listener);
+      _event(platform, "listening", { address: `${listener.hostname}:${listener.port}`, runtime: platform.runtime });
+    } catch (error) {
+      platform.stderr(`listeners: cannot listen on ${address}: ${(error as Error).message}`);
+      platform.exit(1);
+    }
+  }
+
   return listeners;
 }
 
