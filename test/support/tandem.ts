@@ -9,7 +9,7 @@
  * assert.equal(await tandem.stop(), 0);
  * ```
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,7 +28,7 @@ export interface TandemProcess {
   /** First listener's origin, e.g. http://127.0.0.1:41234 */
   url: string;
   ports: number[];
-  child: ChildProcess;
+  pid: number;
   /** Every stdout line so far, parsed as JSON where possible. */
   lines: Record<string, unknown>[];
   stderr: () => string;
@@ -62,14 +62,14 @@ export function writeConfig(config: unknown): string {
 export async function startTandem(config: unknown, options: { args?: string[]; cwd?: string } = {}): Promise<TandemProcess> {
   const args = config === undefined ? ["serve"] : ["serve", "--config", writeConfig(config)];
   const [command, ...rest] = tandemCommand([...args, ...(options.args ?? [])]);
-  const child = spawn(command, rest, { cwd: options.cwd ?? root, env: { ...process.env, NO_COLOR: "1" } });
+  const child = _spawn(command, rest, options.cwd ?? root);
   const lines: Record<string, unknown>[] = [];
   const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
   let buffered = "";
   let stderr = "";
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  child.stderr!.on("data", (chunk) => (stderr += chunk));
-  child.stdout!.on("data", (chunk) => {
+  const exited = child.exited;
+  child.onStderr((chunk) => (stderr += chunk));
+  child.onStdout((chunk) => {
     buffered += chunk;
     let newline: number;
     while ((newline = buffered.indexOf("\n")) !== -1) {
@@ -116,13 +116,65 @@ export async function startTandem(config: unknown, options: { args?: string[]; c
   return {
     url: `http://127.0.0.1:${ports[0]}`,
     ports,
-    child,
+    pid: child.pid,
     lines,
     stderr: () => stderr,
     waitForLine,
     stop(signal = "SIGTERM") {
-      if (child.exitCode === null) child.kill(signal);
+      child.kill(signal);
       return exited;
+    },
+  };
+}
+
+interface Spawned {
+  pid: number;
+  exited: Promise<number | null>;
+  onStdout(listener: (text: string) => void): void;
+  onStderr(listener: (text: string) => void): void;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/**
+ * Deno's node:child_process reports a child that exits by itself after kill() as killed by the
+ * signal (code null), hiding the exit code a graceful shutdown test needs; Deno.Command reports
+ * it faithfully, so the harness uses it there.
+ */
+function _spawn(command: string, args: string[], cwd: string): Spawned {
+  const env = { ...process.env, NO_COLOR: "1" } as Record<string, string>;
+  const Deno = (globalThis as { Deno?: any }).Deno;
+  if (Deno) {
+    const child = new Deno.Command(command, { args, cwd, env, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
+    let done = false;
+    const pump = async (stream: ReadableStream<Uint8Array>, listeners: ((text: string) => void)[]) => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) for (const listener of listeners) listener(decoder.decode(chunk, { stream: true }));
+    };
+    const out: ((text: string) => void)[] = [];
+    const err: ((text: string) => void)[] = [];
+    void pump(child.stdout, out);
+    void pump(child.stderr, err);
+    return {
+      pid: child.pid,
+      exited: child.status.then((status: { code: number; signal: string | null }) => {
+        done = true;
+        return status.signal ? null : status.code;
+      }),
+      onStdout: (listener) => void out.push(listener),
+      onStderr: (listener) => void err.push(listener),
+      kill: (signal) => {
+        if (!done) child.kill(signal);
+      },
+    };
+  }
+  const child = spawn(command, args, { cwd, env });
+  return {
+    pid: child.pid!,
+    exited: new Promise((resolve) => child.on("exit", (code) => resolve(code))),
+    onStdout: (listener) => void child.stdout!.on("data", (chunk) => listener(String(chunk))),
+    onStderr: (listener) => void child.stderr!.on("data", (chunk) => listener(String(chunk))),
+    kill: (signal) => {
+      if (child.exitCode === null) child.kill(signal);
     },
   };
 }
