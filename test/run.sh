@@ -86,19 +86,25 @@ parse_bun() {
 # Deno's summary: "ok | 2 passed (3 steps) | 0 failed | 1 ignored (12ms)" or "FAILED | ...".
 # Top-level counts only: the "(N steps)" parts are ignored.
 parse_deno() {
+  # "ok | 18 passed (74 steps) | 1 failed (2 steps) | 1 ignored": Deno counts a describe() as one
+  # test and its tests as steps; adding both keeps the total close to what bun test counts.
   awk '
     /^(ok|FAILED) \| [0-9]+ passed/ {
       p = 0; f = 0; s = 0
       n = split($0, parts, "|")
       for (i = 2; i <= n; i++) {
-        split(parts[i], words, " ")
-        if (words[2] == "passed") p = words[1]
-        else if (words[2] == "failed") f = words[1]
-        else if (words[2] == "ignored") s = words[1]
+        count = split(parts[i], words, " ")
+        steps = 0
+        if (count >= 3 && words[3] ~ /^\([0-9]+$/) steps = substr(words[3], 2) + 0
+        if (words[2] == "passed") p = words[1] + steps
+        else if (words[2] == "failed") f = words[1] + steps
+        else if (words[2] == "ignored") s = words[1] + steps
       }
       out = p " " f " " s
     }
     END { if (out != "") print out }
+  '
+}
   '
 }
 
@@ -110,7 +116,8 @@ else
   deno_args=(test/)
 fi
 
-run_runner bun parse_bun node_modules/.bin/bun test "${bun_args[@]}"
+# Integration tests start real processes (Tomcat takes seconds); Bun's default per-test limit is 5 s.
+run_runner bun parse_bun node_modules/.bin/bun test --timeout 60000 "${bun_args[@]}"
 run_runner deno parse_deno node_modules/.bin/deno test -A "${deno_args[@]}"
 
 printf '%s\n' "${report[@]}"
