@@ -1,0 +1,587 @@
+/**
+ * The proxy's HTTP/1.1 upstream client over the {@link Connect} port. Runtime `fetch` cannot serve
+ * here: it rewrites headers and bodies, has no connect timeout, and hides whether a failed request
+ * ever reached the backend, which decides whether retrying elsewhere is safe.
+ *
+ * ```ts
+ * import { Http1Client } from "./http1-client.ts";
+ * const client = new Http1Client({ connect, clock });
+ * const response = await client.request(
+ *   { hostname: "127.0.0.1", port: 8080 },
+ *   { method: "GET", target: "/", headers: new Headers({ host: "app" }), body: null },
+ *   { connect: 1000, response: 30_000, idle: 30_000 },
+ * );
+ * ```
+ *
+ * @module
+ */
+
+import type { Clock, Connect, StreamConnection } from "../ports.ts";
+import {
+  type BodyFraming,
+  chunkedFraming,
+  closeFraming,
+  concatBytes,
+  encodeChunk,
+  encodeRequestHead,
+  findHeadEnd,
+  LAST_CHUNK,
+  lengthFraming,
+  parseResponseHead,
+  ProtocolError,
+  type ResponseHead,
+} from "./http1-parse.ts";
+
+export type UpstreamErrorKind =
+  | "connect-failure"
+  | "connect-timeout"
+  | "response-timeout"
+  | "empty-response"
+  | "junk-response"
+  | "body-error"
+  | "aborted";
+
+/** Every failure of {@link Http1Client.request} and of its response bodies. */
+export class UpstreamError extends Error {
+  readonly code = "UPSTREAM";
+  constructor(
+    /** What went wrong; connect-* kinds guarantee that nothing was sent. */
+    readonly kind: UpstreamErrorKind,
+    /** Whether the request may have reached the backend (retrying elsewhere is then unsafe). */
+    readonly sent: boolean,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "UpstreamError";
+  }
+}
+
+export interface Origin {
+  hostname: string;
+  port: number;
+  tls?: { serverName: string; caCerts?: string[]; verify: boolean };
+}
+
+export interface UpstreamRequest {
+  method: string;
+  /** Origin-form, e.g. "/a/b?x=1". */
+  target: string;
+  /** Sent as given (including Host); only framing headers are adjusted for a chunked body. */
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | null;
+  /** Aborting closes the connection; it is never reused. */
+  signal?: AbortSignal;
+}
+
+export interface Http1ClientOptions {
+  connect: Connect;
+  clock: Clock;
+  /** How long an idle keep-alive connection stays pooled (ms). */
+  keepAliveTimeout?: number;
+  maxIdlePerOrigin?: number;
+}
+
+/** Milliseconds; 0 or Infinity disables a timeout. `idle` is the longest pause inside a body. */
+export interface RequestTimeouts {
+  connect: number;
+  response: number;
+  idle: number;
+}
+
+const MAX_HEAD = 64 * 1024;
+const EMPTY = new Uint8Array(0);
+const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const TARGET = /^[!-~]+$/;
+const DIGITS = /^[0-9]{1,15}$/;
+const _noop = () => {};
+
+/** One HTTP/1.1 connection; `read` hands out the pending read started while it was pooled. */
+class _Conn {
+  readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+  /** The one timer of this connection: response, body idle and keep-alive take turns. */
+  readonly deadline: _Deadline;
+  failure: UpstreamError | undefined;
+  closed = false;
+  idle = false;
+  #pendingRead: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+
+  constructor(readonly key: string, readonly stream: StreamConnection, clock: Clock) {
+    this.deadline = new _Deadline(clock);
+    this.reader = stream.readable.getReader();
+    this.writer = stream.writable.getWriter();
+  }
+
+  read(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    const pending = this.#pendingRead;
+    if (pending === undefined) return this.reader.read();
+    this.#pendingRead = undefined;
+    return pending;
+  }
+
+  /** A pooled connection must not send anything: any read result means it is gone or broken. */
+  watchWhileIdle(onSettled: () => void): void {
+    const pending = this.reader.read();
+    this.#pendingRead = pending;
+    pending.then(onSettled, onSettled);
+  }
+
+  fail(error: UpstreamError): void {
+    this.failure ??= error;
+    this.close();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.deadline.dispose();
+    // Cancelling settles a pending read at once, whatever the adapter does on close.
+    this.reader.cancel().catch(_noop);
+    this.stream.close();
+  }
+}
+
+/**
+ * A deadline that moves with every request on a connection. Setting it rarely touches the clock's
+ * timers: a pending timer that fires too early just re-arms for the rest, so a busy keep-alive
+ * connection costs one timer per timeout period instead of several per request.
+ */
+class _Deadline {
+  #cancelTimer: (() => void) | undefined;
+  #firesAt = 0;
+  #expiresAt = Infinity;
+  #onExpire: () => void = _noop;
+
+  constructor(readonly clock: Clock) {}
+
+  /** Calls `onExpire` `ms` from now unless set or cleared before; 0 or Infinity never expires. */
+  set(ms: number, onExpire: () => void): void {
+    if (!(ms > 0 && ms < Infinity)) return this.clear();
+    const now = this.clock.now();
+    this.#expiresAt = now + ms;
+    this.#onExpire = onExpire;
+    if (this.#cancelTimer && this.#firesAt <= this.#expiresAt) return;
+    this.#cancelTimer?.();
+    this.#arm(now, ms);
+  }
+
+  /** Nothing expires until the next `set`; a pending timer stays, as the next set will want one. */
+  clear(): void {
+    this.#expiresAt = Infinity;
+  }
+
+  /** For a connection that is gone: drops the pending timer too. */
+  dispose(): void {
+    this.#expiresAt = Infinity;
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
+  }
+
+  #arm(now: number, ms: number): void {
+    this.#firesAt = now + ms;
+    this.#cancelTimer = this.clock.setTimer(() => {
+      this.#cancelTimer = undefined;
+      const now = this.clock.now();
+      if (this.#expiresAt === Infinity) return;
+      if (now < this.#expiresAt) return this.#arm(now, this.#expiresAt - now);
+      this.#expiresAt = Infinity;
+      this.#onExpire();
+    }, Math.min(ms, 2 ** 31 - 1));
+  }
+}
+
+/** What `request` prepares once for the attempt on a pooled connection and its retry. */
+interface _Call {
+  head: Uint8Array;
+  isHead: boolean;
+  body: ReadableStream<Uint8Array> | null;
+  /** Declared request body length; -1 sends the body chunked. */
+  length: number;
+  signal: AbortSignal | undefined;
+  timeouts: RequestTimeouts;
+}
+
+/** State of one request on one connection. */
+class _Exchange {
+  sent = false;
+  received = false;
+  bodyTouched = false;
+  uploadDone = false;
+  reusable = false;
+  finished = false;
+  awaitingHead = true;
+  bodyReader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  detach: () => void = _noop;
+  constructor(readonly conn: _Conn, readonly responseTimeout: number) {}
+
+  /** The response timeout runs while the backend owes us the head, not while the client is slow. */
+  waitForBackend(waiting: boolean): void {
+    if (!this.awaitingHead) return;
+    if (waiting) this.conn.deadline.set(this.responseTimeout, this.#onResponseTimeout);
+    else this.conn.deadline.clear();
+  }
+
+  readonly #onResponseTimeout = () => {
+    const message = `no response head within ${this.responseTimeout} ms`;
+    this.conn.fail(new UpstreamError("response-timeout", true, message));
+  };
+}
+
+/** Reads the next chunk; null at end of stream. A recorded failure (timeout, abort) wins. */
+async function _read(
+  conn: _Conn,
+  onError: (cause: unknown) => UpstreamError,
+): Promise<Uint8Array | null> {
+  let result: ReadableStreamReadResult<Uint8Array>;
+  try {
+    result = await conn.read();
+  } catch (error) {
+    throw conn.failure ?? onError(error);
+  }
+  if (conn.failure) throw conn.failure;
+  return result.done ? null : result.value;
+}
+
+function _junk(message: string, cause?: unknown): UpstreamError {
+  return new UpstreamError("junk-response", true, message, { cause });
+}
+
+function _empty(sent: boolean, message: string, cause?: unknown): UpstreamError {
+  return new UpstreamError("empty-response", sent, message, { cause });
+}
+
+function _bodyError(message: string, cause?: unknown): UpstreamError {
+  return new UpstreamError("body-error", true, message, { cause });
+}
+
+/** Trust lists told apart by identity: configs hand the same array to every request. */
+const _caListIds = new WeakMap<string[], number>();
+let _caListCount = 0;
+
+function _originKey({ hostname, port, tls }: Origin): string {
+  if (!tls) return `tcp:${hostname}:${port}`;
+  let ca = tls.caCerts ? _caListIds.get(tls.caCerts) : 0;
+  if (ca === undefined) _caListIds.set(tls.caCerts!, ca = ++_caListCount);
+  return `tls:${tls.serverName}:${tls.verify}:${ca}:${hostname}:${port}`;
+}
+
+export class Http1Client {
+  readonly #connect: Connect;
+  readonly #clock: Clock;
+  readonly #keepAliveTimeout: number;
+  readonly #maxIdlePerOrigin: number;
+  readonly #idle = new Map<string, _Conn[]>();
+  #idleCount = 0;
+
+  constructor(options: Http1ClientOptions) {
+    this.#connect = options.connect;
+    this.#clock = options.clock;
+    this.#keepAliveTimeout = options.keepAliveTimeout ?? 30_000;
+    this.#maxIdlePerOrigin = options.maxIdlePerOrigin ?? 64;
+  }
+
+  get idleConnections(): number {
+    return this.#idleCount;
+  }
+
+  close(): void {
+    for (const list of this.#idle.values()) {
+      for (const conn of list) this.#closeIdle(conn);
+    }
+    this.#idle.clear();
+    this.#idleCount = 0;
+  }
+
+  /**
+   * Resolves once the response head has arrived; the body streams with backpressure. Rejects with
+   * {@link UpstreamError} only (a TypeError for a method or target that would corrupt the head).
+   */
+  async request(
+    origin: Origin,
+    request: UpstreamRequest,
+    timeouts: RequestTimeouts,
+  ): Promise<Response> {
+    const { method, target, headers, body, signal } = request;
+    if (!METHOD.test(method) || !TARGET.test(target)) {
+      throw new TypeError(`invalid request line: ${JSON.stringify(`${method} ${target}`)}`);
+    }
+    if (signal?.aborted) throw new UpstreamError("aborted", false, "aborted before connecting");
+    // A body is sent raw only under a plain content-length; anything else is re-framed as chunked.
+    const framed = body && !headers.has("transfer-encoding");
+    const declared = framed ? headers.get("content-length") : null;
+    const length = declared !== null && DIGITS.test(declared) ? Number(declared) : -1;
+    const head = encodeRequestHead(method, target, headers, body !== null && length < 0);
+    const call: _Call = { head, isHead: method === "HEAD", body, length, signal, timeouts };
+    const key = _originKey(origin);
+    const pooled = this.#takeIdle(key);
+    if (pooled) {
+      const response = await this.#exchange(pooled, true, call);
+      if (response) return response;
+    }
+    const conn = await this.#open(origin, key, signal, timeouts.connect);
+    return (await this.#exchange(conn, false, call))!;
+  }
+
+  #open(origin: Origin, key: string, signal: AbortSignal | undefined, ms: number): Promise<_Conn> {
+    const { hostname, port, tls } = origin;
+    return new Promise((resolve, reject) => {
+      const attempt = new AbortController();
+      let settled = false;
+      let cancelTimer = _noop;
+      const settle = (kind?: UpstreamErrorKind, message = "", cause?: unknown): boolean => {
+        if (settled) return false;
+        settled = true;
+        cancelTimer();
+        signal?.removeEventListener("abort", onAbort);
+        if (kind) {
+          const where = `connect to ${hostname}:${port}`;
+          const error = new UpstreamError(kind, false, `${where} ${message}`, { cause });
+          attempt.abort(error);
+          reject(error);
+        }
+        return true;
+      };
+      const onAbort = () => settle("aborted", "aborted by the client");
+      if (ms > 0 && ms < Infinity) {
+        const timeout = () => settle("connect-timeout", `timed out after ${ms} ms`);
+        cancelTimer = this.#clock.setTimer(timeout, Math.min(ms, 2 ** 31 - 1));
+      }
+      signal?.addEventListener("abort", onAbort);
+      if (signal?.aborted) onAbort();
+      const options = { hostname, port, tls, signal: attempt.signal };
+      // Through a promise so that an adapter throwing synchronously still ends as connect-failure.
+      new Promise<StreamConnection>((opened) => opened(this.#connect(options)))
+        .then(
+          (stream) => settle() ? resolve(new _Conn(key, stream, this.#clock)) : stream.close(),
+          (error) => settle("connect-failure", `failed: ${error?.message ?? error}`, error),
+        );
+    });
+  }
+
+  /** Undefined means a pooled connection turned out stale before anything was lost: retry fresh. */
+  async #exchange(conn: _Conn, reused: boolean, call: _Call): Promise<Response | undefined> {
+    const { body, signal, timeouts } = call;
+    const ex = new _Exchange(conn, timeouts.response);
+    const onAbort = () => conn.fail(new UpstreamError("aborted", ex.sent, "request aborted"));
+    signal?.addEventListener("abort", onAbort);
+    ex.detach = () => signal?.removeEventListener("abort", onAbort);
+    if (signal?.aborted) onAbort();
+    let response: ResponseHead;
+    let rest: Uint8Array;
+    try {
+      try {
+        await conn.writer.write(call.head);
+      } catch (cause) {
+        throw conn.failure ?? _empty(false, "connection closed before the request was sent", cause);
+      }
+      ex.sent = true;
+      ex.waitForBackend(true);
+      if (body) this.#upload(ex, body, call.length);
+      else ex.uploadDone = true;
+      [response, rest] = await this.#readHead(ex);
+    } catch (error) {
+      this.#finish(ex, false);
+      const stale = reused && (error as UpstreamError).kind === "empty-response";
+      if (stale && !ex.received && !ex.bodyTouched) return undefined;
+      throw error;
+    }
+    ex.waitForBackend(false);
+    ex.awaitingHead = false;
+    return this.#respond(ex, response, rest, call.isHead, timeouts.idle);
+  }
+
+  async #readHead(ex: _Exchange): Promise<[ResponseHead, Uint8Array]> {
+    let buf: Uint8Array = EMPTY;
+    let scanFrom = 0;
+    let interimBytes = 0;
+    for (;;) {
+      const end = findHeadEnd(buf, scanFrom);
+      if (interimBytes + (end < 0 ? buf.length : end + 4) > MAX_HEAD) {
+        throw _junk("response head larger than 64 KiB");
+      }
+      if (end < 0) {
+        scanFrom = Math.max(0, buf.length - 3);
+        const chunk = await _read(ex.conn, (cause) =>
+          ex.received
+            ? _junk("connection failed inside the response head", cause)
+            : _empty(true, "connection failed before any response byte", cause));
+        if (chunk === null) {
+          throw ex.received
+            ? _junk("connection closed inside the response head")
+            : _empty(true, "connection closed before any response byte");
+        }
+        ex.received ||= chunk.length > 0;
+        buf = concatBytes(buf, chunk);
+        continue;
+      }
+      let head: ResponseHead;
+      try {
+        head = parseResponseHead(buf.subarray(0, end));
+      } catch (error) {
+        throw _junk(`invalid response head: ${(error as Error).message}`, error);
+      }
+      buf = buf.subarray(end + 4);
+      if (head.status >= 200 && head.status <= 599) return [head, buf];
+      // 1xx are interim (100 Continue, 103 Early Hints), but 101 would switch protocols.
+      if (head.status < 100 || head.status === 101 || head.status > 599) {
+        throw _junk(`unsupported response status ${head.status}`);
+      }
+      interimBytes += end + 4;
+      scanFrom = 0;
+    }
+  }
+
+  #respond(
+    ex: _Exchange,
+    head: ResponseHead,
+    rest: Uint8Array,
+    isHead: boolean,
+    idle: number,
+  ): Response {
+    const { status, headers, contentLength, keepAlive } = head;
+    const bodyless = isHead || status === 204 || status === 304;
+    // 205 may not carry content in a Response; any framed body on it spoils the connection.
+    if (bodyless || status === 205 || contentLength === 0) {
+      ex.reusable = keepAlive && rest.length === 0 && (bodyless || contentLength === 0);
+      this.#finish(ex, true);
+      return new Response(null, { status, headers });
+    }
+    const conn = ex.conn;
+    const onIdle = () => conn.fail(_bodyError(`no response body bytes for ${idle} ms`));
+    let pending: Uint8Array | null = rest.length > 0 ? rest : null;
+    const read = async () => {
+      if (pending) {
+        const chunk = pending;
+        pending = null;
+        return chunk;
+      }
+      conn.deadline.set(idle, onIdle);
+      const chunk = await _read(conn, (cause) => _bodyError("body read failed", cause));
+      // Between reads the consumer is the slow side, not the backend.
+      conn.deadline.clear();
+      return chunk;
+    };
+    let framing: BodyFraming;
+    if (head.chunked) framing = chunkedFraming(read);
+    else if (contentLength > 0) framing = lengthFraming(contentLength, read);
+    else framing = closeFraming(read);
+    ex.reusable = keepAlive && (head.chunked || contentLength > 0);
+    const end = (complete: boolean) => this.#finish(ex, complete);
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const chunk = await framing.next();
+          if (chunk !== null && chunk.length > 0) controller.enqueue(chunk);
+          // Checked after every piece so the connection is pooled before the consumer sees the end.
+          if (chunk === null || framing.complete()) {
+            end(framing.complete());
+            controller.close();
+          }
+        } catch (error) {
+          end(false);
+          const failure = error instanceof ProtocolError ? _bodyError(error.message, error) : error;
+          controller.error(failure);
+        }
+      },
+      cancel: () => end(false),
+    }, { highWaterMark: 0 });
+    return new Response(stream, { status, headers });
+  }
+
+  /** Streams the request body; the response timeout pauses while the client is the slow side. */
+  async #upload(ex: _Exchange, body: ReadableStream<Uint8Array>, length: number) {
+    const conn = ex.conn;
+    const fail = (message: string, cause?: unknown) =>
+      conn.fail(new UpstreamError("aborted", true, message, { cause }));
+    let reader: ReadableStreamDefaultReader<Uint8Array>;
+    try {
+      reader = ex.bodyReader = body.getReader();
+    } catch (error) {
+      return fail("request body is not readable", error);
+    }
+    let written = 0;
+    for (;;) {
+      ex.waitForBackend(false);
+      ex.bodyTouched = true;
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        return fail("request body failed", error);
+      }
+      if (conn.closed) return;
+      ex.waitForBackend(true);
+      if (result.done) break;
+      written += result.value.length;
+      if (length >= 0 && written > length) return fail("request body exceeds its content-length");
+      if (result.value.length === 0) continue;
+      try {
+        await conn.writer.write(length >= 0 ? result.value : encodeChunk(result.value));
+      } catch {
+        // The backend may have answered early (413) and closed; the head reader reports the rest.
+        reader.cancel().catch(_noop);
+        return;
+      }
+    }
+    if (length >= 0 && written < length) return fail("request body ended before its length");
+    try {
+      if (length < 0) await conn.writer.write(LAST_CHUNK);
+      ex.uploadDone = true;
+    } catch {
+      // As above: the connection is unusable now and the response decides the outcome.
+    }
+  }
+
+  /** Pools the connection only when the exchange ended cleanly in both directions. */
+  #finish(ex: _Exchange, complete: boolean): void {
+    if (ex.finished) return;
+    ex.finished = true;
+    ex.detach();
+    const conn = ex.conn;
+    if (complete && ex.reusable && ex.uploadDone && !conn.closed) {
+      this.#release(conn);
+      return;
+    }
+    conn.close();
+    if (!ex.uploadDone) ex.bodyReader?.cancel().catch(_noop);
+  }
+
+  #takeIdle(key: string): _Conn | undefined {
+    const conn = this.#idle.get(key)?.pop();
+    if (!conn) return undefined;
+    this.#idleCount--;
+    conn.idle = false;
+    conn.deadline.clear();
+    return conn;
+  }
+
+  #release(conn: _Conn): void {
+    let list = this.#idle.get(conn.key);
+    if (!list) this.#idle.set(conn.key, list = []);
+    if (list.length >= this.#maxIdlePerOrigin) {
+      conn.close();
+      return;
+    }
+    list.push(conn);
+    this.#idleCount++;
+    conn.idle = true;
+    const evict = () => this.#evict(conn);
+    conn.deadline.set(this.#keepAliveTimeout, evict);
+    conn.watchWhileIdle(evict);
+  }
+
+  #evict(conn: _Conn): void {
+    if (!conn.idle) return;
+    const list = this.#idle.get(conn.key)!;
+    list.splice(list.indexOf(conn), 1);
+    if (list.length === 0) this.#idle.delete(conn.key);
+    this.#idleCount--;
+    this.#closeIdle(conn);
+  }
+
+  #closeIdle(conn: _Conn): void {
+    conn.idle = false;
+    conn.close();
+  }
+}
