@@ -5,17 +5,10 @@
  */
 import type { Server, ServerWebSocket } from "bun";
 import type { Handler, Listener, Platform } from "../../core/platform.ts";
-import type { Clock, WebSocketProxy } from "../../core/ports.ts";
+import { systemClock } from "../../core/clock.ts";
+import type { WebSocketProxy } from "../../core/ports.ts";
 import { openUpstreamWebSocket, sendableCloseCode } from "../../core/proxy/websocket.ts";
 import { connect } from "./connect.ts";
-
-const clock: Clock = {
-  now: () => performance.now(),
-  setTimer(fn, ms) {
-    const timer = setTimeout(fn, ms);
-    return () => clearTimeout(timer);
-  },
-};
 
 interface SocketData {
   upstream: WebSocket;
@@ -53,7 +46,7 @@ const websocketHandlers = {
 export const platform: Platform = {
   runtime: `bun ${Bun.version}`,
   args: Bun.argv.slice(2),
-  clock,
+  clock: systemClock,
   connect,
   webSocket,
   readTextFile: (path) => Bun.file(path).text(),

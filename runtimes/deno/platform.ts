@@ -4,17 +4,10 @@
  * @module
  */
 import type { Handler, Listener, Platform } from "../../core/platform.ts";
-import type { Clock, WebSocketProxy } from "../../core/ports.ts";
+import { systemClock } from "../../core/clock.ts";
+import type { WebSocketProxy } from "../../core/ports.ts";
 import { openUpstreamWebSocket, sendableCloseCode } from "../../core/proxy/websocket.ts";
 import { connect } from "./connect.ts";
-
-const clock: Clock = {
-  now: () => performance.now(),
-  setTimer(fn, ms) {
-    const timer = setTimeout(fn, ms);
-    return () => clearTimeout(timer);
-  },
-};
 
 const webSocket: WebSocketProxy = async (request, target) => {
   const upstream = await openUpstreamWebSocket(target);
@@ -31,7 +24,7 @@ const webSocket: WebSocketProxy = async (request, target) => {
 export const platform: Platform = {
   runtime: `deno ${Deno.version.deno}`,
   args: Deno.args,
-  clock,
+  clock: systemClock,
   connect,
   webSocket,
   readTextFile: (path) => Deno.readTextFile(path),

@@ -2,7 +2,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import http from "node:http";
+import { systemClock } from "../../core/clock.ts";
 import type { Clock, Connect } from "../../core/ports.ts";
+import { connect } from "../support/runtime-connect.ts";
 import {
   Http1Client,
   type RequestTimeouts,
@@ -11,17 +13,8 @@ import {
   type UpstreamRequest,
 } from "../../core/proxy/http1-client.ts";
 
-// A computed specifier: each runner must neither load nor type-check the other runtime's adapter.
-const runtime = (globalThis as { Deno?: unknown }).Deno !== undefined ? "deno" : "bun";
-const { connect }: { connect: Connect } = await import(`../../runtimes/${runtime}/connect.ts`);
 
-const clock: Clock = {
-  now: () => performance.now(),
-  setTimer(fn, ms) {
-    const timer = setTimeout(fn, ms);
-    return () => clearTimeout(timer);
-  },
-};
+const clock = systemClock;
 const TIMEOUTS: RequestTimeouts = { connect: 2000, response: 5000, idle: 5000 };
 const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

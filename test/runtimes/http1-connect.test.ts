@@ -2,20 +2,12 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import https from "node:https";
-import type { Clock, Connect } from "../../core/ports.ts";
+import { systemClock } from "../../core/clock.ts";
+import { connect, runtime } from "../support/runtime-connect.ts";
 import { Http1Client, type Origin, UpstreamError } from "../../core/proxy/http1-client.ts";
 
-// A computed specifier: each runner must neither load nor type-check the other runtime's adapter.
-const runtime = (globalThis as { Deno?: unknown }).Deno !== undefined ? "deno" : "bun";
-const { connect }: { connect: Connect } = await import(`../../runtimes/${runtime}/connect.ts`);
 
-const clock: Clock = {
-  now: () => performance.now(),
-  setTimer(fn, ms) {
-    const timer = setTimeout(fn, ms);
-    return () => clearTimeout(timer);
-  },
-};
+const clock = systemClock;
 const TIMEOUTS = { connect: 2000, response: 5000, idle: 5000 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
