@@ -81,7 +81,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
     };
     const finish = (status: number) => {
       entry.status = status;
-      entry.totalMs = ports.clock.now() - started;
+      entry.totalMs = _elapsed(ports.clock, started);
       log(entry);
     };
     const fail = (status: number, message: string, extra?: HeadersInit) => {
@@ -170,7 +170,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
         pool.release(member);
         if (!(error instanceof UpstreamError)) throw error;
         lastError = error;
-        entry.upstreamMs = ports.clock.now() - upstreamStarted;
+        entry.upstreamMs = _elapsed(ports.clock, upstreamStarted);
         if (error.kind === "aborted") return fail(499, "client closed the request");
         tried.add(member);
         if (error.kind === "connect-failure" || error.kind === "connect-timeout") {
@@ -181,7 +181,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
         if (idempotentReplay && retryOn.includes(error.kind as never)) continue;
         break;
       }
-      entry.upstreamMs = ports.clock.now() - upstreamStarted;
+      entry.upstreamMs = _elapsed(ports.clock, upstreamStarted);
       if (attempt < retries && idempotentReplay && retryOn.includes(String(response.status) as never)) {
         pool.release(member);
         tried.add(member);
@@ -303,6 +303,11 @@ async function _proxyWebSocket(
   }
   finish(response?.status ?? 101);
   return response;
+}
+
+/** Milliseconds since `start`, to 0.1 ms: finer digits are noise in a log line. */
+function _elapsed(clock: Clock, start: number): number {
+  return Math.round((clock.now() - start) * 10) / 10;
 }
 
 function _originOf(url: URL): Origin {
