@@ -7,7 +7,9 @@
 import type { Clock } from "./ports.ts";
 
 export const systemClock: Clock = {
-  now: () => performance.now(),
+  // Wall-clock based, not process-relative: insert cookies carry times that another balancer
+  // (or this one after a restart) must read the same way.
+  now: () => performance.timeOrigin + performance.now(),
   setTimer(fn, ms) {
     const timer = setTimeout(fn, ms);
     return () => clearTimeout(timer);

@@ -60,7 +60,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
     if (config.accessLog) ports.log(record);
   };
 
-  async function handle(request: Request, conn: ConnInfo): Promise<Response | undefined> {
+  async function handle(request: Request, conn: ConnInfo, release: () => void): Promise<Response | undefined> {
     const started = ports.clock.now();
     const url = new URL(request.url);
     const host = request.headers.get("host") ?? url.host;
@@ -80,6 +80,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       bytesOut: 0,
     };
     const finish = (status: number) => {
+      release();
       entry.status = status;
       entry.totalMs = _elapsed(ports.clock, started);
       log(entry);
@@ -254,10 +255,18 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
     },
     async fetch(request, conn) {
       inFlight++;
+      let counted = true;
+      const release = () => {
+        if (counted) {
+          counted = false;
+          inFlight--;
+        }
+      };
       try {
-        return await handle(request, conn);
-      } finally {
-        inFlight--;
+        return await handle(request, conn, release);
+      } catch (error) {
+        release();
+        throw error;
       }
     },
   };
