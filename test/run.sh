@@ -83,8 +83,6 @@ parse_bun() {
   '
 }
 
-# Deno's summary: "ok | 2 passed (3 steps) | 0 failed | 1 ignored (12ms)" or "FAILED | ...".
-# Top-level counts only: the "(N steps)" parts are ignored.
 parse_deno() {
   # "ok | 18 passed (74 steps) | 1 failed (2 steps) | 1 ignored": Deno counts a describe() as one
   # test and its tests as steps; adding both keeps the total close to what bun test counts.
@@ -103,8 +101,6 @@ parse_deno() {
       out = p " " f " " s
     }
     END { if (out != "") print out }
-  '
-}
   '
 }
 
