@@ -16,11 +16,10 @@ import type { Clock, ConnInfo, LogSink, WebSocketProxy } from "../ports.ts";
 import type { Origin, RequestTimeouts, UpstreamRequest } from "../proxy/http1-client.ts";
 import { UpstreamError } from "../proxy/http1-client.ts";
 import { applyForwarding, HeaderError, isWebSocketUpgrade, stripHopByHop } from "../proxy/headers.ts";
-import { compileCidrs } from "../proxy/ip.ts";
 import type { StickyLookup } from "../sticky/sticky.ts";
 import { parseCookieHeader } from "../sticky/cookies.ts";
 import { type Member, Pool } from "./pool.ts";
-import { createRouter } from "./router.ts";
+import { createRouter, type Router } from "./router.ts";
 
 /** Sends one request to one member; rejects with UpstreamError. */
 export type Upstream = (origin: Origin, request: UpstreamRequest, timeouts: RequestTimeouts) => Promise<Response>;
@@ -33,8 +32,15 @@ export interface BalancerPorts {
 }
 
 export interface Balancer {
+  /** The config in force (the latest successful reload). */
   readonly config: Config;
   readonly pools: ReadonlyMap<string, Pool>;
+  /**
+   * Swaps in a new, already validated config atomically: requests in flight finish on the old
+   * one; members with the same name and URL keep their state (counters, health, in-flight
+   * count) and learn-mode pools keep their sticky entries.
+   */
+  reload(config: Config): void;
   /** Answers one client request; undefined only when the runtime took over the socket (WebSocket on Bun). */
   fetch(request: Request, conn: ConnInfo): Promise<Response | undefined>;
   /** Requests still being answered (headers or body), for graceful shutdown. */
@@ -46,21 +52,30 @@ type StickyDecision = "none" | "new" | "hit" | "moved";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
+/** Everything derived from one config; replaced whole on reload. */
+interface State {
+  config: Config;
+  pools: Map<string, Pool>;
+  route: Router;
+}
+
+function _buildState(config: Config, clock: Clock, previous?: State): State {
+  const pools = new Map(
+    Object.entries(config.pools).map(([name, pool]) => [name, new Pool(name, pool, clock, previous?.pools.get(name))]),
+  );
+  return { config, pools, route: createRouter(config) };
+}
+
 export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
-  const pools = new Map(Object.entries(config.pools).map(([name, pool]) => [name, new Pool(name, pool, ports.clock)]));
-  const route = createRouter(config);
-  const trusted = new Map([...pools].map(([name, pool]) => [name, compileCidrs(pool.config.forwarding.trustedProxies)]));
-  const origins = new Map<Member, Origin>();
-  for (const pool of pools.values()) {
-    for (const member of pool.members) origins.set(member, _originOf(member.url));
-  }
+  let state = _buildState(config, ports.clock);
   let inFlight = 0;
 
-  const log = (record: Record<string, unknown>) => {
-    if (config.accessLog) ports.log(record);
-  };
-
   async function handle(request: Request, conn: ConnInfo, release: () => void): Promise<Response | undefined> {
+    // One state for the whole request, even if a reload swaps it meanwhile.
+    const { config, pools, route } = state;
+    const log = (record: Record<string, unknown>) => {
+      if (config.accessLog) ports.log(record);
+    };
     const started = ports.clock.now();
     const url = new URL(request.url);
     const host = request.headers.get("host") ?? url.host;
@@ -102,7 +117,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
     const forwarding = pool.config.forwarding;
     applyForwarding(headers, forwarding, {
       clientAddress: conn.remoteAddress,
-      trusted: trusted.get(pool.name)!(conn.remoteAddress),
+      trusted: pool.isTrustedProxy(conn.remoteAddress),
       proto: conn.tls ? "https" : "http",
       host,
     });
@@ -160,7 +175,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
           pool.release(member);
           return await _proxyWebSocket(ports.webSocket!, request, url, member, headers, entry, finish);
         }
-        response = await ports.upstream(origins.get(member)!, {
+        response = await ports.upstream(member.origin, {
           method: request.method,
           target: url.pathname + url.search,
           headers,
@@ -214,6 +229,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       if (released) return;
       released = true;
       pool.release(member);
+      member.countResponse(upstream.status);
       finish(upstream.status);
     };
     if (!upstream.body) {
@@ -248,8 +264,15 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
   }
 
   return {
-    config,
-    pools,
+    get config() {
+      return state.config;
+    },
+    get pools() {
+      return state.pools;
+    },
+    reload(config) {
+      state = _buildState(config, ports.clock, state);
+    },
     get inFlight() {
       return inFlight;
     },
@@ -319,14 +342,6 @@ function _elapsed(clock: Clock, start: number): number {
   return Math.round((clock.now() - start) * 10) / 10;
 }
 
-function _originOf(url: URL): Origin {
-  const tls = url.protocol === "https:";
-  return {
-    hostname: url.hostname.replace(/^\[|\]$/g, ""),
-    port: url.port ? Number(url.port) : tls ? 443 : 80,
-    tls: tls ? { serverName: url.hostname, verify: true } : undefined,
-  };
-}
 
 function _hashKey(pool: Pool, request: Request, url: URL, conn: ConnInfo): string | undefined {
   const { key, name } = pool.config.hash;

@@ -7,6 +7,8 @@
  */
 import type { Activation, MemberConfig, PoolConfig } from "../config/schema.ts";
 import type { Clock } from "../ports.ts";
+import type { Origin } from "../proxy/http1-client.ts";
+import { compileCidrs } from "../proxy/ip.ts";
 import { createStickyMode, type StickyMode } from "../sticky/sticky.ts";
 import { memberIds } from "../sticky/member-id.ts";
 import { createStrategy, type Strategy } from "../strategies/index.ts";
@@ -14,26 +16,35 @@ import { createStrategy, type Strategy } from "../strategies/index.ts";
 export class Member {
   readonly name: string;
   readonly url: URL;
-  readonly route: string;
+  readonly origin: Origin;
+  /** Opaque id for insert/prefix cookies; derived from pool and member name, so stable across reloads. */
   readonly id: string;
-  readonly distance: number;
-  readonly domain: string | undefined;
-  readonly redirect: string | undefined;
-  readonly maxconn: number;
-  weight: number;
-  activation: Activation;
+  route!: string;
+  distance!: number;
+  domain!: string | undefined;
+  redirect!: string | undefined;
+  maxconn!: number;
+  weight!: number;
+  activation!: Activation;
   /** Requests in flight (holding a connection slot). */
   active = 0;
   /** Until this clock time the member is skipped after refusing connections (mod_jk recover_time). */
   downUntil = 0;
   requests = 0;
   failures = 0;
+  readonly responses = { "1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0 };
 
   constructor(config: MemberConfig, id: string) {
     this.name = config.name;
     this.url = new URL(config.url);
-    this.route = config.route ?? config.name;
+    this.origin = _originOf(this.url);
     this.id = id;
+    this.applyConfig(config);
+  }
+
+  /** Takes the settings of a reloaded config; state (counters, in-flight, health) stays. */
+  applyConfig(config: MemberConfig): void {
+    this.route = config.route ?? config.name;
     this.distance = config.distance;
     this.domain = config.domain;
     this.redirect = config.redirect;
@@ -42,9 +53,28 @@ export class Member {
     this.activation = config.activation;
   }
 
+  /** Same member across a reload: same name and same address. */
+  sameIdentity(config: MemberConfig): boolean {
+    return config.name === this.name && new URL(config.url).href === this.url.href;
+  }
+
   get hasCapacity(): boolean {
     return this.maxconn === 0 || this.active < this.maxconn;
   }
+
+  countResponse(status: number): void {
+    const family = `${Math.min(5, Math.max(1, Math.floor(status / 100)))}xx` as keyof Member["responses"];
+    this.responses[family]++;
+  }
+}
+
+function _originOf(url: URL): Origin {
+  const tls = url.protocol === "https:";
+  return {
+    hostname: url.hostname.replace(/^\[|\]$/g, ""),
+    port: url.port ? Number(url.port) : tls ? 443 : 80,
+    tls: tls ? { serverName: url.hostname, verify: true } : undefined,
+  };
 }
 
 interface Waiter {
@@ -60,12 +90,30 @@ export class Pool {
   readonly #strategy: Strategy;
   readonly #queue: Waiter[] = [];
 
-  constructor(readonly name: string, readonly config: PoolConfig, private readonly clock: Clock) {
+  readonly isTrustedProxy: (address: string) => boolean;
+
+  /** `previous`: the pool of the same name before a reload, whose members and table carry over. */
+  constructor(readonly name: string, readonly config: PoolConfig, private readonly clock: Clock, previous?: Pool) {
     const ids = memberIds(name, config.members.map((member) => member.name));
-    this.members = config.members.map((member) => new Member(member, ids.get(member.name)!));
+    this.members = config.members.map((memberConfig) => {
+      const kept = previous?.member(memberConfig.name);
+      if (kept?.sameIdentity(memberConfig)) {
+        kept.applyConfig(memberConfig);
+        return kept;
+      }
+      return new Member(memberConfig, ids.get(memberConfig.name)!);
+    });
     this.#byName = new Map(this.members.map((member) => [member.name, member]));
     this.#strategy = createStrategy(config.strategy, this.members, { boundedLoad: config.hash.boundedLoad });
-    this.sticky = createStickyMode(config.sticky, this.members, clock);
+    const sameTable = previous?.sticky?.table !== undefined && config.sticky.mode === "learn" &&
+      previous.config.sticky.tableSize === config.sticky.tableSize && previous.config.sticky.tableTtl === config.sticky.tableTtl;
+    this.sticky = createStickyMode(config.sticky, this.members, clock, sameTable ? previous.sticky!.table : undefined);
+    if (sameTable) {
+      for (const member of previous!.members) {
+        if (!this.members.includes(member)) this.sticky!.table!.deleteMember(member.name);
+      }
+    }
+    this.isTrustedProxy = compileCidrs(config.forwarding.trustedProxies);
   }
 
   member(name: string): Member | undefined {

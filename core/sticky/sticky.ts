@@ -45,10 +45,12 @@ export interface StickyMember {
   route: string;
 }
 
+/** `table`: a learn-mode table to keep (a reload that did not change its bounds). */
 export function createStickyMode(
   config: StickyConfig,
   members: readonly StickyMember[],
   clock: Clock,
+  table?: StickTable,
 ): StickyMode | undefined {
   switch (config.mode) {
     case "insert":
@@ -58,7 +60,7 @@ export function createStickyMode(
     case "route":
       return createRouteMode(config, members);
     case "learn":
-      return createLearnMode(config, new StickTable({ size: config.tableSize, ttl: config.tableTtl, clock }));
+      return createLearnMode(config, table ?? new StickTable({ size: config.tableSize, ttl: config.tableTtl, clock }));
     case "none":
       return undefined;
   }
