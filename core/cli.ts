@@ -13,7 +13,9 @@ import { configJsonSchema } from "./config/json-schema.ts";
 import { formatProblem, parseConfig, validateConfig } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { createSessionApp } from "./demo/session-app.ts";
+import type { ReloadResult } from "./admin/model.ts";
 import type { Listener, Platform } from "./platform.ts";
+import type { ConnInfo } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
 
 const USAGE = `usage: tandem [serve] [--config FILE]   run the balancer (the embedded demo when there is no config)
@@ -37,17 +39,13 @@ export async function runCli(platform: Platform): Promise<void> {
       return platform.exit(0);
     case "check": {
       const path = configPath ?? DEFAULT_CONFIG;
-      const config = await _loadConfig(platform, path);
-      const members = Object.values(config.pools).reduce((sum, pool) => sum + pool.members.length, 0);
-      platform.stdout(
-        `${path}: OK (${config.listeners.length} listener(s), ${Object.keys(config.pools).length} pool(s), ${members} member(s), ${config.routes.length} route(s))`,
-      );
+      platform.stdout(`${path}: OK (${_summary(await _loadConfig(platform, path))})`);
       return platform.exit(0);
     }
     case "serve": {
       const path = configPath ?? ((await platform.exists(DEFAULT_CONFIG)) ? DEFAULT_CONFIG : undefined);
       if (path === undefined) return await _serveDemo(platform);
-      await serve(platform, await _loadConfig(platform, path));
+      await serve(platform, await _loadConfig(platform, path), { configPath: path });
     }
   }
 }
@@ -102,8 +100,18 @@ export function splitAddress(address: string): { hostname: string; port: number 
   return { hostname: hostname || "0.0.0.0", port: Number(address.slice(colon + 1)) };
 }
 
-/** Runs the balancer for `config` until SIGTERM/SIGINT, then drains and exits 0. */
-export async function serve(platform: Platform, config: Config, extraListeners: Listener[] = []): Promise<Listener[]> {
+export interface ServeOptions {
+  /** The file reloads re-read; without one (the demo) there is nothing to reload. */
+  configPath?: string;
+  /** Listeners to drain with the balancer's (the demo's backends). */
+  extraListeners?: Listener[];
+}
+
+/**
+ * Runs the balancer for `config` until SIGTERM/SIGINT, then drains and exits 0. SIGHUP (and, with
+ * `watchConfig`, a change of the file) reloads: an invalid file is reported and changes nothing.
+ */
+export async function serve(platform: Platform, config: Config, options: ServeOptions = {}): Promise<void> {
   const client = new Http1Client({ connect: platform.connect, clock: platform.clock });
   const balancer = createBalancer(config, {
     clock: platform.clock,
@@ -111,7 +119,75 @@ export async function serve(platform: Platform, config: Config, extraListeners: 
     log: (record) => platform.stdout(JSON.stringify(record)),
     webSocket: platform.webSocket,
   });
-  const listeners: Listener[] = [];
+  const listeners = new Map<string, Listener>();
+  const handler = async (request: Request, conn: ConnInfo) => {
+    try {
+      return await balancer.fetch(request, conn);
+    } catch (error) {
+      // A bug must cost one request, never the process.
+      _event(platform, "error", { message: String((error as Error)?.stack ?? error) });
+      return new Response("500 internal error\n", { status: 500, headers: { "content-type": "text/plain" } });
+    }
+  };
+  /**
+   * Opens listeners the config has and the process lacks, closes the others. A listener already
+   * bound to the same host and port is kept under its new spelling (":0" that became the port it
+   * got, "0.0.0.0:80" written ":80"): rebinding would refuse connections in between.
+   */
+  const syncListeners = async (wanted: Config["listeners"]): Promise<string[]> => {
+    const problems: string[] = [];
+    const addresses = new Set(wanted.map((listener) => listener.address));
+    for (const address of addresses) {
+      if (listeners.has(address)) continue;
+      const { hostname, port } = splitAddress(address);
+      for (const [oldAddress, listener] of listeners) {
+        if (!addresses.has(oldAddress) && listener.hostname === hostname && listener.port === port) {
+          listeners.delete(oldAddress);
+          listeners.set(address, listener);
+          break;
+        }
+      }
+    }
+    for (const [address, listener] of listeners) {
+      if (addresses.has(address)) continue;
+      listeners.delete(address);
+      void listener.shutdown();
+      _event(platform, "listener-closed", { address });
+    }
+    for (const address of addresses) {
+      if (listeners.has(address)) continue;
+      const { hostname, port } = splitAddress(address);
+      try {
+        const listener = await platform.serve(hostname, port, handler);
+        listeners.set(address, listener);
+        _event(platform, "listening", { address: `${listener.hostname}:${listener.port}`, runtime: platform.runtime });
+      } catch (error) {
+        problems.push(`listeners: cannot listen on ${address}: ${(error as Error).message}`);
+      }
+    }
+    return problems;
+  };
+
+  let reloads = 0;
+  const reload = async (trigger: string): Promise<ReloadResult> => {
+    const path = options.configPath;
+    if (path === undefined) return { ok: false, problems: ["no config file to reload (the embedded demo)"] };
+    let text: string;
+    try {
+      text = await platform.readTextFile(path);
+    } catch (error) {
+      return _reloadFailed(platform, trigger, [`${path}: cannot read: ${(error as Error).message}`]);
+    }
+    const result = parseConfig(text);
+    if (!result.ok) return _reloadFailed(platform, trigger, result.problems.map(formatProblem));
+    balancer.reload(result.config);
+    const problems = await syncListeners(result.config.listeners);
+    if (problems.length > 0) return _reloadFailed(platform, trigger, problems);
+    reloads++;
+    const summary = _summary(result.config);
+    _event(platform, "reloaded", { trigger, reloads, summary });
+    return { ok: true, summary };
+  };
   // Signals first: a SIGTERM right after the listening line must drain, not kill.
   let stopping = false;
   const stop = async (signal: string) => {
@@ -120,14 +196,15 @@ export async function serve(platform: Platform, config: Config, extraListeners: 
       platform.exit(1);
     }
     stopping = true;
-    _event(platform, "shutdown", { signal, inFlight: balancer.inFlight, drainTimeout: config.drainTimeout });
+    const { drainTimeout } = balancer.config;
+    _event(platform, "shutdown", { signal, inFlight: balancer.inFlight, drainTimeout });
     let timedOut = false;
     await Promise.race([
-      Promise.all([...listeners, ...extraListeners].map((listener) => listener.shutdown())),
+      Promise.all([...listeners.values(), ...(options.extraListeners ?? [])].map((listener) => listener.shutdown())),
       new Promise<void>((resolve) => platform.clock.setTimer(() => {
         timedOut = true;
         resolve();
-      }, config.drainTimeout)),
+      }, drainTimeout)),
     ]);
     client.close();
     _event(platform, "stopped", { drained: !timedOut });
@@ -135,27 +212,30 @@ export async function serve(platform: Platform, config: Config, extraListeners: 
   };
   platform.onSignal("SIGTERM", () => void stop("SIGTERM"));
   platform.onSignal("SIGINT", () => void stop("SIGINT"));
-  for (const { address } of config.listeners) {
-    const { hostname, port } = splitAddress(address);
-    try {
-      const listener = await platform.serve(hostname, port, async (request, conn) => {
-        try {
-          return await balancer.fetch(request, conn);
-        } catch (error) {
-          // A bug must cost one request, never the process.
-          _event(platform, "error", { message: String((error as Error)?.stack ?? error) });
-          return new Response("500 internal error\n", { status: 500, headers: { "content-type": "text/plain" } });
-        }
-      });
-      listeners.push(listener);
-      _event(platform, "listening", { address: `${listener.hostname}:${listener.port}`, runtime: platform.runtime });
-    } catch (error) {
-      platform.stderr(`listeners: cannot listen on ${address}: ${(error as Error).message}`);
-      platform.exit(1);
-    }
+  platform.onSignal("SIGHUP", () => void reload("SIGHUP"));
+  if (config.watchConfig && options.configPath) {
+    // Editors write a file in several steps; wait for the burst to settle before reading it.
+    let cancel: (() => void) | undefined;
+    platform.watchFile(options.configPath, () => {
+      cancel?.();
+      cancel = platform.clock.setTimer(() => void reload("file change"), 200);
+    });
   }
+  const problems = await syncListeners(config.listeners);
+  if (problems.length > 0) {
+    for (const problem of problems) platform.stderr(problem);
+    platform.exit(1);
+  }
+}
 
-  return listeners;
+function _reloadFailed(platform: Platform, trigger: string, problems: string[]): ReloadResult {
+  _event(platform, "reload-failed", { trigger, problems });
+  return { ok: false, problems };
+}
+
+function _summary(config: Config): string {
+  const members = Object.values(config.pools).reduce((sum, pool) => sum + pool.members.length, 0);
+  return `${config.listeners.length} listener(s), ${Object.keys(config.pools).length} pool(s), ${members} member(s), ${config.routes.length} route(s)`;
 }
 
 /** Two session apps on free loopback ports and the balancer on 127.0.0.1:8080 in front of them. */
@@ -179,7 +259,7 @@ async function _serveDemo(platform: Platform): Promise<void> {
     drainTimeout: "5s",
   });
   if (!result.ok) throw new Error(`demo config invalid: ${result.problems.map(formatProblem).join("; ")}`);
-  await serve(platform, result.config, backends);
+  await serve(platform, result.config, { extraListeners: backends });
   platform.stderr(`
 tandem demo (${platform.runtime}): balancer http://127.0.0.1:8080/ in front of
   demo1 http://127.0.0.1:${backends[0].port}/  and  demo2 http://127.0.0.1:${backends[1].port}/

@@ -26,7 +26,9 @@ export interface Platform {
   exists(path: string): Promise<boolean>;
   /** Listens on hostname:port (0 = any free port). Rejects when the address cannot be bound. */
   serve(hostname: string, port: number, handler: Handler): Promise<Listener>;
-  onSignal(signal: "SIGTERM" | "SIGINT", handler: () => void): void;
+  onSignal(signal: "SIGTERM" | "SIGINT" | "SIGHUP", handler: () => void): void;
+  /** Calls `onChange` when the file at `path` changes (events may come in bursts). */
+  watchFile(path: string, onChange: () => void): void;
   stdout(line: string): void;
   stderr(line: string): void;
   exit(code: number): never;

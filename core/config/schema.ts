@@ -191,6 +191,8 @@ export const ConfigSchema = v.strictObject({
   accessLog: v.optional(v.boolean(), true),
   /** How long in-flight requests may finish after SIGTERM/SIGINT. */
   drainTimeout: duration("30s"),
+  /** Reload when the config file changes (SIGHUP and the API always work). */
+  watchConfig: v.optional(v.boolean(), false),
 });
 
 export type Config = v.InferOutput<typeof ConfigSchema>;

@@ -4,6 +4,8 @@
  * @module
  */
 import type { Server, ServerWebSocket } from "bun";
+import { watch } from "node:fs";
+import { dirname, resolve } from "node:path";
 import type { Handler, Listener, Platform } from "../../core/platform.ts";
 import { systemClock } from "../../core/clock.ts";
 import type { WebSocketProxy } from "../../core/ports.ts";
@@ -74,6 +76,13 @@ export const platform: Platform = {
   },
   onSignal(signal, handler) {
     process.on(signal, handler);
+  },
+  watchFile(path, onChange) {
+    // Watch the directory: editors often replace the file (rename), which ends a watch on it.
+    const file = resolve(path);
+    watch(dirname(file), (_event, name) => {
+      if (name !== null && resolve(dirname(file), name.toString()) === file) onChange();
+    });
   },
   stdout: (line) => void process.stdout.write(line + "\n"),
   stderr: (line) => void process.stderr.write(line + "\n"),

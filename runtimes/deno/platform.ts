@@ -61,6 +61,16 @@ export const platform: Platform = {
   onSignal(signal, handler) {
     Deno.addSignalListener(signal, handler);
   },
+  watchFile(path, onChange) {
+    // Watch the directory: editors often replace the file (rename), which ends a watch on it.
+    const file = Deno.realPathSync(path);
+    const directory = file.slice(0, file.lastIndexOf("/")) || "/";
+    (async () => {
+      for await (const event of Deno.watchFs(directory, { recursive: false })) {
+        if (event.paths.includes(file)) onChange();
+      }
+    })();
+  },
   stdout: (line) => console.log(line),
   stderr: (line) => console.error(line),
   exit: (code) => Deno.exit(code),

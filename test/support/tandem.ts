@@ -27,6 +27,8 @@ export function tandemCommand(args: string[]): string[] {
 export interface TandemProcess {
   /** First listener's origin, e.g. http://127.0.0.1:41234 */
   url: string;
+  /** The config file it was started with (rewrite it and send SIGHUP to reload). */
+  configPath?: string;
   ports: number[];
   pid: number;
   /** Every stdout line so far, parsed as JSON where possible. */
@@ -34,6 +36,8 @@ export interface TandemProcess {
   stderr: () => string;
   /** Waits until a stdout line satisfies `match` (bounded). */
   waitForLine(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Sends a signal without waiting (SIGHUP). */
+  signal(signal: NodeJS.Signals): void;
   /** Sends `signal` and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -60,7 +64,8 @@ export function writeConfig(config: unknown): string {
 
 /** Starts `tandem serve` with `config` (object or text) and waits until every listener is up. */
 export async function startTandem(config: unknown, options: { args?: string[]; cwd?: string } = {}): Promise<TandemProcess> {
-  const args = config === undefined ? ["serve"] : ["serve", "--config", writeConfig(config)];
+  const configPath = config === undefined ? undefined : writeConfig(config);
+  const args = configPath === undefined ? ["serve"] : ["serve", "--config", configPath];
   const [command, ...rest] = tandemCommand([...args, ...(options.args ?? [])]);
   const child = _spawn(command, rest, options.cwd ?? root);
   const lines: Record<string, unknown>[] = [];
@@ -115,11 +120,13 @@ export async function startTandem(config: unknown, options: { args?: string[]; c
   }
   return {
     url: `http://127.0.0.1:${ports[0]}`,
+    configPath,
     ports,
     pid: child.pid,
     lines,
     stderr: () => stderr,
     waitForLine,
+    signal: (signal) => child.kill(signal),
     stop(signal = "SIGTERM") {
       child.kill(signal);
       return exited;
