@@ -113,11 +113,13 @@ export interface ServeOptions {
  */
 export async function serve(platform: Platform, config: Config, options: ServeOptions = {}): Promise<void> {
   const client = new Http1Client({ connect: platform.connect, clock: platform.clock });
+  const probeClient = new Http1Client({ connect: platform.connect, clock: platform.clock });
   const balancer = createBalancer(config, {
     clock: platform.clock,
     upstream: (origin, request, timeouts) => client.request(origin, request, timeouts),
     log: (record) => platform.stdout(JSON.stringify(record)),
     webSocket: platform.webSocket,
+    probeClient,
   });
   const listeners = new Map<string, Listener>();
   const handler = async (request: Request, conn: ConnInfo) => {
@@ -206,7 +208,9 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
         resolve();
       }, drainTimeout)),
     ]);
+    balancer.close();
     client.close();
+    probeClient.close();
     _event(platform, "stopped", { drained: !timedOut });
     platform.exit(0);
   };

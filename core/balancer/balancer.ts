@@ -13,7 +13,9 @@
  */
 import type { Config } from "../config/schema.ts";
 import type { Clock, ConnInfo, LogSink, WebSocketProxy } from "../ports.ts";
-import type { Origin, RequestTimeouts, UpstreamRequest } from "../proxy/http1-client.ts";
+import type { PassiveError } from "../health/schema.ts";
+import type { HealthTransition } from "../health/member-health.ts";
+import type { Http1Client, Origin, RequestTimeouts, UpstreamErrorKind, UpstreamRequest } from "../proxy/http1-client.ts";
 import { UpstreamError } from "../proxy/http1-client.ts";
 import { applyForwarding, HeaderError, isWebSocketUpgrade, stripHopByHop } from "../proxy/headers.ts";
 import type { StickyLookup } from "../sticky/sticky.ts";
@@ -29,6 +31,10 @@ export interface BalancerPorts {
   upstream: Upstream;
   log: LogSink;
   webSocket?: WebSocketProxy;
+  /** The client active health checks use (its own pool: probes never ride on proxied connections). */
+  probeClient?: Http1Client;
+  /** No timers on this platform (edge): run due health checks when requests arrive. */
+  lazyHealth?: boolean;
 }
 
 export interface Balancer {
@@ -41,6 +47,8 @@ export interface Balancer {
    * count) and learn-mode pools keep their sticky entries.
    */
   reload(config: Config): void;
+  /** Stops health checking (shutdown). */
+  close(): void;
   /** Answers one client request; undefined only when the runtime took over the socket (WebSocket on Bun). */
   fetch(request: Request, conn: ConnInfo): Promise<Response | undefined>;
   /** Requests still being answered (headers or body), for graceful shutdown. */
@@ -49,6 +57,16 @@ export interface Balancer {
 
 /** How the request's session was handled, for the access log. */
 type StickyDecision = "none" | "new" | "hit" | "moved";
+
+/** How an upstream failure counts for passive health (a broken response is a server error). */
+const _OUTCOME_OF_ERROR: Record<Exclude<UpstreamErrorKind, "aborted">, PassiveError> = {
+  "connect-failure": "connect",
+  "connect-timeout": "timeout",
+  "response-timeout": "timeout",
+  "empty-response": "5xx",
+  "junk-response": "5xx",
+  "body-error": "5xx",
+};
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
@@ -59,15 +77,19 @@ interface State {
   route: Router;
 }
 
-function _buildState(config: Config, clock: Clock, previous?: State): State {
-  const pools = new Map(
-    Object.entries(config.pools).map(([name, pool]) => [name, new Pool(name, pool, clock, previous?.pools.get(name))]),
-  );
-  return { config, pools, route: createRouter(config) };
-}
-
 export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
-  let state = _buildState(config, ports.clock);
+  const onHealth = (pool: string, member: Member, transition: HealthTransition) =>
+    ports.log({ time: new Date().toISOString(), event: "health", pool, member: member.name, up: transition.up, reason: transition.line });
+  const buildState = (config: Config, previous?: State): State => {
+    const pools = new Map(Object.entries(config.pools).map(([name, pool]) => [
+      name,
+      new Pool(name, pool, { clock: ports.clock, previous: previous?.pools.get(name), probeClient: ports.probeClient, onHealth }),
+    ]));
+    for (const [name, pool] of previous?.pools ?? []) pool.stopHealth(pools.get(name));
+    if (!ports.lazyHealth) for (const pool of pools.values()) pool.startHealth();
+    return { config, pools, route: createRouter(config) };
+  };
+  let state = buildState(config);
   let inFlight = 0;
 
   async function handle(request: Request, conn: ConnInfo, release: () => void): Promise<Response | undefined> {
@@ -80,6 +102,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
     const url = new URL(request.url);
     const host = request.headers.get("host") ?? url.host;
     const pool = pools.get(route(host, url.pathname))!;
+    if (ports.lazyHealth) pool.probeDue();
     const entry: AccessRecord = {
       time: new Date().toISOString(),
       client: conn.remoteAddress,
@@ -189,6 +212,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
         entry.upstreamMs = _elapsed(ports.clock, upstreamStarted);
         if (error.kind === "aborted") return fail(499, "client closed the request");
         tried.add(member);
+        member.health.observe(_OUTCOME_OF_ERROR[error.kind]);
         if (error.kind === "connect-failure" || error.kind === "connect-timeout") {
           pool.markConnectFailure(member);
           continue;
@@ -198,6 +222,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
         break;
       }
       entry.upstreamMs = _elapsed(ports.clock, upstreamStarted);
+      member.health.observe(response.status >= 500 ? "5xx" : "success");
       if (attempt < retries && idempotentReplay && retryOn.includes(String(response.status) as never)) {
         pool.release(member);
         tried.add(member);
@@ -271,7 +296,10 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       return state.pools;
     },
     reload(config) {
-      state = _buildState(config, ports.clock, state);
+      state = buildState(config, state);
+    },
+    close() {
+      for (const pool of state.pools.values()) pool.stopHealth();
     },
     get inFlight() {
       return inFlight;

@@ -7,7 +7,9 @@
  */
 import type { Activation, MemberConfig, PoolConfig } from "../config/schema.ts";
 import type { Clock } from "../ports.ts";
-import type { Origin } from "../proxy/http1-client.ts";
+import { httpProbe } from "../health/http-probe.ts";
+import { type HealthTransition, MemberHealth } from "../health/member-health.ts";
+import type { Http1Client, Origin } from "../proxy/http1-client.ts";
 import { compileCidrs } from "../proxy/ip.ts";
 import { createStickyMode, type StickyMode } from "../sticky/sticky.ts";
 import { memberIds } from "../sticky/member-id.ts";
@@ -24,8 +26,11 @@ export class Member {
   domain!: string | undefined;
   redirect!: string | undefined;
   maxconn!: number;
-  weight!: number;
+  /** Share of new sessions as configured (or set live by the admin API). */
+  configuredWeight!: number;
   activation!: Activation;
+  /** Active checks, passive observation and slow start; set by the pool. */
+  health!: MemberHealth;
   /** Requests in flight (holding a connection slot). */
   active = 0;
   /** Until this clock time the member is skipped after refusing connections (mod_jk recover_time). */
@@ -49,13 +54,18 @@ export class Member {
     this.domain = config.domain;
     this.redirect = config.redirect;
     this.maxconn = config.maxconn;
-    this.weight = config.weight;
+    this.configuredWeight = config.weight;
     this.activation = config.activation;
   }
 
   /** Same member across a reload: same name and same address. */
   sameIdentity(config: MemberConfig): boolean {
     return config.name === this.name && new URL(config.url).href === this.url.href;
+  }
+
+  /** The weight strategies see: configured weight scaled down while slow-starting. */
+  get weight(): number {
+    return this.configuredWeight * this.health.weightFactor();
   }
 
   get hasCapacity(): boolean {
@@ -77,6 +87,14 @@ function _originOf(url: URL): Origin {
   };
 }
 
+export interface PoolOptions {
+  clock: Clock;
+  previous?: Pool;
+  /** The client active checks use; without one, no active checks run. */
+  probeClient?: Http1Client;
+  onHealth?: (pool: string, member: Member, transition: HealthTransition) => void;
+}
+
 interface Waiter {
   /** The member the request waits for, or null for any member that may take new sessions. */
   member: Member | null;
@@ -92,16 +110,26 @@ export class Pool {
 
   readonly isTrustedProxy: (address: string) => boolean;
 
-  /** `previous`: the pool of the same name before a reload, whose members and table carry over. */
-  constructor(readonly name: string, readonly config: PoolConfig, private readonly clock: Clock, previous?: Pool) {
+  readonly #clock: Clock;
+
+  /** `options.previous`: the pool of the same name before a reload, whose members and table carry over. */
+  constructor(readonly name: string, readonly config: PoolConfig, options: PoolOptions) {
+    const { clock, previous } = options;
+    this.#clock = clock;
     const ids = memberIds(name, config.members.map((member) => member.name));
+    const sameHealth = previous !== undefined && JSON.stringify(previous.config.health) === JSON.stringify(config.health);
     this.members = config.members.map((memberConfig) => {
       const kept = previous?.member(memberConfig.name);
       if (kept?.sameIdentity(memberConfig)) {
         kept.applyConfig(memberConfig);
+        if (sameHealth) return kept;
+        kept.health.stop();
+        kept.health = this.#createHealth(kept, options);
         return kept;
       }
-      return new Member(memberConfig, ids.get(memberConfig.name)!);
+      const member = new Member(memberConfig, ids.get(memberConfig.name)!);
+      member.health = this.#createHealth(member, options);
+      return member;
     });
     this.#byName = new Map(this.members.map((member) => [member.name, member]));
     this.#strategy = createStrategy(config.strategy, this.members, { boundedLoad: config.hash.boundedLoad });
@@ -116,17 +144,55 @@ export class Pool {
     this.isTrustedProxy = compileCidrs(config.forwarding.trustedProxies);
   }
 
+  #createHealth(member: Member, options: PoolOptions): MemberHealth {
+    const check = this.config.health.check;
+    return new MemberHealth({
+      name: member.name,
+      config: this.config.health,
+      clock: options.clock,
+      probe: check && options.probeClient ? httpProbe(options.probeClient, member.origin, check, options.clock) : undefined,
+      onTransition: (transition) => options.onHealth?.(this.name, member, transition),
+    });
+  }
+
+  /** Starts timer-driven health checking (servers; an edge platform calls maybeProbe instead). */
+  startHealth(): void {
+    for (const member of this.members) member.health.start();
+  }
+
+  /** Stops the health checking of every member that `next` (the reloaded pool) does not keep. */
+  stopHealth(next?: Pool): void {
+    // A kept member whose health config changed got a new checker, and the old one was stopped then.
+    for (const member of this.members) {
+      if (next?.member(member.name) !== member) member.health.stop();
+    }
+  }
+
+  /** Lazy health checking for platforms without timers: run the checks that are due. */
+  probeDue(): void {
+    for (const member of this.members) void member.health.maybeProbe();
+  }
+
   member(name: string): Member | undefined {
     return this.#byName.get(name);
   }
 
+  /** Sets weight and/or activation live; the strategy learns the new weights. */
+  change(member: Member, change: { activation?: Activation; weight?: number }): void {
+    if (change.activation !== undefined) member.activation = change.activation;
+    if (change.weight !== undefined) {
+      member.configuredWeight = change.weight;
+      this.#strategy.update(this.members);
+    }
+  }
+
   isUp(member: Member): boolean {
-    return this.clock.now() >= member.downUntil;
+    return member.health.up && this.#clock.now() >= member.downUntil;
   }
 
   /** May take new sessions. */
   takesNew(member: Member): boolean {
-    return member.activation === "active" && member.weight > 0 && this.isUp(member);
+    return member.activation === "active" && member.configuredWeight > 0 && this.isUp(member);
   }
 
   /** May keep serving the sessions it has (a disabled member drains; a stopped one takes nothing). */
@@ -137,7 +203,7 @@ export class Pool {
   /** Counts one refused connection and rests the member for recoverTime. */
   markConnectFailure(member: Member): void {
     member.failures++;
-    member.downUntil = this.clock.now() + this.config.recoverTime;
+    member.downUntil = this.#clock.now() + this.config.recoverTime;
   }
 
   /**
@@ -199,7 +265,7 @@ export class Pool {
         finish();
         resolve(undefined);
       };
-      const cancelTimer = this.clock.setTimer(onAbort, timeout);
+      const cancelTimer = this.#clock.setTimer(onAbort, timeout);
       const finish = () => {
         cancelTimer();
         signal?.removeEventListener("abort", onAbort);

@@ -9,38 +9,16 @@
  * @module
  */
 import * as v from "valibot";
-import { parseDuration } from "./duration.ts";
+import { AdminSchema } from "../admin/schema.ts";
+import { HealthSchema } from "../health/schema.ts";
+import { ACTIVATIONS, address, duration } from "./fields.ts";
 
-/** `500ms`, `2s`, `1m`... or a number of milliseconds; always milliseconds after parsing. */
-const duration = (fallback: string | number) =>
-  v.optional(
-    v.pipe(
-      v.union([
-        v.pipe(v.number(), v.integer(), v.minValue(0)),
-        v.pipe(
-          v.string(),
-          v.check((text) => parseDuration(text) !== undefined, 'a duration such as "500ms", "5s", "1m"'),
-        ),
-      ], 'a duration such as "500ms", "5s", "1m" or a number of milliseconds'),
-      v.transform((value) => (typeof value === "number" ? value : parseDuration(value)!)),
-      v.metadata({ duration: true }),
-    ),
-    fallback,
-  );
+export { ACTIVATIONS, type Activation } from "./fields.ts";
 
 const nonEmpty = v.pipe(v.string(), v.minLength(1, "a non-empty string"));
 const name = v.pipe(
   v.string(),
   v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "a name of letters, digits, '.', '_' or '-'"),
-);
-
-/** `host:port`, `[v6]:port` or `:port` (all addresses). Port 0 asks the system for a free port. */
-const address = v.pipe(
-  v.string(),
-  v.check(
-    (text) => /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/.test(text) && Number(text.slice(text.lastIndexOf(":") + 1)) <= 65535,
-    'an address "host:port" with a port from 0 to 65535, such as "127.0.0.1:8080"',
-  ),
 );
 
 const memberUrl = v.pipe(
@@ -60,7 +38,6 @@ const cidr = v.pipe(
   v.regex(/^[0-9A-Fa-f:.]+(?:\/\d{1,3})?$/, 'an IP address or CIDR such as "10.0.0.0/8"'),
 );
 
-export const ACTIVATIONS = ["active", "disabled", "stopped"] as const;
 export const STICKY_MODES = ["insert", "prefix", "route", "learn", "none"] as const;
 export const STRATEGIES = ["roundrobin", "leastconn", "p2c", "hash"] as const;
 /** HAProxy `retry-on` keywords, plus status codes. */
@@ -165,6 +142,7 @@ export const PoolSchema = v.strictObject({
     {},
   ),
   forwarding: v.optional(ForwardingSchema, {}),
+  health: v.optional(HealthSchema, {}),
 });
 
 export const RouteSchema = v.strictObject({
@@ -193,6 +171,8 @@ export const ConfigSchema = v.strictObject({
   drainTimeout: duration("30s"),
   /** Reload when the config file changes (SIGHUP and the API always work). */
   watchConfig: v.optional(v.boolean(), false),
+  /** The admin plane (API, dashboard, metrics); absent = none. */
+  admin: v.optional(AdminSchema),
 });
 
 export type Config = v.InferOutput<typeof ConfigSchema>;
@@ -201,5 +181,4 @@ export type MemberConfig = v.InferOutput<typeof MemberSchema>;
 export type StickyConfig = v.InferOutput<typeof StickySchema>;
 export type ForwardingConfig = v.InferOutput<typeof ForwardingSchema>;
 export type RouteConfig = v.InferOutput<typeof RouteSchema>;
-export type Activation = (typeof ACTIVATIONS)[number];
 export type RetryCondition = (typeof RETRY_CONDITIONS)[number];

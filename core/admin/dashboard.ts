@@ -1,0 +1,394 @@
+/**
+ * The admin dashboard: one self-contained HTML page (inline CSS and JS, no external assets) that
+ * the admin app serves at `GET /` without auth. The page asks for a token once (kept in
+ * sessionStorage, sent only as `Authorization: Bearer`), polls `api/v1/status` every 2 s and
+ * after each change, and PATCHes `api/v1/pools/{pool}/members/{member}` (both relative to the
+ * page, so the app may be mounted under a prefix ending in `/`).
+ *
+ * Rates are computed in the browser from two consecutive polls: req/s = Δrequests / Δt and
+ * error rate = Δfailures / Δrequests (`–` on the first poll, when a counter went backwards, or
+ * when no request arrived). Optional latency fields: `p50Ms` / `p99Ms` on a member, or
+ * `latencyMs: { p50, p99 }`. All API text goes through textContent; the script never uses
+ * innerHTML. The page has an inline script, so a Content-Security-Policy must allow it.
+ *
+ * @module
+ */
+export const dashboardHtml: string = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>tandem · dashboard</title>
+<style>
+:root{--bg:#f4f6f9;--card:#fff;--ink:#1c2430;--muted:#5d6b7e;--line:#e1e6ed;--accent:#2457c5;
+--up:#1e8e3e;--down:#d0312d;--drain:#c77700;--stop:#7b8594;font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+*{box-sizing:border-box}
+[hidden]{display:none!important}
+body{margin:0;background:var(--bg);color:var(--ink)}
+header{display:flex;gap:20px;align-items:center;padding:10px 20px;background:#1c2430;color:#e8edf3;flex-wrap:wrap}
+header h1{font-size:17px;margin:0;letter-spacing:.02em}
+header .meta{display:flex;gap:16px;color:#b7c2d0;font-size:13px;flex:1;flex-wrap:wrap}
+header .meta b{color:#fff;font-weight:600}
+main{padding:16px 20px;max-width:1500px;margin:auto}
+.card{background:var(--card);border:1px solid var(--line);border-radius:8px;box-shadow:0 1px 2px rgba(20,30,50,.05)}
+.login{max-width:360px;margin:60px auto;padding:24px;display:grid;gap:10px}
+.login h2{margin:0 0 4px;font-size:18px}
+input{font:inherit;padding:6px 8px;border:1px solid #b9c3d0;border-radius:5px;background:#fff;color:inherit}
+input[type=number]{width:54px;padding:3px 4px}
+input:disabled{background:#eef1f5;color:var(--muted)}
+button{font:inherit;font-size:13px;padding:4px 10px;border:1px solid #b9c3d0;border-radius:5px;background:#fff;color:var(--ink);cursor:pointer}
+button:hover:not(:disabled){background:#eef2f8}
+button:disabled{opacity:.45;cursor:default}
+button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
+button.primary:hover:not(:disabled){background:#1b46a3}
+header button{background:transparent;color:#e8edf3;border-color:#4a5668}
+header button:hover:not(:disabled){background:#2c3745}
+:focus-visible{outline:2px solid var(--accent);outline-offset:2px}
+.error{color:var(--down);margin:0;min-height:1.2em}
+.banner{padding:8px 12px;margin-bottom:12px;border-radius:6px;background:#fdecea;color:#8a1c17;border:1px solid #f3c2bf}
+.notice{padding:8px 12px;margin-bottom:12px;border-radius:6px;background:#eef3fd;border:1px solid #c9d7f5}
+.notice.bad{background:#fdecea;border-color:#f3c2bf;color:#8a1c17}
+section.pool{margin-bottom:18px;overflow-x:auto}
+.pool-head{display:flex;align-items:baseline;gap:18px;padding:10px 14px;border-bottom:1px solid var(--line);flex-wrap:wrap}
+.pool-head h2{margin:0;font-size:16px}
+dl.facts{display:flex;gap:16px;margin:0;color:var(--muted);font-size:13px;flex-wrap:wrap}
+dl.facts div{display:flex;gap:5px}dl.facts dd{margin:0;color:var(--ink);font-weight:600;font-variant-numeric:tabular-nums}
+.badge{font-size:12px;font-weight:600;padding:1px 8px;border-radius:10px;background:#fdecea;color:var(--down)}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{padding:4px 6px;text-align:left;border-bottom:1px solid var(--line);white-space:nowrap;vertical-align:middle}
+thead th{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);background:#f8fafc;font-weight:600}
+tbody tr:hover{background:#f7f9fc}
+tbody th{font-weight:600}
+.num{text-align:right;font-variant-numeric:tabular-nums}
+.sub{color:var(--muted);font-size:12px;font-weight:400;margin-left:8px}
+.why{display:block;color:var(--down);font-size:11px;max-width:150px;overflow:hidden;text-overflow:ellipsis}
+td.check{max-width:210px;overflow:hidden;text-overflow:ellipsis}
+.pill{display:inline-block;min-width:64px;text-align:center;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px;font-weight:600}
+.s-up{background:var(--up)}.s-down{background:var(--down)}.s-draining{background:var(--drain)}.s-stopped{background:var(--stop)}
+.warn{color:var(--drain);font-weight:600}.muted{color:var(--stop);font-weight:600}.bad{color:var(--down);font-weight:600}.ok{color:var(--up)}
+td.actions>*+*{margin-left:4px}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+dialog{border:1px solid var(--line);border-radius:8px;padding:20px;max-width:420px;box-shadow:0 10px 30px rgba(0,0,0,.2)}
+dialog::backdrop{background:rgba(20,30,45,.35)}
+dialog h2{margin:0 0 8px;font-size:16px}
+dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
+</style>
+</head>
+<body>
+<header>
+<h1>tandem</h1>
+<div class="meta" id="meta" hidden>
+<span>runtime <b id="runtime"></b></span><span>up <b id="uptime"></b></span>
+<span>reloads <b id="reloads"></b></span><span id="updated" aria-live="off"></span>
+</div>
+<button type="button" id="signout" hidden>Sign out</button>
+</header>
+<main>
+<form id="login" class="card login" hidden>
+<h2>Sign in</h2>
+<label for="token">Admin token</label>
+<input id="token" type="password" autocomplete="off" spellcheck="false" required>
+<button type="submit" class="primary">Sign in</button>
+<p id="login-error" class="error" role="alert"></p>
+</form>
+<div id="dash" hidden>
+<div id="banner" class="banner" role="alert" hidden></div>
+<div id="readonly" class="notice bad" hidden>This token is read-only: changes are not allowed.</div>
+<div id="status" class="notice" role="status" hidden></div>
+<p id="loading">Loading…</p>
+<div id="pools"></div>
+</div>
+</main>
+<dialog id="confirm" aria-labelledby="confirm-title">
+<form method="dialog">
+<h2 id="confirm-title">Confirm change</h2>
+<p id="confirm-text"></p>
+<div class="btns"><button value="cancel" id="confirm-cancel">Cancel</button><button value="ok" class="primary">Confirm</button></div>
+</form>
+</dialog>
+<script>
+"use strict";
+(() => {
+  const API = "api/v1/", TOKEN_KEY = "tandem.adminToken", POLL_MS = 2000, DASH = "\\u2013";
+  const $ = (id) => document.getElementById(id);
+  let token = sessionStorage.getItem(TOKEN_KEY) || "", timer = 0, polling = false, again = false;
+  let readOnly = false, pending = null, seq = 0;
+  const pools = new Map(), samples = new Map();
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function put(e, text, cls) {
+    text = String(text);
+    if (e.textContent !== text) e.textContent = text;
+    if (cls !== undefined && e.className !== cls) e.className = cls;
+  }
+  function show(e, on) { e.hidden = !on; }
+  function age(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 90) return s + "s";
+    if (s < 5400) return Math.round(s / 60) + "m";
+    if (s < 172800) return Math.floor(s / 3600) + "h " + Math.floor(s % 3600 / 60) + "m";
+    return Math.floor(s / 86400) + "d " + Math.floor(s % 86400 / 3600) + "h";
+  }
+  function ms(v) {
+    if (typeof v !== "number" || !isFinite(v)) return DASH;
+    return v >= 1000 ? (v / 1000).toFixed(2) + " s" : v < 10 ? v.toFixed(1) + " ms" : Math.round(v) + " ms";
+  }
+  const rate = (v) => v < 10 ? v.toFixed(1) : String(Math.round(v));
+
+  async function api(method, path, body) {
+    const headers = { Authorization: "Bearer " + token, Accept: "application/json" };
+    if (body) headers["Content-Type"] = "application/json";
+    const res = await fetch(API + path, { method, headers, cache: "no-store", body: body ? JSON.stringify(body) : undefined });
+    let data = null;
+    try { data = await res.json(); } catch (e) { /* not JSON */ }
+    if (!res.ok) {
+      const err = new Error(data && typeof data.error === "string" ? data.error : "HTTP " + res.status);
+      err.status = res.status;
+      throw err;
+    }
+    return data;
+  }
+
+  function signOut(message) {
+    token = ""; readOnly = false;
+    sessionStorage.removeItem(TOKEN_KEY);
+    clearTimeout(timer);
+    pools.forEach((p) => p.section.remove()); pools.clear(); samples.clear();
+    show($("dash"), false); show($("meta"), false); show($("signout"), false); show($("login"), true);
+    put($("login-error"), message ? "Token rejected: " + message : "");
+    $("token").focus();
+  }
+
+  async function poll() {
+    clearTimeout(timer);
+    if (!token) return;
+    if (polling) { again = true; return; }
+    polling = true;
+    try {
+      const doc = await api("GET", "status");
+      if (!token) return;
+      const t0 = performance.now();
+      render(doc, t0);
+      performance.measure("tandem-render", { start: t0, end: performance.now() });
+      show($("banner"), false);
+    } catch (e) {
+      if (e.status === 401) return signOut(e.message);
+      put($("banner"), e.status ? "Status failed: " + e.message : "Cannot reach the admin API (" + e.message + "); retrying.");
+      show($("banner"), true);
+    } finally {
+      polling = false;
+      if (token) timer = setTimeout(poll, again ? 0 : POLL_MS);
+      again = false;
+    }
+  }
+
+  function render(doc, now) {
+    show($("loading"), false); show($("meta"), true);
+    put($("runtime"), doc.runtime);
+    put($("uptime"), age(Date.now() - Date.parse(doc.startedAt)));
+    put($("reloads"), doc.reloads);
+    put($("updated"), "updated " + new Date().toLocaleTimeString());
+    const seen = new Set();
+    let before = $("pools").firstChild;
+    for (const p of doc.pools) {
+      let view = pools.get(p.name);
+      if (!view) { view = makePool(p.name); pools.set(p.name, view); }
+      if (view.section !== before) $("pools").insertBefore(view.section, before);
+      before = view.section.nextSibling;
+      seen.add(p.name);
+      updatePool(view, p, now);
+    }
+    for (const [name, view] of pools) if (!seen.has(name)) { view.section.remove(); pools.delete(name); }
+  }
+
+  function makePool(name) {
+    const section = el("section", "card pool"), head = el("div", "pool-head"), h = el("h2", "", name);
+    h.id = "pool-" + (++seq);
+    section.setAttribute("aria-labelledby", h.id);
+    const facts = el("dl", "facts"), dd = {};
+    for (const [key, label] of [["strategy", "strategy"], ["sticky", "sticky"], ["entries", "sticky entries"], ["queue", "queue"], ["up", "up"], ["rps", "req/s"]]) {
+      const d = el("div"); d.append(el("dt", "", label), dd[key] = el("dd")); facts.append(d);
+    }
+    const badge = el("span", "badge", "no usable member");
+    head.append(h, facts, badge);
+    const table = el("table"), tr = el("tr"), tbody = el("tbody");
+    table.setAttribute("aria-labelledby", h.id);
+    for (const c of ["Member", "State", "Activation", "Weight (eff.)", "Active", "Req/s", "Errors", "p50", "p99", "Last check", "Actions"]) {
+      const th = el("th", /^(Weight|Active|Req|Errors|p\\d)/.test(c) ? "num" : "", c); th.scope = "col"; tr.append(th);
+    }
+    table.append(el("thead"), tbody); table.tHead.append(tr);
+    section.append(head, table);
+    return { name, section, dd, badge, tbody, rows: new Map() };
+  }
+
+  function updatePool(view, p, now) {
+    put(view.dd.strategy, p.strategy); put(view.dd.sticky, p.stickyMode);
+    put(view.dd.entries, p.stickyEntries); put(view.dd.queue, p.queueLength, p.queueLength > 0 ? "warn" : "");
+    show(view.badge, !p.usable);
+    const seen = new Set();
+    let before = view.tbody.firstChild, up = 0, total = 0, known = false;
+    for (const m of p.members) {
+      let row = view.rows.get(m.name);
+      if (!row) { row = makeRow(p.name, m.name); view.rows.set(m.name, row); }
+      if (row.tr !== before) view.tbody.insertBefore(row.tr, before);
+      before = row.tr.nextSibling;
+      seen.add(m.name);
+      const rps = updateRow(row, p.name, m, now);
+      if (m.state === "up") up++;
+      if (rps !== null) { total += rps; known = true; }
+    }
+    for (const [name, row] of view.rows) if (!seen.has(name)) { row.tr.remove(); view.rows.delete(name); samples.delete(p.name + "\\u0000" + name); }
+    put(view.dd.up, up + "/" + p.members.length, up < p.members.length ? "warn" : "");
+    put(view.dd.rps, known ? rate(total) : DASH);
+  }
+
+  function makeRow(pool, member) {
+    const tr = el("tr"), name = el("th"), cells = {};
+    name.scope = "row";
+    name.append(el("span", "", member), cells.url = el("span", "sub"));
+    tr.append(name);
+    for (const key of ["state", "activation", "weight", "active", "rps", "errors", "p50", "p99", "check"]) {
+      tr.append(cells[key] = el("td", /^(weight|active|rps|errors|p\\d)/.test(key) ? "num" : key));
+    }
+    cells.pill = el("span"); cells.reason = el("span", "why");
+    cells.state.append(cells.pill, cells.reason);
+    const actions = el("td", "actions"), buttons = [];
+    const button = (text, act, label) => {
+      const b = el("button", "", text); b.type = "button"; b.setAttribute("aria-label", label + " " + member);
+      b.addEventListener("click", act); buttons.push(b); actions.append(b); return b;
+    };
+    const setActivation = (activation, verb) => () => ask(verb + " " + member + " in pool " + pool + " (activation " + activation + ")?",
+      () => change(pool, member, { activation }, verb + " " + member));
+    const drain = button("Drain", setActivation("disabled", "Drain"), "Drain");
+    const stop = button("Stop", setActivation("stopped", "Stop"), "Stop");
+    const enable = button("Enable", setActivation("active", "Enable"), "Enable");
+    const input = el("input"), label = el("label", "sr", "Weight for " + member);
+    input.type = "number"; input.min = "0"; input.max = "256"; input.step = "1"; input.id = "w" + (++seq); label.htmlFor = input.id;
+    actions.append(label, input);
+    const row = { tr, cells, input, buttons, drain, stop, enable, dirty: false, activation: "" };
+    input.addEventListener("input", () => { row.dirty = true; });
+    input.addEventListener("keydown", (event) => { if (event.key === "Enter") setWeight.click(); });
+    const setWeight = button("Set weight", () => {
+      const weight = Number(input.value);
+      if (input.value === "" || !Number.isInteger(weight) || weight < 0 || weight > 256) return status("Weight must be a whole number from 0 to 256.", true);
+      ask("Set the weight of " + member + " in pool " + pool + " to " + weight + "?",
+        () => change(pool, member, { weight }, "Set weight of " + member).then(() => { row.dirty = false; }));
+    }, "Set weight of");
+    tr.append(actions);
+    return row;
+  }
+
+  function updateRow(row, pool, m, now) {
+    // Rates over the interval since the last sample at least 1 s old (an immediate re-poll after
+    // a change keeps the previous rates rather than dividing a few requests by a few ms).
+    const c = row.cells, key = pool + "\\u0000" + m.name, prev = samples.get(key);
+    let rps = null, errors = null;
+    if (prev && now - prev.t < 1000 && m.requests >= prev.requests) ({ rps, errors } = prev);
+    else {
+      if (prev && m.requests >= prev.requests && m.failures >= prev.failures) {
+        const dr = m.requests - prev.requests;
+        rps = dr / ((now - prev.t) / 1000);
+        if (dr > 0) errors = Math.min(1, (m.failures - prev.failures) / dr);
+      }
+      samples.set(key, { t: now, requests: m.requests, failures: m.failures, rps, errors });
+    }
+    const shown = m.activation === "stopped" ? "stopped" : m.state === "down" ? "down" : m.activation === "disabled" ? "draining" : "up";
+    put(c.url, String(m.url).replace(/^http:\\/\\//, ""));
+    put(c.pill, shown, "pill s-" + shown);
+    put(c.reason, m.state === "up" ? "" : m.stateReason || "");
+    show(c.reason, m.state !== "up");
+    c.state.title = (m.stateReason || m.state) + " since " + m.since;
+    put(c.activation, m.activation, { active: "", disabled: "warn" }[m.activation] ?? "muted");
+    put(c.weight, m.weight === m.effectiveWeight ? String(m.weight) : m.weight + " (" + m.effectiveWeight + ")");
+    put(c.active, m.maxconn > 0 ? m.active + "/" + m.maxconn : m.active);
+    put(c.rps, rps === null ? DASH : rate(rps));
+    put(c.errors, errors === null ? DASH : (errors * 100).toFixed(errors > 0 && errors < 0.1 ? 1 : 0) + "%",
+      "num" + (errors > 0.05 ? " bad" : errors > 0 ? " warn" : ""));
+    const lat = m.latencyMs || {};
+    put(c.p50, ms(m.p50Ms !== undefined ? m.p50Ms : lat.p50));
+    put(c.p99, ms(m.p99Ms !== undefined ? m.p99Ms : lat.p99));
+    const lc = m.lastCheck;
+    put(c.check, lc ? (lc.ok ? "\\u2713 " : "\\u2717 ") + lc.reason + " \\u00b7 " + age(Date.now() - Date.parse(lc.at)) + " ago" : DASH,
+      "check" + (lc ? (lc.ok ? " ok" : " bad") : ""));
+    c.check.title = lc ? lc.reason + " at " + lc.at + " (" + lc.durationMs + " ms)" : "no check yet";
+    row.activation = m.activation;
+    if (row.input.value === String(m.weight)) row.dirty = false;
+    else if (!row.dirty && document.activeElement !== row.input) row.input.value = String(m.weight);
+    lock(row);
+    return rps;
+  }
+
+  function lock(row) {
+    row.buttons.forEach((b) => { b.disabled = readOnly; });
+    row.input.disabled = readOnly;
+    if (readOnly) return;
+    row.drain.disabled = row.activation === "disabled";
+    row.stop.disabled = row.activation === "stopped";
+    row.enable.disabled = row.activation === "active";
+  }
+
+  function status(text, bad) {
+    put($("status"), text, "notice" + (bad ? " bad" : ""));
+    show($("status"), true);
+  }
+
+  function ask(text, action) {
+    pending = action;
+    put($("confirm-text"), text);
+    const dialog = $("confirm");
+    dialog.returnValue = "";
+    dialog.showModal();
+    $("confirm-cancel").focus();
+  }
+
+  async function change(pool, member, body, what) {
+    status(what + "…");
+    try {
+      const m = await api("PATCH", "pools/" + encodeURIComponent(pool) + "/members/" + encodeURIComponent(member), body);
+      status(member + " in " + pool + ": activation " + m.activation + ", weight " + m.weight + ".");
+    } catch (e) {
+      if (e.status === 401) return signOut(e.message);
+      if (e.status === 403) {
+        readOnly = true; show($("readonly"), true); show($("status"), false);
+        pools.forEach((p) => p.rows.forEach(lock));
+        return;
+      }
+      status(what + " failed: " + e.message, true);
+      throw e;
+    } finally {
+      poll();
+    }
+  }
+
+  $("confirm").addEventListener("close", () => {
+    const action = pending;
+    pending = null;
+    if ($("confirm").returnValue === "ok" && action) action().catch(() => {});
+  });
+  $("login").addEventListener("submit", (event) => {
+    event.preventDefault();
+    token = $("token").value.trim();
+    $("token").value = "";
+    if (!token) return;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    start();
+  });
+  $("signout").addEventListener("click", () => signOut(""));
+
+  function start() {
+    show($("login"), false); show($("dash"), true); show($("signout"), true);
+    show($("loading"), true); show($("readonly"), false); show($("status"), false); show($("banner"), false);
+    poll();
+  }
+  if (token) start(); else signOut("");
+})();
+</script>
+</body>
+</html>
+`;

@@ -1,0 +1,292 @@
+/**
+ * The admin dashboard (core/admin/dashboard.ts) in real headless Chromium, against a fake admin
+ * API served from node:http: a StatusDocument with two pools (one of 50 members) whose counters
+ * grow on every poll, PATCH for members, and the API's auth rules (401 for an unknown token,
+ * 403 for a read-only one). Writes test/artifacts/dashboard.png.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir } from "node:fs/promises";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Locator, Page } from "playwright-core";
+import { dashboardHtml } from "../../core/admin/dashboard.ts";
+import type { MemberChange, MemberStatus, StatusDocument } from "../../core/admin/model.ts";
+import { browserSkipReason, withPage } from "../support/browser.ts";
+import { waitFor } from "../support/ports.ts";
+
+const ADMIN_TOKEN = "admin-token";
+const VIEWER_TOKEN = "viewer-token";
+const EVIL = `<img src=x onerror="window.__xss=1">`;
+const SCREENSHOT = new URL("../artifacts/dashboard.png", import.meta.url);
+
+const skip = browserSkipReason();
+if (skip) console.warn(`dashboard.test.ts: skipped, ${skip}`);
+
+type Member = MemberStatus & { p50Ms?: number; p99Ms?: number; latencyMs?: { p50: number; p99: number } };
+
+function member(name: string, i: number, extra: Partial<Member> = {}): Member {
+  const now = Date.now();
+  return {
+    name, url: `http://10.0.${Math.floor(i / 100)}.${i % 100}:8080`, state: "up", stateReason: "3/3 checks passed",
+    since: new Date(now - 3_600_000).toISOString(), activation: "active", weight: 1, effectiveWeight: 1,
+    route: name, domain: null, distance: 0, maxconn: 0, active: i % 4, requests: 1000 * i, failures: 0,
+    responses: { "1xx": 0, "2xx": 1000 * i, "3xx": 0, "4xx": 0, "5xx": 0 },
+    lastCheck: { ok: true, at: new Date(now - 4_000).toISOString(), durationMs: 2, reason: "HTTP 200" },
+    ...extra,
+  };
+}
+
+function fakeStatus(): StatusDocument {
+  const shop = Array.from({ length: 50 }, (_, k) => {
+    const i = k + 1;
+    const name = `tc${String(i).padStart(2, "0")}`;
+    const extra: Partial<Member> = i % 2 === 0 ? { p50Ms: 3 + i / 10, p99Ms: 40 + i } : {};
+    if (i % 17 === 0) {
+      Object.assign(extra, {
+        state: "down", stateReason: "3/3 checks failed: connection refused",
+        lastCheck: { ok: false, at: new Date().toISOString(), durationMs: 1, reason: "connection refused" },
+      });
+    }
+    if (i === 20) extra.activation = "stopped";
+    if (i === 33) Object.assign(extra, { activation: "disabled", active: 5 });
+    if (i === 12) Object.assign(extra, { weight: 4, effectiveWeight: 2, maxconn: 100 });
+    return member(name, i, extra);
+  });
+  const api = [
+    member("api1", 1, { latencyMs: { p50: 12.5, p99: 180 }, weight: 2, effectiveWeight: 2 }),
+    member("api2", 2, { latencyMs: { p50: 9.1, p99: 1400 } }),
+    member("api/3 <b>x</b>", 3, { state: "down", stateReason: EVIL, lastCheck: null }),
+  ];
+  return {
+    runtime: "bun 1.4.5", startedAt: new Date(Date.now() - 93 * 60_000).toISOString(), reloads: 2,
+    pools: [
+      { name: "api", strategy: "leastconn", stickyMode: "learn", stickyEntries: 1234, queueLength: 3, usable: true, members: api },
+      { name: "shop", strategy: "roundrobin", stickyMode: "route", stickyEntries: 0, queueLength: 0, usable: true, members: shop },
+    ],
+  };
+}
+
+/** Member i (1-based in its pool) serves this many requests per second. */
+const rateOf = (i: number) => 5 + (i * 37) % 60;
+
+/** Counters as they stand `seconds` after the fake started; every 10th member fails 10 %. */
+function advance(doc: StatusDocument, seconds: number) {
+  for (const pool of doc.pools) {
+    pool.members.forEach((m, k) => {
+      const i = k + 1, served = Math.floor(rateOf(i) * seconds);
+      m.requests = 1000 * i + served;
+      m.responses["2xx"] = m.requests;
+      m.failures = i % 10 === 0 ? Math.floor(served / 10) : 0;
+    });
+  }
+}
+
+async function startFakeAdmin() {
+  const doc = fakeStatus(), started = Date.now();
+  const patches: { pool: string; member: string; body: MemberChange }[] = [];
+  const urls: string[] = [];
+  const state = { revoked: false };
+  const send = (res: ServerResponse, status: number, body: unknown) => {
+    const text = typeof body === "string" ? body : JSON.stringify(body);
+    res.writeHead(status, { "content-type": typeof body === "string" ? "text/html; charset=utf-8" : "application/json" });
+    res.end(text);
+  };
+  const readBody = (req: IncomingMessage) =>
+    new Promise<string>((resolve, reject) => {
+      let text = "";
+      req.setEncoding("utf8");
+      req.on("data", (chunk: string) => (text += chunk));
+      req.on("end", () => resolve(text));
+      req.on("error", reject);
+    });
+  const server = createServer(async (req, res) => {
+    urls.push(req.url ?? "");
+    const path = new URL(req.url ?? "/", "http://fake").pathname;
+    if (req.method === "GET" && path === "/") return send(res, 200, dashboardHtml);
+    const auth = req.headers.authorization ?? "";
+    const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
+    if (state.revoked || (token !== ADMIN_TOKEN && token !== VIEWER_TOKEN)) {
+      return send(res, 401, { error: "invalid or missing token", code: "UNAUTHORIZED" });
+    }
+    if (req.method === "GET" && path === "/api/v1/status") {
+      advance(doc, (Date.now() - started) / 1000);
+      return send(res, 200, doc);
+    }
+    const match = /^\/api\/v1\/pools\/([^/]+)\/members\/([^/]+)$/.exec(path);
+    if (req.method === "PATCH" && match) {
+      const body = JSON.parse(await readBody(req)) as MemberChange;
+      if (token !== ADMIN_TOKEN) return send(res, 403, { error: "token is read-only", code: "FORBIDDEN" });
+      const [pool, name] = [decodeURIComponent(match[1]), decodeURIComponent(match[2])];
+      const target = doc.pools.find((p) => p.name === pool)?.members.find((m) => m.name === name);
+      if (!target) return send(res, 404, { error: `no member ${name} in pool ${pool}`, code: "NOT_FOUND" });
+      if (body.weight !== undefined && !(Number.isInteger(body.weight) && body.weight >= 0 && body.weight <= 256)) {
+        return send(res, 400, { error: "weight must be 0-256", code: "INVALID" });
+      }
+      patches.push({ pool, member: name, body });
+      if (body.activation) target.activation = body.activation;
+      if (body.weight !== undefined) target.weight = target.effectiveWeight = body.weight;
+      return send(res, 200, target);
+    }
+    send(res, 404, { error: "not found", code: "NOT_FOUND" });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`, doc, patches, urls, state,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections?.();
+      }),
+  };
+}
+
+/** The table row of a member, found by the first line of its row header. */
+function row(page: Page, pool: string, name: string): Locator {
+  return page.getByRole("table", { name: pool }).locator("tbody tr")
+    .filter({ has: page.locator("th > span:first-child").getByText(name, { exact: true }) });
+}
+
+const cells = (r: Locator) => r.locator("td").allInnerTexts();
+
+async function signIn(page: Page, token: string) {
+  await page.getByLabel("Admin token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+test("the page is self-contained and never uses innerHTML", () => {
+  assert.ok(dashboardHtml.startsWith("<!doctype html>"));
+  assert.doesNotMatch(dashboardHtml, /<script[^>]+src|<link|@import|url\(|https?:\/\//i);
+  assert.doesNotMatch(dashboardHtml, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/);
+  assert.ok(dashboardHtml.split("\n").length < 400);
+});
+
+test("dashboard: sign in, 50 members live, drain with confirmation, screenshot", { skip }, async () => {
+  const fake = await startFakeAdmin();
+  try {
+    await withPage(async (page) => {
+      await page.goto(fake.url);
+      const tokenInput = page.getByLabel("Admin token");
+      assert.equal(await tokenInput.getAttribute("type"), "password");
+
+      // A wrong token: the login form stays, with the API's error.
+      await signIn(page, "wrong-token");
+      await page.getByText("invalid or missing token").waitFor();
+      assert.ok(await tokenInput.isVisible());
+      assert.equal(await page.evaluate("sessionStorage.getItem('tandem.adminToken')"), null);
+
+      const started = Date.now();
+      await signIn(page, ADMIN_TOKEN);
+      await page.waitForFunction("document.querySelectorAll('section.pool tbody tr').length === 53");
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 3000, `50 members shown ${elapsed} ms after sign-in`);
+      const renders = await page.evaluate("performance.getEntriesByName('tandem-render').map((e) => e.duration)") as number[];
+      assert.ok(renders.length >= 1 && Math.max(...renders) < 300, `render took ${renders.join(", ")} ms`);
+      assert.equal(await page.getByRole("table", { name: "shop" }).locator("tbody tr").count(), 50);
+      assert.equal(await page.evaluate("sessionStorage.getItem('tandem.adminToken')"), ADMIN_TOKEN);
+      assert.deepEqual(
+        await page.getByRole("table", { name: "shop" }).locator("thead th").allInnerTexts().then((t) => t.map((s) => s.toLowerCase())),
+        ["member", "state", "activation", "weight (eff.)", "active", "req/s", "errors", "p50", "p99", "last check", "actions"],
+      );
+
+      // State, activation, weight (effective), latency present or "–", last check.
+      let tc12 = await cells(row(page, "shop", "tc12"));
+      assert.equal(tc12[0].split("\n")[0], "up");
+      assert.deepEqual(tc12.slice(1, 3), ["active", "4 (2)"]);
+      assert.match(tc12[3], /^0\/100$/);
+      assert.deepEqual(tc12.slice(6, 8), ["4.2 ms", "52 ms"]);
+      assert.match(tc12[8], /^✓ HTTP 200 · \d+s ago$/);
+      const tc17 = await cells(row(page, "shop", "tc17"));
+      assert.deepEqual(tc17.slice(6, 8), ["–", "–"]);
+      assert.match(tc17[0], /^down\n3\/3 checks failed: connection refused$/);
+      assert.match(tc17[8], /^✗ connection refused/);
+      assert.equal((await cells(row(page, "shop", "tc20")))[0].split("\n")[0], "stopped");
+      assert.equal((await cells(row(page, "shop", "tc33")))[0].split("\n")[0], "draining");
+      const colours = new Set(await page.evaluate(`[...document.querySelectorAll("table .pill")]
+        .map((e) => e.textContent + "=" + getComputedStyle(e).backgroundColor)`) as string[]);
+      assert.deepEqual([...colours].sort(), [
+        "down=rgb(208, 49, 45)", "draining=rgb(199, 119, 0)", "stopped=rgb(123, 133, 148)", "up=rgb(30, 142, 62)",
+      ]);
+      const api1 = await cells(row(page, "api", "api1"));
+      assert.deepEqual(api1.slice(6, 8), ["13 ms", "180 ms"]);
+      assert.match(await page.getByRole("region", { name: "api" }).innerText(), /sticky entries\s*1234[\s\S]*queue\s*3/);
+
+      // API text is shown as text, never as markup.
+      await row(page, "api", "api/3 <b>x</b>").getByText(EVIL).waitFor();
+      assert.equal(await page.evaluate("(window.__xss === undefined) + ':' + document.querySelectorAll('main img, main b').length"), "true:0");
+
+      // Rates come from the counter deltas of two polls: tc01 serves 42 req/s; tc10 15 req/s, 10 % failing.
+      let tc10: string[] = [];
+      await waitFor(async () => (tc10 = await cells(row(page, "shop", "tc10")))[5] !== "–", 6000, "a second poll");
+      const errorRate = parseFloat(tc10[5]);
+      assert.ok(errorRate >= 4 && errorRate <= 20, `tc10 errors ${tc10[5]}`);
+      const tc01 = await cells(row(page, "shop", "tc01"));
+      assert.ok(Number(tc01[4]) >= 35 && Number(tc01[4]) <= 50, `tc01 req/s ${tc01[4]}`);
+      assert.equal(tc01[5], "0%");
+
+      // Cancel sends nothing.
+      await row(page, "shop", "tc04").getByRole("button", { name: "Stop" }).click();
+      await page.getByRole("dialog").getByText("Stop tc04 in pool shop").waitFor();
+      await page.getByRole("button", { name: "Cancel" }).click();
+      await page.getByRole("dialog").waitFor({ state: "hidden" });
+
+      // Drain tc03 -> Confirm -> PATCH {activation: disabled} -> the row shows it after the next poll.
+      const tc03 = row(page, "shop", "tc03");
+      await tc03.getByRole("button", { name: "Drain" }).click();
+      await page.getByRole("dialog").getByText("Drain tc03 in pool shop").waitFor();
+      await page.getByRole("button", { name: "Confirm" }).click();
+      await waitFor(async () => fake.patches.length === 1, 5000, "the PATCH");
+      assert.deepEqual(fake.patches, [{ pool: "shop", member: "tc03", body: { activation: "disabled" } }]);
+      await page.waitForFunction(`[...document.querySelectorAll("tbody tr")].some((tr) =>
+        tr.querySelector("th span").textContent === "tc03" && tr.cells[2].textContent === "disabled" && tr.cells[1].textContent.startsWith("draining"))`);
+      assert.ok(await tc03.getByRole("button", { name: "Drain" }).isDisabled());
+      await page.getByRole("status").getByText("tc03 in shop: activation disabled, weight 1.").waitFor();
+
+      // Set weight of tc12 to 7.
+      const tc12row = row(page, "shop", "tc12");
+      await tc12row.getByLabel("Weight for tc12").fill("7");
+      await tc12row.getByRole("button", { name: "Set weight" }).click();
+      await page.getByRole("dialog").getByText("Set the weight of tc12 in pool shop to 7?").waitFor();
+      await page.getByRole("button", { name: "Confirm" }).click();
+      await waitFor(async () => fake.patches.length === 2, 5000, "the weight PATCH");
+      assert.deepEqual(fake.patches[1], { pool: "shop", member: "tc12", body: { weight: 7 } });
+      await waitFor(async () => (tc12 = await cells(tc12row))[2] === "7", 5000, "weight 7 shown");
+
+      // The token travels only in the Authorization header.
+      assert.ok(fake.urls.every((u) => !u.includes(ADMIN_TOKEN)), fake.urls.join(" "));
+
+      await page.mouse.move(0, 0);
+      await page.evaluate("window.scrollTo(0, 0)");
+      await mkdir(new URL(".", SCREENSHOT), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT.pathname });
+    });
+  } finally {
+    await fake.close();
+  }
+});
+
+test("dashboard: a read-only token gets no controls; a revoked token goes back to the login form", { skip }, async () => {
+  const fake = await startFakeAdmin();
+  try {
+    await withPage(async (page) => {
+      await page.goto(fake.url);
+      await signIn(page, VIEWER_TOKEN);
+      const tc20 = row(page, "shop", "tc20");
+      await tc20.getByRole("button", { name: "Enable" }).click();
+      await page.getByRole("button", { name: "Confirm" }).click();
+      await page.getByText(/this token is read-only/i).waitFor();
+      assert.ok(await tc20.getByRole("button", { name: "Enable" }).isDisabled());
+      assert.ok(await row(page, "shop", "tc01").getByRole("button", { name: "Drain" }).isDisabled());
+      assert.equal(fake.patches.length, 0);
+
+      fake.state.revoked = true;
+      await page.getByText("Token rejected: invalid or missing token").waitFor();
+      assert.ok(await page.getByLabel("Admin token").isVisible());
+      assert.equal(await page.evaluate("sessionStorage.getItem('tandem.adminToken')"), null);
+      assert.equal(await page.locator("section.pool").count(), 0);
+    });
+  } finally {
+    await fake.close();
+  }
+});
