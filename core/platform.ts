@@ -23,6 +23,8 @@ export interface Platform {
   readonly connect: Connect;
   readonly webSocket: WebSocketProxy;
   readTextFile(path: string): Promise<string>;
+  /** An environment variable (secrets such as TANDEM_ADMIN_SECRET), undefined when unset. */
+  env(name: string): string | undefined;
   exists(path: string): Promise<boolean>;
   /** Listens on hostname:port (0 = any free port). Rejects when the address cannot be bound. */
   serve(hostname: string, port: number, handler: Handler): Promise<Listener>;

@@ -21,6 +21,7 @@ import { applyForwarding, HeaderError, isWebSocketUpgrade, stripHopByHop } from 
 import type { StickyLookup } from "../sticky/sticky.ts";
 import { parseCookieHeader } from "../sticky/cookies.ts";
 import { type Member, Pool } from "./pool.ts";
+import type { BalancerMetrics } from "./metrics.ts";
 import { createRouter, type Router } from "./router.ts";
 
 /** Sends one request to one member; rejects with UpstreamError. */
@@ -35,6 +36,7 @@ export interface BalancerPorts {
   probeClient?: Http1Client;
   /** No timers on this platform (edge): run due health checks when requests arrive. */
   lazyHealth?: boolean;
+  metrics?: BalancerMetrics;
 }
 
 export interface Balancer {
@@ -121,6 +123,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       release();
       entry.status = status;
       entry.totalMs = _elapsed(ports.clock, started);
+      ports.metrics?.request(pool.name, entry.member ?? "", status, entry.totalMs / 1000);
       log(entry);
     };
     const fail = (status: number, message: string, extra?: HeadersInit) => {
@@ -209,6 +212,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
         pool.release(member);
         if (!(error instanceof UpstreamError)) throw error;
         lastError = error;
+        ports.metrics?.upstreamError(pool.name, member.name, error.kind);
         entry.upstreamMs = _elapsed(ports.clock, upstreamStarted);
         if (error.kind === "aborted") return fail(499, "client closed the request");
         tried.add(member);

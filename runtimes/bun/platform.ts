@@ -51,6 +51,7 @@ export const platform: Platform = {
   clock: systemClock,
   connect,
   webSocket,
+  env: (name) => process.env[name],
   readTextFile: (path) => Bun.file(path).text(),
   exists: (path) => Bun.file(path).exists(),
   serve(hostname, port, handler: Handler): Promise<Listener> {

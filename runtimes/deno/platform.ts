@@ -27,6 +27,7 @@ export const platform: Platform = {
   clock: systemClock,
   connect,
   webSocket,
+  env: (name) => Deno.env.get(name),
   readTextFile: (path) => Deno.readTextFile(path),
   async exists(path) {
     try {

@@ -1,0 +1,108 @@
+/**
+ * The {@link AdminControl} of a running balancer: turns live pool state into the status document
+ * and applies the admin API's changes. The HTTP side (auth, validation) is in `app.ts`.
+ *
+ * @module
+ */
+import type { Balancer } from "../balancer/balancer.ts";
+import type { Member, Pool } from "../balancer/pool.ts";
+import type { Registry } from "../metrics/registry.ts";
+import type { LogSink } from "../ports.ts";
+import { type AdminControl, AdminError, type MemberStatus, type ReloadResult } from "./model.ts";
+
+export interface AdminControlOptions {
+  balancer: Balancer;
+  registry: Registry;
+  runtime: string;
+  /** Wall-clock ms of the process start. */
+  startedAt: number;
+  reloads: () => number;
+  reload: (actor: string) => Promise<ReloadResult>;
+  log: LogSink;
+}
+
+export function createAdminControl(options: AdminControlOptions): AdminControl {
+  const { balancer } = options;
+  const poolNamed = (name: string): Pool => {
+    const pool = balancer.pools.get(name);
+    if (!pool) throw new AdminError("NOT_FOUND", `no pool "${name}"`);
+    return pool;
+  };
+  const memberNamed = (pool: Pool, name: string): Member => {
+    const member = pool.member(name);
+    if (!member) throw new AdminError("NOT_FOUND", `no member "${name}" in pool "${pool.name}"`);
+    return member;
+  };
+  return {
+    status: () => ({
+      runtime: options.runtime,
+      startedAt: new Date(options.startedAt).toISOString(),
+      reloads: options.reloads(),
+      pools: [...balancer.pools.values()].map((pool) => ({
+        name: pool.name,
+        strategy: pool.config.strategy,
+        stickyMode: pool.config.sticky.mode,
+        stickyEntries: pool.sticky?.table?.size ?? 0,
+        queueLength: pool.queueLength,
+        usable: pool.members.some((member) => pool.takesNew(member)),
+        members: pool.members.map((member) => _memberStatus(pool, member)),
+      })),
+    }),
+    ready: () => [...balancer.pools.values()].every((pool) => pool.members.some((member) => pool.takesNew(member))),
+    setMember(poolName, memberName, change, actor) {
+      const pool = poolNamed(poolName);
+      const member = memberNamed(pool, memberName);
+      const before = { activation: member.activation, weight: member.configuredWeight };
+      pool.change(member, change);
+      options.log({
+        time: new Date().toISOString(),
+        event: "member-changed",
+        actor,
+        pool: pool.name,
+        member: member.name,
+        before,
+        after: { activation: member.activation, weight: member.configuredWeight },
+      });
+      return _memberStatus(pool, member);
+    },
+    sessions(poolName, offset, limit) {
+      const table = poolNamed(poolName).sticky?.table;
+      if (!table) return { total: 0, entries: [] };
+      return {
+        total: table.size,
+        entries: table.entries(offset, limit).map((entry) => ({ ...entry, expiresAt: new Date(entry.expiresAt).toISOString() })),
+      };
+    },
+    deleteSession(poolName, key) {
+      return poolNamed(poolName).sticky?.table?.delete(key) ?? false;
+    },
+    reload: (actor) => options.reload(actor),
+    metrics: () => options.registry.render(),
+  };
+}
+
+function _memberStatus(pool: Pool, member: Member): MemberStatus {
+  const { health } = member;
+  const check = health.lastCheck;
+  return {
+    name: member.name,
+    url: member.url.origin,
+    state: pool.isUp(member) ? "up" : "down",
+    stateReason: pool.isUp(member) || !health.up ? health.reason : "refused a connection: resting for recoverTime",
+    since: new Date(health.since).toISOString(),
+    activation: member.activation,
+    weight: member.configuredWeight,
+    effectiveWeight: member.weight,
+    route: member.route,
+    domain: member.domain ?? null,
+    distance: member.distance,
+    maxconn: member.maxconn,
+    active: member.active,
+    requests: member.requests,
+    failures: member.failures,
+    responses: { ...member.responses },
+    lastCheck: check
+      ? { ok: check.ok, at: new Date(check.at).toISOString(), durationMs: check.durationMs, reason: check.reason }
+      : null,
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * The balancer's Prometheus metrics. Counters and the latency histogram are recorded on the
+ * request path; everything that is state (in flight, queue, up/down, sticky entries, last check)
+ * is read from the live pools when scraped, so it always follows the config in force.
+ *
+ * @module
+ */
+import type { Registry } from "../metrics/registry.ts";
+import type { Pool } from "./pool.ts";
+
+export interface BalancerMetrics {
+  /** One answered request; `member` is "" when none was chosen. */
+  request(pool: string, member: string, status: number, seconds: number): void;
+  upstreamError(pool: string, member: string, kind: string): void;
+  reload(result: "ok" | "invalid"): void;
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export function createBalancerMetrics(registry: Registry, pools: () => ReadonlyMap<string, Pool>): BalancerMetrics {
+  const requests = registry.counter("tandem_requests_total", "Requests answered, by pool, member and status class.", ["pool", "member", "code"]);
+  const duration = registry.histogram("tandem_request_duration_seconds", "Time from request to the end of the response.", ["pool"], LATENCY_BUCKETS);
+  const errors = registry.counter("tandem_upstream_errors_total", "Failed upstream attempts by kind.", ["pool", "member", "kind"]);
+  const reloads = registry.counter("tandem_reloads_total", "Config reloads by result.", ["result"]);
+  const perMember = (value: (pool: Pool, member: Pool["members"][number]) => number) => () =>
+    [...pools().values()].flatMap((pool) => pool.members.map((member) => [[pool.name, member.name], value(pool, member)] as [string[], number]));
+  registry.gaugeFn("tandem_active_requests", "Requests in flight per member.", ["pool", "member"], perMember((_, m) => m.active));
+  registry.gaugeFn("tandem_member_up", "1 when the member is up (health), else 0.", ["pool", "member"], perMember((pool, m) => (pool.isUp(m) ? 1 : 0)));
+  registry.gaugeFn("tandem_member_effective_weight", "Weight after slow start.", ["pool", "member"], perMember((_, m) => m.weight));
+  registry.gaugeFn(
+    "tandem_health_check_duration_seconds",
+    "Duration of the last active check.",
+    ["pool", "member"],
+    () => [...pools().values()].flatMap((pool) =>
+      pool.members.flatMap((member) => member.health.lastCheck ? [[[pool.name, member.name], member.health.lastCheck.durationMs / 1000] as [string[], number]] : [])
+    ),
+  );
+  registry.gaugeFn("tandem_queue_length", "Requests waiting for a connection slot.", ["pool"], () =>
+    [...pools().values()].map((pool) => [[pool.name], pool.queueLength]));
+  registry.gaugeFn("tandem_sticky_entries", "Learned sticky sessions (learn mode).", ["pool"], () =>
+    [...pools().values()].map((pool) => [[pool.name], pool.sticky?.table?.size ?? 0]));
+  return {
+    request(pool, member, status, seconds) {
+      requests.inc([pool, member, `${Math.floor(status / 100)}xx`]);
+      duration.observe([pool], seconds);
+    },
+    upstreamError: (pool, member, kind) => errors.inc([pool, member, kind]),
+    reload: (result) => reloads.inc([result]),
+  };
+}
