@@ -101,6 +101,8 @@ function _memberStatus(pool: Pool, member: Member): MemberStatus {
     requests: member.requests,
     failures: member.failures,
     responses: { ...member.responses },
+    p50Ms: member.latency.percentile(0.5),
+    p99Ms: member.latency.percentile(0.99),
     lastCheck: check
       ? { ok: check.ok, at: new Date(check.at).toISOString(), durationMs: check.durationMs, reason: check.reason }
       : null,

@@ -38,6 +38,9 @@ export interface MemberStatus {
   /** Connect errors, timeouts and broken responses. */
   failures: number;
   responses: { "1xx": number; "2xx": number; "3xx": number; "4xx": number; "5xx": number };
+  /** Percentiles of the last few hundred response times (request to end of body), null before any. */
+  p50Ms: number | null;
+  p99Ms: number | null;
   lastCheck: CheckResult | null;
 }
 

@@ -260,6 +260,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       pool.release(member);
       member.countResponse(upstream.status);
       finish(upstream.status);
+      member.latency.record(entry.totalMs);
     };
     if (!upstream.body) {
       done();

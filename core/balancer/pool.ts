@@ -11,6 +11,7 @@ import { httpProbe } from "../health/http-probe.ts";
 import { type HealthTransition, MemberHealth } from "../health/member-health.ts";
 import type { Http1Client, Origin } from "../proxy/http1-client.ts";
 import { compileCidrs } from "../proxy/ip.ts";
+import { LatencyWindow } from "../metrics/latency-window.ts";
 import { createStickyMode, type StickyMode } from "../sticky/sticky.ts";
 import { memberIds } from "../sticky/member-id.ts";
 import { createStrategy, type Strategy } from "../strategies/index.ts";
@@ -38,6 +39,8 @@ export class Member {
   requests = 0;
   failures = 0;
   readonly responses = { "1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0 };
+  /** Recent response times for the dashboard's percentiles: a fixed ring, no growth. */
+  readonly latency = new LatencyWindow(512);
 
   constructor(config: MemberConfig, id: string) {
     this.name = config.name;
