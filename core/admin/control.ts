@@ -76,7 +76,7 @@ export function createAdminControl(options: AdminControlOptions): AdminControl {
     deleteSession(poolName, key) {
       return poolNamed(poolName).sticky?.table?.delete(key) ?? false;
     },
-    reload: (actor) => options.reload(actor),
+    reload: (actor) => options.reload(`admin API (${actor})`),
     metrics: () => options.registry.render(),
   };
 }

@@ -7,8 +7,7 @@
  *
  * Rates are computed in the browser from two consecutive polls: req/s = Δrequests / Δt and
  * error rate = Δfailures / Δrequests (`–` on the first poll, when a counter went backwards, or
- * when no request arrived). Optional latency fields: `p50Ms` / `p99Ms` on a member, or
- * `latencyMs: { p50, p99 }`. All API text goes through textContent; the script never uses
+ * when no request arrived). Latency comes from `p50Ms` / `p99Ms` (null: `–`). All API text goes through textContent; the script never uses
  * innerHTML. The page has an inline script, so a Content-Security-Policy must allow it.
  *
  * @module
@@ -310,9 +309,8 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
     put(c.rps, rps === null ? DASH : rate(rps));
     put(c.errors, errors === null ? DASH : (errors * 100).toFixed(errors > 0 && errors < 0.1 ? 1 : 0) + "%",
       "num" + (errors > 0.05 ? " bad" : errors > 0 ? " warn" : ""));
-    const lat = m.latencyMs || {};
-    put(c.p50, ms(m.p50Ms !== undefined ? m.p50Ms : lat.p50));
-    put(c.p99, ms(m.p99Ms !== undefined ? m.p99Ms : lat.p99));
+    put(c.p50, ms(m.p50Ms));
+    put(c.p99, ms(m.p99Ms));
     const lc = m.lastCheck;
     put(c.check, lc ? (lc.ok ? "\\u2713 " : "\\u2717 ") + lc.reason + " \\u00b7 " + age(Date.now() - Date.parse(lc.at)) + " ago" : DASH,
       "check" + (lc ? (lc.ok ? " ok" : " bad") : ""));

@@ -154,7 +154,11 @@ export class Pool {
       config: this.config.health,
       clock: options.clock,
       probe: check && options.probeClient ? httpProbe(options.probeClient, member.origin, check, options.clock) : undefined,
-      onTransition: (transition) => options.onHealth?.(this.name, member, transition),
+      onTransition: (transition) => {
+        // Checks that passed outrank an earlier refused connect: the member serves again at once.
+        if (transition.up) member.downUntil = 0;
+        options.onHealth?.(this.name, member, transition);
+      },
     });
   }
 

@@ -27,6 +27,8 @@ const member = (name: string, change: MemberChange = {}): MemberStatus => ({
   requests: 12,
   failures: 0,
   responses: { "1xx": 0, "2xx": 12, "3xx": 0, "4xx": 0, "5xx": 0 },
+  p50Ms: null,
+  p99Ms: null,
   lastCheck: null,
 });
 

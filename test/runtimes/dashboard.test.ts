@@ -1,8 +1,14 @@
 /**
- * The admin dashboard (core/admin/dashboard.ts) in real headless Chromium, against a fake admin
- * API served from node:http: a StatusDocument with two pools (one of 50 members) whose counters
- * grow on every poll, PATCH for members, and the API's auth rules (401 for an unknown token,
- * 403 for a read-only one). Writes test/artifacts/dashboard.png.
+ * The admin dashboard (core/admin/dashboard.ts) in real headless Chromium.
+ *
+ * - Against the REAL tandem process (Bun under `bun test`, Deno under `deno test`): the admin
+ *   listener serves the page, a minted admin token signs in, live members are listed (one of them
+ *   down by its health check), Drain + Confirm reaches the real API, and a read-only token gets no
+ *   controls. Writes test/artifacts/dashboard.png.
+ * - Against a fake admin API served from node:http, for what a small farm cannot show: a
+ *   StatusDocument with two pools (one of 50 members) whose counters grow on every poll, rates,
+ *   latencies, hostile text, and a token revoked mid-session. Writes
+ *   test/artifacts/dashboard-50-members.png.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,20 +16,25 @@ import { mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Locator, Page } from "playwright-core";
+import { mintToken } from "../../core/admin/auth.ts";
 import { dashboardHtml } from "../../core/admin/dashboard.ts";
 import type { MemberChange, MemberStatus, StatusDocument } from "../../core/admin/model.ts";
+import { type Backend, startBackend } from "../support/backends.ts";
 import { browserSkipReason, withPage } from "../support/browser.ts";
-import { waitFor } from "../support/ports.ts";
+import { freePort, waitFor } from "../support/ports.ts";
+import { runtime, startTandem, type TandemProcess } from "../support/tandem.ts";
 
 const ADMIN_TOKEN = "admin-token";
 const VIEWER_TOKEN = "viewer-token";
 const EVIL = `<img src=x onerror="window.__xss=1">`;
 const SCREENSHOT = new URL("../artifacts/dashboard.png", import.meta.url);
+const SCREENSHOT_50 = new URL("../artifacts/dashboard-50-members.png", import.meta.url);
 
 const skip = browserSkipReason();
 if (skip) console.warn(`dashboard.test.ts: skipped, ${skip}`);
 
-type Member = MemberStatus & { p50Ms?: number; p99Ms?: number; latencyMs?: { p50: number; p99: number } };
+type Member = MemberStatus;
+type FakeStatus = StatusDocument;
 
 function member(name: string, i: number, extra: Partial<Member> = {}): Member {
   const now = Date.now();
@@ -31,17 +42,17 @@ function member(name: string, i: number, extra: Partial<Member> = {}): Member {
     name, url: `http://10.0.${Math.floor(i / 100)}.${i % 100}:8080`, state: "up", stateReason: "3/3 checks passed",
     since: new Date(now - 3_600_000).toISOString(), activation: "active", weight: 1, effectiveWeight: 1,
     route: name, domain: null, distance: 0, maxconn: 0, active: i % 4, requests: 1000 * i, failures: 0,
-    responses: { "1xx": 0, "2xx": 1000 * i, "3xx": 0, "4xx": 0, "5xx": 0 },
+    responses: { "1xx": 0, "2xx": 1000 * i, "3xx": 0, "4xx": 0, "5xx": 0 }, p50Ms: null, p99Ms: null,
     lastCheck: { ok: true, at: new Date(now - 4_000).toISOString(), durationMs: 2, reason: "HTTP 200" },
     ...extra,
   };
 }
 
-function fakeStatus(): StatusDocument {
+function fakeStatus(): FakeStatus {
   const shop = Array.from({ length: 50 }, (_, k) => {
     const i = k + 1;
     const name = `tc${String(i).padStart(2, "0")}`;
-    const extra: Partial<Member> = i % 2 === 0 ? { p50Ms: 3 + i / 10, p99Ms: 40 + i } : {};
+    const extra: Partial<Member> = i % 2 === 0 ? { p50Ms: 3 + i / 10, p99Ms: 40 + i } : { p50Ms: null, p99Ms: null };
     if (i % 17 === 0) {
       Object.assign(extra, {
         state: "down", stateReason: "3/3 checks failed: connection refused",
@@ -54,8 +65,8 @@ function fakeStatus(): StatusDocument {
     return member(name, i, extra);
   });
   const api = [
-    member("api1", 1, { latencyMs: { p50: 12.5, p99: 180 }, weight: 2, effectiveWeight: 2 }),
-    member("api2", 2, { latencyMs: { p50: 9.1, p99: 1400 } }),
+    member("api1", 1, { p50Ms: 12.5, p99Ms: 180, weight: 2, effectiveWeight: 2 }),
+    member("api2", 2, { p50Ms: 9.1, p99Ms: 1400 }),
     member("api/3 <b>x</b>", 3, { state: "down", stateReason: EVIL, lastCheck: null }),
   ];
   return {
@@ -71,7 +82,7 @@ function fakeStatus(): StatusDocument {
 const rateOf = (i: number) => 5 + (i * 37) % 60;
 
 /** Counters as they stand `seconds` after the fake started; every 10th member fails 10 %. */
-function advance(doc: StatusDocument, seconds: number) {
+function advance(doc: FakeStatus, seconds: number) {
   for (const pool of doc.pools) {
     pool.members.forEach((m, k) => {
       const i = k + 1, served = Math.floor(rateOf(i) * seconds);
@@ -160,6 +171,121 @@ test("the page is self-contained and never uses innerHTML", () => {
   assert.doesNotMatch(dashboardHtml, /<script[^>]+src|<link|@import|url\(|https?:\/\//i);
   assert.doesNotMatch(dashboardHtml, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/);
   assert.ok(dashboardHtml.split("\n").length < 400);
+});
+
+const SECRET = "tandem-dashboard-test-secret-0123456789";
+
+/** A backend whose /health can be made to fail. */
+async function farmBackend(name: string, healthy = true): Promise<Backend> {
+  return await startBackend(name, (request, response) => {
+    if (request.url === "/health") {
+      response.statusCode = healthy ? 200 : 503;
+      return void response.end(healthy ? "OK" : "maintenance");
+    }
+    response.setHeader("content-type", "application/json");
+    response.end(JSON.stringify({ backend: name }));
+  });
+}
+
+test(`dashboard on the real admin API (${runtime}): sign in, live members, drain with confirmation, read-only, screenshot`, { skip, timeout: 60_000 }, async () => {
+  const backends = [await farmBackend("tc1"), await farmBackend("tc2"), await farmBackend("tc3", false)];
+  const address = `127.0.0.1:${await freePort()}`;
+  const base = `http://${address}/`;
+  let tandem: TandemProcess | undefined;
+  let stopTraffic = false;
+  let traffic: Promise<void> | undefined;
+  try {
+    tandem = await startTandem({
+      listeners: [{ address: "127.0.0.1:0" }],
+      accessLog: false,
+      admin: { address, auth: { secret: SECRET } },
+      pools: {
+        shop: {
+          sticky: { mode: "route" },
+          health: { check: { path: "/health", interval: "300ms", fall: 1, rise: 1 } },
+          members: backends.map((b, i) => ({ name: b.name, url: b.url, ...(i === 1 ? { weight: 2 } : {}) })),
+        },
+      },
+    });
+    const proxy = tandem.url;
+    await tandem.waitForLine((l) => l.event === "admin-listening");
+    await tandem.waitForLine((l) => l.event === "health" && l.member === "tc3" && l.up === false);
+    const mint = (scope: "read" | "admin") =>
+      mintToken({ secret: SECRET, audience: "tandem-admin", subject: `dashboard-${scope}`, scope, ttlSeconds: 600 });
+    const [adminToken, readToken] = [await mint("admin"), await mint("read")];
+    const apiMember = async (name: string): Promise<MemberStatus> => {
+      const response = await fetch(`${base}api/v1/status`, { headers: { authorization: `Bearer ${readToken}` } });
+      const doc = await response.json() as StatusDocument;
+      return doc.pools[0].members.find((m) => m.name === name)!;
+    };
+    // Steady traffic, so that req/s has something to show.
+    traffic = (async () => {
+      for (let i = 0; i < 2000 && !stopTraffic; i++) {
+        await fetch(proxy).then((r) => r.arrayBuffer()).catch(() => {});
+        await new Promise((resolve) => setTimeout(resolve, 40));
+      }
+    })();
+
+    await withPage(async (page) => {
+      const served = await page.goto(base);
+      assert.equal(served?.status(), 200);
+      assert.match(served?.headers()["content-type"] ?? "", /^text\/html/);
+      assert.equal(served?.headers()["x-frame-options"], "DENY");
+      assert.equal(served?.headers()["cache-control"], "no-store");
+
+      // Not a token: the real API's 401 message, and the form stays.
+      await signIn(page, "not-a-token");
+      await page.getByText("Token rejected: invalid token").waitFor();
+
+      await signIn(page, adminToken);
+      await page.waitForFunction("document.querySelectorAll('section.pool tbody tr').length === 3");
+      assert.match(await page.locator("#runtime").innerText(), new RegExp(`^${runtime} \\d`));
+      assert.match(await page.getByRole("region", { name: "shop" }).innerText(), /strategy\s*roundrobin[\s\S]*sticky\s*route[\s\S]*up\s*2\/3/);
+      const tc1 = row(page, "shop", "tc1");
+      const tc2cells = await cells(row(page, "shop", "tc2"));
+      assert.deepEqual([tc2cells[0], tc2cells[1], tc2cells[2]], ["up", "active", "2"]);
+      assert.match(tc2cells[8], /^✓ HTTP 200 · \d+s ago$/);
+      const tc3cells = await cells(row(page, "shop", "tc3"));
+      assert.match(tc3cells[0], /^down\n1\/1 checks failed: HTTP 503/);
+      assert.match(tc3cells[8], /^✗ HTTP 503/);
+      assert.equal(await row(page, "shop", "tc1").locator("th .sub").innerText(), backends[0].url.replace("http://", ""));
+
+      // Drain tc1: the confirmation names it; Confirm sends the PATCH to the real API.
+      await tc1.getByRole("button", { name: "Drain" }).click();
+      await page.getByRole("dialog").getByText("Drain tc1 in pool shop (activation disabled)?").waitFor();
+      assert.equal((await apiMember("tc1")).activation, "active", "nothing is sent before Confirm");
+      await page.getByRole("button", { name: "Confirm" }).click();
+      await waitFor(async () => (await apiMember("tc1")).activation === "disabled", 5000, "the real API to show tc1 disabled");
+      await page.getByRole("status").getByText("tc1 in shop: activation disabled, weight 1.").waitFor();
+      await page.waitForFunction(`[...document.querySelectorAll("tbody tr")].some((tr) =>
+        tr.querySelector("th span").textContent === "tc1" && tr.cells[2].textContent === "disabled" && tr.cells[1].textContent.startsWith("draining"))`);
+      assert.ok(await tc1.getByRole("button", { name: "Drain" }).isDisabled());
+      const logged = await tandem!.waitForLine((l) => l.event === "admin" && l.action === "set-member");
+      assert.deepEqual([logged.actor, logged.member, logged.status], ["dashboard-admin", "tc1", 200]);
+      assert.deepEqual(logged.change, { activation: "disabled" });
+
+      // Rates need two polls; wait for them so the screenshot shows live numbers.
+      await waitFor(async () => /^\d/.test((await cells(row(page, "shop", "tc2")))[4]), 8000, "a req/s figure for tc2");
+      await page.mouse.move(0, 0);
+      await mkdir(new URL(".", SCREENSHOT), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT.pathname });
+
+      // A read-only token: the change is refused by the API and the controls are locked.
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await signIn(page, readToken);
+      await row(page, "shop", "tc1").getByRole("button", { name: "Enable" }).waitFor();
+      await row(page, "shop", "tc1").getByRole("button", { name: "Enable" }).click();
+      await page.getByRole("button", { name: "Confirm" }).click();
+      await page.getByText(/this token is read-only/i).waitFor();
+      assert.ok(await row(page, "shop", "tc2").getByRole("button", { name: "Drain" }).isDisabled());
+      assert.equal((await apiMember("tc1")).activation, "disabled", "the read token changed nothing");
+    });
+  } finally {
+    stopTraffic = true;
+    await traffic;
+    await tandem?.stop();
+    await Promise.all(backends.map((b) => b.close()));
+  }
 });
 
 test("dashboard: sign in, 50 members live, drain with confirmation, screenshot", { skip }, async () => {
@@ -258,8 +384,8 @@ test("dashboard: sign in, 50 members live, drain with confirmation, screenshot",
 
       await page.mouse.move(0, 0);
       await page.evaluate("window.scrollTo(0, 0)");
-      await mkdir(new URL(".", SCREENSHOT), { recursive: true });
-      await page.screenshot({ path: SCREENSHOT.pathname });
+      await mkdir(new URL(".", SCREENSHOT_50), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT_50.pathname });
     });
   } finally {
     await fake.close();

@@ -10,7 +10,8 @@
  *
  * Tomcat runs as `catalina.sh run` (what Debian's systemd unit runs) under a small sh watchdog
  * that SIGKILLs the JVM when our end of its stdin closes, so a crashed test runner leaves no Tomcat
- * behind. `stop()` is a hard kill: the node disappears the way a dead machine does.
+ * behind. `stop()` is a hard kill: the node disappears the way a dead machine does; `restart()`
+ * brings it back on the same port, with no sessions, the way a rebooted machine does.
  *
  * @example
  * ```ts
@@ -40,6 +41,12 @@ export interface TomcatInstance {
   url: string;
   /** SIGKILLs the JVM, waits until it is gone (port refuses connections), removes its files. */
   stop(): Promise<void>;
+  /**
+   * The node coming back: stops it if it still runs, then starts it again with the same jvmRoute
+   * on the same port (fresh files, so no sessions survive, as after a crash) and resolves once
+   * `GET /` answered 200. `stop()` then stops the new JVM.
+   */
+  restart(): Promise<void>;
 }
 
 const CATALINA_HOME = "/usr/share/tomcat10";
@@ -68,13 +75,15 @@ export async function startTomcat(jvmRoute: string): Promise<TomcatInstance> {
     throw new Error("startTomcat: tomcat10 or java not found (apt-get install tomcat10)");
   }
   const base = await mkdtemp(join(tmpdir(), `tandem-tomcat-${jvmRoute}-`));
+  let running: _Running;
   try {
     await _writeBase(base, jvmRoute);
     for (let attempt = 1;; attempt++) {
       const port = await freePort();
       await writeFile(join(base, "conf", "server.xml"), _serverXml(port, jvmRoute));
       try {
-        return await _launch(base, jvmRoute, port);
+        running = await _launch(base, jvmRoute, port);
+        break;
       } catch (error) {
         if (!(error instanceof _PortTakenError) || attempt >= START_ATTEMPTS) throw error;
       }
@@ -83,6 +92,50 @@ export async function startTomcat(jvmRoute: string): Promise<TomcatInstance> {
     await rm(base, { recursive: true, force: true });
     throw error;
   }
+  const { port } = running;
+  let restarting: Promise<void> | undefined;
+  return {
+    name: jvmRoute,
+    jvmRoute,
+    port,
+    url: `http://127.0.0.1:${port}/`,
+    // A stop() during a restart waits for the new JVM and stops that one.
+    stop: async () => {
+      await restarting?.catch(() => {});
+      await running.stop();
+    },
+    restart: () =>
+      restarting ??= (async () => {
+        await running.stop();
+        running = await _relaunch(jvmRoute, port);
+      })().finally(() => (restarting = undefined)),
+  };
+}
+
+/** The same node again on the same port: a port taken meanwhile is waited out, not changed. */
+async function _relaunch(jvmRoute: string, port: number): Promise<_Running> {
+  const base = await mkdtemp(join(tmpdir(), `tandem-tomcat-${jvmRoute}-`));
+  try {
+    await _writeBase(base, jvmRoute);
+    await writeFile(join(base, "conf", "server.xml"), _serverXml(port, jvmRoute));
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await _launch(base, jvmRoute, port);
+      } catch (error) {
+        if (!(error instanceof _PortTakenError) || attempt >= START_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  } catch (error) {
+    await rm(base, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** One JVM of an instance. */
+interface _Running {
+  port: number;
+  stop(): Promise<void>;
 }
 
 class _PortTakenError extends Error {}
@@ -102,7 +155,7 @@ kill "$watchdog" 2>/dev/null
 exit "$status"
 `;
 
-async function _launch(base: string, jvmRoute: string, port: number): Promise<TomcatInstance> {
+async function _launch(base: string, jvmRoute: string, port: number): Promise<_Running> {
   const started = Date.now();
   await rm(join(base, "tomcat.pid"), { force: true }); // never SIGKILL a previous attempt's pid
   const child = spawn("sh", ["-c", WATCHDOG, "tomcat-watchdog", `${CATALINA_HOME}/bin/catalina.sh`, "run"], {
@@ -149,7 +202,7 @@ async function _launch(base: string, jvmRoute: string, port: number): Promise<To
   const url = `http://127.0.0.1:${port}/`;
   let stopped: Promise<void> | undefined;
   const stop = () => stopped ??= _stop(child, base, exited, () => exitCode !== undefined);
-  const instance: TomcatInstance = { name: jvmRoute, jvmRoute, port, url, stop };
+  const instance: _Running = { port, stop };
 
   try {
     await waitFor(async () => {
