@@ -497,17 +497,8 @@ describe(`proxy end to end on ${runtime}`, () => {
   });
 
   test("a second signal during the drain exits at once with code 1", LIMIT, async () => {
-    let received = 0;
-    const backend = await startBackend("stuck", (_request, response) => {
-      received++;
-      const timer = setTimeout(() => response.end("late"), 10_000);
-      response.on("close", () => clearTimeout(timer));
-    });
-    let tandem: TandemProcess | undefined;
+    const { backend, tandem, inFlight } = await startWithStuckRequest("20s");
     try {
-      tandem = await startTandem(farmConfig([backend], {}, { drainTimeout: "20s" }));
-      const inFlight = fetch(tandem.url + "/stuck").then((response) => response.text()).catch((error) => error as Error);
-      await until(() => received === 1, 3000, "the request to reach the backend");
       const exited = tandem.stop("SIGTERM");
       await tandem.waitForLine((line) => line.event === "shutdown", 5000);
       const signalled = performance.now();
@@ -524,17 +515,8 @@ describe(`proxy end to end on ${runtime}`, () => {
   });
 
   test("the drain gives up after drainTimeout: exit 0 with drained false", LIMIT, async () => {
-    let received = 0;
-    const backend = await startBackend("stuck", (_request, response) => {
-      received++;
-      const timer = setTimeout(() => response.end("late"), 10_000);
-      response.on("close", () => clearTimeout(timer));
-    });
-    let tandem: TandemProcess | undefined;
+    const { backend, tandem, inFlight } = await startWithStuckRequest("1s");
     try {
-      tandem = await startTandem(farmConfig([backend], {}, { drainTimeout: "1s" }));
-      const inFlight = fetch(tandem.url + "/stuck").then((response) => response.text()).catch((error) => error as Error);
-      await until(() => received === 1, 3000, "the request to reach the backend");
       const signalled = performance.now();
       const code = await Promise.race([tandem.stop("SIGTERM"), sleep(6000).then(() => "still running 6 s after SIGTERM")]);
       const ms = performance.now() - signalled;
@@ -640,3 +622,17 @@ describe(`proxy end to end on ${runtime}`, () => {
     }
   });
 });
+
+/** tandem in front of a backend that holds every request for 10 s, with one request in flight. */
+async function startWithStuckRequest(drainTimeout: string) {
+  let received = 0;
+  const backend = await startBackend("stuck", (_request, response) => {
+    received++;
+    const timer = setTimeout(() => response.end("late"), 10_000);
+    response.on("close", () => clearTimeout(timer));
+  });
+  const tandem = await startTandem(farmConfig([backend], {}, { drainTimeout }));
+  const inFlight = fetch(tandem.url + "/stuck").then((response) => response.text()).catch((error) => error as Error);
+  await until(() => received === 1, 3000, "the request to reach the backend");
+  return { backend, tandem, inFlight };
+}
