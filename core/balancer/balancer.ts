@@ -97,9 +97,6 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
   async function handle(request: Request, conn: ConnInfo, release: () => void): Promise<Response | undefined> {
     // One state for the whole request, even if a reload swaps it meanwhile.
     const { config, pools, route } = state;
-    const log = (record: Record<string, unknown>) => {
-      if (config.accessLog) ports.log(record);
-    };
     const started = ports.clock.now();
     const url = new URL(request.url);
     const host = request.headers.get("host") ?? url.host;
@@ -124,7 +121,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       entry.status = status;
       entry.totalMs = _elapsed(ports.clock, started);
       ports.metrics?.request(pool.name, entry.member ?? "", status, entry.totalMs / 1000);
-      log(entry);
+      if (config.accessLog) ports.log(entry);
     };
     const fail = (status: number, message: string, extra?: HeadersInit) => {
       finish(status);
