@@ -15,7 +15,8 @@ import { formatProblem, parseConfig } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { serveDemo } from "./demo/demo.ts";
 import type { Platform } from "./platform.ts";
-import { serve, summarize } from "./serve.ts";
+import { minVersionProblem, serve, summarize } from "./serve.ts";
+import { loadConfigFiles } from "./tls/files.ts";
 
 const USAGE = `usage: tandem [serve] [--config FILE]   run the balancer (the embedded demo when there is no config)
        tandem check --config FILE        validate a config file
@@ -40,7 +41,14 @@ export async function runCli(platform: Platform): Promise<void> {
       return platform.exit(0);
     case "check": {
       const path = configPath ?? DEFAULT_CONFIG;
-      platform.stdout(`${path}: OK (${summarize(await _loadConfig(platform, path))})`);
+      const config = await _loadConfig(platform, path);
+      const problems = await _fileProblems(platform, config, path);
+      if (problems.length > 0) {
+        platform.stderr(`${path}: ${problems.length} problem(s):`);
+        for (const problem of problems) platform.stderr(`  ${problem}`);
+        return platform.exit(1);
+      }
+      platform.stdout(`${path}: OK (${summarize(config)})`);
       return platform.exit(0);
     }
     case "token":
@@ -108,6 +116,18 @@ async function _token(platform: Platform, path: string, options: Record<string, 
   const audience = admin?.auth.audience ?? "tandem-admin";
   platform.stdout(await mintToken({ secret, audience, subject: options.sub ?? "cli", scope, ttlSeconds: Math.floor(ttl / 1000) }));
   return platform.exit(0);
+}
+
+/** What only the files and the runtime can tell: certificates, keys, CA bundles, TLS versions. */
+async function _fileProblems(platform: Platform, config: Config, path: string): Promise<string[]> {
+  const loaded = await loadConfigFiles(config, path, platform.readTextFile);
+  const problems = loaded.ok ? [] : loaded.problems;
+  config.listeners.forEach((listener, index) => {
+    if (listener.tls && !platform.tlsMinVersions.includes(listener.tls.minVersion)) {
+      problems.push(minVersionProblem(platform, index, listener.tls.minVersion));
+    }
+  });
+  return problems;
 }
 
 async function _loadConfig(platform: Platform, path: string): Promise<Config> {

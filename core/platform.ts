@@ -6,6 +6,7 @@
  * @module
  */
 import type { Clock, ConnInfo, Connect, WebSocketProxy } from "./ports.ts";
+import type { ListenerTls } from "./tls/files.ts";
 
 export type Handler = (request: Request, conn: ConnInfo) => Promise<Response | undefined> | Response | undefined;
 
@@ -14,6 +15,11 @@ export interface Listener {
   readonly port: number;
   /** Stops accepting and resolves once in-flight requests have finished. */
   shutdown(): Promise<void>;
+  /**
+   * TLS listeners: new connections get these certificates from now on, connections already open
+   * keep theirs and finish. Rejects (and changes nothing) when the runtime refuses them.
+   */
+  updateTls?(tls: ListenerTls): Promise<void>;
 }
 
 export interface Platform {
@@ -26,11 +32,16 @@ export interface Platform {
   /** An environment variable (secrets such as TANDEM_ADMIN_SECRET), undefined when unset. */
   env(name: string): string | undefined;
   exists(path: string): Promise<boolean>;
-  /** Listens on hostname:port (0 = any free port). Rejects when the address cannot be bound. */
-  serve(hostname: string, port: number, handler: Handler): Promise<Listener>;
+  /** The `tls.minVersion` values this runtime's TLS listener can enforce. */
+  readonly tlsMinVersions: readonly ListenerTls["minVersion"][];
+  /**
+   * Listens on hostname:port (0 = any free port), terminating TLS when `tls` is given (SNI picks
+   * the certificate, see selectCertificate). Rejects when the address cannot be bound.
+   */
+  serve(hostname: string, port: number, handler: Handler, tls?: ListenerTls): Promise<Listener>;
   onSignal(signal: "SIGTERM" | "SIGINT" | "SIGHUP", handler: () => void): void;
-  /** Calls `onChange` when the file at `path` changes (events may come in bursts). */
-  watchFile(path: string, onChange: () => void): void;
+  /** Calls `onChange` when the file at `path` changes (events may come in bursts); returns a stop function. */
+  watchFile(path: string, onChange: () => void): () => void;
   stdout(line: string): void;
   stderr(line: string): void;
   exit(code: number): never;

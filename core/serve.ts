@@ -12,11 +12,22 @@ import type { ReloadResult } from "./admin/model.ts";
 import { createBalancer } from "./balancer/balancer.ts";
 import { createBalancerMetrics } from "./balancer/metrics.ts";
 import { formatProblem, parseConfig } from "./config/load.ts";
-import type { Config } from "./config/schema.ts";
+import type { Config, ListenerConfig } from "./config/schema.ts";
 import { Registry } from "./metrics/registry.ts";
-import type { Listener, Platform } from "./platform.ts";
+import type { Handler, Listener, Platform } from "./platform.ts";
 import type { ConnInfo } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
+import { type ConfigFiles, type ListenerTls, loadConfigFiles, resolvePath } from "./tls/files.ts";
+
+/** A listener of the running process with the config entry it serves (replaced on reload). */
+interface OpenListener {
+  listener: Listener;
+  config: ListenerConfig;
+  /** The Strict-Transport-Security value, precomputed. */
+  hsts: string | undefined;
+  /** The certificates the listener has now. */
+  tls: ListenerTls | undefined;
+}
 
 export interface ServeOptions {
   /** The file reloads re-read; without one (the demo) there is nothing to reload. */
@@ -33,7 +44,13 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
   const startedAt = Date.now();
   const log = (record: Record<string, unknown>) => platform.stdout(JSON.stringify(record));
   // Admin settings are read once: the admin listener and its keys do not change on reload.
-  const verify = config.admin ? await _verifier(platform, config) : undefined;
+  const verify = config.admin ? await _verifier(platform, config, options.configPath) : undefined;
+  const loaded = await loadConfigFiles(config, options.configPath, platform.readTextFile);
+  if (!loaded.ok) {
+    for (const problem of loaded.problems) platform.stderr(problem);
+    return platform.exit(1);
+  }
+  let files = loaded.files;
   const client = new Http1Client({ connect: platform.connect, clock: platform.clock });
   const probeClient = new Http1Client({ connect: platform.connect, clock: platform.clock });
   const registry = new Registry();
@@ -45,8 +62,9 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     webSocket: platform.webSocket,
     probeClient,
     metrics,
+    caCerts: (pool) => files.backendCa.get(pool),
   });
-  const listeners = new Map<string, Listener>();
+  const listeners = new Map<string, OpenListener>();
   let admin: Listener | undefined;
   const handler = async (request: Request, conn: ConnInfo) => {
     try {
@@ -57,43 +75,134 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
       return new Response("500 internal error\n", { status: 500, headers: { "content-type": "text/plain" } });
     }
   };
+  /** The listener's own behaviour around the balancer, read per request so reloads apply at once. */
+  const listenerHandler = (open: OpenListener): Handler => (request, conn) => {
+    const { redirectToHttps } = open.config;
+    if (redirectToHttps !== undefined) return _redirectToHttps(request, redirectToHttps);
+    const hsts = open.hsts;
+    if (hsts === undefined) return handler(request, conn);
+    return handler(request, conn).then((response) => {
+      response?.headers.set("strict-transport-security", hsts);
+      return response;
+    });
+  };
   /**
-   * Opens listeners the config has and the process lacks, closes the others. A listener already
-   * bound to the same host and port is kept under its new spelling (":0" that became the port it
-   * got, "0.0.0.0:80" written ":80"): rebinding would refuse connections in between.
+   * Opens listeners the config has and the process lacks, closes the others, and hands changed
+   * certificates to the TLS listeners that stay. A listener already bound to the same host and
+   * port is kept under its new spelling (":0" that became the port it got, "0.0.0.0:80" written
+   * ":80"): rebinding would refuse connections in between.
    */
-  const syncListeners = async (wanted: Config["listeners"]): Promise<string[]> => {
+  const syncListeners = async (wanted: ListenerConfig[]): Promise<string[]> => {
     const problems: string[] = [];
-    const addresses = new Set(wanted.map((listener) => listener.address));
-    for (const address of addresses) {
+    const byAddress = new Map(wanted.map((config) => [config.address, config]));
+    for (const { address } of wanted) {
       if (listeners.has(address)) continue;
       const { hostname, port } = splitAddress(address);
-      for (const [oldAddress, listener] of listeners) {
-        if (!addresses.has(oldAddress) && listener.hostname === hostname && listener.port === port) {
+      for (const [oldAddress, open] of listeners) {
+        if (!byAddress.has(oldAddress) && open.listener.hostname === hostname && open.listener.port === port) {
           listeners.delete(oldAddress);
-          listeners.set(address, listener);
+          listeners.set(address, open);
           break;
         }
       }
     }
-    for (const [address, listener] of listeners) {
-      if (addresses.has(address)) continue;
+    for (const [address, open] of listeners) {
+      const config = byAddress.get(address);
+      // A runtime cannot add or remove TLS on a bound socket: that listener is opened afresh.
+      if (config !== undefined && (config.tls === undefined) === (open.tls === undefined)) continue;
       listeners.delete(address);
-      void listener.shutdown();
+      void open.listener.shutdown();
       logEvent(platform, "listener-closed", { address });
     }
-    for (const address of addresses) {
-      if (listeners.has(address)) continue;
-      const { hostname, port } = splitAddress(address);
+    for (const [index, config] of wanted.entries()) {
+      const tls = files.listenerTls.get(config.address);
+      const kept = listeners.get(config.address);
+      if (kept) {
+        kept.config = config;
+        kept.hsts = _hstsValue(config);
+        if (tls === undefined || _sameTls(kept.tls, tls)) continue;
+        try {
+          await kept.listener.updateTls!(tls);
+          kept.tls = tls;
+          logEvent(platform, "tls-updated", { address: config.address, certificates: tls.certificates.map((pair) => pair.certFile) });
+        } catch (error) {
+          problems.push(`listeners[${index}].tls: cannot use the new certificates: ${(error as Error).message}`);
+        }
+        continue;
+      }
+      if (tls && !platform.tlsMinVersions.includes(tls.minVersion)) {
+        problems.push(minVersionProblem(platform, index, tls.minVersion));
+        continue;
+      }
+      const { hostname, port } = splitAddress(config.address);
+      const open: OpenListener = { config, hsts: _hstsValue(config), tls, listener: undefined! };
       try {
-        const listener = await platform.serve(hostname, port, handler);
-        listeners.set(address, listener);
-        logEvent(platform, "listening", { address: `${listener.hostname}:${listener.port}`, runtime: platform.runtime });
+        open.listener = await platform.serve(hostname, port, listenerHandler(open), tls);
+        listeners.set(config.address, open);
+        logEvent(platform, "listening", { address: `${open.listener.hostname}:${open.listener.port}`, tls: tls !== undefined, runtime: platform.runtime });
       } catch (error) {
-        problems.push(`listeners: cannot listen on ${address}: ${(error as Error).message}`);
+        problems.push(`listeners[${index}]: cannot listen on ${config.address}: ${(error as Error).message}`);
       }
     }
+    warnInvalidCertificates();
     return problems;
+  };
+  /** Expired or not-yet-valid certificates still serve (as HAProxy does), loudly. */
+  const warnInvalidCertificates = () => {
+    const now = Date.now();
+    for (const [address, open] of listeners) {
+      for (const pair of open.tls?.certificates ?? []) {
+        const reason = _validity(pair, now);
+        if (reason === "valid") continue;
+        logEvent(platform, "certificate-not-valid", {
+          listener: address,
+          file: pair.certFile,
+          reason,
+          notBefore: new Date(pair.leaf.notBefore).toISOString(),
+          notAfter: new Date(pair.leaf.notAfter).toISOString(),
+        });
+      }
+    }
+  };
+  const certificateSeries = (value: (pair: ListenerTls["certificates"][number]) => number) => () =>
+    [...listeners].flatMap(([address, open]) =>
+      (open.tls?.certificates ?? []).map((pair) => [[address, pair.certFile], value(pair)] as [string[], number])
+    );
+  registry.gaugeFn(
+    "tandem_tls_certificate_not_after_timestamp_seconds",
+    "End of validity of each listener certificate.",
+    ["listener", "file"],
+    certificateSeries((pair) => pair.leaf.notAfter / 1000),
+  );
+  registry.gaugeFn(
+    "tandem_tls_certificate_valid",
+    "1 while the certificate is within its validity period, else 0.",
+    ["listener", "file"],
+    certificateSeries((pair) => (_validity(pair, Date.now()) === "valid" ? 1 : 0)),
+  );
+
+  // Certificates and CA files are watched always: renewal tools replace them without telling anyone.
+  let stopWatching: (() => void)[] = [];
+  let cancelFilesReload: (() => void) | undefined;
+  const watchFiles = () => {
+    for (const stop of stopWatching) stop();
+    stopWatching = files.paths.map((path) =>
+      platform.watchFile(path, () => {
+        cancelFilesReload?.();
+        cancelFilesReload = platform.clock.setTimer(() => void reloadFiles("file change"), 200);
+      })
+    );
+  };
+  /** Re-reads the files of the config in force (a renewed certificate), leaving the config alone. */
+  const reloadFiles = async (trigger: string) => {
+    const result = await loadConfigFiles(balancer.config, options.configPath, platform.readTextFile);
+    if (!result.ok) return logEvent(platform, "certificates-reload-failed", { trigger, problems: result.problems });
+    const caChanged = !_sameCa(files.backendCa, result.files.backendCa);
+    files = result.files;
+    if (caChanged) balancer.reload(balancer.config);
+    const problems = await syncListeners(balancer.config.listeners);
+    if (problems.length > 0) return logEvent(platform, "certificates-reload-failed", { trigger, problems });
+    logEvent(platform, "certificates-reloaded", { trigger, files: files.paths });
   };
 
   let reloads = 0;
@@ -113,8 +222,12 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     }
     const result = parseConfig(text);
     if (!result.ok) return _reloadFailed(platform, trigger, result.problems.map(formatProblem));
+    const loaded = await loadConfigFiles(result.config, path, platform.readTextFile);
+    if (!loaded.ok) return _reloadFailed(platform, trigger, loaded.problems);
+    files = loaded.files;
     balancer.reload(result.config);
     const problems = await syncListeners(result.config.listeners);
+    watchFiles();
     if (problems.length > 0) return _reloadFailed(platform, trigger, problems);
     reloads++;
     const summary = summarize(result.config);
@@ -132,8 +245,9 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     const { drainTimeout } = balancer.config;
     logEvent(platform, "shutdown", { signal, inFlight: balancer.inFlight, drainTimeout });
     let timedOut = false;
+    for (const stop of stopWatching) stop();
     await Promise.race([
-      Promise.all([...listeners.values(), ...(options.extraListeners ?? [])].map((listener) => listener.shutdown())),
+      Promise.all([...[...listeners.values()].map((open) => open.listener), ...(options.extraListeners ?? [])].map((listener) => listener.shutdown())),
       new Promise<void>((resolve) => platform.clock.setTimer(() => {
         timedOut = true;
         resolve();
@@ -158,6 +272,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     });
   }
   const problems = await syncListeners(config.listeners);
+  watchFiles();
   if (problems.length > 0) {
     for (const problem of problems) platform.stderr(problem);
     platform.exit(1);
@@ -185,13 +300,13 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
  * The admin API's token check from the config (or TANDEM_ADMIN_SECRET). Without any key the API
  * is open, which is only allowed on loopback: anything else exits with the reason.
  */
-async function _verifier(platform: Platform, config: Config): Promise<Verifier | undefined> {
+async function _verifier(platform: Platform, config: Config, configPath: string | undefined): Promise<Verifier | undefined> {
   const { address, auth } = config.admin!;
   const secret = platform.env("TANDEM_ADMIN_SECRET") ?? auth.secret;
   let jwks: { keys: Record<string, unknown>[] } | undefined;
   if (auth.jwksFile !== undefined) {
     try {
-      jwks = JSON.parse(await platform.readTextFile(auth.jwksFile));
+      jwks = JSON.parse(await platform.readTextFile(resolvePath(configPath, auth.jwksFile)));
     } catch (error) {
       platform.stderr(`admin.auth.jwksFile: cannot read ${auth.jwksFile}: ${(error as Error).message}`);
       return platform.exit(1);
@@ -211,6 +326,37 @@ async function _verifier(platform: Platform, config: Config): Promise<Verifier |
     platform.stderr(`admin.auth: ${(error as Error).message}`);
     return platform.exit(1);
   }
+}
+
+/** 308 keeps the method and body (a POST stays a POST), unlike 301/302. */
+function _redirectToHttps(request: Request, port: number): Response {
+  const url = new URL(request.url);
+  const location = `https://${url.hostname}${port === 443 ? "" : `:${port}`}${url.pathname}${url.search}`;
+  return new Response(null, { status: 308, headers: { location } });
+}
+
+function _hstsValue(config: ListenerConfig): string | undefined {
+  const { hsts } = config;
+  if (!hsts) return undefined;
+  return `max-age=${Math.floor(hsts.maxAge / 1000)}${hsts.includeSubDomains ? "; includeSubDomains" : ""}${hsts.preload ? "; preload" : ""}`;
+}
+
+function _sameTls(a: ListenerTls | undefined, b: ListenerTls): boolean {
+  return a !== undefined && a.minVersion === b.minVersion && a.certificates.length === b.certificates.length &&
+    a.certificates.every((pair, i) => pair.cert === b.certificates[i].cert && pair.key === b.certificates[i].key);
+}
+
+function _sameCa(a: ConfigFiles["backendCa"], b: ConfigFiles["backendCa"]): boolean {
+  return a.size === b.size && [...a].every(([pool, pems]) => b.get(pool)?.join() === pems.join());
+}
+
+function _validity(pair: ListenerTls["certificates"][number], now: number): "valid" | "expired" | "not yet valid" {
+  return now > pair.leaf.notAfter ? "expired" : now < pair.leaf.notBefore ? "not yet valid" : "valid";
+}
+
+/** Why this runtime cannot serve `minVersion` (checked by `check` and at start). */
+export function minVersionProblem(platform: Platform, index: number, minVersion: string): string {
+  return `listeners[${index}].tls.minVersion: "${minVersion}" cannot be enforced on ${platform.runtime} (it can: ${platform.tlsMinVersions.map((v) => `"${v}"`).join(", ")})`;
 }
 
 function _reloadFailed(platform: Platform, trigger: string, problems: string[]): ReloadResult {

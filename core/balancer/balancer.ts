@@ -37,6 +37,8 @@ export interface BalancerPorts {
   /** No timers on this platform (edge): run due health checks when requests arrive. */
   lazyHealth?: boolean;
   metrics?: BalancerMetrics;
+  /** The trusted CAs (PEM) for a pool's `https://` members when its `tls.ca` is set; read whenever pools are built. */
+  caCerts?: (pool: string) => string[] | undefined;
 }
 
 export interface Balancer {
@@ -85,7 +87,13 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
   const buildState = (config: Config, previous?: State): State => {
     const pools = new Map(Object.entries(config.pools).map(([name, pool]) => [
       name,
-      new Pool(name, pool, { clock: ports.clock, previous: previous?.pools.get(name), probeClient: ports.probeClient, onHealth }),
+      new Pool(name, pool, {
+        clock: ports.clock,
+        previous: previous?.pools.get(name),
+        probeClient: ports.probeClient,
+        onHealth,
+        caCerts: ports.caCerts?.(name),
+      }),
     ]));
     for (const [name, pool] of previous?.pools ?? []) pool.stopHealth(pools.get(name));
     if (!ports.lazyHealth) for (const pool of pools.values()) pool.startHealth();

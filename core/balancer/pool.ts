@@ -19,7 +19,8 @@ import { createStrategy, type Strategy } from "../strategies/index.ts";
 export class Member {
   readonly name: string;
   readonly url: URL;
-  readonly origin: Origin;
+  /** Where and how to connect; TLS settings follow the pool's on reload. */
+  origin!: Origin;
   /** Opaque id for insert/prefix cookies; derived from pool and member name, so stable across reloads. */
   readonly id: string;
   route!: string;
@@ -42,16 +43,16 @@ export class Member {
   /** Recent response times for the dashboard's percentiles: a fixed ring, no growth. */
   readonly latency = new LatencyWindow(512);
 
-  constructor(config: MemberConfig, id: string) {
+  constructor(config: MemberConfig, id: string, upstreamTls: UpstreamTls) {
     this.name = config.name;
     this.url = new URL(config.url);
-    this.origin = _originOf(this.url);
     this.id = id;
-    this.applyConfig(config);
+    this.applyConfig(config, upstreamTls);
   }
 
   /** Takes the settings of a reloaded config; state (counters, in-flight, health) stays. */
-  applyConfig(config: MemberConfig): void {
+  applyConfig(config: MemberConfig, upstreamTls: UpstreamTls): void {
+    this.origin = _originOf(this.url, upstreamTls);
     this.route = config.route ?? config.name;
     this.distance = config.distance;
     this.domain = config.domain;
@@ -81,12 +82,18 @@ export class Member {
   }
 }
 
-function _originOf(url: URL): Origin {
+/** The pool's settings for `https://` members. */
+interface UpstreamTls {
+  verify: boolean;
+  caCerts: string[] | undefined;
+}
+
+function _originOf(url: URL, { verify, caCerts }: UpstreamTls): Origin {
   const tls = url.protocol === "https:";
   return {
     hostname: url.hostname.replace(/^\[|\]$/g, ""),
     port: url.port ? Number(url.port) : tls ? 443 : 80,
-    tls: tls ? { serverName: url.hostname, verify: true } : undefined,
+    tls: tls ? { serverName: url.hostname.replace(/^\[|\]$/g, ""), verify, caCerts } : undefined,
   };
 }
 
@@ -96,6 +103,8 @@ export interface PoolOptions {
   /** The client active checks use; without one, no active checks run. */
   probeClient?: Http1Client;
   onHealth?: (pool: string, member: Member, transition: HealthTransition) => void;
+  /** Trusted CAs (PEM) for `https://` members, loaded from the pool's `tls.ca`. */
+  caCerts?: string[];
 }
 
 interface Waiter {
@@ -120,17 +129,18 @@ export class Pool {
     const { clock, previous } = options;
     this.#clock = clock;
     const ids = memberIds(name, config.members.map((member) => member.name));
+    const upstreamTls = { verify: config.tls.verify, caCerts: options.caCerts };
     const sameHealth = previous !== undefined && JSON.stringify(previous.config.health) === JSON.stringify(config.health);
     this.members = config.members.map((memberConfig) => {
       const kept = previous?.member(memberConfig.name);
       if (kept?.sameIdentity(memberConfig)) {
-        kept.applyConfig(memberConfig);
+        kept.applyConfig(memberConfig, upstreamTls);
         if (sameHealth) return kept;
         kept.health.stop();
         kept.health = this.#createHealth(kept, options);
         return kept;
       }
-      const member = new Member(memberConfig, ids.get(memberConfig.name)!);
+      const member = new Member(memberConfig, ids.get(memberConfig.name)!, upstreamTls);
       member.health = this.#createHealth(member, options);
       return member;
     });

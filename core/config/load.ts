@@ -87,6 +87,12 @@ function _crossCheck(config: Config): Problem[] {
       problems.push({ path: `listeners[${index}].address`, expected: "an address no other listener uses", received: `"${listener.address}" again` });
     }
     addresses.add(listener.address);
+    if (listener.hsts && !listener.tls) {
+      problems.push({ path: `listeners[${index}].hsts`, expected: "hsts only on a listener with tls (browsers ignore it over plain HTTP)", received: "a plain listener" });
+    }
+    if (listener.redirectToHttps !== undefined && listener.tls) {
+      problems.push({ path: `listeners[${index}].redirectToHttps`, expected: "redirectToHttps only on a plain listener", received: "a listener with tls" });
+    }
   });
 
   config.routes.forEach((route, index) => {

@@ -112,6 +112,17 @@ export const ForwardingSchema = v.strictObject({
   trustedProxies: v.optional(v.array(cidr), []),
 });
 
+/** A file path; relative paths are resolved against the config file's directory. */
+const filePath = v.pipe(v.string(), v.minLength(1, "a file path"));
+
+/** Upstream TLS for `https://` members. */
+export const BackendTlsSchema = v.strictObject({
+  /** PEM file of the CAs to trust instead of the system store (a private CA). */
+  ca: v.optional(filePath),
+  /** Check the member's certificate and name; false accepts anything (test setups only). */
+  verify: v.optional(v.boolean(), true),
+});
+
 export const PoolSchema = v.strictObject({
   members: v.pipe(v.array(MemberSchema), v.minLength(1, "at least one member")),
   strategy: v.optional(v.picklist(STRATEGIES), "roundrobin"),
@@ -143,6 +154,7 @@ export const PoolSchema = v.strictObject({
   ),
   forwarding: v.optional(ForwardingSchema, {}),
   health: v.optional(HealthSchema, {}),
+  tls: v.optional(BackendTlsSchema, {}),
 });
 
 export const RouteSchema = v.strictObject({
@@ -153,9 +165,38 @@ export const RouteSchema = v.strictObject({
   pool: name,
 });
 
+export const TLS_VERSIONS = ["1.2", "1.3"] as const;
+
+export const ListenerTlsSchema = v.strictObject({
+  /**
+   * Certificate chains (leaf first, then intermediates) with their keys. Each serves the DNS names
+   * in its subjectAltName (HAProxy's `crt` does the same); the first is the default for clients
+   * that send no SNI or a name no certificate covers.
+   */
+  certificates: v.pipe(
+    v.array(v.strictObject({ cert: filePath, key: filePath })),
+    v.minLength(1, "at least one certificate"),
+  ),
+  /** Oldest protocol version accepted (HAProxy `ssl-min-ver`); 1.0 and 1.1 are never offered. */
+  minVersion: v.optional(v.picklist(TLS_VERSIONS), "1.2"),
+});
+
+export const HstsSchema = v.strictObject({
+  maxAge: duration("365d"),
+  includeSubDomains: v.optional(v.boolean(), false),
+  preload: v.optional(v.boolean(), false),
+});
+
 export const ListenerSchema = v.strictObject({
   address,
+  /** Terminate TLS on this listener (the stunnel role). */
+  tls: v.optional(ListenerTlsSchema),
+  /** TLS listeners only: send Strict-Transport-Security on every response. */
+  hsts: v.optional(HstsSchema),
+  /** Plain listeners only: answer every request with 308 to https on this port. */
+  redirectToHttps: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535))),
 });
+
 
 export const ConfigSchema = v.strictObject({
   listeners: v.pipe(v.array(ListenerSchema), v.minLength(1, "at least one listener")),
@@ -180,5 +221,6 @@ export type PoolConfig = v.InferOutput<typeof PoolSchema>;
 export type MemberConfig = v.InferOutput<typeof MemberSchema>;
 export type StickyConfig = v.InferOutput<typeof StickySchema>;
 export type ForwardingConfig = v.InferOutput<typeof ForwardingSchema>;
+export type ListenerConfig = v.InferOutput<typeof ListenerSchema>;
 export type RouteConfig = v.InferOutput<typeof RouteSchema>;
 export type RetryCondition = (typeof RETRY_CONDITIONS)[number];

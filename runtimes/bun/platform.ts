@@ -7,6 +7,7 @@ import type { Server, ServerWebSocket } from "bun";
 import { watch } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Handler, Listener, Platform } from "../../core/platform.ts";
+import type { ListenerTls } from "../../core/tls/files.ts";
 import { systemClock } from "../../core/clock.ts";
 import type { WebSocketProxy } from "../../core/ports.ts";
 import { openUpstreamWebSocket, sendableCloseCode } from "../../core/proxy/websocket.ts";
@@ -45,6 +46,26 @@ const websocketHandlers = {
   },
 };
 
+/**
+ * Bun picks a certificate by exact server name; the first entry (no serverName) is the default.
+ * Exact names come before wildcards so that an exact certificate wins, as in selectCertificate.
+ */
+function _bunTls(tls: ListenerTls) {
+  const secureOptions = tls.minVersion === "1.3" ? SSL_OP_NO_TLSv1_2 : 0;
+  const [first] = tls.certificates;
+  const entries = [{ cert: first.cert, key: first.key, secureOptions }];
+  const named = tls.certificates.flatMap(({ cert, key, leaf }) => leaf.dnsNames.map((serverName) => ({ serverName, cert, key, secureOptions })));
+  const seen = new Set<string>();
+  for (const entry of [...named.filter((e) => !e.serverName.startsWith("*.")), ...named.filter((e) => e.serverName.startsWith("*."))]) {
+    if (seen.has(entry.serverName)) continue;
+    seen.add(entry.serverName);
+    entries.push(entry);
+  }
+  return entries;
+}
+
+const SSL_OP_NO_TLSv1_2 = 0x08000000;
+
 export const platform: Platform = {
   runtime: `bun ${Bun.version}`,
   args: Bun.argv.slice(2),
@@ -54,25 +75,43 @@ export const platform: Platform = {
   env: (name) => process.env[name],
   readTextFile: (path) => Bun.file(path).text(),
   exists: (path) => Bun.file(path).exists(),
-  serve(hostname, port, handler: Handler): Promise<Listener> {
-    const server: Server<SocketData> = Bun.serve<SocketData>({
+  // BoringSSL refuses TLS 1.0/1.1 by default; 1.3-only is the SSL_OP_NO_TLSv1_2 option.
+  tlsMinVersions: ["1.2", "1.3"],
+  serve(hostname, port, handler: Handler, tls?: ListenerTls): Promise<Listener> {
+    const options = (tls?: ListenerTls) => ({
       hostname,
       port,
       // Bodies stream through; Bun's 128 MiB default would cut large uploads.
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       // Long responses stream with pauses; the member's idle timeout governs, not Bun's 10 s.
       idleTimeout: 255,
-      fetch(request, server) {
+      // A certificate change binds a second server beside the first (server.reload ignores tls).
+      reusePort: tls !== undefined,
+      tls: tls && _bunTls(tls),
+      fetch(request: Request, server: Server<SocketData>) {
         serverOf.set(request, server);
         const remoteAddress = server.requestIP(request)?.address ?? "";
-        return handler(request, { remoteAddress, tls: false }) as Promise<Response>;
+        return handler(request, { remoteAddress, tls: tls !== undefined }) as Promise<Response>;
       },
       websocket: websocketHandlers,
     });
+    let server = Bun.serve<SocketData>(options(tls));
+    const draining = new Set<Promise<void>>();
+    const bound = { hostname: server.hostname ?? hostname, port: server.port ?? port };
     return Promise.resolve({
-      hostname: server.hostname ?? hostname,
-      port: server.port ?? port,
-      shutdown: () => server.stop(false),
+      ...bound,
+      shutdown: async () => {
+        await Promise.all([server.stop(false), ...draining]);
+      },
+      updateTls: (next: ListenerTls) => {
+        const previous = server;
+        server = Bun.serve<SocketData>({ ...options(next), port: bound.port });
+        // The old server stops accepting and finishes what it has; the kernel now sends new
+        // connections to the new one, which holds the new certificates.
+        const stopped = previous.stop(false).finally(() => draining.delete(stopped));
+        draining.add(stopped);
+        return Promise.resolve();
+      },
     });
   },
   onSignal(signal, handler) {
@@ -81,9 +120,10 @@ export const platform: Platform = {
   watchFile(path, onChange) {
     // Watch the directory: editors often replace the file (rename), which ends a watch on it.
     const file = resolve(path);
-    watch(dirname(file), (_event, name) => {
+    const watcher = watch(dirname(file), (_event, name) => {
       if (name !== null && resolve(dirname(file), name.toString()) === file) onChange();
     });
+    return () => watcher.close();
   },
   stdout: (line) => void process.stdout.write(line + "\n"),
   stderr: (line) => void process.stderr.write(line + "\n"),

@@ -4,6 +4,8 @@
  * @module
  */
 import type { Handler, Listener, Platform } from "../../core/platform.ts";
+import { selectCertificate } from "../../core/tls/certificate.ts";
+import type { ListenerTls } from "../../core/tls/files.ts";
 import { systemClock } from "../../core/clock.ts";
 import type { WebSocketProxy } from "../../core/ports.ts";
 import { openUpstreamWebSocket, sendableCloseCode } from "../../core/proxy/websocket.ts";
@@ -21,6 +23,40 @@ const webSocket: WebSocketProxy = async (request, target) => {
   return response;
 };
 
+/**
+ * Deno.serve takes one certificate. Deno's TLS listener can instead ask for the certificate per
+ * handshake with the client's server name (the resolver node:tls's SNICallback is built on), and
+ * its HTTP server can run on such a listener; both are reachable through `Deno[Deno.internal]`
+ * only, so their absence is a clear start-up error rather than a silent single certificate.
+ * Asking per handshake also makes rotation free: new connections get whatever `tls()` returns.
+ */
+function _serveTls(
+  hostname: string,
+  port: number,
+  tls: ListenerTls,
+  fetch: (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response>,
+  onError: (error: unknown) => Response,
+): { server: Deno.HttpServer<Deno.NetAddr>; setTls(next: ListenerTls): void } {
+  // deno-lint-ignore no-explicit-any
+  const internals = (Deno as any)[(Deno as any).internal];
+  const { resolverSymbol, serveHttpOnListener } = internals ?? {};
+  if (typeof resolverSymbol !== "symbol" || typeof serveHttpOnListener !== "function") {
+    throw new Error(`TLS listeners need Deno's SNI certificate resolver, which deno ${Deno.version.deno} lacks (tested on 2.9)`);
+  }
+  let current = tls;
+  const listener = Deno.listenTls({
+    hostname,
+    port,
+    alpnProtocols: ["http/1.1"],
+    [resolverSymbol]: (serverName: string) => {
+      const { cert, key } = selectCertificate(current.certificates, serverName || undefined);
+      return { cert, key };
+    },
+  } as unknown as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem);
+  const server: Deno.HttpServer<Deno.NetAddr> = serveHttpOnListener(listener, new AbortController().signal, fetch, onError, () => {});
+  return { server, setTls: (next) => void (current = next) };
+}
+
 export const platform: Platform = {
   runtime: `deno ${Deno.version.deno}`,
   args: Deno.args,
@@ -37,23 +73,28 @@ export const platform: Platform = {
       return false;
     }
   },
-  serve(hostname, port, handler: Handler): Promise<Listener> {
+  // rustls always offers TLS 1.2 and 1.3 and has no switch for 1.3 only.
+  tlsMinVersions: ["1.2"],
+  serve(hostname, port, handler: Handler, tls?: ListenerTls): Promise<Listener> {
     return new Promise((resolve, reject) => {
       try {
-        const server = Deno.serve({
-          hostname,
-          port,
-          onListen: () => {},
-          onError: (error) => {
-            console.error(error);
-            return new Response("500 internal error\n", { status: 500 });
-          },
-        }, (request, info) => {
-          const remoteAddress = (info.remoteAddr as Deno.NetAddr).hostname;
-          return handler(request, { remoteAddress, tls: false }) as Promise<Response>;
+        const onError = (error: unknown) => {
+          console.error(error);
+          return new Response("500 internal error\n", { status: 500 });
+        };
+        const fetch = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
+          handler(request, { remoteAddress: info.remoteAddr.hostname, tls: tls !== undefined }) as Promise<Response>;
+        if (tls === undefined) {
+          const server = Deno.serve({ hostname, port, onListen: () => {}, onError }, fetch);
+          return resolve({ hostname: server.addr.hostname, port: server.addr.port, shutdown: () => server.shutdown() });
+        }
+        const { server, setTls } = _serveTls(hostname, port, tls, fetch, onError);
+        resolve({
+          hostname: server.addr.hostname,
+          port: server.addr.port,
+          shutdown: () => server.shutdown(),
+          updateTls: (next) => Promise.resolve(setTls(next)),
         });
-        const address = server.addr as Deno.NetAddr;
-        resolve({ hostname: address.hostname, port: address.port, shutdown: () => server.shutdown() });
       } catch (error) {
         reject(error);
       }
@@ -66,11 +107,13 @@ export const platform: Platform = {
     // Watch the directory: editors often replace the file (rename), which ends a watch on it.
     const file = Deno.realPathSync(path);
     const directory = file.slice(0, file.lastIndexOf("/")) || "/";
+    const watcher = Deno.watchFs(directory, { recursive: false });
     (async () => {
-      for await (const event of Deno.watchFs(directory, { recursive: false })) {
+      for await (const event of watcher) {
         if (event.paths.includes(file)) onChange();
       }
     })();
+    return () => watcher.close();
   },
   stdout: (line) => console.log(line),
   stderr: (line) => console.error(line),

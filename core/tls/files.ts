@@ -1,0 +1,96 @@
+/**
+ * The files a config names (listener certificates and keys, backend CA bundles), read and checked
+ * together so that `check`, start-up and every reload refuse the same broken files with the same
+ * words, before anything is swapped in.
+ *
+ * @module
+ */
+import type { Config } from "../config/schema.ts";
+import { checkKeyPair, type KeyPair, parseCertificate, pemBlocks } from "./certificate.ts";
+
+/** What a TLS listener needs from its files. */
+export interface ListenerTls {
+  /** In config order: the first is the default certificate. */
+  certificates: (KeyPair & { certFile: string; keyFile: string })[];
+  minVersion: "1.2" | "1.3";
+}
+
+export interface ConfigFiles {
+  /** By listener address, for listeners with `tls`. */
+  listenerTls: Map<string, ListenerTls>;
+  /** By pool name, for pools with `tls.ca`: the PEM text of the trusted CAs. */
+  backendCa: Map<string, string[]>;
+  /** Every file read, resolved: what a reload watches. */
+  paths: string[];
+}
+
+export type ConfigFilesResult = { ok: true; files: ConfigFiles } | { ok: false; problems: string[] };
+
+/** `file` as the process must open it: relative paths are taken from the config file's directory. */
+export function resolvePath(configPath: string | undefined, file: string): string {
+  if (file.startsWith("/") || configPath === undefined) return file;
+  const slash = configPath.lastIndexOf("/");
+  return slash < 0 ? file : `${configPath.slice(0, slash + 1)}${file}`;
+}
+
+/** Reads and checks every file `config` names; all problems are reported, each with its config path. */
+export async function loadConfigFiles(
+  config: Config,
+  configPath: string | undefined,
+  readTextFile: (path: string) => Promise<string>,
+): Promise<ConfigFilesResult> {
+  const problems: string[] = [];
+  const paths: string[] = [];
+  const read = async (where: string, file: string): Promise<string | undefined> => {
+    const path = resolvePath(configPath, file);
+    paths.push(path);
+    try {
+      return await readTextFile(path);
+    } catch (error) {
+      problems.push(`${where}: ${path}: cannot read: ${(error as Error).message}`);
+      return undefined;
+    }
+  };
+
+  const listenerTls = new Map<string, ListenerTls>();
+  for (const [index, listener] of config.listeners.entries()) {
+    if (!listener.tls) continue;
+    const certificates: ListenerTls["certificates"] = [];
+    for (const [n, { cert, key }] of listener.tls.certificates.entries()) {
+      const where = `listeners[${index}].tls.certificates[${n}]`;
+      const [certText, keyText] = await Promise.all([read(`${where}.cert`, cert), read(`${where}.key`, key)]);
+      if (certText === undefined || keyText === undefined) continue;
+      const certFile = resolvePath(configPath, cert);
+      const keyFile = resolvePath(configPath, key);
+      const result = await checkKeyPair(certText, keyText, { cert: certFile, key: keyFile });
+      if (result.ok) certificates.push({ ...result.pair, certFile, keyFile });
+      else problems.push(...result.problems.map((problem) => `${where}: ${problem}`));
+    }
+    listenerTls.set(listener.address, { certificates, minVersion: listener.tls.minVersion });
+  }
+
+  const backendCa = new Map<string, string[]>();
+  for (const [name, pool] of Object.entries(config.pools)) {
+    if (pool.tls.ca === undefined) continue;
+    const where = `pools.${name}.tls.ca`;
+    const text = await read(where, pool.tls.ca);
+    if (text === undefined) continue;
+    const problem = _caProblem(text);
+    if (problem) problems.push(`${where}: ${resolvePath(configPath, pool.tls.ca)}: ${problem}`);
+    else backendCa.set(name, [text]);
+  }
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, files: { listenerTls, backendCa, paths } };
+}
+
+function _caProblem(text: string): string | undefined {
+  const certificates = pemBlocks(text).filter((block) => block.label === "CERTIFICATE");
+  if (certificates.length === 0) return 'no certificate (expected PEM "CERTIFICATE" blocks)';
+  for (const [index, block] of certificates.entries()) {
+    try {
+      parseCertificate(block.der);
+    } catch (error) {
+      return `certificate ${index + 1} cannot be parsed: ${(error as Error).message}`;
+    }
+  }
+  return undefined;
+}
