@@ -15,11 +15,6 @@ export interface Listener {
   readonly port: number;
   /** Stops accepting and resolves once in-flight requests have finished. */
   shutdown(): Promise<void>;
-  /**
-   * TLS listeners: new connections get these certificates from now on, connections already open
-   * keep theirs and finish. Rejects (and changes nothing) when the runtime refuses them.
-   */
-  updateTls?(tls: ListenerTls): Promise<void>;
 }
 
 export interface Platform {
@@ -36,7 +31,9 @@ export interface Platform {
   readonly tlsMinVersions: readonly ListenerTls["minVersion"][];
   /**
    * Listens on hostname:port (0 = any free port), terminating TLS when `tls` is given (SNI picks
-   * the certificate, see selectCertificate). Rejects when the address cannot be bound.
+   * the certificate, see selectCertificate). TLS listeners bind with SO_REUSEPORT: new
+   * certificates are served by a second listener bound beside the first, which then drains.
+   * Rejects when the address cannot be bound.
    */
   serve(hostname: string, port: number, handler: Handler, tls?: ListenerTls): Promise<Listener>;
   onSignal(signal: "SIGTERM" | "SIGINT" | "SIGHUP", handler: () => void): void;

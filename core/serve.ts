@@ -22,12 +22,27 @@ import { type ConfigFiles, type ListenerTls, loadConfigFiles, resolvePath } from
 /** A listener of the running process with the config entry it serves (replaced on reload). */
 interface OpenListener {
   listener: Listener;
+  /** Of the bound listener: set once a newer one took over its port. */
+  bound: BoundState;
   config: ListenerConfig;
   /** The Strict-Transport-Security value, precomputed. */
   hsts: string | undefined;
   /** The certificates the listener has now. */
   tls: ListenerTls | undefined;
 }
+
+interface BoundState {
+  /** Answers say `Connection: close`, so keep-alive clients move to the new listener between requests. */
+  draining: boolean;
+}
+
+/**
+ * How long a listener replaced by one with new certificates keeps accepting beside it. Closing it
+ * at once would also close its idle keep-alive connections, cutting the next request a busy client
+ * is already sending; meanwhile every answer it gives closes its connection, so clients leave it
+ * between requests and reconnect, mostly to the new listener.
+ */
+const TAKEOVER_MS = 500;
 
 export interface ServeOptions {
   /** The file reloads re-read; without one (the demo) there is nothing to reload. */
@@ -76,15 +91,31 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     }
   };
   /** The listener's own behaviour around the balancer, read per request so reloads apply at once. */
-  const listenerHandler = (open: OpenListener): Handler => (request, conn) => {
+  const listenerHandler = (open: OpenListener, bound: BoundState): Handler => (request, conn) => {
     const { redirectToHttps } = open.config;
     if (redirectToHttps !== undefined) return _redirectToHttps(request, redirectToHttps);
-    const hsts = open.hsts;
-    if (hsts === undefined) return handler(request, conn);
+    if (open.hsts === undefined && !bound.draining) return handler(request, conn);
     return handler(request, conn).then((response) => {
-      response?.headers.set("strict-transport-security", hsts);
+      if (open.hsts !== undefined) response?.headers.set("strict-transport-security", open.hsts);
+      if (bound.draining) response?.headers.set("connection", "close");
       return response;
     });
+  };
+  const bind = async (open: OpenListener, hostname: string, port: number, tls: ListenerTls | undefined) => {
+    const bound = { draining: false };
+    const listener = await platform.serve(hostname, port, listenerHandler(open, bound), tls);
+    return { listener, bound };
+  };
+  /** Listeners replaced by new certificates, still finishing their connections. */
+  const retiring = new Set<Promise<void>>();
+  /** New certificates: a second listener on the same port takes over, the old one drains. */
+  const rebind = async (open: OpenListener, tls: ListenerTls) => {
+    const previous = { listener: open.listener, bound: open.bound };
+    Object.assign(open, await bind(open, previous.listener.hostname, previous.listener.port, tls), { tls });
+    previous.bound.draining = true;
+    await new Promise<void>((resolve) => platform.clock.setTimer(resolve, TAKEOVER_MS));
+    const retired: Promise<void> = previous.listener.shutdown().finally(() => retiring.delete(retired));
+    retiring.add(retired);
   };
   /**
    * Opens listeners the config has and the process lacks, closes the others, and hands changed
@@ -122,8 +153,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
         kept.hsts = _hstsValue(config);
         if (tls === undefined || _sameTls(kept.tls, tls)) continue;
         try {
-          await kept.listener.updateTls!(tls);
-          kept.tls = tls;
+          await rebind(kept, tls);
           logEvent(platform, "tls-updated", { address: config.address, certificates: tls.certificates.map((pair) => pair.certFile) });
         } catch (error) {
           problems.push(`listeners[${index}].tls: cannot use the new certificates: ${(error as Error).message}`);
@@ -135,9 +165,9 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
         continue;
       }
       const { hostname, port } = splitAddress(config.address);
-      const open: OpenListener = { config, hsts: _hstsValue(config), tls, listener: undefined! };
+      const open = { config, hsts: _hstsValue(config), tls } as OpenListener;
       try {
-        open.listener = await platform.serve(hostname, port, listenerHandler(open), tls);
+        Object.assign(open, await bind(open, hostname, port, tls));
         listeners.set(config.address, open);
         logEvent(platform, "listening", { address: `${open.listener.hostname}:${open.listener.port}`, tls: tls !== undefined, runtime: platform.runtime });
       } catch (error) {
@@ -247,7 +277,10 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     let timedOut = false;
     for (const stop of stopWatching) stop();
     await Promise.race([
-      Promise.all([...[...listeners.values()].map((open) => open.listener), ...(options.extraListeners ?? [])].map((listener) => listener.shutdown())),
+      Promise.all([
+        ...[...[...listeners.values()].map((open) => open.listener), ...(options.extraListeners ?? [])].map((listener) => listener.shutdown()),
+        ...retiring,
+      ]),
       new Promise<void>((resolve) => platform.clock.setTimer(() => {
         timedOut = true;
         resolve();

@@ -72,6 +72,15 @@ const _OUTCOME_OF_ERROR: Record<Exclude<UpstreamErrorKind, "aborted">, PassiveEr
   "body-error": "5xx",
 };
 
+/**
+ * Responses declaring at most this many bytes are read whole before the client gets them (as
+ * HAProxy buffers them): one write to the client instead of a stream, the member's slot freed
+ * sooner, and a member that fails inside such a body gets a clean 502 rather than a cut response.
+ * The one write matters on Deno's TLS listener, which leaves Nagle on: a body written after its
+ * head waits for the client's delayed ACK, 40 ms per request.
+ */
+const BUFFERED_BODY_LIMIT = 64 * 1024;
+
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /** Everything derived from one config; replaced whole on reload. */
@@ -200,6 +209,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       member.requests++;
       const upstreamStarted = ports.clock.now();
       let response: Response;
+      let bodyBytes: Uint8Array | undefined;
       try {
         if (!forwarding.preserveHost) headers.set("host", member.url.host);
         if (webSocket) {
@@ -213,6 +223,9 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
           body: request.body,
           signal: request.signal,
         }, pool.config.timeouts);
+        if (response.body && Number(response.headers.get("content-length") ?? Infinity) <= BUFFERED_BODY_LIMIT) {
+          bodyBytes = new Uint8Array(await response.arrayBuffer());
+        }
       } catch (error) {
         pool.release(member);
         if (!(error instanceof UpstreamError)) throw error;
@@ -238,7 +251,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
         await response.body?.cancel();
         continue;
       }
-      return await _respond(pool, member, response, lookup, conn.tls, entry, finish);
+      return await _respond(pool, member, response, bodyBytes, lookup, conn.tls, entry, finish);
     }
 
     if (!lastError) return fail(503, `no usable member in pool ${pool.name}`, { "retry-after": "1" });
@@ -250,6 +263,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
     pool: Pool,
     member: Member,
     upstream: Response,
+    bodyBytes: Uint8Array | undefined,
     lookup: StickyLookup,
     secure: boolean,
     entry: AccessRecord,
@@ -267,9 +281,10 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       finish(upstream.status);
       member.latency.record(entry.totalMs);
     };
-    if (!upstream.body) {
+    if (!upstream.body || bodyBytes) {
+      entry.bytesOut = bodyBytes?.length ?? 0;
       done();
-      return new Response(null, { status: upstream.status, headers });
+      return new Response(bodyBytes as Uint8Array<ArrayBuffer> | undefined ?? null, { status: upstream.status, headers });
     }
     // Pull-through wrapper: holds the member's slot until the body is fully sent (leastconn and
     // maxconn count real work) and counts bytes for the access log.

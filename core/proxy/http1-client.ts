@@ -447,6 +447,12 @@ export class Http1Client {
       this.#finish(ex, true);
       return new Response(null, { status, headers });
     }
+    // The whole body came with the head (small responses): hand it over as bytes, no stream built.
+    if (!head.chunked && contentLength > 0 && rest.length === contentLength) {
+      ex.reusable = keepAlive;
+      this.#finish(ex, true);
+      return new Response(rest as Uint8Array<ArrayBuffer>, { status, headers });
+    }
     const conn = ex.conn;
     const onIdle = () => conn.fail(_bodyError(`no response body bytes for ${idle} ms`));
     let pending: Uint8Array | null = rest.length > 0 ? rest : null;

@@ -26,11 +26,21 @@ export interface ConfigFiles {
 
 export type ConfigFilesResult = { ok: true; files: ConfigFiles } | { ok: false; problems: string[] };
 
-/** `file` as the process must open it: relative paths are taken from the config file's directory. */
+/**
+ * `file` as the process must open it: relative paths are taken from the config file's directory.
+ * "." and ".." are folded so that logs and metric labels name each file one way.
+ */
 export function resolvePath(configPath: string | undefined, file: string): string {
-  if (file.startsWith("/") || configPath === undefined) return file;
-  const slash = configPath.lastIndexOf("/");
-  return slash < 0 ? file : `${configPath.slice(0, slash + 1)}${file}`;
+  const slash = configPath?.lastIndexOf("/") ?? -1;
+  const joined = file.startsWith("/") || slash < 0 ? file : `${configPath!.slice(0, slash + 1)}${file}`;
+  const parts: string[] = [];
+  for (const part of joined.split("/")) {
+    if (part === "..") {
+      if (parts.length > 0 && parts[parts.length - 1] !== "..") parts.pop();
+      else if (!joined.startsWith("/")) parts.push(part);
+    } else if (part !== "." && part !== "") parts.push(part);
+  }
+  return (joined.startsWith("/") ? "/" : "") + (parts.join("/") || ".");
 }
 
 /** Reads and checks every file `config` names; all problems are reported, each with its config path. */

@@ -45,7 +45,7 @@ YAML
   if [[ $runtime == bun ]]; then
     $BUN run runtimes/bun/main.ts serve --config "$work/$runtime.yaml" >/dev/null & pids+=($!)
   else
-    $DENO run --allow-net --allow-read --allow-env runtimes/deno/main.ts serve --config "$work/$runtime.yaml" >/dev/null & pids+=($!)
+    $DENO run --unstable-net --allow-net --allow-read --allow-env runtimes/deno/main.ts serve --config "$work/$runtime.yaml" >/dev/null & pids+=($!)
   fi
   pid=$!
   wait_port "$port"

@@ -78,40 +78,27 @@ export const platform: Platform = {
   // BoringSSL refuses TLS 1.0/1.1 by default; 1.3-only is the SSL_OP_NO_TLSv1_2 option.
   tlsMinVersions: ["1.2", "1.3"],
   serve(hostname, port, handler: Handler, tls?: ListenerTls): Promise<Listener> {
-    const options = (tls?: ListenerTls) => ({
+    const server = Bun.serve<SocketData>({
       hostname,
       port,
       // Bodies stream through; Bun's 128 MiB default would cut large uploads.
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       // Long responses stream with pauses; the member's idle timeout governs, not Bun's 10 s.
       idleTimeout: 255,
-      // A certificate change binds a second server beside the first (server.reload ignores tls).
+      // server.reload() ignores tls: new certificates come on a second server beside this one.
       reusePort: tls !== undefined,
       tls: tls && _bunTls(tls),
-      fetch(request: Request, server: Server<SocketData>) {
+      fetch(request, server) {
         serverOf.set(request, server);
         const remoteAddress = server.requestIP(request)?.address ?? "";
         return handler(request, { remoteAddress, tls: tls !== undefined }) as Promise<Response>;
       },
       websocket: websocketHandlers,
     });
-    let server = Bun.serve<SocketData>(options(tls));
-    const draining = new Set<Promise<void>>();
-    const bound = { hostname: server.hostname ?? hostname, port: server.port ?? port };
     return Promise.resolve({
-      ...bound,
-      shutdown: async () => {
-        await Promise.all([server.stop(false), ...draining]);
-      },
-      updateTls: (next: ListenerTls) => {
-        const previous = server;
-        server = Bun.serve<SocketData>({ ...options(next), port: bound.port });
-        // The old server stops accepting and finishes what it has; the kernel now sends new
-        // connections to the new one, which holds the new certificates.
-        const stopped = previous.stop(false).finally(() => draining.delete(stopped));
-        draining.add(stopped);
-        return Promise.resolve();
-      },
+      hostname: server.hostname ?? hostname,
+      port: server.port ?? port,
+      shutdown: () => server.stop(false),
     });
   },
   onSignal(signal, handler) {

@@ -1,6 +1,6 @@
 /**
  * tandem on Deno: `deno task serve [--config FILE]`, or
- * `deno run --allow-net --allow-read --allow-env runtimes/deno/main.ts [serve|check|schema] [--config FILE]`.
+ * `deno run --unstable-net --allow-net --allow-read --allow-env runtimes/deno/main.ts [serve|check|schema] [--config FILE]`.
  *
  * @module
  */

@@ -25,10 +25,11 @@ const webSocket: WebSocketProxy = async (request, target) => {
 
 /**
  * Deno.serve takes one certificate. Deno's TLS listener can instead ask for the certificate per
- * handshake with the client's server name (the resolver node:tls's SNICallback is built on), and
- * its HTTP server can run on such a listener; both are reachable through `Deno[Deno.internal]`
- * only, so their absence is a clear start-up error rather than a silent single certificate.
- * Asking per handshake also makes rotation free: new connections get whatever `tls()` returns.
+ * server name (the resolver node:tls's SNICallback is built on), and its HTTP server can run on
+ * such a listener; both are reachable through `Deno[Deno.internal]` only, so their absence is a
+ * clear start-up error rather than a silent single certificate. The resolver caches its answer
+ * per name for the listener's life, so new certificates still need a new listener (reusePort,
+ * which needs --unstable-net on listenTls).
  */
 function _serveTls(
   hostname: string,
@@ -36,25 +37,24 @@ function _serveTls(
   tls: ListenerTls,
   fetch: (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Promise<Response>,
   onError: (error: unknown) => Response,
-): { server: Deno.HttpServer<Deno.NetAddr>; setTls(next: ListenerTls): void } {
+): Deno.HttpServer<Deno.NetAddr> {
   // deno-lint-ignore no-explicit-any
   const internals = (Deno as any)[(Deno as any).internal];
   const { resolverSymbol, serveHttpOnListener } = internals ?? {};
   if (typeof resolverSymbol !== "symbol" || typeof serveHttpOnListener !== "function") {
     throw new Error(`TLS listeners need Deno's SNI certificate resolver, which deno ${Deno.version.deno} lacks (tested on 2.9)`);
   }
-  let current = tls;
   const listener = Deno.listenTls({
     hostname,
     port,
+    reusePort: true,
     alpnProtocols: ["http/1.1"],
     [resolverSymbol]: (serverName: string) => {
-      const { cert, key } = selectCertificate(current.certificates, serverName || undefined);
+      const { cert, key } = selectCertificate(tls.certificates, serverName || undefined);
       return { cert, key };
     },
   } as unknown as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem);
-  const server: Deno.HttpServer<Deno.NetAddr> = serveHttpOnListener(listener, new AbortController().signal, fetch, onError, () => {});
-  return { server, setTls: (next) => void (current = next) };
+  return serveHttpOnListener(listener, new AbortController().signal, fetch, onError, () => {});
 }
 
 export const platform: Platform = {
@@ -88,13 +88,8 @@ export const platform: Platform = {
           const server = Deno.serve({ hostname, port, onListen: () => {}, onError }, fetch);
           return resolve({ hostname: server.addr.hostname, port: server.addr.port, shutdown: () => server.shutdown() });
         }
-        const { server, setTls } = _serveTls(hostname, port, tls, fetch, onError);
-        resolve({
-          hostname: server.addr.hostname,
-          port: server.addr.port,
-          shutdown: () => server.shutdown(),
-          updateTls: (next) => Promise.resolve(setTls(next)),
-        });
+        const server = _serveTls(hostname, port, tls, fetch, onError);
+        resolve({ hostname: server.addr.hostname, port: server.addr.port, shutdown: () => server.shutdown() });
       } catch (error) {
         reject(error);
       }

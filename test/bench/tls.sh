@@ -114,7 +114,7 @@ YAML
   if [[ $1 == bun ]]; then
     $BUN run runtimes/bun/main.ts serve --config "$work/$1.yaml" >/dev/null & pids+=($!)
   else
-    $DENO run --allow-net --allow-read --allow-env runtimes/deno/main.ts serve --config "$work/$1.yaml" >/dev/null & pids+=($!)
+    $DENO run --unstable-net --allow-net --allow-read --allow-env runtimes/deno/main.ts serve --config "$work/$1.yaml" >/dev/null & pids+=($!)
   fi
   wait_url "https://127.0.0.1:$2/"
 }

@@ -43,6 +43,9 @@ describe("config files (certificates, keys, CA bundles)", () => {
     assert.equal(resolvePath("/etc/tandem/tandem.yaml", "/srv/a.pem"), "/srv/a.pem");
     assert.equal(resolvePath("tandem.yaml", "tls/a.pem"), "tls/a.pem");
     assert.equal(resolvePath(undefined, "tls/a.pem"), "tls/a.pem");
+    assert.equal(resolvePath("/tmp/t/tandem.json", "../certs/./a.pem"), "/tmp/certs/a.pem");
+    assert.equal(resolvePath("conf/tandem.yaml", "../../a.pem"), "../a.pem");
+    assert.equal(resolvePath("/etc/tandem.yaml", "/srv//x/../a.pem"), "/srv/a.pem");
   });
 
   test("a listener's certificates and a pool's CA are read, checked and listed for watching", async () => {
