@@ -13,11 +13,20 @@ export interface Clock {
   setTimer(fn: () => void, ms: number): () => void;
 }
 
-/** A duplex byte stream (a TCP or TLS connection). */
+/**
+ * A duplex byte stream (a TCP or TLS connection), pull-style: no web streams per connection, so a
+ * proxied request costs a few promises rather than a stream pipeline. One read and one write at a
+ * time.
+ */
 export interface StreamConnection {
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
-  /** Closes both directions at once and releases the socket; safe to call twice. */
+  /** The next bytes received; null once the peer ended or `close` was called. Rejects on a network error. */
+  read(): Promise<Uint8Array | null>;
+  /**
+   * Sends `data`: undefined when the runtime took every byte at once, else a promise that settles
+   * when the rest is written (wait for it before the next write). Throws or rejects once closed.
+   */
+  write(data: Uint8Array): Promise<void> | undefined;
+  /** Closes both directions at once, releases the socket and settles a pending read with null; safe to call twice. */
   close(): void;
 }
 

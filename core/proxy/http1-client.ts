@@ -98,31 +98,36 @@ const _noop = () => {};
 
 /** One HTTP/1.1 connection; `read` hands out the pending read started while it was pooled. */
 class _Conn {
-  readonly reader: ReadableStreamDefaultReader<Uint8Array>;
-  readonly writer: WritableStreamDefaultWriter<Uint8Array>;
   /** The one timer of this connection: response, body idle and keep-alive take turns. */
   readonly deadline: _Deadline;
   failure: UpstreamError | undefined;
   closed = false;
   idle = false;
-  #pendingRead: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+  #pendingRead: Promise<Uint8Array | null> | undefined;
 
   constructor(readonly key: string, readonly stream: StreamConnection, clock: Clock) {
     this.deadline = new _Deadline(clock);
-    this.reader = stream.readable.getReader();
-    this.writer = stream.writable.getWriter();
   }
 
-  read(): Promise<ReadableStreamReadResult<Uint8Array>> {
+  read(): Promise<Uint8Array | null> {
     const pending = this.#pendingRead;
-    if (pending === undefined) return this.reader.read();
+    if (pending === undefined) return this.stream.read();
     this.#pendingRead = undefined;
     return pending;
   }
 
+  /** Undefined when the socket took every byte at once, else settles when it has; rejects when the connection is gone. */
+  write(data: Uint8Array): Promise<void> | undefined {
+    try {
+      return this.stream.write(data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   /** A pooled connection must not send anything: any read result means it is gone or broken. */
   watchWhileIdle(onSettled: () => void): void {
-    const pending = this.reader.read();
+    const pending = this.stream.read();
     this.#pendingRead = pending;
     pending.then(onSettled, onSettled);
   }
@@ -136,8 +141,6 @@ class _Conn {
     if (this.closed) return;
     this.closed = true;
     this.deadline.dispose();
-    // Cancelling settles a pending read at once, whatever the adapter does on close.
-    this.reader.cancel().catch(_noop);
     this.stream.close();
   }
 }
@@ -233,14 +236,14 @@ async function _read(
   conn: _Conn,
   onError: (cause: unknown) => UpstreamError,
 ): Promise<Uint8Array | null> {
-  let result: ReadableStreamReadResult<Uint8Array>;
+  let chunk: Uint8Array | null;
   try {
-    result = await conn.read();
+    chunk = await conn.read();
   } catch (error) {
     throw conn.failure ?? onError(error);
   }
   if (conn.failure) throw conn.failure;
-  return result.done ? null : result.value;
+  return chunk;
 }
 
 function _junk(message: string, cause?: unknown): UpstreamError {
@@ -371,7 +374,8 @@ export class Http1Client {
     let rest: Uint8Array;
     try {
       try {
-        await conn.writer.write(call.head);
+        const writing = conn.write(call.head);
+        if (writing) await writing;
       } catch (cause) {
         throw conn.failure ?? _empty(false, "connection closed before the request was sent", cause);
       }
@@ -523,7 +527,8 @@ export class Http1Client {
       if (length >= 0 && written > length) return fail("request body exceeds its content-length");
       if (result.value.length === 0) continue;
       try {
-        await conn.writer.write(length >= 0 ? result.value : encodeChunk(result.value));
+        const writing = conn.write(length >= 0 ? result.value : encodeChunk(result.value));
+        if (writing) await writing;
       } catch {
         // The backend may have answered early (413) and closed; the head reader reports the rest.
         reader.cancel().catch(_noop);
@@ -532,7 +537,7 @@ export class Http1Client {
     }
     if (length >= 0 && written < length) return fail("request body ended before its length");
     try {
-      if (length < 0) await conn.writer.write(LAST_CHUNK);
+      if (length < 0) await conn.write(LAST_CHUNK);
       ex.uploadDone = true;
     } catch {
       // As above: the connection is unusable now and the response decides the outcome.

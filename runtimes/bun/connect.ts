@@ -1,16 +1,16 @@
 /**
  * Outgoing TCP and TLS connections on `Bun.connect`, as the core's {@link Connect} port.
  *
- * Bun sockets are callback-based and `write` does not buffer (it returns the bytes taken), so the
- * writable side keeps the unwritten rest until `drain`, and the readable side pauses the socket
- * when its queue is full and resumes it on the next pull.
+ * Bun sockets are callback-based and `write` does not buffer (it returns the bytes taken), so a
+ * partial write keeps the rest until `drain`. Received chunks queue until read; past a high-water
+ * mark the socket is paused, and reading resumes it.
  *
  * @module
  */
 import type { Socket } from "bun";
 import type { Connect, StreamConnection } from "../../core/ports.ts";
 
-/** Bytes queued on the readable side before the socket is paused. */
+/** Bytes queued unread before the socket is paused. */
 const READ_HIGH_WATER_MARK = 256 * 1024;
 
 export const connect: Connect = ({ hostname, port, tls, signal }) =>
@@ -18,31 +18,38 @@ export const connect: Connect = ({ hostname, port, tls, signal }) =>
     let socket: Socket | undefined;
     let settled = false;
     let closed = false;
-    let readableOpen = true;
+    /** Set once nothing more will arrive: null for a clean end, else the error. */
+    let ended: { error: Error | null } | undefined;
     let paused = false;
-    /** The one write in flight (WritableStream never overlaps writes) and what is left of it. */
+    const queue: Uint8Array[] = [];
+    let queued = 0;
+    let waiting: { resolve(chunk: Uint8Array | null): void; reject(error: Error): void } | undefined;
+    /** What is left of the one write in progress. */
     let unwritten: { data: Uint8Array; resolve(): void; reject(error: Error): void } | undefined;
-    let controller!: ReadableStreamDefaultController<Uint8Array>;
 
-    const endReadable = (error?: Error) => {
-      if (!readableOpen) return;
-      readableOpen = false;
-      if (error) controller.error(error);
-      else controller.close();
+    const finishReading = (error: Error | null) => {
+      ended ??= { error };
+      const reader = waiting;
+      waiting = undefined;
+      if (!reader) return;
+      if (ended.error && queue.length === 0) reader.reject(ended.error);
+      else reader.resolve(queue.shift() ?? null);
+    };
+    const failWrite = (error: Error) => {
+      unwritten?.reject(error);
+      unwritten = undefined;
     };
     const flush = () => {
       const pending = unwritten;
       if (!pending || !socket) return;
       const written = socket.write(pending.data);
-      if (written < 0) {
-        unwritten = undefined;
-        pending.reject(new Error("connection closed"));
-      } else if (written === pending.data.length) {
-        unwritten = undefined;
-        pending.resolve();
-      } else {
+      if (written < 0) return failWrite(new Error("connection closed"));
+      if (written < pending.data.length) {
         pending.data = pending.data.subarray(written);
+        return;
       }
+      unwritten = undefined;
+      pending.resolve();
     };
     const close = (error?: Error) => {
       if (closed) return;
@@ -50,9 +57,32 @@ export const connect: Connect = ({ hostname, port, tls, signal }) =>
       // end() first so the peer sees a FIN, not the RST that terminate() alone sends.
       socket?.end();
       socket?.terminate();
-      endReadable(error);
-      unwritten?.reject(error ?? new Error("connection closed"));
-      unwritten = undefined;
+      queue.length = 0;
+      finishReading(null);
+      failWrite(error ?? new Error("connection closed"));
+    };
+    const connection: StreamConnection = {
+      read() {
+        const chunk = queue.shift();
+        if (chunk) {
+          queued -= chunk.length;
+          if (paused && queued < READ_HIGH_WATER_MARK) {
+            paused = false;
+            socket?.resume();
+          }
+          return Promise.resolve(chunk);
+        }
+        if (ended) return ended.error ? Promise.reject(ended.error) : Promise.resolve(null);
+        return new Promise((resolve, reject) => void (waiting = { resolve, reject }));
+      },
+      write(data) {
+        if (closed || !socket) throw new Error("connection closed");
+        const written = socket.write(data);
+        if (written === data.length) return undefined;
+        if (written < 0) throw new Error("connection closed");
+        return new Promise<void>((resolve, reject) => void (unwritten = { data: data.subarray(written), resolve, reject }));
+      },
+      close: () => close(),
     };
     const settle = (error?: Error) => {
       if (settled) return;
@@ -62,33 +92,10 @@ export const connect: Connect = ({ hostname, port, tls, signal }) =>
         close(error);
         reject(error);
       } else {
-        resolve({ readable, writable, close: () => close() });
+        resolve(connection);
       }
     };
     const onAbort = () => settle(signal!.reason ?? new Error("connect aborted"));
-
-    const readable = new ReadableStream<Uint8Array>(
-      {
-        start: (c) => void (controller = c),
-        pull() {
-          if (!paused) return;
-          paused = false;
-          socket?.resume();
-        },
-        cancel: () => close(),
-      },
-      new ByteLengthQueuingStrategy({ highWaterMark: READ_HIGH_WATER_MARK }),
-    );
-    const writable = new WritableStream<Uint8Array>({
-      write: (data) =>
-        new Promise<void>((resolve, reject) => {
-          if (closed) return reject(new Error("connection closed"));
-          unwritten = { data, resolve, reject };
-          flush();
-        }),
-      close: () => void socket?.end(),
-      abort: () => close(),
-    });
 
     signal?.addEventListener("abort", onAbort);
     if (signal?.aborted) return onAbort();
@@ -111,25 +118,31 @@ export const connect: Connect = ({ hostname, port, tls, signal }) =>
           else settle(error ?? new Error("TLS handshake failed"));
         },
         data(s, data) {
-          if (!readableOpen) return;
-          controller.enqueue(data);
-          if (!paused && (controller.desiredSize ?? 1) <= 0) {
+          if (closed || ended) return;
+          if (waiting) {
+            const reader = waiting;
+            waiting = undefined;
+            return reader.resolve(data);
+          }
+          queue.push(data);
+          queued += data.length;
+          if (!paused && queued >= READ_HIGH_WATER_MARK) {
             paused = true;
             s.pause();
           }
         },
         drain: flush,
-        end: () => endReadable(),
+        end: () => finishReading(null),
         error(_s, error) {
           settle(error);
+          finishReading(error);
           close(error);
         },
         close(_s, error) {
           settle(error ?? new Error("connection closed before it was established"));
-          endReadable(error);
+          finishReading(error ?? null);
           closed = true;
-          unwritten?.reject(error ?? new Error("connection closed"));
-          unwritten = undefined;
+          failWrite(error ?? new Error("connection closed"));
         },
         connectError: (_s, error) => settle(error),
       },

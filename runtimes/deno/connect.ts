@@ -8,8 +8,7 @@
  *
  * @module
  */
-import { connect as nodeTlsConnect } from "node:tls";
-import { Duplex } from "node:stream";
+import { connect as nodeTlsConnect, type TLSSocket } from "node:tls";
 import type { Connect, ConnectOptions, StreamConnection } from "../../core/ports.ts";
 
 export const connect: Connect = async (options) => {
@@ -52,8 +51,45 @@ function _close(conn: Deno.Conn): void {
   }
 }
 
+/** Bytes asked for per read: a whole TLS record, most response heads with their body. */
+const READ_SIZE = 64 * 1024;
+
 function _wrap(conn: Deno.Conn): StreamConnection {
-  return { readable: conn.readable, writable: conn.writable, close: () => _close(conn) };
+  let closed = false;
+  /** Settles a read in progress when `close` comes first (Deno's read would reject instead). */
+  let cancelRead: (() => void) | undefined;
+  return {
+    async read() {
+      if (closed) return null;
+      const buffer = new Uint8Array(READ_SIZE);
+      const closing = new Promise<null>((resolve) => void (cancelRead = () => resolve(null)));
+      try {
+        const n = await Promise.race([conn.read(buffer), closing]);
+        if (n === null || closed) return null;
+        // A small chunk is copied out so that it does not pin the whole buffer.
+        return n < READ_SIZE / 4 ? buffer.slice(0, n) : buffer.subarray(0, n);
+      } catch (error) {
+        if (closed) return null;
+        throw error;
+      } finally {
+        cancelRead = undefined;
+      }
+    },
+    write(data) {
+      if (closed) throw new Error("connection closed");
+      return _writeAll(conn, data);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      cancelRead?.();
+      _close(conn);
+    },
+  };
+}
+
+async function _writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < data.length;) offset += await conn.write(data.subarray(offset));
 }
 
 function _connectUnverified(options: ConnectOptions): Promise<StreamConnection> {
@@ -81,11 +117,53 @@ function _connectUnverified(options: ConnectOptions): Promise<StreamConnection> 
     socket.once("secureConnect", () => {
       signal?.removeEventListener("abort", onAbort);
       socket.setNoDelay(true);
-      const { readable, writable } = Duplex.toWeb(socket) as unknown as {
-        readable: ReadableStream<Uint8Array>;
-        writable: WritableStream<Uint8Array>;
-      };
-      resolve({ readable, writable, close: () => socket.destroy() });
+      resolve(_wrapNodeSocket(socket));
     });
   });
+}
+
+/** The same port over a node:tls socket (unverified TLS only): chunks queue, reading resumes it. */
+function _wrapNodeSocket(socket: TLSSocket): StreamConnection {
+  const queue: Uint8Array[] = [];
+  let ended: { error: Error | null } | undefined;
+  let waiting: { resolve(chunk: Uint8Array | null): void; reject(error: Error): void } | undefined;
+  const finish = (error: Error | null) => {
+    ended ??= { error };
+    const reader = waiting;
+    waiting = undefined;
+    if (reader) ended.error ? reader.reject(ended.error) : reader.resolve(null);
+  };
+  socket.on("data", (chunk: Uint8Array) => {
+    if (waiting) {
+      const reader = waiting;
+      waiting = undefined;
+      return reader.resolve(chunk);
+    }
+    queue.push(chunk);
+    socket.pause();
+  });
+  socket.on("end", () => finish(null));
+  socket.on("close", () => finish(null));
+  socket.on("error", (error) => finish(error));
+  return {
+    read() {
+      const chunk = queue.shift();
+      if (chunk) return Promise.resolve(chunk);
+      if (ended) return ended.error ? Promise.reject(ended.error) : Promise.resolve(null);
+      socket.resume();
+      return new Promise((resolve, reject) => void (waiting = { resolve, reject }));
+    },
+    write(data) {
+      if (socket.destroyed) throw new Error("connection closed");
+      if (socket.write(data)) return undefined;
+      return new Promise<void>((resolve, reject) => {
+        socket.once("drain", resolve);
+        socket.once("close", () => reject(new Error("connection closed")));
+      });
+    },
+    close() {
+      finish(null);
+      socket.destroy();
+    },
+  };
 }
