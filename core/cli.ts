@@ -15,7 +15,7 @@ import { formatProblem, parseConfig } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { serveDemo } from "./demo/demo.ts";
 import type { Platform } from "./platform.ts";
-import { minVersionProblem, serve, summarize } from "./serve.ts";
+import { serve, summarize } from "./serve.ts";
 import { loadConfigFiles } from "./tls/files.ts";
 
 const USAGE = `usage: tandem [serve] [--config FILE]   run the balancer (the embedded demo when there is no config)
@@ -42,10 +42,11 @@ export async function runCli(platform: Platform): Promise<void> {
     case "check": {
       const path = configPath ?? DEFAULT_CONFIG;
       const config = await _loadConfig(platform, path);
-      const problems = await _fileProblems(platform, config, path);
-      if (problems.length > 0) {
-        platform.stderr(`${path}: ${problems.length} problem(s):`);
-        for (const problem of problems) platform.stderr(`  ${problem}`);
+      // What only the files and the runtime can tell: certificates, keys, CA bundles, TLS versions.
+      const loaded = await loadConfigFiles(config, path, platform);
+      if (!loaded.ok) {
+        platform.stderr(`${path}: ${loaded.problems.length} problem(s):`);
+        for (const problem of loaded.problems) platform.stderr(`  ${problem}`);
         return platform.exit(1);
       }
       platform.stdout(`${path}: OK (${summarize(config)})`);
@@ -116,18 +117,6 @@ async function _token(platform: Platform, path: string, options: Record<string, 
   const audience = admin?.auth.audience ?? "tandem-admin";
   platform.stdout(await mintToken({ secret, audience, subject: options.sub ?? "cli", scope, ttlSeconds: Math.floor(ttl / 1000) }));
   return platform.exit(0);
-}
-
-/** What only the files and the runtime can tell: certificates, keys, CA bundles, TLS versions. */
-async function _fileProblems(platform: Platform, config: Config, path: string): Promise<string[]> {
-  const loaded = await loadConfigFiles(config, path, platform.readTextFile);
-  const problems = loaded.ok ? [] : loaded.problems;
-  config.listeners.forEach((listener, index) => {
-    if (listener.tls && !platform.tlsMinVersions.includes(listener.tls.minVersion)) {
-      problems.push(minVersionProblem(platform, index, listener.tls.minVersion));
-    }
-  });
-  return problems;
 }
 
 async function _loadConfig(platform: Platform, path: string): Promise<Config> {

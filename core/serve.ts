@@ -60,7 +60,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
   const log = (record: Record<string, unknown>) => platform.stdout(JSON.stringify(record));
   // Admin settings are read once: the admin listener and its keys do not change on reload.
   const verify = config.admin ? await _verifier(platform, config, options.configPath) : undefined;
-  const loaded = await loadConfigFiles(config, options.configPath, platform.readTextFile);
+  const loaded = await loadConfigFiles(config, options.configPath, platform);
   if (!loaded.ok) {
     for (const problem of loaded.problems) platform.stderr(problem);
     return platform.exit(1);
@@ -160,10 +160,6 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
         }
         continue;
       }
-      if (tls && !platform.tlsMinVersions.includes(tls.minVersion)) {
-        problems.push(minVersionProblem(platform, index, tls.minVersion));
-        continue;
-      }
       const { hostname, port } = splitAddress(config.address);
       const open = { config, hsts: _hstsValue(config), tls } as OpenListener;
       try {
@@ -225,7 +221,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
   };
   /** Re-reads the files of the config in force (a renewed certificate), leaving the config alone. */
   const reloadFiles = async (trigger: string) => {
-    const result = await loadConfigFiles(balancer.config, options.configPath, platform.readTextFile);
+    const result = await loadConfigFiles(balancer.config, options.configPath, platform);
     if (!result.ok) return logEvent(platform, "certificates-reload-failed", { trigger, problems: result.problems });
     const caChanged = !_sameCa(files.backendCa, result.files.backendCa);
     files = result.files;
@@ -252,7 +248,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     }
     const result = parseConfig(text);
     if (!result.ok) return _reloadFailed(platform, trigger, result.problems.map(formatProblem));
-    const loaded = await loadConfigFiles(result.config, path, platform.readTextFile);
+    const loaded = await loadConfigFiles(result.config, path, platform);
     if (!loaded.ok) return _reloadFailed(platform, trigger, loaded.problems);
     files = loaded.files;
     balancer.reload(result.config);
@@ -385,11 +381,6 @@ function _sameCa(a: ConfigFiles["backendCa"], b: ConfigFiles["backendCa"]): bool
 
 function _validity(pair: ListenerTls["certificates"][number], now: number): "valid" | "expired" | "not yet valid" {
   return now > pair.leaf.notAfter ? "expired" : now < pair.leaf.notBefore ? "not yet valid" : "valid";
-}
-
-/** Why this runtime cannot serve `minVersion` (checked by `check` and at start). */
-export function minVersionProblem(platform: Platform, index: number, minVersion: string): string {
-  return `listeners[${index}].tls.minVersion: "${minVersion}" cannot be enforced on ${platform.runtime} (it can: ${platform.tlsMinVersions.map((v) => `"${v}"`).join(", ")})`;
 }
 
 function _reloadFailed(platform: Platform, trigger: string, problems: string[]): ReloadResult {

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
+import type { Platform } from "../platform.ts";
 import { checkKeyPair, type KeyPair, parseCertificate, pemBlocks } from "./certificate.ts";
 
 /** What a TLS listener needs from its files. */
@@ -43,11 +44,14 @@ export function resolvePath(configPath: string | undefined, file: string): strin
   return (joined.startsWith("/") ? "/" : "") + (parts.join("/") || ".");
 }
 
-/** Reads and checks every file `config` names; all problems are reported, each with its config path. */
+/**
+ * Reads and checks every file `config` names, and that the runtime can enforce each listener's
+ * TLS settings; all problems are reported, each with its config path.
+ */
 export async function loadConfigFiles(
   config: Config,
   configPath: string | undefined,
-  readTextFile: (path: string) => Promise<string>,
+  platform: Pick<Platform, "readTextFile" | "runtime" | "tlsMinVersions">,
 ): Promise<ConfigFilesResult> {
   const problems: string[] = [];
   const paths: string[] = [];
@@ -55,7 +59,7 @@ export async function loadConfigFiles(
     const path = resolvePath(configPath, file);
     paths.push(path);
     try {
-      return await readTextFile(path);
+      return await platform.readTextFile(path);
     } catch (error) {
       problems.push(`${where}: ${path}: cannot read: ${(error as Error).message}`);
       return undefined;
@@ -65,6 +69,11 @@ export async function loadConfigFiles(
   const listenerTls = new Map<string, ListenerTls>();
   for (const [index, listener] of config.listeners.entries()) {
     if (!listener.tls) continue;
+    const { minVersion } = listener.tls;
+    if (!platform.tlsMinVersions.includes(minVersion)) {
+      const supported = platform.tlsMinVersions.map((version) => `"${version}"`).join(", ");
+      problems.push(`listeners[${index}].tls.minVersion: "${minVersion}" cannot be enforced on ${platform.runtime} (it can: ${supported})`);
+    }
     const certificates: ListenerTls["certificates"] = [];
     for (const [n, { cert, key }] of listener.tls.certificates.entries()) {
       const where = `listeners[${index}].tls.certificates[${n}]`;
@@ -76,7 +85,7 @@ export async function loadConfigFiles(
       if (result.ok) certificates.push({ ...result.pair, certFile, keyFile });
       else problems.push(...result.problems.map((problem) => `${where}: ${problem}`));
     }
-    listenerTls.set(listener.address, { certificates, minVersion: listener.tls.minVersion });
+    listenerTls.set(listener.address, { certificates, minVersion });
   }
 
   const backendCa = new Map<string, string[]>();

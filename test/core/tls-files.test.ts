@@ -32,9 +32,13 @@ function config(input: Record<string, unknown>): Config {
 }
 
 const files = fakeFiles();
-const read = (path: string) => {
-  const text = files.get(path);
-  return text === undefined ? Promise.reject(new Error("No such file or directory")) : Promise.resolve(text);
+const platform = {
+  runtime: "test",
+  tlsMinVersions: ["1.2", "1.3"] as const,
+  readTextFile(path: string) {
+    const text = files.get(path);
+    return text === undefined ? Promise.reject(new Error("No such file or directory")) : Promise.resolve(text);
+  },
 };
 
 describe("config files (certificates, keys, CA bundles)", () => {
@@ -52,7 +56,7 @@ describe("config files (certificates, keys, CA bundles)", () => {
     const result = await loadConfigFiles(config({
       listeners: [{ address: ":443", tls: { certificates: [{ cert: "tls/a.pem", key: "tls/a.key" }], minVersion: "1.3" } }],
       pools: { app: { tls: { ca: "ca.pem" }, members: [{ name: "a", url: "https://10.0.0.1:8443" }] } },
-    }), "/etc/tandem/tandem.yaml", read);
+    }), "/etc/tandem/tandem.yaml", platform);
     assert.ok(result.ok);
     const tls = result.files.listenerTls.get(":443")!;
     assert.equal(tls.minVersion, "1.3");
@@ -70,12 +74,20 @@ describe("config files (certificates, keys, CA bundles)", () => {
         tls: { certificates: [{ cert: "tls/missing.pem", key: "tls/a.key" }, { cert: "tls/a.pem", key: "not-pem.txt" }] },
       }],
       pools: { app: { tls: { ca: "not-pem.txt" }, members: [{ name: "a", url: "https://10.0.0.1:8443" }] } },
-    }), "/etc/tandem/tandem.yaml", read);
+    }), "/etc/tandem/tandem.yaml", platform);
     assert.ok(!result.ok);
     assert.equal(result.problems.length, 3, result.problems.join("\n"));
     assert.match(result.problems[0], /^listeners\[0\]\.tls\.certificates\[0\]\.cert: \/etc\/tandem\/tls\/missing\.pem: cannot read: No such file/);
     assert.match(result.problems[1], /^listeners\[0\]\.tls\.certificates\[1\]: \/etc\/tandem\/not-pem\.txt: no private key/);
     assert.match(result.problems[2], /^pools\.app\.tls\.ca: \/etc\/tandem\/not-pem\.txt: no certificate/);
+  });
+
+  test("a minVersion the runtime cannot enforce is a problem", async () => {
+    const result = await loadConfigFiles(config({
+      listeners: [{ address: ":443", tls: { certificates: [{ cert: "tls/a.pem", key: "tls/a.key" }], minVersion: "1.3" } }],
+    }), "/etc/tandem/tandem.yaml", { ...platform, tlsMinVersions: ["1.2"] });
+    assert.ok(!result.ok);
+    assert.deepEqual(result.problems, ['listeners[0].tls.minVersion: "1.3" cannot be enforced on test (it can: "1.2")']);
   });
 
   test("hsts needs tls, redirectToHttps needs a plain listener", () => {
