@@ -9,17 +9,21 @@
  * @module
  */
 import { mintToken } from "./admin/auth.ts";
+import { vrrpKey } from "./cluster/vrrp/role.ts";
 import { configJsonSchema } from "./config/json-schema.ts";
 import { parseDuration } from "./config/duration.ts";
+import { edgeWarnings, formatEdgeWarning } from "./config/edge-warnings.ts";
 import { formatProblem, parseConfig } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { serveDemo } from "./demo/demo.ts";
 import type { Platform } from "./platform.ts";
 import { serve, summarize } from "./serve.ts";
 import { loadConfigFiles } from "./tls/files.ts";
+import { superviseWorkers } from "./workers.ts";
 
 const USAGE = `usage: tandem [serve] [--config FILE]   run the balancer (the embedded demo when there is no config)
        tandem check --config FILE        validate a config file
+       tandem check --edge --config FILE also warn about settings an edge worker ignores
        tandem schema                     print the config's JSON Schema
        tandem token --scope read|admin [--ttl 15m] [--sub NAME] [--config FILE]
                                          mint an admin API token (secret from the config or TANDEM_ADMIN_SECRET)`;
@@ -42,11 +46,20 @@ export async function runCli(platform: Platform): Promise<void> {
     case "check": {
       const path = configPath ?? DEFAULT_CONFIG;
       const config = await _loadConfig(platform, path);
+      if (options.edge !== undefined) {
+        // Certificates and CA files are not used there; what is, is the config alone.
+        for (const warning of edgeWarnings(config)) platform.stderr(`warning: ${formatEdgeWarning(warning)}`);
+        platform.stdout(`${path}: OK for the edge (${summarize(config)})`);
+        return platform.exit(0);
+      }
       // What only the files and the runtime can tell: certificates, keys, CA bundles, TLS versions.
       const loaded = await loadConfigFiles(config, path, platform);
-      if (!loaded.ok) {
-        platform.stderr(`${path}: ${loaded.problems.length} problem(s):`);
-        for (const problem of loaded.problems) platform.stderr(`  ${problem}`);
+      // ...and the environment: the VRRP key may come from TANDEM_VRRP_KEY only.
+      const vrrpKeyProblems = _vrrpKeyProblems(platform, config);
+      if (!loaded.ok || vrrpKeyProblems.length > 0) {
+        const problems = [...(loaded.ok ? [] : loaded.problems), ...vrrpKeyProblems];
+        platform.stderr(`${path}: ${problems.length} problem(s):`);
+        for (const problem of problems) platform.stderr(`  ${problem}`);
         return platform.exit(1);
       }
       platform.stdout(`${path}: OK (${summarize(config)})`);
@@ -57,7 +70,17 @@ export async function runCli(platform: Platform): Promise<void> {
     case "serve": {
       const path = configPath ?? ((await platform.exists(DEFAULT_CONFIG)) ? DEFAULT_CONFIG : undefined);
       if (path === undefined) return await serveDemo(platform);
-      await serve(platform, await _loadConfig(platform, path), { configPath: path });
+      const config = await _loadConfig(platform, path);
+      if (config.workers > 1 && platform.worker === undefined) {
+        // Refused here, once, rather than by every worker in a restart loop.
+        const loaded = await loadConfigFiles(config, path, platform);
+        if (!loaded.ok) {
+          for (const problem of loaded.problems) platform.stderr(problem);
+          return platform.exit(1);
+        }
+        return await superviseWorkers(platform, config);
+      }
+      await serve(platform, config, { configPath: path });
     }
   }
 }
@@ -65,6 +88,8 @@ export async function runCli(platform: Platform): Promise<void> {
 const COMMANDS = ["serve", "check", "schema", "token", "help"];
 /** Options that take a value, besides --config. */
 const VALUE_OPTIONS = ["--scope", "--ttl", "--sub"];
+/** Options without a value; present means on. */
+const FLAG_OPTIONS = ["--edge"];
 
 interface Args {
   command: string;
@@ -85,6 +110,8 @@ function _parseArgs(args: readonly string[]): Args {
       if (value === undefined) return { command: "help", options, error: `${name} needs a value` };
       if (name === "--config" || name === "-c") configPath = value;
       else options[name.slice(2)] = value;
+    } else if (FLAG_OPTIONS.includes(arg)) {
+      options[arg.slice(2)] = "on";
     } else if (arg === "--help" || arg === "-h") {
       command = "help";
     } else if (!arg.startsWith("-") && command === undefined && COMMANDS.includes(arg)) {
@@ -117,6 +144,12 @@ async function _token(platform: Platform, path: string, options: Record<string, 
   const audience = admin?.auth.audience ?? "tandem-admin";
   platform.stdout(await mintToken({ secret, audience, subject: options.sub ?? "cli", scope, ttlSeconds: Math.floor(ttl / 1000) }));
   return platform.exit(0);
+}
+
+function _vrrpKeyProblems(platform: Platform, config: Config): string[] {
+  if (config.vrrp === undefined) return [];
+  const key = vrrpKey(config.vrrp, (name) => platform.env(name));
+  return "problem" in key ? [key.problem] : [];
 }
 
 async function _loadConfig(platform: Platform, path: string): Promise<Config> {

@@ -5,8 +5,11 @@
  *
  * @module
  */
-import type { Clock, ConnInfo, Connect, WebSocketProxy } from "./ports.ts";
+import type { BindDatagram, Clock, ConnInfo, Connect, ListenStream, RunCommand, WebSocketProxy } from "./ports.ts";
 import type { ListenerTls } from "./tls/files.ts";
+import type { WorkerIdentity, WorkerThread } from "./workers.ts";
+
+export type Signal = "SIGTERM" | "SIGINT" | "SIGHUP";
 
 export type Handler = (request: Request, conn: ConnInfo) => Promise<Response | undefined> | Response | undefined;
 
@@ -23,6 +26,12 @@ export interface Platform {
   readonly clock: Clock;
   readonly connect: Connect;
   readonly webSocket: WebSocketProxy;
+  /** UDP sockets for the VRRP agent. */
+  readonly bindDatagram: BindDatagram;
+  /** TCP/TLS listeners for the replication peer. */
+  readonly listenStream: ListenStream;
+  /** Runs a program: VIP management (`ip`, `arping`), VRRP trackers and notify commands. */
+  readonly runCommand: RunCommand;
   readTextFile(path: string): Promise<string>;
   /** An environment variable (secrets such as TANDEM_ADMIN_SECRET), undefined when unset. */
   env(name: string): string | undefined;
@@ -31,12 +40,17 @@ export interface Platform {
   readonly tlsMinVersions: readonly ListenerTls["minVersion"][];
   /**
    * Listens on hostname:port (0 = any free port), terminating TLS when `tls` is given (SNI picks
-   * the certificate, see selectCertificate). TLS listeners bind with SO_REUSEPORT: new
+   * the certificate, see selectCertificate). TLS listeners always bind with SO_REUSEPORT: new
    * certificates are served by a second listener bound beside the first, which then drains.
+   * `reusePort` asks for it on a plain listener too (`workers: N` share each port).
    * Rejects when the address cannot be bound.
    */
-  serve(hostname: string, port: number, handler: Handler, tls?: ListenerTls): Promise<Listener>;
-  onSignal(signal: "SIGTERM" | "SIGINT" | "SIGHUP", handler: () => void): void;
+  serve(hostname: string, port: number, handler: Handler, options?: { tls?: ListenerTls; reusePort?: boolean }): Promise<Listener>;
+  onSignal(signal: Signal, handler: () => void): void;
+  /** Starts a worker thread running this runtime's worker module (`workers: N`). */
+  startWorker(): WorkerThread;
+  /** Set inside a worker thread: which of the `workers` this is. */
+  readonly worker?: WorkerIdentity;
   /** Calls `onChange` when the file at `path` changes (events may come in bursts); returns a stop function. */
   watchFile(path: string, onChange: () => void): () => void;
   stdout(line: string): void;

@@ -34,7 +34,13 @@ export interface ConnectOptions {
   hostname: string;
   port: number;
   /** Present for `https://` members: connect with TLS and verify against `caCerts` (or the system store). */
-  tls?: { serverName: string; caCerts?: string[]; verify: boolean };
+  tls?: {
+    serverName: string;
+    caCerts?: string[];
+    verify: boolean;
+    /** Mutual TLS: the certificate chain (PEM) and key this side presents (replication peers). */
+    clientCertificate?: { cert: string; key: string };
+  };
   /** Aborts the connect attempt (connect timeout). */
   signal?: AbortSignal;
 }
@@ -42,12 +48,93 @@ export interface ConnectOptions {
 /** Opens outgoing connections. Rejects with an Error when the connection cannot be made. */
 export type Connect = (options: ConnectOptions) => Promise<StreamConnection>;
 
+/** Where a datagram or connection came from. */
+export interface RemoteAddress {
+  address: string;
+  port: number;
+}
+
+/** A bound UDP socket (the VRRP agent's transport). */
+export interface DatagramSocket {
+  /** The local port (the one the system chose when 0 was asked). */
+  readonly port: number;
+  /**
+   * Sends one datagram; best effort, like UDP itself: a failure is thrown only for bad arguments
+   * (after `close`, the datagram is dropped). Datagrams may arrive in another order than sent.
+   */
+  send(data: Uint8Array, address: string, port: number): void;
+  close(): void;
+}
+
+export interface DatagramOptions {
+  /** Local address to bind ("0.0.0.0" for all). */
+  hostname: string;
+  port: number;
+  /**
+   * Join `group` and send multicast out of the interface owning `interfaceAddress`, with TTL `ttl`.
+   * Bind `hostname` "0.0.0.0": on Linux a socket bound to a unicast address never receives group
+   * datagrams. Multicast loopback is on, so a member socket on the port sent to receives its own
+   * datagrams back (from its interface address); the receiver must recognise and skip them.
+   */
+  multicast?: { group: string; interfaceAddress: string; ttl: number };
+}
+
+/** Binds a UDP socket; `onMessage` gets every datagram received. Rejects when the address cannot be bound. */
+export type BindDatagram = (
+  options: DatagramOptions,
+  onMessage: (data: Uint8Array, from: RemoteAddress) => void,
+) => Promise<DatagramSocket>;
+
+/** A TCP (or TLS) server accepting byte-stream connections (the replication peer's listener). */
+export interface StreamListener {
+  readonly hostname: string;
+  readonly port: number;
+  /** Stops accepting; connections already handed out stay open until closed by their owner. */
+  close(): void;
+}
+
+export interface StreamListenOptions {
+  hostname: string;
+  port: number;
+  /**
+   * Mutual TLS: present `cert`/`key` and accept only clients whose certificate chains to `caCerts`
+   * (the handshake fails otherwise, before any byte reaches `onConnection`). Under TLS 1.3 the
+   * client finishes its side of the handshake first, so a refused client's connect may succeed
+   * and the refusal arrive as an error (or null) on its first read.
+   */
+  tls?: { cert: string; key: string; caCerts: string[] };
+}
+
+export type ListenStream = (
+  options: StreamListenOptions,
+  onConnection: (connection: StreamConnection, remote: RemoteAddress) => void,
+) => Promise<StreamListener>;
+
+/** Result of a finished command. */
+export interface CommandResult {
+  /** Exit code; null when the command was killed (timeout) or could not start. */
+  code: number | null;
+  /** stdout and stderr, interleaved, cut to the first 4 KiB (for logs). */
+  output: string;
+}
+
+/**
+ * Runs a program (no shell) with extra environment variables, killing it after `timeoutMs`.
+ * Never rejects: a program that cannot start gives code null and the reason in `output`.
+ */
+export type RunCommand = (
+  argv: readonly string[],
+  options: { env?: Record<string, string>; timeoutMs: number },
+) => Promise<CommandResult>;
+
 /** What the listener knows about the client connection. */
 export interface ConnInfo {
   /** Client address as seen on the socket (no port). */
   remoteAddress: string;
   /** True when the listener terminated TLS. */
   tls: boolean;
+  /** Edge platforms: keeps the isolate alive for work that outlives the response (a due health check). */
+  waitUntil?: (task: Promise<unknown>) => void;
 }
 
 /**

@@ -6,11 +6,15 @@
  */
 import { createAdminApp } from "./admin/app.ts";
 import { createVerifier, type Verifier } from "./admin/auth.ts";
-import { createAdminControl } from "./admin/control.ts";
+import { balancerReady, createAdminControl } from "./admin/control.ts";
 import { dashboardHtml } from "./admin/dashboard.ts";
 import type { ReloadResult } from "./admin/model.ts";
 import { createBalancer } from "./balancer/balancer.ts";
 import { createBalancerMetrics } from "./balancer/metrics.ts";
+import { registerVrrpMetrics } from "./cluster/vrrp/metrics.ts";
+import { createVrrpRole } from "./cluster/vrrp/role.ts";
+import { registerReplicationMetrics } from "./cluster/replication/metrics.ts";
+import { createReplicationRole } from "./cluster/replication/role.ts";
 import { formatProblem, parseConfig } from "./config/load.ts";
 import type { Config, ListenerConfig } from "./config/schema.ts";
 import { Registry } from "./metrics/registry.ts";
@@ -57,7 +61,12 @@ export interface ServeOptions {
  */
 export async function serve(platform: Platform, config: Config, options: ServeOptions = {}): Promise<void> {
   const startedAt = Date.now();
-  const log = (record: Record<string, unknown>) => platform.stdout(JSON.stringify(record));
+  const isLead = (platform.worker?.index ?? 0) === 0;
+  const { worker } = platform;
+  // With workers, every access line says which one served it.
+  const log = worker === undefined
+    ? (record: Record<string, unknown>) => platform.stdout(JSON.stringify(record))
+    : (record: Record<string, unknown>) => platform.stdout(JSON.stringify({ ...record, worker: worker.index }));
   // Admin settings are read once: the admin listener and its keys do not change on reload.
   const verify = config.admin ? await _verifier(platform, config, options.configPath) : undefined;
   const loaded = await loadConfigFiles(config, options.configPath, platform);
@@ -81,6 +90,27 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
   });
   const listeners = new Map<string, OpenListener>();
   let admin: Listener | undefined;
+  // The failover agent; only the lead worker speaks for the node (see workers.ts).
+  const vrrpLead = platform.worker === undefined || platform.worker.index === 0;
+  const vrrp = createVrrpRole({
+    clock: platform.clock,
+    bindDatagram: platform.bindDatagram,
+    runCommand: platform.runCommand,
+    ready: () => balancerReady(balancer),
+    log,
+    env: (name) => platform.env(name),
+  });
+  registerVrrpMetrics(registry, vrrp.status);
+  // Replication of sticky entries and admin changes; the lead worker holds it like the VRRP role.
+  const replication = createReplicationRole({
+    clock: platform.clock,
+    connect: platform.connect,
+    listenStream: platform.listenStream,
+    log,
+    env: (name) => platform.env(name),
+    pools: () => balancer.pools,
+  });
+  registerReplicationMetrics(registry, replication.status);
   const handler = async (request: Request, conn: ConnInfo) => {
     try {
       return await balancer.fetch(request, conn);
@@ -103,7 +133,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
   };
   const bind = async (open: OpenListener, hostname: string, port: number, tls: ListenerTls | undefined) => {
     const bound = { draining: false };
-    const listener = await platform.serve(hostname, port, listenerHandler(open, bound), tls);
+    const listener = await platform.serve(hostname, port, listenerHandler(open, bound), { tls, reusePort: platform.worker !== undefined });
     return { listener, bound };
   };
   /** Listeners replaced by new certificates, still finishing their connections. */
@@ -165,7 +195,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
       try {
         Object.assign(open, await bind(open, hostname, port, tls));
         listeners.set(config.address, open);
-        logEvent(platform, "listening", { address: `${open.listener.hostname}:${open.listener.port}`, tls: tls !== undefined, runtime: platform.runtime });
+        logEvent(platform, "listening", { address: `${open.listener.hostname}:${open.listener.port}`, tls: tls !== undefined, runtime: platform.runtime, worker: platform.worker?.index });
       } catch (error) {
         problems.push(`listeners[${index}]: cannot listen on ${config.address}: ${(error as Error).message}`);
       }
@@ -253,6 +283,8 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     files = loaded.files;
     balancer.reload(result.config);
     const problems = await syncListeners(result.config.listeners);
+    if (vrrpLead) problems.push(...await vrrp.apply(result.config.vrrp));
+    if (vrrpLead) problems.push(...await replication.apply(result.config.cluster, files.clusterTls));
     watchFiles();
     if (problems.length > 0) return _reloadFailed(platform, trigger, problems);
     reloads++;
@@ -272,6 +304,8 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     logEvent(platform, "shutdown", { signal, inFlight: balancer.inFlight, drainTimeout });
     let timedOut = false;
     for (const stop of stopWatching) stop();
+    // Resign first: the backup takes the address after Skew_Time while this node drains.
+    await vrrp.stop();
     await Promise.race([
       Promise.all([
         ...[...[...listeners.values()].map((open) => open.listener), ...(options.extraListeners ?? [])].map((listener) => listener.shutdown()),
@@ -282,6 +316,8 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
         resolve();
       }, drainTimeout)),
     ]);
+    // After the drain: sessions learned by the last requests still reach the peers.
+    replication.stop();
     balancer.close();
     void admin?.shutdown();
     client.close();
@@ -302,13 +338,16 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
   }
   const problems = await syncListeners(config.listeners);
   watchFiles();
+  if (vrrpLead) problems.push(...await vrrp.apply(config.vrrp));
+  if (vrrpLead) problems.push(...await replication.apply(config.cluster, files.clusterTls));
   if (problems.length > 0) {
     for (const problem of problems) platform.stderr(problem);
     platform.exit(1);
   }
-  if (config.admin) {
+  // With workers, the lead alone answers the admin plane (one port, one view of the state).
+  if (config.admin && isLead) {
     const app = createAdminApp({
-      control: createAdminControl({ balancer, registry, runtime: platform.runtime, startedAt, reloads: () => reloads, reload, log }),
+      control: createAdminControl({ balancer, registry, runtime: platform.runtime, startedAt, reloads: () => reloads, reload, log, vrrp: vrrp.status, cluster: replication.status, memberChanged: replication.adminChanged }),
       verify,
       publicMetrics: config.admin.publicMetrics,
       dashboardHtml,

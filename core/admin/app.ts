@@ -133,6 +133,16 @@ export function createAdminApp(options: AdminAppOptions): Hono<AdminEnv> {
     });
   });
 
+  app.get("/api/v1/vrrp", auth("read"), (c) => {
+    const status = control.vrrp?.() ?? null;
+    return status === null ? _error(c, 404, "NOT_FOUND", "no vrrp configured") : c.json(status);
+  });
+
+  app.get("/api/v1/cluster", auth("read"), (c) => {
+    const status = control.cluster?.() ?? null;
+    return status === null ? _error(c, 404, "NOT_FOUND", "no cluster configured") : c.json(status);
+  });
+
   app.post("/api/v1/reload", auth("admin"), (c) =>
     mutate(c, "reload", {}, async () => {
       const result = await control.reload(c.get("actor"));

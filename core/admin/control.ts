@@ -5,10 +5,12 @@
  * @module
  */
 import type { Balancer } from "../balancer/balancer.ts";
+import type { VrrpStatus } from "../cluster/vrrp/agent.ts";
+import type { ClusterStatus } from "../cluster/replication/replication-node.ts";
 import type { Member, Pool } from "../balancer/pool.ts";
 import type { Registry } from "../metrics/registry.ts";
 import type { LogSink } from "../ports.ts";
-import { type AdminControl, AdminError, type MemberStatus, type ReloadResult } from "./model.ts";
+import { type AdminControl, AdminError, type MemberChange, type MemberStatus, type ReloadResult } from "./model.ts";
 
 export interface AdminControlOptions {
   balancer: Balancer;
@@ -19,6 +21,17 @@ export interface AdminControlOptions {
   reloads: () => number;
   reload: (actor: string) => Promise<ReloadResult>;
   log: LogSink;
+  /** The VRRP agent's status, undefined while none runs. */
+  vrrp?: () => VrrpStatus | undefined;
+  /** The replication peer's status, undefined while replication is off. */
+  cluster?: () => ClusterStatus | undefined;
+  /** Called after an API change was applied (replication ships it to the peers). */
+  memberChanged?: (pool: string, member: string, change: MemberChange, actor: string) => void;
+}
+
+/** Every pool has a member that takes new requests (what /readyz and the VRRP readiness tracker ask). */
+export function balancerReady(balancer: Balancer): boolean {
+  return [...balancer.pools.values()].every((pool) => pool.members.some((member) => pool.takesNew(member)));
 }
 
 export function createAdminControl(options: AdminControlOptions): AdminControl {
@@ -48,12 +61,13 @@ export function createAdminControl(options: AdminControlOptions): AdminControl {
         members: pool.members.map((member) => _memberStatus(pool, member)),
       })),
     }),
-    ready: () => [...balancer.pools.values()].every((pool) => pool.members.some((member) => pool.takesNew(member))),
+    ready: () => balancerReady(balancer),
     setMember(poolName, memberName, change, actor) {
       const pool = poolNamed(poolName);
       const member = memberNamed(pool, memberName);
       const before = { activation: member.activation, weight: member.configuredWeight };
       pool.change(member, change);
+      options.memberChanged?.(pool.name, member.name, change, actor);
       options.log({
         time: new Date().toISOString(),
         event: "member-changed",
@@ -78,6 +92,8 @@ export function createAdminControl(options: AdminControlOptions): AdminControl {
     },
     reload: (actor) => options.reload(`admin API (${actor})`),
     metrics: () => options.registry.render(),
+    vrrp: () => options.vrrp?.() ?? null,
+    cluster: () => options.cluster?.() ?? null,
   };
 }
 

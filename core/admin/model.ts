@@ -5,6 +5,8 @@
  *
  * @module
  */
+import type { VrrpStatus } from "../cluster/vrrp/agent.ts";
+import type { ClusterStatus } from "../cluster/replication/replication-node.ts";
 import type { Activation } from "../config/schema.ts";
 
 export interface CheckResult {
@@ -100,4 +102,8 @@ export interface AdminControl {
   reload(actor: string): Promise<ReloadResult>;
   /** Prometheus text exposition (version 0.0.4). */
   metrics(): string;
+  /** The failover agent's state per virtual router; null (or absent) when no `vrrp` is configured. */
+  vrrp?(): VrrpStatus | null;
+  /** Replication peers (state, last contact, lag, resyncs, drops); null (or absent) without `cluster`. */
+  cluster?(): ClusterStatus | null;
 }

@@ -15,7 +15,8 @@ import type { Config } from "../config/schema.ts";
 import type { Clock, ConnInfo, LogSink, WebSocketProxy } from "../ports.ts";
 import type { PassiveError } from "../health/schema.ts";
 import type { HealthTransition } from "../health/member-health.ts";
-import type { Http1Client, Origin, RequestTimeouts, UpstreamErrorKind, UpstreamRequest } from "../proxy/http1-client.ts";
+import type { ProbeClient } from "../health/http-probe.ts";
+import type { Origin, RequestTimeouts, UpstreamErrorKind, UpstreamRequest } from "../proxy/http1-client.ts";
 import { UpstreamError } from "../proxy/http1-client.ts";
 import { applyForwarding, HeaderError, isWebSocketUpgrade, stripHopByHop } from "../proxy/headers.ts";
 import type { StickyLookup } from "../sticky/sticky.ts";
@@ -33,7 +34,7 @@ export interface BalancerPorts {
   log: LogSink;
   webSocket?: WebSocketProxy;
   /** The client active health checks use (its own pool: probes never ride on proxied connections). */
-  probeClient?: Http1Client;
+  probeClient?: ProbeClient;
   /** No timers on this platform (edge): run due health checks when requests arrive. */
   lazyHealth?: boolean;
   metrics?: BalancerMetrics;
@@ -118,7 +119,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
     const url = new URL(request.url);
     const host = request.headers.get("host") ?? url.host;
     const pool = pools.get(route(host, url.pathname))!;
-    if (ports.lazyHealth) pool.probeDue();
+    if (ports.lazyHealth) for (const check of pool.probeDue()) conn.waitUntil?.(check);
     const startedAt = Date.now();
     const entry: AccessRecord = {
       time: "",

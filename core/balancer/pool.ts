@@ -7,9 +7,9 @@
  */
 import type { Activation, MemberConfig, PoolConfig } from "../config/schema.ts";
 import type { Clock } from "../ports.ts";
-import { httpProbe } from "../health/http-probe.ts";
+import { httpProbe, type ProbeClient } from "../health/http-probe.ts";
 import { type HealthTransition, MemberHealth } from "../health/member-health.ts";
-import type { Http1Client, Origin } from "../proxy/http1-client.ts";
+import type { Origin } from "../proxy/http1-client.ts";
 import { compileCidrs } from "../proxy/ip.ts";
 import { LatencyWindow } from "../metrics/latency-window.ts";
 import { createStickyMode, type StickyMode } from "../sticky/sticky.ts";
@@ -101,7 +101,7 @@ export interface PoolOptions {
   clock: Clock;
   previous?: Pool;
   /** The client active checks use; without one, no active checks run. */
-  probeClient?: Http1Client;
+  probeClient?: ProbeClient;
   onHealth?: (pool: string, member: Member, transition: HealthTransition) => void;
   /** Trusted CAs (PEM) for `https://` members, loaded from the pool's `tls.ca`. */
   caCerts?: string[];
@@ -172,7 +172,7 @@ export class Pool {
     });
   }
 
-  /** Starts timer-driven health checking (servers; an edge platform calls maybeProbe instead). */
+  /** Starts timer-driven health checking (servers; an edge platform calls probeDue instead). */
   startHealth(): void {
     for (const member of this.members) member.health.start();
   }
@@ -185,9 +185,14 @@ export class Pool {
     }
   }
 
-  /** Lazy health checking for platforms without timers: run the checks that are due. */
-  probeDue(): void {
-    for (const member of this.members) void member.health.maybeProbe();
+  /** Lazy health checking for platforms without timers: starts the checks that are due and returns them. */
+  probeDue(): Promise<void>[] {
+    const started: Promise<void>[] = [];
+    for (const member of this.members) {
+      const check = member.health.maybeProbe();
+      if (check) started.push(check);
+    }
+    return started;
   }
 
   member(name: string): Member | undefined {

@@ -11,6 +11,8 @@
 import * as v from "valibot";
 import { AdminSchema } from "../admin/schema.ts";
 import { HealthSchema } from "../health/schema.ts";
+import { VrrpSchema } from "../cluster/vrrp/schema.ts";
+import { ClusterSchema } from "../cluster/replication/schema.ts";
 import { ACTIVATIONS, address, duration } from "./fields.ts";
 
 export { ACTIVATIONS, type Activation } from "./fields.ts";
@@ -212,8 +214,17 @@ export const ConfigSchema = v.strictObject({
   drainTimeout: duration("30s"),
   /** Reload when the config file changes (SIGHUP and the API always work). */
   watchConfig: v.optional(v.boolean(), false),
+  /**
+   * Threads serving every listener side by side on the same ports (HAProxy `nbthread`). Worker 0
+   * also runs the admin plane, health checks and the cluster roles; the others follow its state.
+   */
+  workers: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)), 1),
   /** The admin plane (API, dashboard, metrics); absent = none. */
   admin: v.optional(AdminSchema),
+  /** Replication of sticky sessions and admin changes between balancer nodes; absent = standalone. */
+  cluster: v.optional(ClusterSchema),
+  /** The failover agent (the keepalived role): a virtual IP that follows the healthy node; absent = none. */
+  vrrp: v.optional(VrrpSchema),
 });
 
 export type Config = v.InferOutput<typeof ConfigSchema>;

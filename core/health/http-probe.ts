@@ -14,6 +14,9 @@ import { type Http1Client, type Origin, UpstreamError } from "../proxy/http1-cli
 import type { Probe, ProbeResult } from "./member-health.ts";
 import { type CheckConfig, formatStatuses, statusExpected } from "./schema.ts";
 
+/** What a probe sends its request with: the HTTP/1 client, or an edge platform's fetch. */
+export type ProbeClient = Pick<Http1Client, "request">;
+
 /** Enough for any health page; a bigger body is judged by its start. */
 const MAX_BODY = 64 * 1024;
 
@@ -21,7 +24,7 @@ const MAX_BODY = 64 * 1024;
  * A probe of `origin` as `check` describes. It never rejects, and the whole check (connect,
  * head and body) ends after `check.timeout`.
  */
-export function httpProbe(client: Http1Client, origin: Origin, check: CheckConfig, clock: Clock): Probe {
+export function httpProbe(client: ProbeClient, origin: Origin, check: CheckConfig, clock: Clock): Probe {
   const hostname = origin.hostname.includes(":") ? `[${origin.hostname}]` : origin.hostname;
   const host = check.host ?? `${hostname}:${origin.port}`;
   const expected = formatStatuses(check.expect);

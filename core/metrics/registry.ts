@@ -80,6 +80,13 @@ export class Registry {
     });
   }
 
+  /** A counter read when rendering, for totals another part already keeps (VRRP transitions, drops). */
+  counterFn(name: string, help: string, labelNames: readonly string[], collect: () => [LabelValues, number][]): void {
+    this.#register(name, help, "counter", labelNames, (out) => {
+      for (const [labels, value] of collect()) out.push(`${name}${_labelSet(name, labelNames, labels)} ${_number(value)}`);
+    });
+  }
+
   histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram {
     if (labelNames.includes("le")) throw new Error(`${name}: "le" is the bucket label`);
     buckets.forEach((bound, index) => {

@@ -22,6 +22,16 @@ interface Entry {
   expiresAt: number;
   /** The expiresAt last announced to subscribers. */
   announced: number;
+  /** The cluster node that wrote it (replication); undefined when this node did. */
+  origin?: string;
+}
+
+/** An entry as replication sees it. */
+export interface StickEntry {
+  member: string;
+  expiresAt: number;
+  /** Undefined when this node wrote it. */
+  origin: string | undefined;
 }
 
 /**
@@ -73,6 +83,7 @@ export class StickTable {
     this.#entries.set(key, entry);
     if (entry.expiresAt - entry.announced >= this.#ttl / 2) {
       entry.announced = entry.expiresAt;
+      entry.origin = undefined;
       this.#emit({ type: "set", key, member: entry.member, expiresAt: entry.expiresAt });
     }
     return entry.member;
@@ -127,6 +138,40 @@ export class StickTable {
       else page.push({ key, member: entry.member, expiresAt: entry.expiresAt });
     }
     return page;
+  }
+
+  /** The entry for `key` without touching its TTL or LRU position; undefined if absent or expired. */
+  peek(key: string): StickEntry | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined || entry.expiresAt <= this.#clock.now()) return undefined;
+    return { member: entry.member, expiresAt: entry.expiresAt, origin: entry.origin };
+  }
+
+  /**
+   * Stores an entry another node wrote, with that node's absolute expiry, and announces nothing:
+   * replication applying a peer's change must not ship it back. Entries arrive roughly in expiry
+   * order, so the LRU-equals-expiry order holds up to replication delay (an entry expiring a little
+   * earlier than its successor is swept with them).
+   */
+  setRemote(key: string, member: string, expiresAt: number, origin: string): void {
+    if (!this.#entries.delete(key) && this.#entries.size >= this.#capacity) {
+      const [oldestKey] = this.#entries.keys();
+      this.#entries.delete(oldestKey);
+    }
+    this.#entries.set(key, { member, expiresAt, announced: expiresAt, origin });
+  }
+
+  /** Removes `key` because another node deleted it; announces nothing (see setRemote). */
+  deleteRemote(key: string): boolean {
+    return this.#entries.delete(key);
+  }
+
+  /** Every live entry, oldest first; safe while the table changes (replication's full resync). */
+  *live(): Generator<[string, StickEntry]> {
+    for (const [key, entry] of this.#entries) {
+      if (entry.expiresAt <= this.#clock.now()) continue;
+      yield [key, { member: entry.member, expiresAt: entry.expiresAt, origin: entry.origin }];
+    }
   }
 
   /** Subscribes to changes (what replication ships); returns the unsubscribe function. */

@@ -7,6 +7,7 @@
  */
 import type { Config } from "../config/schema.ts";
 import type { Platform } from "../platform.ts";
+import { clusterKey } from "../cluster/replication/role.ts";
 import { checkKeyPair, type KeyPair, parseCertificate, pemBlocks } from "./certificate.ts";
 
 /** What a TLS listener needs from its files. */
@@ -21,6 +22,8 @@ export interface ConfigFiles {
   listenerTls: Map<string, ListenerTls>;
   /** By pool name, for pools with `tls.ca`: the PEM text of the trusted CAs. */
   backendCa: Map<string, string[]>;
+  /** `cluster.tls`: this node's certificate and key (PEM) and the private CA peers must chain to. */
+  clusterTls?: { cert: string; key: string; caCerts: string[] };
   /** Every file read, resolved: what a reload watches. */
   paths: string[];
 }
@@ -51,7 +54,7 @@ export function resolvePath(configPath: string | undefined, file: string): strin
 export async function loadConfigFiles(
   config: Config,
   configPath: string | undefined,
-  platform: Pick<Platform, "readTextFile" | "runtime" | "tlsMinVersions">,
+  platform: Pick<Platform, "readTextFile" | "runtime" | "tlsMinVersions"> & Partial<Pick<Platform, "env">>,
 ): Promise<ConfigFilesResult> {
   const problems: string[] = [];
   const paths: string[] = [];
@@ -98,7 +101,24 @@ export async function loadConfigFiles(
     if (problem) problems.push(`${where}: ${resolvePath(configPath, pool.tls.ca)}: ${problem}`);
     else backendCa.set(name, [text]);
   }
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, files: { listenerTls, backendCa, paths } };
+  let clusterTls: ConfigFiles["clusterTls"];
+  if (config.cluster !== undefined) {
+    // The key may come from the environment, so this is checked here rather than by the schema.
+    const key = clusterKey(config.cluster, (name) => platform.env?.(name));
+    if ("problem" in key) problems.push(key.problem);
+  }
+  if (config.cluster?.tls !== undefined) {
+    const { cert, key, ca } = config.cluster.tls;
+    const [certText, keyText, caText] = await Promise.all([read("cluster.tls.cert", cert), read("cluster.tls.key", key), read("cluster.tls.ca", ca)]);
+    const caProblem = caText === undefined ? undefined : _caProblem(caText);
+    if (caProblem) problems.push(`cluster.tls.ca: ${resolvePath(configPath, ca)}: ${caProblem}`);
+    if (certText !== undefined && keyText !== undefined) {
+      const result = await checkKeyPair(certText, keyText, { cert: resolvePath(configPath, cert), key: resolvePath(configPath, key) });
+      if (!result.ok) problems.push(...result.problems.map((problem) => `cluster.tls: ${problem}`));
+      else if (caText !== undefined && !caProblem) clusterTls = { cert: certText, key: keyText, caCerts: [caText] };
+    }
+  }
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, files: { listenerTls, backendCa, clusterTls, paths } };
 }
 
 function _caProblem(text: string): string | undefined {

@@ -11,7 +11,11 @@ import type { ListenerTls } from "../../core/tls/files.ts";
 import { systemClock } from "../../core/clock.ts";
 import type { WebSocketProxy } from "../../core/ports.ts";
 import { openUpstreamWebSocket, sendableCloseCode } from "../../core/proxy/websocket.ts";
+import { startWebWorker } from "../../core/workers.ts";
 import { connect } from "./connect.ts";
+import { bindDatagram } from "./udp.ts";
+import { listenStream } from "./listen.ts";
+import { runCommand } from "./command.ts";
 
 interface SocketData {
   upstream: WebSocket;
@@ -72,12 +76,15 @@ export const platform: Platform = {
   clock: systemClock,
   connect,
   webSocket,
+  bindDatagram,
+  listenStream,
+  runCommand,
   env: (name) => process.env[name],
   readTextFile: (path) => Bun.file(path).text(),
   exists: (path) => Bun.file(path).exists(),
   // BoringSSL refuses TLS 1.0/1.1 by default; 1.3-only is the SSL_OP_NO_TLSv1_2 option.
   tlsMinVersions: ["1.2", "1.3"],
-  serve(hostname, port, handler: Handler, tls?: ListenerTls): Promise<Listener> {
+  serve(hostname, port, handler: Handler, { tls, reusePort = false }: { tls?: ListenerTls; reusePort?: boolean } = {}): Promise<Listener> {
     const server = Bun.serve<SocketData>({
       hostname,
       port,
@@ -86,7 +93,7 @@ export const platform: Platform = {
       // Long responses stream with pauses; the member's idle timeout governs, not Bun's 10 s.
       idleTimeout: 255,
       // server.reload() ignores tls: new certificates come on a second server beside this one.
-      reusePort: tls !== undefined,
+      reusePort: reusePort || tls !== undefined,
       tls: tls && _bunTls(tls),
       fetch(request, server) {
         serverOf.set(request, server);
@@ -104,6 +111,7 @@ export const platform: Platform = {
   onSignal(signal, handler) {
     process.on(signal, handler);
   },
+  startWorker: () => startWebWorker(new URL("./worker.ts", import.meta.url)),
   watchFile(path, onChange) {
     // Watch the directory: editors often replace the file (rename), which ends a watch on it.
     const file = resolve(path);

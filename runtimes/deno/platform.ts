@@ -9,7 +9,11 @@ import type { ListenerTls } from "../../core/tls/files.ts";
 import { systemClock } from "../../core/clock.ts";
 import type { WebSocketProxy } from "../../core/ports.ts";
 import { openUpstreamWebSocket, sendableCloseCode } from "../../core/proxy/websocket.ts";
+import { startWebWorker } from "../../core/workers.ts";
 import { connect } from "./connect.ts";
+import { bindDatagram } from "./udp.ts";
+import { listenStream } from "./listen.ts";
+import { runCommand } from "./command.ts";
 
 const webSocket: WebSocketProxy = async (request, target) => {
   const upstream = await openUpstreamWebSocket(target);
@@ -63,6 +67,9 @@ export const platform: Platform = {
   clock: systemClock,
   connect,
   webSocket,
+  bindDatagram,
+  listenStream,
+  runCommand,
   env: (name) => Deno.env.get(name),
   readTextFile: (path) => Deno.readTextFile(path),
   async exists(path) {
@@ -75,7 +82,7 @@ export const platform: Platform = {
   },
   // rustls always offers TLS 1.2 and 1.3 and has no switch for 1.3 only.
   tlsMinVersions: ["1.2"],
-  serve(hostname, port, handler: Handler, tls?: ListenerTls): Promise<Listener> {
+  serve(hostname, port, handler: Handler, { tls, reusePort = false }: { tls?: ListenerTls; reusePort?: boolean } = {}): Promise<Listener> {
     return new Promise((resolve, reject) => {
       try {
         const onError = (error: unknown) => {
@@ -85,7 +92,7 @@ export const platform: Platform = {
         const fetch = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
           handler(request, { remoteAddress: info.remoteAddr.hostname, tls: tls !== undefined }) as Promise<Response>;
         if (tls === undefined) {
-          const server = Deno.serve({ hostname, port, onListen: () => {}, onError }, fetch);
+          const server = Deno.serve({ hostname, port, reusePort, onListen: () => {}, onError }, fetch);
           return resolve({ hostname: server.addr.hostname, port: server.addr.port, shutdown: () => server.shutdown() });
         }
         const server = _serveTls(hostname, port, tls, fetch, onError);
@@ -98,6 +105,7 @@ export const platform: Platform = {
   onSignal(signal, handler) {
     Deno.addSignalListener(signal, handler);
   },
+  startWorker: () => startWebWorker(new URL("./worker.ts", import.meta.url)),
   watchFile(path, onChange) {
     // Watch the directory: editors often replace the file (rename), which ends a watch on it.
     const file = Deno.realPathSync(path);

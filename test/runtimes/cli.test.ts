@@ -73,14 +73,3 @@ describe(`cli on ${runtime}`, () => {
     }
   });
 });
-
-test("every example config in deploy/examples passes check", async () => {
-  const dir = new URL("../../deploy/examples/", import.meta.url).pathname;
-  const { readdirSync } = await import("node:fs");
-  const files = readdirSync(dir).filter((name) => /\.(ya?ml|json)$/.test(name));
-  assert.ok(files.length > 0);
-  for (const file of files) {
-    const result = await runTandem(["check", "--config", join(dir, file)]);
-    assert.equal(result.code, 0, `${file}: ${result.stderr}`);
-  }
-});

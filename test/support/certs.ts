@@ -62,6 +62,12 @@ export interface Certificates {
   localhost: Leaf;
   /** A file that is not PEM at all. */
   notPem: string;
+  /** Replication peers (mutual TLS): CN peer1.test / peer2.test, SAN also DNS:localhost and
+   * IP:127.0.0.1, extended key usage serverAuth and clientAuth, signed by `ca`. */
+  peer1: Leaf;
+  peer2: Leaf;
+  /** Like the peers, but signed by `otherCa`: a client certificate nobody should accept. */
+  foreignPeer: Leaf;
 }
 
 export interface RunResult {
@@ -190,6 +196,8 @@ interface LeafOptions {
   days?: number;
   /** More extfile lines. */
   extensions?: string[];
+  /** Also valid as a TLS client certificate (extendedKeyUsage clientAuth). */
+  clientAuth?: boolean;
   /** Appended to the cert file after the leaf (intermediates). */
   chain?: string[];
   /** openssl ca dates (YYYYMMDDHHMMSSZ); absent: 30 days from now. */
@@ -204,7 +212,8 @@ async function makeLeaf(dir: string, name: string, options: LeafOptions): Promis
   const leafPem = join(dir, `${name}.leaf.pem`);
   const cert = join(dir, `${name}.pem`);
   const serial = randomSerial();
-  writeFileSync(ext, [...LEAF_EXTENSIONS, `subjectAltName=${options.san.join(",")}`, ...(options.extensions ?? [])].join("\n") + "\n");
+  const extensions = options.clientAuth ? LEAF_EXTENSIONS.map((line) => line === "extendedKeyUsage=serverAuth" ? "extendedKeyUsage=serverAuth,clientAuth" : line) : LEAF_EXTENSIONS;
+  writeFileSync(ext, [...extensions, `subjectAltName=${options.san.join(",")}`, ...(options.extensions ?? [])].join("\n") + "\n");
   await openssl(["req", "-new", "-key", key, "-subj", `/CN=${options.cn}`, "-out", csr], dir);
   if (options.startDate || options.endDate) {
     // x509 -req (OpenSSL 3.0) cannot set dates in the past or future; `openssl ca` can.
@@ -247,7 +256,9 @@ export async function makeCertificates(dir?: string): Promise<Certificates> {
   const otherCa = await makeCa(where, "other-ca", "some other root CA");
   const intermediate = await makeCa(where, "intermediate", "tandem test intermediate CA", ca);
   const issueA = (name: string, keyType: "ec" | "ec-sec1" = "ec") => makeLeaf(where, name, { cn: "a.test", san: ["DNS:a.test"], issuer: ca, keyType });
-  const [a, a2, a3, a4, a5, a6, b, expired, future, untrusted, localhost] = await Promise.all([
+  const issuePeer = (name: string, cn: string, issuer: { cert: string; key: string }) =>
+    makeLeaf(where, name, { cn, san: [`DNS:${cn}`, "DNS:localhost", "IP:127.0.0.1"], issuer, clientAuth: true });
+  const [a, a2, a3, a4, a5, a6, b, expired, future, untrusted, localhost, peer1, peer2, foreignPeer] = await Promise.all([
     issueA("a"),
     issueA("a2"),
     issueA("a3", "ec-sec1"),
@@ -264,10 +275,13 @@ export async function makeCertificates(dir?: string): Promise<Certificates> {
       cn: "localhost", san: ["DNS:localhost", "IP:127.0.0.1"], issuer: ca, days: 397,
       extensions: ["crlDistributionPoints=URI:http://127.0.0.1:9/tandem-test-ca.crl"],
     }),
+    issuePeer("peer1", "peer1.test", ca),
+    issuePeer("peer2", "peer2.test", ca),
+    issuePeer("foreign-peer", "foreign-peer.test", otherCa),
   ]);
   const notPem = join(where, "not-pem.pem");
   writeFileSync(notPem, "this is not a PEM file\n\x00\x01\x02 just bytes\n");
-  const certificates: Certificates = { dir: where, ca, intermediate, otherCa, a, a2, a3, a4, a5, a6, b, expired, future, untrusted, localhost, notPem };
+  const certificates: Certificates = { dir: where, ca, intermediate, otherCa, a, a2, a3, a4, a5, a6, b, expired, future, untrusted, localhost, notPem, peer1, peer2, foreignPeer };
   writeFileSync(manifest, JSON.stringify(certificates, null, 2));
   return certificates;
 }

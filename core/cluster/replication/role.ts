@@ -1,0 +1,136 @@
+/**
+ * Replication as one role of a running tandem: started from the `cluster` key once the listeners
+ * are up, kept running by reloads that leave the section and its files unchanged (only the pools
+ * are re-attached, so a reloaded stick table keeps replicating), restarted by reloads that change
+ * them, stopped on shutdown. Restarting costs the peers one full resync each.
+ *
+ * @example
+ * ```ts
+ * const role = createReplicationRole({ clock, connect, listenStream, log, env, pools: () => balancer.pools });
+ * const problems = await role.apply(config.cluster, files.clusterTls); // [] when running or absent
+ * role.stop();
+ * ```
+ * @module
+ */
+import type { Pool } from "../../balancer/pool.ts";
+import type { Activation } from "../../config/fields.ts";
+import type { Clock, Connect, ListenStream, LogSink, StreamListener } from "../../ports.ts";
+import { ReplicaStore } from "./replica-store.ts";
+import { type ClusterStatus, ReplicationNode } from "./replication-node.ts";
+import type { ClusterConfig } from "./schema.ts";
+
+export interface ClusterTlsFiles {
+  cert: string;
+  key: string;
+  caCerts: string[];
+}
+
+export interface ReplicationRoleOptions {
+  clock: Clock;
+  connect: Connect;
+  listenStream: ListenStream;
+  log: LogSink;
+  /** Environment lookup (TANDEM_CLUSTER_KEY). */
+  env: (name: string) => string | undefined;
+  pools: () => ReadonlyMap<string, Pool>;
+}
+
+export interface ReplicationRole {
+  /** Undefined while replication is off. */
+  status(): ClusterStatus | undefined;
+  /** Brings replication in line with `config` (undefined = off); returns problems, empty when done. */
+  apply(config: ClusterConfig | undefined, tls: ClusterTlsFiles | undefined): Promise<string[]>;
+  /** The admin API changed a member on this node: tell the peers. */
+  adminChanged(pool: string, member: string, change: { activation?: Activation; weight?: number }, actor: string): void;
+  stop(): void;
+}
+
+/** The key in force: TANDEM_CLUSTER_KEY wins over `cluster.key`; without either, TLS must be set. */
+export function clusterKey(
+  config: ClusterConfig,
+  env: (name: string) => string | undefined,
+): { key: string | undefined } | { problem: string } {
+  const fromEnv = env("TANDEM_CLUSTER_KEY");
+  if (fromEnv !== undefined) {
+    return fromEnv.length >= 32 ? { key: fromEnv } : { problem: "TANDEM_CLUSTER_KEY: a key of at least 32 characters" };
+  }
+  if (config.key === undefined && config.tls === undefined) {
+    return { problem: "cluster: a shared key (cluster.key or TANDEM_CLUSTER_KEY) or mutual TLS (cluster.tls) is required" };
+  }
+  return { key: config.key };
+}
+
+/** Splits "host:port" or "[v6]:port"; an empty host means every address. */
+export function splitHostPort(address: string): { hostname: string; port: number } {
+  const colon = address.lastIndexOf(":");
+  const hostname = address.slice(0, colon).replace(/^\[|\]$/g, "");
+  return { hostname: hostname || "0.0.0.0", port: Number(address.slice(colon + 1)) };
+}
+
+export function createReplicationRole(options: ReplicationRoleOptions): ReplicationRole {
+  let running: { node: ReplicationNode; store: ReplicaStore; listener: StreamListener; fingerprint: string } | undefined;
+  const stop = () => {
+    running?.listener.close();
+    running?.node.stop();
+    running = undefined;
+  };
+  return {
+    status: () => running?.node.status(),
+    adminChanged: (pool, member, change, actor) => running?.store.adminChanged(pool, member, change, actor),
+    stop,
+    async apply(config, tls) {
+      if (config === undefined) {
+        stop();
+        return [];
+      }
+      const key = clusterKey(config, options.env);
+      if ("problem" in key) return [key.problem];
+      const fingerprint = JSON.stringify([config, key.key, tls]);
+      if (running?.fingerprint === fingerprint) {
+        running.store.attach();
+        return [];
+      }
+      stop();
+      const store = new ReplicaStore({ node: config.node, pools: options.pools, clock: options.clock });
+      const node = await ReplicationNode.create({
+        cluster: config,
+        key: key.key,
+        store,
+        ports: {
+          clock: options.clock,
+          log: options.log,
+          connect: (address, signal) => {
+            const { hostname, port } = splitHostPort(address);
+            return options.connect({
+              hostname,
+              port,
+              signal,
+              tls: tls && { serverName: hostname, caCerts: tls.caCerts, verify: true, clientCertificate: { cert: tls.cert, key: tls.key } },
+            });
+          },
+        },
+      });
+      const { hostname, port } = splitHostPort(config.listen);
+      let listener: StreamListener;
+      try {
+        listener = await options.listenStream(
+          { hostname, port, tls: tls && { cert: tls.cert, key: tls.key, caCerts: tls.caCerts } },
+          (connection) => node.accept(connection),
+        );
+      } catch (error) {
+        return [`cluster.listen: cannot listen on ${config.listen}: ${(error as Error).message}`];
+      }
+      node.start();
+      running = { node, store, listener, fingerprint };
+      options.log({
+        time: new Date().toISOString(),
+        event: "replication-listening",
+        address: `${listener.hostname}:${listener.port}`,
+        node: config.node,
+        peers: config.peers.map((peer) => peer.name),
+        tls: tls !== undefined,
+      });
+      return [];
+    },
+  };
+}

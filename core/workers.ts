@@ -1,0 +1,186 @@
+/**
+ * `workers: N`: N worker threads in one process, each with the full data plane on the same
+ * ports (SO_REUSEPORT, so the kernel spreads connections over them), the way HAProxy runs
+ * `nbthread` listeners. The main thread only supervises: it owns the signals, forwards them,
+ * and restarts a worker that died. Threads rather than processes because both runtimes run
+ * web-standard Workers, and state crosses between them as messages instead of over sockets
+ * (see `workers/shared-state.ts`).
+ *
+ * Worker 0 is the lead: it alone serves the admin plane, runs active health checks and speaks
+ * for the node to replication peers and VRRP; the others follow its state.
+ *
+ * @module
+ */
+import type { Config } from "./config/schema.ts";
+import type { Platform, Signal } from "./platform.ts";
+import { logEvent } from "./serve.ts";
+
+/** What the main thread tells a worker. */
+export type WorkerCommand =
+  | { type: "start"; index: number; count: number; args: readonly string[] }
+  | { type: "signal"; signal: Signal };
+
+/** What a worker tells the main thread. */
+export type WorkerReport = { type: "exit"; code: number };
+
+/** A worker thread as the main thread sees it (a web Worker running the runtime's worker module). */
+export interface WorkerThread {
+  postMessage(command: WorkerCommand): void;
+  /** Registers the handler for the worker's reports. */
+  onReport(handler: (report: WorkerReport) => void): void;
+  /** Registers the handler for an uncaught error that ended the worker. */
+  onCrash(handler: (reason: string) => void): void;
+  terminate(): void;
+}
+
+/** Who this thread is, when it is one of several workers. */
+export interface WorkerIdentity {
+  index: number;
+  count: number;
+}
+
+/** Restart delays after a crash: 1 s doubling to 30 s, so a worker that cannot start does not spin. */
+const RESTART_MIN_MS = 1_000;
+const RESTART_MAX_MS = 30_000;
+/** A worker that ran this long before dying restarts after the shortest delay again. */
+const STABLE_MS = 60_000;
+/** How long after the drain timeout a worker may take to report its exit before it is terminated. */
+const EXIT_GRACE_MS = 5_000;
+
+/**
+ * Runs `config.workers` workers until SIGTERM/SIGINT, then lets each drain and exits 0 (1 when a
+ * worker had to be terminated or exited non-zero). SIGHUP reaches every worker, and each reloads
+ * the config file itself.
+ */
+export function superviseWorkers(platform: Platform, config: Config): Promise<never> {
+  const count = config.workers;
+  /** `delay`: how long a restart waits if this worker dies soon. */
+  const workers: { thread: WorkerThread; startedAt: number; delay: number; exited: boolean }[] = [];
+  let stopping = false;
+  let failed = false;
+  let resolveAllExited: () => void;
+  const allExited = new Promise<void>((resolve) => (resolveAllExited = resolve));
+
+  const start = (index: number, delay: number) => {
+    const thread = platform.startWorker();
+    const slot = { thread, startedAt: platform.clock.now(), delay, exited: false };
+    workers[index] = slot;
+    const ended = (code: number, reason?: string) => {
+      if (slot.exited) return;
+      slot.exited = true;
+      thread.terminate();
+      if (code !== 0) failed = true;
+      if (stopping) {
+        if (workers.every((worker) => worker.exited)) resolveAllExited();
+        return;
+      }
+      const ranFor = platform.clock.now() - slot.startedAt;
+      const wait = ranFor >= STABLE_MS ? RESTART_MIN_MS : slot.delay;
+      logEvent(platform, "worker-exited", { worker: index, code, reason, restartInMs: wait });
+      platform.clock.setTimer(() => {
+        if (!stopping) start(index, Math.min(wait * 2, RESTART_MAX_MS));
+      }, wait);
+    };
+    thread.onReport((report) => ended(report.code));
+    thread.onCrash((reason) => ended(1, reason));
+    thread.postMessage({ type: "start", index, count, args: platform.args });
+  };
+
+  const forward = (signal: Signal) => {
+    for (const worker of workers) if (!worker.exited) worker.thread.postMessage({ type: "signal", signal });
+  };
+  const stop = async (signal: Signal) => {
+    forward(signal);
+    if (stopping) return;
+    stopping = true;
+    // A worker waiting out its restart delay has nothing to drain.
+    if (workers.every((worker) => worker.exited)) resolveAllExited();
+    let timedOut = false;
+    await Promise.race([
+      allExited,
+      new Promise<void>((resolve) =>
+        platform.clock.setTimer(() => {
+          timedOut = true;
+          resolve();
+        }, config.drainTimeout + EXIT_GRACE_MS)
+      ),
+    ]);
+    for (const worker of workers) if (!worker.exited) worker.thread.terminate();
+    logEvent(platform, "workers-stopped", { signal, terminated: timedOut });
+    platform.exit(failed || timedOut ? 1 : 0);
+  };
+  platform.onSignal("SIGTERM", () => void stop("SIGTERM"));
+  platform.onSignal("SIGINT", () => void stop("SIGINT"));
+  platform.onSignal("SIGHUP", () => forward("SIGHUP"));
+  for (let index = 0; index < count; index++) start(index, RESTART_MIN_MS);
+  logEvent(platform, "workers-started", { count, runtime: platform.runtime });
+  return new Promise<never>(() => {});
+}
+
+/**
+ * The worker thread's side: turns the main thread's commands into a {@link Platform} whose
+ * signals are the forwarded ones and whose `exit` reports to the main thread, then runs `main`
+ * with it. Returns the handler for the thread's incoming messages.
+ */
+export function workerThreadHandler(
+  base: Platform,
+  thread: { report(report: WorkerReport): void; close(): void },
+  main: (platform: Platform) => Promise<void>,
+): (command: WorkerCommand) => void {
+  const handlers = new Map<Signal, (() => void)[]>();
+  return (command) => {
+    if (command.type === "signal") {
+      for (const handler of handlers.get(command.signal) ?? []) handler();
+      return;
+    }
+    const platform: Platform = {
+      ...base,
+      args: command.args,
+      worker: { index: command.index, count: command.count },
+      onSignal(signal, handler) {
+        handlers.set(signal, [...(handlers.get(signal) ?? []), handler]);
+      },
+      exit(code): never {
+        thread.report({ type: "exit", code });
+        thread.close();
+        // Nothing after exit() may run on: end this task the way process exit would.
+        throw new WorkerExit(code);
+      },
+    };
+    main(platform).catch((error) => {
+      if (error instanceof WorkerExit) return;
+      base.stderr(`worker ${command.index}: ${(error as Error)?.stack ?? error}`);
+      thread.report({ type: "exit", code: 1 });
+      thread.close();
+    });
+  };
+}
+
+/** Thrown by a worker's `exit` to unwind the task that called it. */
+export class WorkerExit extends Error {
+  constructor(readonly code: number) {
+    super(`worker exited with ${code}`);
+  }
+}
+
+/**
+ * A {@link WorkerThread} over a web-standard Worker running `module` (both runtimes have them).
+ * Crash reports are taken over (`preventDefault`) so that a dying worker never takes the main
+ * thread down with it.
+ */
+export function startWebWorker(module: URL): WorkerThread {
+  const worker = new Worker(module, { type: "module" });
+  return {
+    postMessage: (command) => worker.postMessage(command),
+    onReport(handler) {
+      worker.addEventListener("message", (event) => handler((event as MessageEvent<WorkerReport>).data));
+    },
+    onCrash(handler) {
+      worker.addEventListener("error", (event) => {
+        event.preventDefault();
+        handler(String((event as ErrorEvent).message ?? event));
+      });
+    },
+    terminate: () => worker.terminate(),
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * TCP and mutual-TLS listeners, as the core's {@link ListenStream} port: plain TCP on
+ * `Deno.listen`; mutual TLS on `node:tls`, because `Deno.listenTls` cannot ask for a client
+ * certificate, while Deno's `node:tls` server can and verifies it against `ca`.
+ *
+ * Under TLS 1.3 the client finishes its handshake before the server has checked the client's
+ * certificate, so a refused client learns it from an alert on its first read, not from connect.
+ *
+ * @example
+ * ```ts
+ * const listener = await listenStream({ hostname: "127.0.0.1", port: 0 }, async (connection) => {
+ *   for (let chunk; (chunk = await connection.read()) !== null;) await connection.write(chunk);
+ *   connection.close();
+ * });
+ * ```
+ *
+ * @module
+ */
+import { createServer, type TLSSocket } from "node:tls";
+import type { AddressInfo } from "node:net";
+import type { ListenStream, StreamListener, StreamListenOptions } from "../../core/ports.ts";
+import { closeConn, wrapConn, wrapNodeSocket } from "./conn-stream.ts";
+
+type OnConnection = Parameters<ListenStream>[1];
+
+/** Pause before accepting again after a failed accept (out of file descriptors, say). */
+const ACCEPT_RETRY_MS = 100;
+
+export const listenStream: ListenStream = (options, onConnection) =>
+  options.tls ? _listenMutualTls(options, onConnection) : _listenTcp(options, onConnection);
+
+function _listenTcp({ hostname, port }: StreamListenOptions, onConnection: OnConnection): Promise<StreamListener> {
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname, port });
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  let closed = false;
+  (async () => {
+    while (!closed) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        // Closing the listener ends a pending accept with an error; anything else is retried.
+        if (!closed) await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
+        continue;
+      }
+      if (closed) {
+        closeConn(conn);
+        break;
+      }
+      conn.setNoDelay(true);
+      onConnection(wrapConn(conn), { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port });
+    }
+  })();
+  return Promise.resolve({
+    hostname: listener.addr.hostname,
+    port: listener.addr.port,
+    close() {
+      if (closed) return;
+      closed = true;
+      listener.close();
+    },
+  });
+}
+
+function _listenMutualTls({ hostname, port, tls }: StreamListenOptions, onConnection: OnConnection): Promise<StreamListener> {
+  const { cert, key, caCerts } = tls!;
+  const server = createServer({ cert, key, ca: caCerts, requestCert: true, rejectUnauthorized: true });
+  server.on("secureConnection", (socket: TLSSocket) => {
+    if (!socket.authorized) return socket.destroy();
+    socket.setNoDelay(true);
+    onConnection(wrapNodeSocket(socket), { address: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 });
+  });
+  // A refused client (no certificate, another CA) ends its own socket; nothing to report.
+  server.on("tlsClientError", () => {});
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, hostname, () => {
+      server.off("error", reject);
+      // Accept errors after start have no one to go to; an 'error' without a listener would throw.
+      server.on("error", () => {});
+      const address = server.address() as AddressInfo;
+      resolve({ hostname: address.address, port: address.port, close: () => void server.close() });
+    });
+  });
+}

@@ -1,0 +1,359 @@
+/**
+ * Replication between real tandem processes on loopback. Every node reaches every peer through a
+ * small TCP relay run by the test (one per direction and pair), so a test can cut a node off the
+ * others and heal it again without touching the processes. Backends hand out JSESSIONID cookies
+ * that the nodes learn (`learn` mode).
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { connect as tcpConnect, createServer, type Server, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { type Backend, startBackend } from "../support/backends.ts";
+import { makeCertificates } from "../support/certs.ts";
+import { freePort, waitFor } from "../support/ports.ts";
+import { startTandem, type TandemProcess } from "../support/tandem.ts";
+import { deriveSessionKey, FROM_INITIATOR, importClusterKey } from "../../core/cluster/replication/frame-auth.ts";
+import { FramedConnection } from "../../core/cluster/replication/framed-connection.ts";
+import { type Frame, PROTOCOL_VERSION } from "../../core/cluster/replication/frames.ts";
+import type { StreamConnection } from "../../core/ports.ts";
+
+const KEY = "the cluster's shared key, 32+ characters long";
+
+/** A TCP relay to `port()` that can refuse and cut its connections. */
+async function relay(port: () => number) {
+  const sockets = new Set<Socket>();
+  let open = true;
+  const server: Server = createServer((client) => {
+    if (!open) return client.destroy();
+    const upstream = tcpConnect(port(), "127.0.0.1");
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on("error", drop).on("close", drop);
+    upstream.on("error", drop).on("close", drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    cut() {
+      open = false;
+      for (const socket of sockets) socket.destroy();
+    },
+    heal() {
+      open = true;
+    },
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+type Relay = Awaited<ReturnType<typeof relay>>;
+
+interface Node {
+  name: string;
+  process: TandemProcess;
+  admin: string;
+  config: Record<string, unknown>;
+  clusterPort: number;
+}
+
+/** Sets a session cookie on the first request of each client, naming the backend. */
+async function sessionBackend(name: string): Promise<Backend> {
+  let sessions = 0;
+  return await startBackend(name, (request, response) => {
+    if (!/JSESSIONID=/.test(request.headers.cookie ?? "")) response.setHeader("set-cookie", `JSESSIONID=${name}-${++sessions}; Path=/`);
+    response.setHeader("x-backend", name);
+    response.end(name);
+  });
+}
+
+class Lab {
+  readonly nodes = new Map<string, Node>();
+  readonly relays = new Map<string, Relay>();
+  backends: Backend[] = [];
+
+  static async start(names: string[], tls?: Record<string, { cert: string; key: string; ca: string }>) {
+    const lab = new Lab();
+    try {
+      lab.backends = await Promise.all(["m1", "m2", "m3"].map(sessionBackend));
+      const clusterPorts = new Map<string, number>();
+      // Relays first: a port freePort hands out could otherwise be taken by a relay meanwhile.
+      for (const from of names) {
+        for (const to of names) if (from !== to) lab.relays.set(`${from}>${to}`, await relay(() => clusterPorts.get(to)!));
+      }
+      while (clusterPorts.size < names.length) {
+        const port = await freePort();
+        if (![...clusterPorts.values()].includes(port)) clusterPorts.set(names[clusterPorts.size], port);
+      }
+      await Promise.all(names.map((name) => {
+        const config = {
+          listeners: [{ address: "127.0.0.1:0" }],
+          accessLog: false,
+          drainTimeout: "1s",
+          admin: { address: "127.0.0.1:0" },
+          pools: { app: { sticky: { mode: "learn" }, members: lab.backends.map((b) => ({ name: b.name, url: b.url })) } },
+          cluster: {
+            name: "lab",
+            node: name,
+            listen: `127.0.0.1:${clusterPorts.get(name)}`,
+            peers: names.filter((peer) => peer !== name).map((peer) => ({ name: peer, address: `127.0.0.1:${lab.relays.get(`${name}>${peer}`)!.port}` })),
+            heartbeat: "500ms",
+            deadAfter: "2s",
+            ...(tls ? { tls: tls[name] } : { key: KEY }),
+          },
+        };
+        return lab.startNode(name, config, clusterPorts.get(name)!);
+      }));
+      await lab.converged();
+      return lab;
+    } catch (error) {
+      await lab.stop();
+      throw error;
+    }
+  }
+
+  async startNode(name: string, config: Record<string, unknown>, clusterPort: number): Promise<Node> {
+    const process = await startTandem(config);
+    const line = await process.waitForLine((l) => l.event === "admin-listening");
+    const node = { name, process, admin: `http://${line.address}`, config, clusterPort };
+    this.nodes.set(name, node);
+    return node;
+  }
+
+  async restart(name: string): Promise<void> {
+    const node = this.nodes.get(name)!;
+    await node.process.stop("SIGKILL");
+    await this.startNode(name, node.config, node.clusterPort);
+  }
+
+  /** Every node's connection to every peer is up and acknowledged. */
+  async converged(what = "all peers up with nothing unacknowledged"): Promise<void> {
+    await waitFor(async () => {
+      for (const node of this.nodes.values()) {
+        const status = await (await fetch(`${node.admin}/api/v1/cluster`)).json();
+        if (!status.peers.every((peer: { state: string; lag: number; inbound: boolean }) => peer.state === "up" && peer.inbound && peer.lag === 0)) return false;
+      }
+      return true;
+    }, 20_000, what);
+  }
+
+  isolate(name: string, cut: boolean): void {
+    for (const [pair, link] of this.relays) if (pair.split(">").includes(name)) cut ? link.cut() : link.heal();
+  }
+
+  async get(name: string, cookie?: string): Promise<{ backend: string; session?: string }> {
+    const response = await fetch(`${this.url(name)}/`, { headers: cookie ? { cookie: `JSESSIONID=${cookie}` } : {} });
+    await response.text();
+    const set = response.headers.get("set-cookie")?.match(/JSESSIONID=([^;]+)/)?.[1];
+    return { backend: response.headers.get("x-backend")!, session: set };
+  }
+
+  url(name: string): string {
+    return this.nodes.get(name)!.process.url;
+  }
+
+  async sessions(name: string): Promise<Record<string, string>> {
+    const body = await (await fetch(`${this.nodes.get(name)!.admin}/api/v1/pools/app/sessions?limit=1000`)).json();
+    return Object.fromEntries(body.entries.map((entry: { key: string; member: string }) => [entry.key, entry.member]));
+  }
+
+  async member(name: string, member: string): Promise<{ activation: string; weight: number }> {
+    const status = await (await fetch(`${this.nodes.get(name)!.admin}/api/v1/status`)).json();
+    return status.pools[0].members.find((m: { name: string }) => m.name === member);
+  }
+
+  async change(name: string, member: string, change: Record<string, unknown>): Promise<void> {
+    const response = await fetch(`${this.nodes.get(name)!.admin}/api/v1/pools/app/members/${member}`, { method: "PATCH", body: JSON.stringify(change) });
+    assert.equal(response.status, 200, await response.text());
+  }
+
+  async cluster(name: string) {
+    return await (await fetch(`${this.nodes.get(name)!.admin}/api/v1/cluster`)).json();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((node) => node.process.stop("SIGKILL")));
+    for (const link of this.relays.values()) link.close();
+    await Promise.all(this.backends.map((backend) => backend.close()));
+  }
+}
+
+async function withLab(names: string[], run: (lab: Lab) => Promise<void>, tls?: Parameters<typeof Lab.start>[1]) {
+  const lab = await Lab.start(names, tls);
+  try {
+    await run(lab);
+  } finally {
+    await lab.stop();
+  }
+}
+
+describe("replication between three tandem processes", () => {
+  test("a session learned through A is routed the same by B and C; a drain on A shows on both; a restarted A gets it all back", async () => {
+    await withLab(["A", "B", "C"], async (lab) => {
+      const first = await lab.get("A");
+      assert.ok(first.session, "the backend handed out a session");
+      await waitFor(async () => (await lab.sessions("B"))[first.session!] === first.backend && (await lab.sessions("C"))[first.session!] === first.backend, 10_000, "B and C learned it");
+      for (const name of ["B", "C", "B", "C"]) assert.equal((await lab.get(name, first.session)).backend, first.backend, name);
+
+      const other = lab.backends.find((backend) => backend.name !== first.backend)!.name;
+      await lab.change("A", other, { activation: "disabled" });
+      await waitFor(async () => (await lab.member("B", other)).activation === "disabled" && (await lab.member("C", other)).activation === "disabled", 10_000, "the drain on B and C");
+
+      await lab.restart("A");
+      await waitFor(async () => (await lab.sessions("A"))[first.session!] === first.backend, 15_000, "A got the table back");
+      assert.equal((await lab.member("A", other)).activation, "disabled", "and the drain");
+      assert.equal((await lab.get("A", first.session)).backend, first.backend);
+    });
+  });
+
+  test("a partitioned node and the others change state meanwhile; after healing every node converges", async () => {
+    await withLab(["A", "B", "C"], async (lab) => {
+      lab.isolate("A", true);
+      await waitFor(async () => (await lab.cluster("A")).peers.every((peer: { state: string }) => peer.state !== "up"), 10_000, "A cut off");
+      const onA = await lab.get("A");
+      const onB = await lab.get("B");
+      await lab.change("A", "m1", { weight: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await lab.change("B", "m1", { weight: 7 });
+      await lab.change("C", "m2", { activation: "disabled" });
+      assert.equal((await lab.sessions("B"))[onA.session!], undefined, "A's session stayed on A while cut");
+      lab.isolate("A", false);
+      await lab.converged("healed");
+      for (const name of ["A", "B", "C"]) {
+        const sessions = await lab.sessions(name);
+        assert.equal(sessions[onA.session!], onA.backend, `${name} has A's session`);
+        assert.equal(sessions[onB.session!], onB.backend, `${name} has B's session`);
+        assert.equal((await lab.member(name, "m1")).weight, 7, `${name}: the later weight wins`);
+        assert.equal((await lab.member(name, "m2")).activation, "disabled", name);
+      }
+    });
+  });
+
+  test("garbage, truncated, oversized, replayed and wrongly signed frames are refused and counted; the node keeps serving", async () => {
+    await withLab(["A", "B"], async (lab) => {
+      const port = lab.nodes.get("A")!.clusterPort;
+      /** Sends `chunks` on a fresh connection to A's cluster port and waits for A to close it. */
+      const refused = (chunks: Uint8Array[], end = false) =>
+        new Promise<void>((resolve, reject) => {
+          const socket = tcpConnect(port, "127.0.0.1", () => {
+            for (const chunk of chunks) socket.write(chunk);
+            if (end) socket.end();
+          });
+          const timer = setTimeout(() => reject(new Error("A did not close the connection")), 15_000);
+          socket.on("data", () => {});
+          socket.on("close", () => (clearTimeout(timer), resolve()));
+          socket.on("error", () => {});
+        });
+      const before = await (await fetch(`${lab.nodes.get("A")!.admin}/api/v1/pools/app/sessions`)).json();
+      // Garbage: too short to carry a MAC, and long enough to carry a wrong one.
+      await refused([new Uint8Array([0, 0, 0, 5, 1, 2, 3, 4, 5])]);
+      await refused([new Uint8Array([0, 0, 0, 40, ...new Uint8Array(40).fill(0x41)])]);
+      await refused([new Uint8Array([0, 0, 0, 200, 1, 2, 3])], true);
+      await refused([new Uint8Array([0x10, 0, 0, 0])]);
+      // A hello signed with another key.
+      const nonce = crypto.getRandomValues(new Uint8Array(16));
+      const hello: Frame = { type: "hello", version: PROTOCOL_VERSION, cluster: "lab", node: "B", nonce, bootId: "x", resumeBootId: "", resumeId: 0 };
+      await refused([await framedBytes(hello, "another key that is 32 characters or more")]);
+      // A real session recorded, then replayed on a new connection: the session key differs.
+      const recorded = await recordSession(port, hello, nonce);
+      await refused(recorded);
+      const status = await lab.cluster("A");
+      assert.ok(status.droppedFrames["bad-mac"] >= 3, JSON.stringify(status.droppedFrames));
+      assert.ok(status.droppedFrames.malformed >= 1, JSON.stringify(status.droppedFrames));
+      assert.ok(status.droppedFrames.truncated >= 1, JSON.stringify(status.droppedFrames));
+      assert.ok(status.droppedFrames.oversized >= 1, JSON.stringify(status.droppedFrames));
+      const after = await (await fetch(`${lab.nodes.get("A")!.admin}/api/v1/pools/app/sessions`)).json();
+      assert.equal(after.total, before.total + 1, "only the recorded session's own update applied, once");
+      assert.equal((await lab.get("A")).backend !== undefined, true, "A still serves");
+      await lab.converged("B still connected");
+    });
+  });
+});
+
+describe("replication over mutual TLS", () => {
+  test("peers with certificates from the private CA replicate; a client certificate from another CA is refused", async () => {
+    const certs = await makeCertificates();
+    const files = (leaf: { cert: string; key: string }) => ({ cert: leaf.cert, key: leaf.key, ca: certs.ca.cert });
+    await withLab(["A", "B"], async (lab) => {
+      const first = await lab.get("A");
+      await waitFor(async () => (await lab.sessions("B"))[first.session!] === first.backend, 10_000, "B learned it over TLS");
+      const port = lab.nodes.get("A")!.clusterPort;
+      // A valid hello from "B" (no key: TLS is the authentication), sent with the foreign certificate.
+      const nonce = crypto.getRandomValues(new Uint8Array(16));
+      const hello = await framedBytes({ type: "hello", version: PROTOCOL_VERSION, cluster: "lab", node: "B", nonce, bootId: "x", resumeBootId: "", resumeId: 0 });
+      const outcome = await new Promise<string>((resolve) => {
+        const socket = tlsConnect({
+          host: "127.0.0.1",
+          port,
+          ca: readFileSync(certs.ca.cert),
+          cert: readFileSync(certs.foreignPeer.cert),
+          key: readFileSync(certs.foreignPeer.key),
+          servername: "localhost",
+        });
+        const timer = setTimeout(() => (socket.destroy(), resolve("still open")), 10_000);
+        socket.on("data", () => (clearTimeout(timer), socket.destroy(), resolve("answered")));
+        socket.on("error", () => (clearTimeout(timer), resolve("refused")));
+        socket.on("close", () => (clearTimeout(timer), resolve("refused")));
+        // TLS 1.3 reports a refused client certificate after the handshake, at the first read.
+        socket.on("secureConnect", () => socket.write(hello));
+      });
+      assert.equal(outcome, "refused");
+      assert.equal((await lab.cluster("A")).peers[0].state, "up");
+    }, { A: files(certs.peer1), B: files(certs.peer2) });
+  });
+});
+
+/** The wire bytes of `frame` as the initiator's first frame, signed with `key` when given. */
+async function framedBytes(frame: Frame, key?: string): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const sink: StreamConnection = { read: () => Promise.resolve(null), write: (data) => void chunks.push(data.slice()), close: () => {} };
+  await new FramedConnection(sink, FROM_INITIATOR, key === undefined ? undefined : await importClusterKey(key)).send(frame);
+  return chunks[0];
+}
+
+/**
+ * Speaks the protocol to A as node B would for one update, recording every byte sent; A's answers
+ * are read over node:net.
+ */
+async function recordSession(port: number, hello: Frame, nonce: Uint8Array): Promise<Uint8Array[]> {
+  const socket = tcpConnect(port, "127.0.0.1");
+  await new Promise((resolve) => socket.once("connect", resolve));
+  const incoming: Uint8Array[] = [];
+  let wake: (() => void) | undefined;
+  let ended = false;
+  socket.on("data", (data) => (incoming.push(new Uint8Array(data as Uint8Array)), wake?.()));
+  socket.on("close", () => ((ended = true), wake?.()));
+  const sent: Uint8Array[] = [];
+  const connection: StreamConnection = {
+    async read() {
+      while (incoming.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
+      return incoming.shift() ?? null;
+    },
+    write(data) {
+      sent.push(data.slice());
+      socket.write(data);
+      return undefined;
+    },
+    close: () => socket.destroy(),
+  };
+  const key = await importClusterKey(KEY);
+  const framed = new FramedConnection(connection, FROM_INITIATOR, key);
+  await framed.send(hello);
+  framed.bind(nonce);
+  const reply = (await framed.read()) as Extract<Frame, { type: "hello" }>;
+  assert.equal(reply.type, "hello");
+  framed.useKey(await deriveSessionKey(key, nonce, reply.nonce));
+  await framed.send({ type: "resync-chunk", records: [{ kind: "stick", pool: "app", key: "recorded", member: "m1", expiresAt: Date.now() + 600_000, origin: "B" }] });
+  await framed.send({ type: "resync-end", id: 0 });
+  assert.deepEqual(await framed.read(), { type: "ack", id: 0 });
+  framed.close();
+  return sent;
+}

@@ -1,0 +1,160 @@
+/**
+ * Failover in network namespaces: two or three real tandem nodes on a bridge share a virtual
+ * address; a client namespace talks HTTP to it. Each node's pool is a backend in its own
+ * namespace that answers with the node's name, so the answer says who holds the address.
+ * Root and Linux only (CI runs as root); skipped with the reason otherwise.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runtime, tandemCommand } from "../support/tandem.ts";
+import { ADMIN_PORT, BACKEND_PORT, CLIENT_IP, HTTP_PORT, labUnavailable, type LabProcess, sh, VIP, VrrpLab, waitUntil } from "../support/vrrp-lab.ts";
+
+const skip = labUnavailable();
+if (skip) console.warn(`vrrp.test.ts: skipped, ${skip}`);
+
+const KEY = "the lab's shared vrrp key";
+const runtimeArgv = (script: string) => (runtime === "bun" ? [process.execPath, script] : [process.execPath, "run", "-A", script]);
+
+interface NodeOptions {
+  priority: number;
+  preempt?: boolean;
+  advertInterval?: string;
+  peers?: string[];
+}
+
+function nodeConfig(lab: VrrpLab, node: string, options: NodeOptions) {
+  return {
+    listeners: [{ address: `0.0.0.0:${HTTP_PORT}` }],
+    pools: { app: { members: [{ name: node, url: `http://127.0.0.1:${BACKEND_PORT}` }] } },
+    accessLog: false,
+    drainTimeout: "1s",
+    admin: { address: `127.0.0.1:${ADMIN_PORT}` },
+    vrrp: {
+      key: KEY,
+      address: lab.ipOf(node),
+      ...(options.peers ? { peers: options.peers } : {}),
+      instances: [{
+        name: "web",
+        vrid: 51,
+        priority: options.priority,
+        preempt: options.preempt ?? true,
+        advertInterval: options.advertInterval ?? "100ms",
+        interface: "eth0",
+        virtualAddresses: [`${VIP}/24`],
+        track: { readiness: {} },
+      }],
+    },
+  };
+}
+
+/** Starts tandem in `node`'s namespace and waits for its VRRP agent's first state. */
+async function startNode(lab: VrrpLab, node: string, options: NodeOptions): Promise<LabProcess> {
+  const path = join(lab.dir, `${node}.json`);
+  writeFileSync(path, JSON.stringify(nodeConfig(lab, node, options)));
+  const tandem = lab.spawn(node, tandemCommand(["serve", "--config", path]));
+  await tandem.waitForLine((line) => line.event === "vrrp-transition", 20_000);
+  return tandem;
+}
+
+const stateOf = (lab: VrrpLab, node: string): string | undefined => lab.admin(node, "/api/v1/vrrp")?.instances?.[0]?.state;
+const masters = (lab: VrrpLab, nodes: string[]) => nodes.filter((node) => stateOf(lab, node) === "master");
+
+/** A lab with a backend per node; `run` gets it and the lab is torn down whatever happens. */
+async function withLab(nodeCount: number, run: (lab: VrrpLab) => Promise<void>): Promise<void> {
+  const lab = new VrrpLab(nodeCount);
+  try {
+    lab.setUp();
+    for (const node of lab.nodes) await lab.startBackend(node, runtimeArgv);
+    await run(lab);
+  } finally {
+    lab.tearDown();
+  }
+}
+
+describe(`VRRP failover in network namespaces (${runtime})`, { skip }, () => {
+  test("SIGKILL of the master: the backup takes the address and answers; the restarted master preempts back", { timeout: 90_000 }, async () => {
+    await withLab(2, async (lab) => {
+      const n1 = await startNode(lab, "n1", { priority: 150 });
+      await startNode(lab, "n2", { priority: 100 });
+      assert.ok(await waitUntil(() => lab.getVip() === "n1", 10_000), "n1 serves the VIP");
+      assert.equal(lab.holdsVip("n2"), false);
+      n1.kill("SIGKILL");
+      await n1.exited;
+      const took = await waitUntil(() => lab.getVip() === "n2", 10_000);
+      assert.ok(took !== undefined, `n2 did not answer on the VIP: ${JSON.stringify(lab.admin("n2", "/api/v1/vrrp"))}`);
+      assert.equal(lab.holdsVip("n2"), true);
+      assert.equal(stateOf(lab, "n2"), "master");
+      // The killed master left its address behind; coming back it removes it, then preempts.
+      await startNode(lab, "n1", { priority: 150 });
+      assert.ok(await waitUntil(() => lab.getVip() === "n1", 10_000), "n1 preempted back");
+      assert.ok(await waitUntil(() => !lab.holdsVip("n2") && stateOf(lab, "n2") === "backup", 5_000), "n2 gave the address back");
+    });
+  });
+
+  test("graceful stop: the master resigns (priority 0) and the backup takes over at once; nopreempt keeps it there", { timeout: 90_000 }, async () => {
+    await withLab(2, async (lab) => {
+      const n1 = await startNode(lab, "n1", { priority: 150, advertInterval: "1s" });
+      await startNode(lab, "n2", { priority: 100, advertInterval: "1s" });
+      assert.ok(await waitUntil(() => lab.getVip() === "n1", 15_000), "n1 serves the VIP");
+      n1.kill("SIGTERM");
+      // With 1 s adverts Master_Down_Interval is 3.6 s; a resignation needs only Skew_Time (0.6 s).
+      const took = await waitUntil(() => lab.getVip() === "n2", 10_000);
+      assert.ok(took !== undefined && took < 3_000, `took ${took} ms`);
+      await n1.waitForLine((line) => line.event === "stopped");
+      assert.equal(lab.holdsVip("n1"), false, "the resigning master removed its address");
+      const n2Status = lab.admin("n2", "/api/v1/vrrp");
+      assert.match(n2Status.instances[0].lastTransition.reason, /resigned/);
+      // n1 comes back with nopreempt: higher priority, yet it leaves the live master alone.
+      await startNode(lab, "n1", { priority: 150, advertInterval: "1s", preempt: false });
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      assert.equal(stateOf(lab, "n2"), "master", "nopreempt: the higher-priority node that came back stays backup");
+      assert.equal(stateOf(lab, "n1"), "backup");
+      assert.equal(lab.getVip(), "n2");
+    });
+  });
+
+  test("partition and heal: both become master while cut off, exactly one after (unicast peers, three nodes)", { timeout: 90_000 }, async () => {
+    await withLab(3, async (lab) => {
+      const peers = (self: string) => lab.nodes.filter((node) => node !== self).map((node) => lab.ipOf(node));
+      await startNode(lab, "n1", { priority: 200, peers: peers("n1") });
+      const n2 = await startNode(lab, "n2", { priority: 150, peers: peers("n2") });
+      await startNode(lab, "n3", { priority: 100, peers: peers("n3") });
+      assert.ok(await waitUntil(() => masters(lab, lab.nodes).join() === "n1", 10_000));
+      lab.setLink("n1", false);
+      assert.ok(await waitUntil(() => masters(lab, lab.nodes).sort().join() === "n1,n2", 10_000), "n2 takes over beside the isolated n1");
+      assert.equal(stateOf(lab, "n3"), "backup");
+      assert.ok(await waitUntil(() => lab.getVip() === "n2", 10_000), `the client reaches n2: ${JSON.stringify(n2.lines.filter((line) => /^vrrp/.test(String(line.event))))} ${sh(["ip", "-n", lab.ns("n2"), "addr"]).stdout} ${sh(["ip", "-n", lab.ns("c"), "neigh"]).stdout} ${sh(["ip", "netns", "exec", lab.ns("c"), "curl", "-sv", "--max-time", "1", "http://10.88.0.50:8080/"], true).stderr}`);
+      lab.setLink("n1", true);
+      assert.ok(await waitUntil(() => masters(lab, lab.nodes).join() === "n1", 10_000), "after healing, exactly one master: the highest");
+      assert.ok(await waitUntil(() => lab.getVip() === "n1", 10_000));
+      assert.ok(await waitUntil(() => !lab.holdsVip("n2") && !lab.holdsVip("n3"), 5_000), "only n1 holds the address");
+    });
+  });
+
+  test("forged, replayed, wrong-VRID, truncated and wrongly signed datagrams are dropped and counted", { timeout: 90_000 }, async () => {
+    await withLab(2, async (lab) => {
+      await startNode(lab, "n1", { priority: 150 });
+      await startNode(lab, "n2", { priority: 100 });
+      assert.ok(await waitUntil(() => stateOf(lab, "n1") === "master" && stateOf(lab, "n2") === "backup", 10_000));
+      const forger = lab.spawn("c", [...runtimeArgv(new URL("../support/vrrp-forger.ts", import.meta.url).pathname), CLIENT_IP, lab.ipOf("n1"), lab.ipOf("n2")]);
+      await forger.waitForLine((line) => line.event === "captured", 15_000);
+      // The attacker on the segment takes n1's address as a second one to spoof its source.
+      sh(["ip", "-n", lab.ns("c"), "addr", "add", `${lab.ipOf("n1")}/32`, "dev", "eth0"]);
+      const done = await forger.waitForLine((line) => line.event === "sent", 15_000);
+      assert.deepEqual(done.kinds, ["replay", "forged", "wrong-vrid", "truncated", "wrong-key", "garbage"]);
+      let drops: Record<string, number> = {};
+      const counted = await waitUntil(() => {
+        drops = lab.admin("n2", "/api/v1/vrrp")?.drops ?? {};
+        return drops.replay >= 1 && drops.auth >= 2 && drops.vrid >= 1 && drops.truncated >= 1 && drops.version >= 1;
+      }, 5_000);
+      assert.ok(counted !== undefined, JSON.stringify(drops));
+      assert.equal(stateOf(lab, "n2"), "backup", "nothing forged moved the address");
+      assert.equal(lab.admin("n2", "/api/v1/vrrp").instances[0].masterAddress, lab.ipOf("n1"));
+      const metrics = sh(["ip", "netns", "exec", lab.ns("n2"), "curl", "-s", `http://127.0.0.1:${ADMIN_PORT}/metrics`]).stdout;
+      assert.match(metrics, /tandem_vrrp_drops_total\{reason="replay"\} [1-9]/);
+      assert.match(metrics, /tandem_vrrp_state\{instance="web",vrid="51",state="backup"\} 1/);
+    });
+  });
+});
