@@ -14,6 +14,7 @@ import { createBalancerMetrics } from "./balancer/metrics.ts";
 import { registerVrrpMetrics } from "./cluster/vrrp/metrics.ts";
 import { createVrrpRole } from "./cluster/vrrp/role.ts";
 import { registerReplicationMetrics } from "./cluster/replication/metrics.ts";
+import { ReplicaStore } from "./cluster/replication/replica-store.ts";
 import { createReplicationRole } from "./cluster/replication/role.ts";
 import { formatProblem, parseConfig } from "./config/load.ts";
 import type { Config, ListenerConfig } from "./config/schema.ts";
@@ -21,6 +22,7 @@ import { Registry } from "./metrics/registry.ts";
 import type { Handler, Listener, Platform } from "./platform.ts";
 import type { ConnInfo } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
+import { createWorkerSync, WORKER_CHANNEL } from "./worker-sync.ts";
 import { type ConfigFiles, type ListenerTls, loadConfigFiles, resolvePath } from "./tls/files.ts";
 
 /** A listener of the running process with the config entry it serves (replaced on reload). */
@@ -84,14 +86,25 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     upstream: (origin, request, timeouts) => client.request(origin, request, timeouts),
     log,
     webSocket: platform.webSocket,
-    probeClient,
+    // With workers, worker 0 alone checks; the others follow its verdicts (worker-sync.ts).
+    probeClient: isLead ? probeClient : undefined,
+    onHealth: (pool, member, transition) => workerSync?.healthChanged(pool, member, transition.up, transition.reason),
     metrics,
     caCerts: (pool) => files.backendCa.get(pool),
   });
+  // Learned sessions and admin changes, as replication and the other workers see them.
+  const store = new ReplicaStore({ node: config.cluster?.node ?? "local", pools: () => balancer.pools, clock: platform.clock });
+  store.attach();
+  const workerSync = worker === undefined ? undefined : createWorkerSync({
+    lead: isLead,
+    store,
+    balancer,
+    reload: (trigger) => void reload(trigger),
+    channel: new BroadcastChannel(WORKER_CHANNEL),
+  });
   const listeners = new Map<string, OpenListener>();
   let admin: Listener | undefined;
-  // The failover agent; only the lead worker speaks for the node (see workers.ts).
-  const vrrpLead = platform.worker === undefined || platform.worker.index === 0;
+  // The failover agent; only worker 0 speaks for the node (see workers.ts).
   const vrrp = createVrrpRole({
     clock: platform.clock,
     bindDatagram: platform.bindDatagram,
@@ -101,14 +114,14 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     env: (name) => platform.env(name),
   });
   registerVrrpMetrics(registry, vrrp.status);
-  // Replication of sticky entries and admin changes; the lead worker holds it like the VRRP role.
+  // Replication of sticky entries and admin changes; worker 0 holds it like the VRRP role.
   const replication = createReplicationRole({
     clock: platform.clock,
     connect: platform.connect,
     listenStream: platform.listenStream,
     log,
     env: (name) => platform.env(name),
-    pools: () => balancer.pools,
+    store,
   });
   registerReplicationMetrics(registry, replication.status);
   const handler = async (request: Request, conn: ConnInfo) => {
@@ -282,9 +295,10 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     if (!loaded.ok) return _reloadFailed(platform, trigger, loaded.problems);
     files = loaded.files;
     balancer.reload(result.config);
+    store.attach();
     const problems = await syncListeners(result.config.listeners);
-    if (vrrpLead) problems.push(...await vrrp.apply(result.config.vrrp));
-    if (vrrpLead) problems.push(...await replication.apply(result.config.cluster, files.clusterTls));
+    if (isLead) problems.push(...await vrrp.apply(result.config.vrrp));
+    if (isLead) problems.push(...await replication.apply(result.config.cluster, files.clusterTls));
     watchFiles();
     if (problems.length > 0) return _reloadFailed(platform, trigger, problems);
     reloads++;
@@ -318,6 +332,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     ]);
     // After the drain: sessions learned by the last requests still reach the peers.
     replication.stop();
+    workerSync?.close();
     balancer.close();
     void admin?.shutdown();
     client.close();
@@ -338,16 +353,26 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
   }
   const problems = await syncListeners(config.listeners);
   watchFiles();
-  if (vrrpLead) problems.push(...await vrrp.apply(config.vrrp));
-  if (vrrpLead) problems.push(...await replication.apply(config.cluster, files.clusterTls));
+  if (isLead) problems.push(...await vrrp.apply(config.vrrp));
+  if (isLead) problems.push(...await replication.apply(config.cluster, files.clusterTls));
   if (problems.length > 0) {
     for (const problem of problems) platform.stderr(problem);
     platform.exit(1);
   }
-  // With workers, the lead alone answers the admin plane (one port, one view of the state).
+  // With workers, worker 0 alone answers the admin plane; its changes reach the others as records.
   if (config.admin && isLead) {
     const app = createAdminApp({
-      control: createAdminControl({ balancer, registry, runtime: platform.runtime, startedAt, reloads: () => reloads, reload, log, vrrp: vrrp.status, cluster: replication.status, memberChanged: replication.adminChanged }),
+      control: createAdminControl({ balancer, registry, runtime: platform.runtime, startedAt, reloads: () => reloads,
+        reload: async (trigger) => {
+          const result = await reload(trigger);
+          if (result.ok) workerSync?.reloaded(trigger);
+          return result;
+        },
+        log,
+        vrrp: vrrp.status,
+        cluster: replication.status,
+        memberChanged: (pool, member, change, actor) => store.adminChanged(pool, member, change, actor),
+      }),
       verify,
       publicMetrics: config.admin.publicMetrics,
       dashboardHtml,

@@ -33,8 +33,10 @@ export interface BalancerPorts {
   upstream: Upstream;
   log: LogSink;
   webSocket?: WebSocketProxy;
-  /** The client active health checks use (its own pool: probes never ride on proxied connections). */
+  /** The client active health checks use (its own pool: probes never ride on proxied connections); none = no active checks. */
   probeClient?: ProbeClient;
+  /** Told of every member's health transition (worker 0 passes its checks' verdicts on to the other workers). */
+  onHealth?: (pool: string, member: string, transition: HealthTransition) => void;
   /** No timers on this platform (edge): run due health checks when requests arrive. */
   lazyHealth?: boolean;
   metrics?: BalancerMetrics;
@@ -92,8 +94,10 @@ interface State {
 }
 
 export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
-  const onHealth = (pool: string, member: Member, transition: HealthTransition) =>
+  const onHealth = (pool: string, member: Member, transition: HealthTransition) => {
     ports.log({ time: new Date().toISOString(), event: "health", pool, member: member.name, up: transition.up, reason: transition.line });
+    ports.onHealth?.(pool, member.name, transition);
+  };
   const buildState = (config: Config, previous?: State): State => {
     const pools = new Map(Object.entries(config.pools).map(([name, pool]) => [
       name,

@@ -158,12 +158,14 @@ export class Pool {
   }
 
   #createHealth(member: Member, options: PoolOptions): MemberHealth {
-    const check = this.config.health.check;
+    const { health } = this.config;
+    const probeClient = health.check && options.probeClient;
     return new MemberHealth({
       name: member.name,
-      config: this.config.health,
+      // Without a client (a worker following worker 0's checks) the member keeps passive health only.
+      config: probeClient ? health : { ...health, check: undefined },
       clock: options.clock,
-      probe: check && options.probeClient ? httpProbe(options.probeClient, member.origin, check, options.clock) : undefined,
+      probe: probeClient ? httpProbe(probeClient, member.origin, health.check!, options.clock) : undefined,
       onTransition: (transition) => {
         // Checks that passed outrank an earlier refused connect: the member serves again at once.
         if (transition.up) member.downUntil = 0;

@@ -132,14 +132,6 @@ function _crossCheck(config: Config): Problem[] {
     if ((pool.hash.key === "header" || pool.hash.key === "cookie") && pool.hash.name === undefined) {
       problems.push({ path: `pools.${poolName}.hash.name`, expected: `the ${pool.hash.key} name to hash on`, received: "nothing" });
     }
-    // Workers do not share their stick tables yet: a session learned by one would be unknown to the others.
-    if (config.workers > 1 && pool.sticky.mode === "learn") {
-      problems.push({ path: `pools.${poolName}.sticky.mode`, expected: `a stateless mode (insert, prefix, route) or workers: 1: learned sessions are not yet shared between workers`, received: `"learn" with workers: ${config.workers}` });
-    }
-  }
-  // The admin plane runs on worker 0 only, and its changes (drain, weight) would not reach the others.
-  if (config.workers > 1 && config.admin) {
-    problems.push({ path: "admin", expected: "workers: 1 while an admin plane is configured: admin changes are not yet shared between workers", received: `workers: ${config.workers}` });
   }
   return problems;
 }

@@ -151,6 +151,14 @@ export class MemberHealth {
     this.#setDue(now + this.#backoff);
   }
 
+  /**
+   * Takes the state another thread's checks decided (`workers: N`: worker 0 checks, the others
+   * follow it); a change is a transition like any other.
+   */
+  follow(up: boolean, reason: string): void {
+    if (up !== this.#up) this.#transition(up, reason);
+  }
+
   /** Drives checks and re-admission with clock timers until stop(). */
   start(): void {
     if (this.#stopped || this.#timers) return;

@@ -213,15 +213,3 @@ test("config: workers > 1 with a port-0 listener is refused with the reason", ()
   assert.equal(result.ok, false);
   assert.ok(!result.ok && result.problems.some((problem) => problem.path === "listeners[0].address" && /fixed port/.test(problem.expected)));
 });
-
-test("config: workers > 1 is refused, with the reason, where workers would not share state (learn mode, admin changes)", () => {
-  const result = validateConfig({
-    workers: 2,
-    admin: {},
-    listeners: [{ address: "127.0.0.1:8080" }],
-    pools: { web: { sticky: { mode: "learn" }, members: [{ name: "a", url: "http://127.0.0.1:9000" }] } },
-  });
-  assert.equal(result.ok, false);
-  const paths = result.ok ? [] : result.problems.map((problem) => problem.path);
-  assert.deepEqual(paths.sort(), ["admin", "pools.web.sticky.mode"]);
-});

@@ -10,15 +10,24 @@ import { runtime, startTandem } from "../support/tandem.ts";
 const LIMIT = { timeout: 60_000 };
 
 /** One GET on a connection of its own, so that the kernel picks a worker for each. */
-function getOnNewConnection(port: number): Promise<number> {
+function getOnNewConnection(port: number, headers: Record<string, string> = {}): Promise<number> {
+  return getWithCookie(port, headers).then((result) => result.status);
+}
+
+function getWithCookie(port: number, headers: Record<string, string> = {}): Promise<{ status: number; setCookie: string[] }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path: "/", agent: false, headers: { connection: "close" } }, (response) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", agent: false, headers: { connection: "close", ...headers } }, (response) => {
       response.resume();
-      response.on("end", () => resolve(response.statusCode ?? 0));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, setCookie: response.headers["set-cookie"] ?? [] }));
     });
     req.on("error", reject);
     req.end();
   });
+}
+
+/** Access lines logged since `from` (an index into tandem.lines). */
+function accessLines(tandem: { lines: Record<string, unknown>[] }, from: number) {
+  return tandem.lines.slice(from).filter((line) => typeof line.status === "number" && line.method === "GET");
 }
 
 describe(`workers on ${runtime}`, () => {
@@ -62,5 +71,66 @@ describe(`workers on ${runtime}`, () => {
     assert.equal(result.code, 1);
     assert.match(result.stderr, /missing\.pem/);
     assert.doesNotMatch(result.stdout, /workers-started/);
+  });
+
+  test("workers share state: a session learned by one is routed the same by the other; health and drains on worker 0 reach every worker", LIMIT, async () => {
+    let bHealthy = true;
+    let issued = 0;
+    const handler = (name: string) => (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => {
+      if (req.url === "/health") {
+        res.statusCode = name === "b" && !bHealthy ? 503 : 200;
+        return res.end();
+      }
+      if (!req.headers.cookie) res.setHeader("set-cookie", `JSESSIONID=${name}-${++issued}; Path=/`);
+      res.end(name);
+    };
+    const backends: Backend[] = [await startBackend("a", handler("a")), await startBackend("b", handler("b"))];
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const tandem = await startTandem(farmConfig(backends, {
+      sticky: { mode: "learn" },
+      health: { check: { path: "/health", interval: "200ms", timeout: "150ms", rise: 1, fall: 1 } },
+    }, { workers: 2, listeners: [{ address: `127.0.0.1:${port}` }], admin: { address: `127.0.0.1:${adminPort}` } }));
+    try {
+      await tandem.waitForLine((line) => line.event === "listening" && line.worker === 1);
+      await tandem.waitForLine((line) => line.event === "admin-listening");
+
+      // A session learned through whichever worker took the first connection…
+      const first = await getWithCookie(port);
+      const cookie = first.setCookie[0].split(";")[0];
+      const owner = cookie.split("=")[1].split("-")[0];
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // …goes to its member from every worker.
+      let mark = tandem.lines.length;
+      for (let i = 0; i < 30; i++) assert.equal(await getOnNewConnection(port, { cookie }), 200);
+      const sticky = accessLines(tandem, mark);
+      assert.deepEqual(new Set(sticky.map((line) => line.member)), new Set([owner]), `every request of ${cookie} went to ${owner}`);
+      assert.deepEqual(new Set(sticky.map((line) => line.worker)), new Set([0, 1]), "both workers routed the session");
+
+      // Worker 0's checks take b down; worker 1 follows.
+      bHealthy = false;
+      await tandem.waitForLine((line) => line.event === "health" && line.member === "b" && line.up === false && line.worker === 1, 10_000);
+      mark = tandem.lines.length;
+      for (let i = 0; i < 30; i++) assert.equal(await getOnNewConnection(port), 200);
+      assert.deepEqual(new Set(accessLines(tandem, mark).map((line) => line.member)), new Set(["a"]));
+      bHealthy = true;
+      await tandem.waitForLine((line) => line.event === "health" && line.member === "b" && line.up === true && line.worker === 1, 10_000);
+
+      // A drain through the admin API (worker 0) holds in worker 1 too.
+      const patched = await fetch(`http://127.0.0.1:${adminPort}/api/v1/pools/app/members/a`, {
+        method: "PATCH",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ activation: "stopped" }),
+      });
+      assert.equal(patched.status, 200, await patched.text());
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      mark = tandem.lines.length;
+      for (let i = 0; i < 30; i++) assert.equal(await getOnNewConnection(port), 200);
+      const drained = accessLines(tandem, mark);
+      assert.deepEqual(new Set(drained.map((line) => line.member)), new Set(["b"]), "no worker sends to the stopped member");
+      assert.deepEqual(new Set(drained.map((line) => line.worker)), new Set([0, 1]));
+    } finally {
+      assert.equal(await tandem.stop(), 0);
+      await Promise.all(backends.map((backend) => backend.close()));
+    }
   });
 });

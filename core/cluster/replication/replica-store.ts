@@ -1,8 +1,9 @@
 /**
  * The state replication keeps equal on every node: the learned sticky entries of each `learn`
  * pool and the members' admin changes. Local changes come from the stick tables' change feeds
- * and the admin API's hook and are handed to `onLocal`; a peer's changes are applied
- * last-write-wins by (time, node name) without being announced again, so nothing echoes.
+ * and the admin API's hook; changes from peers or other workers are applied last-write-wins by
+ * (time, node name). Subscribers get both, with the source, so each carrier (replication,
+ * workers) passes on what the other brought and nothing returns to where it came from.
  *
  * Sticky entries carry their absolute expiry (wall-clock ms, the stick table's clock), so an
  * entry expires at the same moment on every node. An entry's write time is its expiry minus the
@@ -22,6 +23,15 @@ const MAX_ORIGINS = 256;
 /** Why a peer's record was not applied although authentic. */
 export type RecordDropReason = "unknown-pool" | "unknown-member" | "not-learn-pool";
 
+/**
+ * Where a change came from: this thread, a replication peer, or another worker of this process.
+ * Each carrier forwards what the others brought, so a change crosses from the peers to every
+ * worker and back without echoing.
+ */
+export type RecordSource = "local" | "peers" | "workers";
+
+export type RecordListener = (record: ReplicaRecord, source: RecordSource) => void;
+
 export interface ReplicaStoreOptions {
   /** This node's name: the origin of local changes and its side of every tie. */
   node: string;
@@ -37,8 +47,8 @@ interface AdminStamp {
 }
 
 export class ReplicaStore {
-  /** Receives every local change, in order. */
-  onLocal: (record: ReplicaRecord) => void = () => {};
+  /** This node's name (`cluster.node`; a reload may change it). */
+  node: string;
   /** Records dropped by reason. */
   readonly dropped = new Map<RecordDropReason, number>();
   readonly #options: ReplicaStoreOptions;
@@ -46,11 +56,13 @@ export class ReplicaStore {
   readonly #subscriptions = new Map<string, { table: StickTable; unsubscribe: () => void }>();
   /** The last admin change per member ("pool\0member"), local or remote. */
   readonly #admin = new Map<string, AdminStamp>();
+  readonly #listeners = new Set<RecordListener>();
   /** One string per node name: a million entries then share a handful of origins. */
   readonly #origins = new Map<string, string>();
 
   constructor(options: ReplicaStoreOptions) {
     this.#options = options;
+    this.node = options.node;
   }
 
   /** Follows the change feed of every learn-mode pool in force; call again after each reload. */
@@ -69,31 +81,47 @@ export class ReplicaStore {
     }
   }
 
+  /** Receives every local change and every applied one, in order, with its source; returns the unsubscribe function. */
+  subscribe(listener: RecordListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(record: ReplicaRecord, source: RecordSource): void {
+    for (const listener of this.#listeners) listener(record, source);
+  }
+
   detach(): void {
     for (const subscription of this.#subscriptions.values()) subscription.unsubscribe();
     this.#subscriptions.clear();
   }
 
   #local(pool: string, change: StickChange): void {
-    const origin = this.#options.node;
+    const origin = this.node;
     if (change.type === "set") {
-      this.onLocal({ kind: "stick", pool, key: change.key, member: change.member, expiresAt: change.expiresAt, origin });
+      this.#emit({ kind: "stick", pool, key: change.key, member: change.member, expiresAt: change.expiresAt, origin }, "local");
     } else if (change.reason === "deleted") {
       // Expiry happens on every node by itself; eviction is this node's memory, not the cluster's.
-      this.onLocal({ kind: "unstick", pool, key: change.key, at: this.#options.clock.now(), origin });
+      this.#emit({ kind: "unstick", pool, key: change.key, at: this.#options.clock.now(), origin }, "local");
     }
   }
 
   /** An admin API change on this node (already applied to the pool). */
   adminChanged(pool: string, member: string, change: { activation?: Activation; weight?: number }, actor: string): void {
     const at = this.#options.clock.now();
-    const origin = this.#options.node;
+    const origin = this.node;
     this.#admin.set(`${pool}\u0000${member}`, { at, origin, actor });
-    this.onLocal({ kind: "admin", pool, member, ...change, actor, at, origin });
+    this.#emit({ kind: "admin", pool, member, ...change, actor, at, origin }, "local");
   }
 
-  /** Applies a peer's record; false when it lost to what this node has or was dropped. */
-  apply(record: ReplicaRecord): boolean {
+  /** Applies a record from elsewhere and tells the listeners; false when it lost to what this node has or was dropped. */
+  apply(record: ReplicaRecord, source: Exclude<RecordSource, "local">): boolean {
+    if (!this.#apply(record)) return false;
+    this.#emit(record, source);
+    return true;
+  }
+
+  #apply(record: ReplicaRecord): boolean {
     const pool = this.#options.pools().get(record.pool);
     if (pool === undefined) return this.#drop("unknown-pool");
     if (record.kind === "admin") return this.#applyAdmin(pool, record);
@@ -107,7 +135,7 @@ export class ReplicaStore {
     const member = pool.member(record.member);
     if (member === undefined) return this.#drop("unknown-member");
     if (record.expiresAt <= this.#options.clock.now()) return false;
-    if (existing !== undefined && !_later(record.expiresAt, record.origin, existing.expiresAt, existing.origin ?? this.#options.node)) {
+    if (existing !== undefined && !_later(record.expiresAt, record.origin, existing.expiresAt, existing.origin ?? this.node)) {
       return false;
     }
     let origin = this.#origins.get(record.origin);
@@ -158,7 +186,7 @@ export class ReplicaStore {
     }
     for (const [pool, { table }] of this.#subscriptions) {
       for (const [key, entry] of table.live()) {
-        yield { kind: "stick", pool, key, member: entry.member, expiresAt: entry.expiresAt, origin: entry.origin ?? this.#options.node };
+        yield { kind: "stick", pool, key, member: entry.member, expiresAt: entry.expiresAt, origin: entry.origin ?? this.node };
       }
     }
   }

@@ -143,6 +143,7 @@ export class ReplicationNode {
   readonly #timers = new Set<() => void>();
   readonly #inbound = new Set<FramedConnection>();
   #stopped = false;
+  readonly #unsubscribe: () => void;
 
   private constructor(options: ReplicationOptions, key: CryptoKey | undefined) {
     this.#cluster = options.cluster;
@@ -170,7 +171,11 @@ export class ReplicationNode {
         lastError: null,
       });
     }
-    this.#store.onLocal = (record) => this.#publish(record);
+    // This node's changes, made here or by another worker of the process; a peer's reach every
+    // other peer directly (full mesh), so they are not passed on.
+    this.#unsubscribe = this.#store.subscribe((record, source) => {
+      if (source !== "peers") this.#publish(record);
+    });
   }
 
   static async create(options: ReplicationOptions): Promise<ReplicationNode> {
@@ -187,8 +192,7 @@ export class ReplicationNode {
   /** Closes every connection and stops reconnecting; local changes are no longer recorded. */
   stop(): void {
     this.#stopped = true;
-    this.#store.detach();
-    this.#store.onLocal = () => {};
+    this.#unsubscribe();
     for (const cancel of this.#timers) cancel();
     this.#timers.clear();
     for (const connection of this.#inbound) connection.close();
@@ -515,13 +519,13 @@ export class ReplicationNode {
             await askResync();
             break;
           }
-          for (let i = applied.id + 1 - frame.firstId; i < frame.records.length; i++) this.#store.apply(frame.records[i]);
+          for (let i = applied.id + 1 - frame.firstId; i < frame.records.length; i++) this.#store.apply(frame.records[i], "peers");
           applied.id = Math.max(applied.id, frame.firstId + frame.records.length - 1);
           await framed.send({ type: "ack", id: applied.id });
           break;
         }
         case "resync-chunk":
-          for (const record of frame.records) this.#store.apply(record);
+          for (const record of frame.records) this.#store.apply(record, "peers");
           break;
         case "resync-end":
           this.#applied.set(peer.name, { bootId, id: frame.id });

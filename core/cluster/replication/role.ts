@@ -1,21 +1,19 @@
 /**
  * Replication as one role of a running tandem: started from the `cluster` key once the listeners
- * are up, kept running by reloads that leave the section and its files unchanged (only the pools
- * are re-attached, so a reloaded stick table keeps replicating), restarted by reloads that change
- * them, stopped on shutdown. Restarting costs the peers one full resync each.
+ * are up, kept running by reloads that leave the section and its files unchanged (the store
+ * follows the reloaded pools itself), restarted by reloads that change them, stopped on shutdown.
+ * Restarting costs the peers one full resync each.
  *
  * @example
  * ```ts
- * const role = createReplicationRole({ clock, connect, listenStream, log, env, pools: () => balancer.pools });
+ * const role = createReplicationRole({ clock, connect, listenStream, log, env, store });
  * const problems = await role.apply(config.cluster, files.clusterTls); // [] when running or absent
  * role.stop();
  * ```
  * @module
  */
-import type { Pool } from "../../balancer/pool.ts";
-import type { Activation } from "../../config/fields.ts";
 import type { Clock, Connect, ListenStream, LogSink, StreamListener } from "../../ports.ts";
-import { ReplicaStore } from "./replica-store.ts";
+import type { ReplicaStore } from "./replica-store.ts";
 import { type ClusterStatus, ReplicationNode } from "./replication-node.ts";
 import type { ClusterConfig } from "./schema.ts";
 
@@ -32,7 +30,8 @@ export interface ReplicationRoleOptions {
   log: LogSink;
   /** Environment lookup (TANDEM_CLUSTER_KEY). */
   env: (name: string) => string | undefined;
-  pools: () => ReadonlyMap<string, Pool>;
+  /** The process's replicated state, shared with the other workers (see worker-sync.ts). */
+  store: ReplicaStore;
 }
 
 export interface ReplicationRole {
@@ -40,8 +39,6 @@ export interface ReplicationRole {
   status(): ClusterStatus | undefined;
   /** Brings replication in line with `config` (undefined = off); returns problems, empty when done. */
   apply(config: ClusterConfig | undefined, tls: ClusterTlsFiles | undefined): Promise<string[]>;
-  /** The admin API changed a member on this node: tell the peers. */
-  adminChanged(pool: string, member: string, change: { activation?: Activation; weight?: number }, actor: string): void;
   stop(): void;
 }
 
@@ -68,7 +65,8 @@ export function splitHostPort(address: string): { hostname: string; port: number
 }
 
 export function createReplicationRole(options: ReplicationRoleOptions): ReplicationRole {
-  let running: { node: ReplicationNode; store: ReplicaStore; listener: StreamListener; fingerprint: string } | undefined;
+  const { store } = options;
+  let running: { node: ReplicationNode; listener: StreamListener; fingerprint: string } | undefined;
   const stop = () => {
     running?.listener.close();
     running?.node.stop();
@@ -76,7 +74,6 @@ export function createReplicationRole(options: ReplicationRoleOptions): Replicat
   };
   return {
     status: () => running?.node.status(),
-    adminChanged: (pool, member, change, actor) => running?.store.adminChanged(pool, member, change, actor),
     stop,
     async apply(config, tls) {
       if (config === undefined) {
@@ -86,12 +83,9 @@ export function createReplicationRole(options: ReplicationRoleOptions): Replicat
       const key = clusterKey(config, options.env);
       if ("problem" in key) return [key.problem];
       const fingerprint = JSON.stringify([config, key.key, tls]);
-      if (running?.fingerprint === fingerprint) {
-        running.store.attach();
-        return [];
-      }
+      if (running?.fingerprint === fingerprint) return [];
       stop();
-      const store = new ReplicaStore({ node: config.node, pools: options.pools, clock: options.clock });
+      store.node = config.node;
       const node = await ReplicationNode.create({
         cluster: config,
         key: key.key,
@@ -121,7 +115,7 @@ export function createReplicationRole(options: ReplicationRoleOptions): Replicat
         return [`cluster.listen: cannot listen on ${config.listen}: ${(error as Error).message}`];
       }
       node.start();
-      running = { node, store, listener, fingerprint };
+      running = { node, listener, fingerprint };
       options.log({
         time: new Date().toISOString(),
         event: "replication-listening",
