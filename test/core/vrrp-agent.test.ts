@@ -2,6 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as v from "valibot";
 import { startVrrpAgent, type VrrpAgent } from "../../core/cluster/vrrp/agent.ts";
+import { decodeAdvertisement } from "../../core/cluster/vrrp/packet.ts";
 import { type VrrpConfig, VrrpSchema } from "../../core/cluster/vrrp/schema.ts";
 import type { RunCommand } from "../../core/ports.ts";
 import { FakeClock } from "../support/fake-clock.ts";
@@ -109,6 +110,9 @@ describe("VRRP agent over an in-memory UDP segment", () => {
     await run(clock, 1000);
     assert.equal(a.instance().state, "master");
     assert.ok(network.sent.every((datagram) => datagram.to === "10.0.0.12" || datagram.to === "10.0.0.11"));
+    const fromA = network.sent.filter((datagram) => datagram.from === "10.0.0.11").map((datagram) => decodeAdvertisement(datagram.data));
+    // Every advertisement twice, back to back, each copy with its own counter.
+    assert.deepEqual(fromA.slice(0, 4).map((decoded) => decoded.ok && [decoded.advert.priority, decoded.trailer.counter]), [[150, 1], [150, 2], [150, 3], [150, 4]]);
     const captured = network.sent.find((datagram) => datagram.from === "10.0.0.11")!.data;
     const forged = captured.slice();
     forged[2] = 255; // claim priority 255 ...

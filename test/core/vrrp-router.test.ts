@@ -209,7 +209,12 @@ describe("VRRP state machine (RFC 5798 / 9568 timings)", () => {
       assert.equal(a.router.state, "master");
       assert.equal(b.router.state, "master");
       cut.delete("a");
+      const sentBefore = [a.sent.length, b.sent.length];
       clock.advance(1000);
+      // Whoever speaks first after the heal, the loser steps down then: the winner answers at once.
+      const firstAdvert = Math.min(...[a.sent[sentBefore[0]], b.sent[sentBefore[1]]].filter((sent) => sent !== undefined).map((sent) => sent[1]));
+      const loser = winner === "b" ? a : b;
+      assert.equal(loser.history.at(-1), `backup@${firstAdvert}`);
       const states = [a.router.state, b.router.state];
       assert.deepEqual(states, winner === "b" ? ["backup", "master"] : ["master", "backup"], `priorities ${aPriority}/${bPriority}`);
       // Stable afterwards: no more changes.

@@ -22,6 +22,13 @@ import { commandCheck, startTracker, type Tracker } from "./tracker.ts";
 
 /** Datagrams waiting for their MAC check; beyond this a flood is dropped unhashed. */
 const MAX_PENDING = 256;
+/**
+ * Each advertisement goes out twice, back to back, each copy signed with its own counter: over
+ * UDP one lost datagram then no longer counts as a missed advertisement, so random loss that
+ * would make a backup take over for an instant (three in a row lost) must now hit six. Receivers
+ * reset their timer on the second copy within a millisecond of the first: the RFC's timings hold.
+ */
+const COPIES = 2;
 
 export interface VrrpAgentOptions {
   config: VrrpConfig;
@@ -149,7 +156,7 @@ export async function startVrrpAgent(options: VrrpAgentOptions): Promise<VrrpAge
 
   const send = (instance: VrrpInstanceConfig, priority: number) => {
     const current = transport;
-    const trailer = { sender: current.config.address, epoch, counter: ++counter };
+    const counters = Array.from({ length: COPIES }, () => ++counter);
     const advert = {
       vrid: instance.vrid,
       priority,
@@ -158,9 +165,11 @@ export async function startVrrpAgent(options: VrrpAgentOptions): Promise<VrrpAge
     };
     // Signing is asynchronous: chained so datagrams leave in counter order.
     sending = sending.then(async () => {
-      const bytes = await encodeAdvertisement(advert, trailer, current.cryptoKey);
       const destinations = current.config.peers ?? [current.config.multicast];
-      for (const destination of destinations) current.socket.send(bytes, destination, current.config.port);
+      for (const copy of counters) {
+        const bytes = await encodeAdvertisement(advert, { sender: current.config.address, epoch, counter: copy }, current.cryptoKey);
+        for (const destination of destinations) current.socket.send(bytes, destination, current.config.port);
+      }
     }).catch((error) => event("vrrp-send-failed", { instance: instance.name, message: (error as Error)?.message ?? String(error) }));
   };
 
