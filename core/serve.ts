@@ -16,6 +16,7 @@ import { createVrrpRole } from "./cluster/vrrp/role.ts";
 import { registerReplicationMetrics } from "./cluster/replication/metrics.ts";
 import { ReplicaStore } from "./cluster/replication/replica-store.ts";
 import { createReplicationRole } from "./cluster/replication/role.ts";
+import { splitAddress } from "./config/fields.ts";
 import { formatProblem, parseConfig } from "./config/load.ts";
 import type { Config, ListenerConfig } from "./config/schema.ts";
 import { Registry } from "./metrics/registry.ts";
@@ -459,12 +460,4 @@ export function summarize(config: Config): string {
 
 export function logEvent(platform: Platform, event: string, fields: Record<string, unknown> = {}): void {
   platform.stdout(JSON.stringify({ time: new Date().toISOString(), event, ...fields }));
-}
-
-/** Splits "host:port", "[v6]:port" or ":port" (all interfaces). */
-export function splitAddress(address: string): { hostname: string; port: number } {
-  const colon = address.lastIndexOf(":");
-  let hostname = address.slice(0, colon);
-  if (hostname.startsWith("[")) hostname = hostname.slice(1, -1);
-  return { hostname: hostname || "0.0.0.0", port: Number(address.slice(colon + 1)) };
 }

@@ -37,3 +37,11 @@ export const address = v.pipe(
 
 export const ACTIVATIONS = ["active", "disabled", "stopped"] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
+
+/** Splits "host:port", "[v6]:port" or ":port" (all interfaces). */
+export function splitAddress(address: string): { hostname: string; port: number } {
+  const colon = address.lastIndexOf(":");
+  let hostname = address.slice(0, colon);
+  if (hostname.startsWith("[")) hostname = hostname.slice(1, -1);
+  return { hostname: hostname || "0.0.0.0", port: Number(address.slice(colon + 1)) };
+}

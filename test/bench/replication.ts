@@ -20,7 +20,7 @@ import { createInterface } from "node:readline";
 import { createBalancer } from "../../core/balancer/balancer.ts";
 import { ReplicaStore } from "../../core/cluster/replication/replica-store.ts";
 import { ReplicationNode } from "../../core/cluster/replication/replication-node.ts";
-import { splitHostPort } from "../../core/cluster/replication/role.ts";
+import { splitAddress } from "../../core/config/fields.ts";
 import { ClusterSchema } from "../../core/cluster/replication/schema.ts";
 import { systemClock } from "../../core/clock.ts";
 import { validateConfig } from "../../core/config/load.ts";
@@ -102,7 +102,7 @@ async function sender(): Promise<void> {
       ports: {
         clock: systemClock,
         log: () => {},
-        connect: (address, signal) => connect({ ...splitHostPort(address), signal }),
+        connect: (address, signal) => connect({ ...splitAddress(address), signal }),
       },
     });
     const resynced = next();

@@ -13,6 +13,7 @@
  * @module
  */
 import type { Clock, Connect, ListenStream, LogSink, StreamListener } from "../../ports.ts";
+import { splitAddress } from "../../config/fields.ts";
 import type { ReplicaStore } from "./replica-store.ts";
 import { type ClusterStatus, ReplicationNode } from "./replication-node.ts";
 import type { ClusterConfig } from "./schema.ts";
@@ -57,13 +58,6 @@ export function clusterKey(
   return { key: config.key };
 }
 
-/** Splits "host:port" or "[v6]:port"; an empty host means every address. */
-export function splitHostPort(address: string): { hostname: string; port: number } {
-  const colon = address.lastIndexOf(":");
-  const hostname = address.slice(0, colon).replace(/^\[|\]$/g, "");
-  return { hostname: hostname || "0.0.0.0", port: Number(address.slice(colon + 1)) };
-}
-
 export function createReplicationRole(options: ReplicationRoleOptions): ReplicationRole {
   const { store } = options;
   let running: { node: ReplicationNode; listener: StreamListener; fingerprint: string } | undefined;
@@ -94,7 +88,7 @@ export function createReplicationRole(options: ReplicationRoleOptions): Replicat
           clock: options.clock,
           log: options.log,
           connect: (address, signal) => {
-            const { hostname, port } = splitHostPort(address);
+            const { hostname, port } = splitAddress(address);
             return options.connect({
               hostname,
               port,
@@ -104,7 +98,7 @@ export function createReplicationRole(options: ReplicationRoleOptions): Replicat
           },
         },
       });
-      const { hostname, port } = splitHostPort(config.listen);
+      const { hostname, port } = splitAddress(config.listen);
       let listener: StreamListener;
       try {
         listener = await options.listenStream(
