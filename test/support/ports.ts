@@ -8,26 +8,43 @@
  * await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/`)).ok, 10_000, "server on " + port);
  * ```
  */
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 /**
- * A TCP port on 127.0.0.1 that was free a moment ago. Another process can take it before the
- * caller binds it, so a caller that spawns a server should be ready to retry with a new port.
+ * A TCP port on 127.0.0.1 that was free a moment ago, chosen below the kernel's ephemeral range:
+ * a port from that range can be handed to any socket that binds port 0 (another server of the
+ * same test, started meanwhile) before the caller binds it. Another process can still take it,
+ * so a caller that spawns a server should be ready to retry with a new port.
  */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+export async function freePort(): Promise<number> {
+  const [ephemeralLow] = _ephemeralRange();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = FIXED_PORTS_FROM + Math.floor(Math.random() * (ephemeralLow - FIXED_PORTS_FROM));
+    if (await _bindable(port)) return port;
+  }
+  throw new Error(`freePort: no free port in ${FIXED_PORTS_FROM}-${ephemeralLow - 1} after 50 tries`);
+}
+
+/** Above the well-known and most registered service ports. */
+const FIXED_PORTS_FROM = 20_000;
+
+function _ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (low > FIXED_PORTS_FROM + 1000) return [low, high];
+  } catch {
+    // Not Linux: the usual default.
+  }
+  return [32768, 60999];
+}
+
+function _bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      if (address === null || typeof address === "string") {
-        server.close();
-        reject(new Error(`freePort: unexpected server address ${String(address)}`));
-        return;
-      }
-      server.close((error) => (error ? reject(error) : resolve(address.port)));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
 
