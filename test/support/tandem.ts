@@ -13,6 +13,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jsonLines } from "./json-lines.ts";
 
 export const runtime: "bun" | "deno" = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined" ? "deno" : "bun";
 const root = new URL("../../", import.meta.url).pathname;
@@ -68,48 +69,16 @@ export async function startTandem(config: unknown, options: { args?: string[]; c
   const args = configPath === undefined ? ["serve"] : ["serve", "--config", configPath];
   const [command, ...rest] = tandemCommand([...args, ...(options.args ?? [])]);
   const child = _spawn(command, rest, options.cwd ?? root);
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
-  let buffered = "";
   let stderr = "";
   const exited = child.exited;
   child.onStderr((chunk) => (stderr += chunk));
-  child.onStdout((chunk) => {
-    buffered += chunk;
-    let newline: number;
-    while ((newline = buffered.indexOf("\n")) !== -1) {
-      const text = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      let line: Record<string, unknown>;
-      try {
-        line = JSON.parse(text);
-      } catch {
-        line = { text };
-      }
-      lines.push(line);
-      for (const waiter of [...waiters]) {
-        if (waiter.match(line)) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(line);
-        }
-      }
-    }
+  const { lines, push, waitForLine } = jsonLines({
+    name: `tandem (${runtime})`,
+    exited,
+    context: () => `stdout: ${JSON.stringify(lines)}\nstderr: ${stderr}`,
+    onTimeout: () => child.kill("SIGKILL"),
   });
-  const waitForLine = (match: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000) => {
-    const seen = lines.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise<Record<string, unknown>>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new Error(`tandem (${runtime}) did not log the expected line within ${timeoutMs} ms.\nstdout: ${JSON.stringify(lines)}\nstderr: ${stderr}`));
-      }, timeoutMs);
-      waiters.push({ match, resolve: (line) => (clearTimeout(timer), resolve(line)) });
-      exited.then((code) => {
-        clearTimeout(timer);
-        reject(new Error(`tandem (${runtime}) exited with ${code} before logging the expected line.\nstderr: ${stderr}`));
-      });
-    });
-  };
+  child.onStdout(push);
   const listenerCount = typeof config === "object" && config !== null && "listeners" in config
     ? (config as { listeners: unknown[] }).listeners.length
     : 1;

@@ -15,6 +15,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jsonLines } from "./json-lines.ts";
 
 export const VIP = "10.88.0.50";
 export const CLIENT_IP = "10.88.0.100";
@@ -99,34 +100,14 @@ export class VrrpLab {
   /** Starts `argv` inside `host`'s namespace (`ip netns exec` execs: the PID is the program's). */
   spawn(host: string, argv: readonly string[]): LabProcess {
     const child: ChildProcess = spawn("ip", ["netns", "exec", this.ns(host), ...argv], { stdio: ["ignore", "pipe", "pipe"] });
-    const lines: Record<string, unknown>[] = [];
     let text = "";
-    let buffered = "";
-    const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const { lines, push, waitForLine } = jsonLines({ name: `${argv.join(" ")} in ${host}`, exited, context: () => text });
     child.stdout!.on("data", (chunk) => {
       text += chunk;
-      buffered += chunk;
-      let newline: number;
-      while ((newline = buffered.indexOf("\n")) !== -1) {
-        const raw = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        let line: Record<string, unknown>;
-        try {
-          line = JSON.parse(raw);
-        } catch {
-          line = { text: raw };
-        }
-        lines.push(line);
-        for (const waiter of [...waiters]) {
-          if (waiter.match(line)) {
-            waiters.splice(waiters.indexOf(waiter), 1);
-            waiter.resolve(line);
-          }
-        }
-      }
+      push(String(chunk));
     });
     child.stderr!.on("data", (chunk) => (text += chunk));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     let done = false;
     void exited.then(() => (done = true));
     const process: LabProcess = {
@@ -137,18 +118,7 @@ export class VrrpLab {
       kill: (signal) => {
         if (!done) child.kill(signal);
       },
-      waitForLine: (match, timeoutMs = 15_000) => {
-        const seen = lines.find(match);
-        if (seen) return Promise.resolve(seen);
-        return new Promise((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`${argv.join(" ")} in ${host}: no expected line within ${timeoutMs} ms:\n${text}`)), timeoutMs);
-          waiters.push({ match, resolve: (line) => (clearTimeout(timer), resolve(line)) });
-          void exited.then((code) => {
-            clearTimeout(timer);
-            reject(new Error(`${argv.join(" ")} in ${host} exited with ${code}:\n${text}`));
-          });
-        });
-      },
+      waitForLine,
     };
     this.#processes.push(process);
     return process;
