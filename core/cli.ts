@@ -9,7 +9,6 @@
  * @module
  */
 import { mintToken } from "./admin/auth.ts";
-import { vrrpKey } from "./cluster/vrrp/role.ts";
 import { configJsonSchema } from "./config/json-schema.ts";
 import { parseDuration } from "./config/duration.ts";
 import { edgeWarnings, formatEdgeWarning } from "./config/edge-warnings.ts";
@@ -52,14 +51,12 @@ export async function runCli(platform: Platform): Promise<void> {
         platform.stdout(`${path}: OK for the edge (${summarize(config)})`);
         return platform.exit(0);
       }
-      // What only the files and the runtime can tell: certificates, keys, CA bundles, TLS versions.
+      // What only the files, the runtime and the environment can tell: certificates, keys, CA
+      // bundles, TLS versions, shared keys given as TANDEM_CLUSTER_KEY / TANDEM_VRRP_KEY.
       const loaded = await loadConfigFiles(config, path, platform);
-      // ...and the environment: the VRRP key may come from TANDEM_VRRP_KEY only.
-      const vrrpKeyProblems = _vrrpKeyProblems(platform, config);
-      if (!loaded.ok || vrrpKeyProblems.length > 0) {
-        const problems = [...(loaded.ok ? [] : loaded.problems), ...vrrpKeyProblems];
-        platform.stderr(`${path}: ${problems.length} problem(s):`);
-        for (const problem of problems) platform.stderr(`  ${problem}`);
+      if (!loaded.ok) {
+        platform.stderr(`${path}: ${loaded.problems.length} problem(s):`);
+        for (const problem of loaded.problems) platform.stderr(`  ${problem}`);
         return platform.exit(1);
       }
       platform.stdout(`${path}: OK (${summarize(config)})`);
@@ -144,12 +141,6 @@ async function _token(platform: Platform, path: string, options: Record<string, 
   const audience = admin?.auth.audience ?? "tandem-admin";
   platform.stdout(await mintToken({ secret, audience, subject: options.sub ?? "cli", scope, ttlSeconds: Math.floor(ttl / 1000) }));
   return platform.exit(0);
-}
-
-function _vrrpKeyProblems(platform: Platform, config: Config): string[] {
-  if (config.vrrp === undefined) return [];
-  const key = vrrpKey(config.vrrp, (name) => platform.env(name));
-  return "problem" in key ? [key.problem] : [];
 }
 
 async function _loadConfig(platform: Platform, path: string): Promise<Config> {

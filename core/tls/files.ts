@@ -8,6 +8,7 @@
 import type { Config } from "../config/schema.ts";
 import type { Platform } from "../platform.ts";
 import { clusterKey } from "../cluster/replication/role.ts";
+import { vrrpKey } from "../cluster/vrrp/role.ts";
 import { checkKeyPair, type KeyPair, parseCertificate, pemBlocks } from "./certificate.ts";
 
 /** What a TLS listener needs from its files. */
@@ -102,11 +103,10 @@ export async function loadConfigFiles(
     else backendCa.set(name, [text]);
   }
   let clusterTls: ConfigFiles["clusterTls"];
-  if (config.cluster !== undefined) {
-    // The key may come from the environment, so this is checked here rather than by the schema.
-    const key = clusterKey(config.cluster, (name) => platform.env?.(name));
-    if ("problem" in key) problems.push(key.problem);
-  }
+  // Shared keys may come from the environment instead, so they are checked here rather than by the schema.
+  const env = (name: string) => platform.env?.(name);
+  const keys = [config.cluster && clusterKey(config.cluster, env), config.vrrp && vrrpKey(config.vrrp, env)];
+  for (const key of keys) if (key !== undefined && "problem" in key) problems.push(key.problem);
   if (config.cluster?.tls !== undefined) {
     const { cert, key, ca } = config.cluster.tls;
     const [certText, keyText, caText] = await Promise.all([read("cluster.tls.cert", cert), read("cluster.tls.key", key), read("cluster.tls.ca", ca)]);

@@ -114,4 +114,19 @@ describe("config files (certificates, keys, CA bundles)", () => {
     assert.ok(!cross.ok);
     assert.deepEqual(cross.problems.map((problem) => problem.path), ["listeners[0].hsts", "listeners[1].redirectToHttps"]);
   });
+
+  test("shared keys: a cluster or vrrp section without its key is a problem unless the environment gives it", async () => {
+    const sections = {
+      listeners: [{ address: ":80" }],
+      cluster: { name: "c", node: "lb1", listen: ":7400", peers: [{ name: "lb2", address: "10.0.0.2:7400" }] },
+      vrrp: { address: "10.0.0.1", peers: ["10.0.0.2"], instances: [{ name: "vi1", vrid: 51, interface: "eth0", virtualAddresses: ["10.0.0.100/24"] }] },
+    };
+    const missing = await loadConfigFiles(config(sections), "/etc/tandem/tandem.yaml", platform);
+    assert.ok(!missing.ok);
+    assert.equal(missing.problems.length, 2);
+    assert.match(missing.problems[0], /^cluster: a shared key/);
+    assert.match(missing.problems[1], /^vrrp\.key: /);
+    const env = (name: string) => ({ TANDEM_CLUSTER_KEY: "k".repeat(32), TANDEM_VRRP_KEY: "v".repeat(16) } as Record<string, string>)[name];
+    assert.ok((await loadConfigFiles(config(sections), "/etc/tandem/tandem.yaml", { ...platform, env })).ok);
+  });
 });
