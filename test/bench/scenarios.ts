@@ -535,7 +535,7 @@ export const workers: Scenario = {
         tables: [
           {
             title: workers.title,
-            method: `As scenario 1 (wrk -t1 -c${KEEPALIVE_CONNECTIONS} -d${ctx.seconds}s, 13-byte body) with `workers: 1` and `workers: 2` (worker threads; HAProxy: `nbthread`). The machine has ${navigator.hardwareConcurrency} cores shared by wrk, the members and the proxy, so this shows overhead more than headroom.`,
+            method: `As scenario 1 (wrk -t1 -c${KEEPALIVE_CONNECTIONS} -d${ctx.seconds}s, 13-byte body) with \`workers: 1\` and \`workers: 2\` (worker threads; HAProxy: \`nbthread\`). The machine has ${navigator.hardwareConcurrency} cores shared by wrk, the members and the proxy, so this shows overhead more than headroom.`,
             columns: _errorColumn(rows, WRK_COLUMNS.filter((c) => c.key !== "p99Added")),
             rows,
             notes: [NOTES.tandem],
