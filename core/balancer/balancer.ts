@@ -16,7 +16,7 @@ import type { Clock, ConnInfo, LogSink, WebSocketProxy } from "../ports.ts";
 import type { PassiveError } from "../health/schema.ts";
 import type { HealthTransition } from "../health/member-health.ts";
 import type { ProbeClient } from "../health/http-probe.ts";
-import type { Origin, RequestTimeouts, UpstreamErrorKind, UpstreamRequest } from "../proxy/http1-client.ts";
+import type { Origin, RequestTimeouts, UpstreamErrorKind, UpstreamRequest, UpstreamResponse } from "../proxy/http1-client.ts";
 import { UpstreamError } from "../proxy/http1-client.ts";
 import { applyForwarding, HeaderError, isWebSocketUpgrade, stripHopByHop } from "../proxy/headers.ts";
 import type { StickyLookup } from "../sticky/sticky.ts";
@@ -26,7 +26,7 @@ import type { BalancerMetrics } from "./metrics.ts";
 import { createRouter, type Router } from "./router.ts";
 
 /** Sends one request to one member; rejects with UpstreamError. */
-export type Upstream = (origin: Origin, request: UpstreamRequest, timeouts: RequestTimeouts) => Promise<Response>;
+export type Upstream = (origin: Origin, request: UpstreamRequest, timeouts: RequestTimeouts) => Promise<UpstreamResponse>;
 
 export interface BalancerPorts {
   clock: Clock;
@@ -218,8 +218,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       entry.member = member.name;
       member.requests++;
       const upstreamStarted = ports.clock.now();
-      let response: Response;
-      let bodyBytes: Uint8Array | undefined;
+      let response: UpstreamResponse;
       try {
         if (!forwarding.preserveHost) headers.set("host", member.url.host);
         if (webSocket) {
@@ -233,8 +232,8 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
           body: request.body,
           signal: request.signal,
         }, pool.config.timeouts);
-        if (response.body && Number(response.headers.get("content-length") ?? Infinity) <= BUFFERED_BODY_LIMIT) {
-          bodyBytes = new Uint8Array(await response.arrayBuffer());
+        if (response.body instanceof ReadableStream && Number(response.headers.get("content-length") ?? Infinity) <= BUFFERED_BODY_LIMIT) {
+          response.body = await _readWhole(response.body);
         }
       } catch (error) {
         pool.release(member);
@@ -258,10 +257,10 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       if (attempt < retries && idempotentReplay && retryOn.includes(String(response.status) as never)) {
         pool.release(member);
         tried.add(member);
-        await response.body?.cancel();
+        if (response.body instanceof ReadableStream) await response.body.cancel();
         continue;
       }
-      return await _respond(pool, member, response, bodyBytes, lookup, conn.tls, entry, finish);
+      return await _respond(pool, member, response, lookup, conn.tls, entry, finish);
     }
 
     if (!lastError) return fail(503, `no usable member in pool ${pool.name}`, { "retry-after": "1" });
@@ -272,14 +271,14 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
   async function _respond(
     pool: Pool,
     member: Member,
-    upstream: Response,
-    bodyBytes: Uint8Array | undefined,
+    upstream: UpstreamResponse,
     lookup: StickyLookup,
     secure: boolean,
     entry: AccessRecord,
     finish: (status: number) => void,
   ): Promise<Response> {
-    const headers = new Headers(upstream.headers);
+    // The member's headers are ours to change: no copy.
+    const { headers, body: upstreamBody } = upstream;
     stripHopByHop(headers);
     if (pool.sticky) await pool.sticky.write(headers, lookup, member.name, secure);
     let released = false;
@@ -291,14 +290,14 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       finish(upstream.status);
       member.latency.record(entry.totalMs);
     };
-    if (!upstream.body || bodyBytes) {
-      entry.bytesOut = bodyBytes?.length ?? 0;
+    if (!(upstreamBody instanceof ReadableStream)) {
+      entry.bytesOut = upstreamBody?.length ?? 0;
       done();
-      return new Response(bodyBytes as Uint8Array<ArrayBuffer> | undefined ?? null, { status: upstream.status, headers });
+      return new Response(upstreamBody as Uint8Array<ArrayBuffer> | null, { status: upstream.status, headers });
     }
     // Pull-through wrapper: holds the member's slot until the body is fully sent (leastconn and
     // maxconn count real work) and counts bytes for the access log.
-    const reader = upstream.body.getReader();
+    const reader = upstreamBody.getReader();
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         try {
@@ -398,6 +397,27 @@ async function _proxyWebSocket(
   }
   finish(response?.status ?? 101);
   return response;
+}
+
+/** A body declared small enough to buffer, read to its end (a failure inside it throws here, before any byte is sent). */
+async function _readWhole(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    length += value.length;
+  }
+  if (chunks.length === 1) return chunks[0];
+  const whole = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return whole;
 }
 
 /** Milliseconds since `start`, to 0.1 ms: finer digits are noise in a log line. */

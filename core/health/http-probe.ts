@@ -10,7 +10,7 @@
  * @module
  */
 import type { Clock } from "../ports.ts";
-import { type Http1Client, type Origin, UpstreamError } from "../proxy/http1-client.ts";
+import { type Http1Client, type Origin, toResponse, UpstreamError } from "../proxy/http1-client.ts";
 import type { Probe, ProbeResult } from "./member-health.ts";
 import { type CheckConfig, formatStatuses, statusExpected } from "./schema.ts";
 
@@ -44,7 +44,7 @@ export function httpProbe(client: ProbeClient, origin: Origin, check: CheckConfi
     const result = (ok: boolean, reason: string) => ({ ok, reason, durationMs: clock.now() - started });
     try {
       if (signal?.aborted) return result(false, "aborted");
-      const response = await client.request(origin, {
+      const response = toResponse(await client.request(origin, {
         method: check.method,
         target: check.path,
         // Nothing is pooled after a check, so each one opens a new connection as HAProxy's do: a
@@ -52,7 +52,7 @@ export function httpProbe(client: ProbeClient, origin: Origin, check: CheckConfi
         headers: new Headers({ host, "user-agent": "tandem-health", connection: "close" }),
         body: null,
         signal: deadline.signal,
-      }, timeouts);
+      }, timeouts));
       const status = response.status;
       if (!statusExpected(check.expect, status)) {
         await response.body?.cancel();

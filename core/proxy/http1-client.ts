@@ -4,13 +4,14 @@
  * ever reached the backend, which decides whether retrying elsewhere is safe.
  *
  * ```ts
- * import { Http1Client } from "./http1-client.ts";
+ * import { Http1Client, toResponse } from "./http1-client.ts";
  * const client = new Http1Client({ connect, clock });
- * const response = await client.request(
+ * const answer = await client.request(
  *   { hostname: "127.0.0.1", port: 8080 },
  *   { method: "GET", target: "/", headers: new Headers({ host: "app" }), body: null },
  *   { connect: 1000, response: 30_000, idle: 30_000 },
  * );
+ * const text = await toResponse(answer).text();
  * ```
  *
  * @module
@@ -72,6 +73,22 @@ export interface UpstreamRequest {
   body: ReadableStream<Uint8Array> | null;
   /** Aborting closes the connection; it is never reused. */
   signal?: AbortSignal;
+}
+
+/**
+ * A member's answer as the balancer takes it: no web Response is built for it, since the balancer
+ * builds the one it returns anyway. `headers` belong to the receiver (it may change them), and a
+ * body that came whole with the head (small responses) is handed over as bytes, not as a stream.
+ */
+export interface UpstreamResponse {
+  status: number;
+  headers: Headers;
+  body: Uint8Array | ReadableStream<Uint8Array> | null;
+}
+
+/** The answer as a web Response, for callers that want one (health checks, tests). */
+export function toResponse({ status, headers, body }: UpstreamResponse): Response {
+  return new Response(body as BodyInit | null, { status, headers });
 }
 
 export interface Http1ClientOptions {
@@ -304,7 +321,7 @@ export class Http1Client {
     origin: Origin,
     request: UpstreamRequest,
     timeouts: RequestTimeouts,
-  ): Promise<Response> {
+  ): Promise<UpstreamResponse> {
     const { method, target, headers, body, signal } = request;
     if (!METHOD.test(method) || !TARGET.test(target)) {
       throw new TypeError(`invalid request line: ${JSON.stringify(`${method} ${target}`)}`);
@@ -363,7 +380,7 @@ export class Http1Client {
   }
 
   /** Undefined means a pooled connection turned out stale before anything was lost: retry fresh. */
-  async #exchange(conn: _Conn, reused: boolean, call: _Call): Promise<Response | undefined> {
+  async #exchange(conn: _Conn, reused: boolean, call: _Call): Promise<UpstreamResponse | undefined> {
     const { body, signal, timeouts } = call;
     const ex = new _Exchange(conn, timeouts.response);
     const onAbort = () => conn.fail(new UpstreamError("aborted", ex.sent, "request aborted"));
@@ -442,20 +459,20 @@ export class Http1Client {
     rest: Uint8Array,
     isHead: boolean,
     idle: number,
-  ): Response {
+  ): UpstreamResponse {
     const { status, headers, contentLength, keepAlive } = head;
     const bodyless = isHead || status === 204 || status === 304;
     // 205 may not carry content in a Response; any framed body on it spoils the connection.
     if (bodyless || status === 205 || contentLength === 0) {
       ex.reusable = keepAlive && rest.length === 0 && (bodyless || contentLength === 0);
       this.#finish(ex, true);
-      return new Response(null, { status, headers });
+      return { status, headers, body: null };
     }
     // The whole body came with the head (small responses): hand it over as bytes, no stream built.
     if (!head.chunked && contentLength > 0 && rest.length === contentLength) {
       ex.reusable = keepAlive;
       this.#finish(ex, true);
-      return new Response(rest as Uint8Array<ArrayBuffer>, { status, headers });
+      return { status, headers, body: rest };
     }
     const conn = ex.conn;
     const onIdle = () => conn.fail(_bodyError(`no response body bytes for ${idle} ms`));
@@ -496,7 +513,7 @@ export class Http1Client {
       },
       cancel: () => end(false),
     }, { highWaterMark: 0 });
-    return new Response(stream, { status, headers });
+    return { status, headers, body: stream };
   }
 
   /** Streams the request body; the response timeout pauses while the client is the slow side. */

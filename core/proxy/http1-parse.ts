@@ -28,6 +28,8 @@ export interface ResponseHead {
 
 const CR = 13;
 const LF = 10;
+const SP = 32;
+const HTAB = 9;
 const MAX_CHUNK_LINE = 4096;
 const MAX_TRAILERS = 64 * 1024;
 const EMPTY = new Uint8Array(0);
@@ -109,28 +111,39 @@ export function encodeRequestHead(
   return _encodeLatin1(head + "\r\n");
 }
 
+/** The comma-separated tokens of a field value, lower-cased and trimmed. */
 function _tokens(value: string): string[] {
   return value.toLowerCase().split(",").map((token) => token.trim());
 }
 
-/** Parses a head without its final blank line (`bytes` ends before "\r\n\r\n"). */
+/**
+ * Parses a head without its final blank line (`bytes` ends before "\r\n\r\n").
+ *
+ * Runs once per proxied response, so it walks the text with indexOf instead of splitting it
+ * into lines, and looks closer only at the three fields that decide framing and reuse.
+ */
 export function parseResponseHead(bytes: Uint8Array): ResponseHead {
-  const lines = _latin1(bytes).split("\r\n");
-  const match = STATUS_LINE.exec(lines[0]);
-  if (!match) throw new ProtocolError(`bad status line: ${JSON.stringify(lines[0].slice(0, 80))}`);
+  const text = _latin1(bytes);
+  let lineEnd = text.indexOf("\r\n");
+  if (lineEnd < 0) lineEnd = text.length;
+  const statusLine = text.slice(0, lineEnd);
+  const match = STATUS_LINE.exec(statusLine);
+  if (!match) throw new ProtocolError(`bad status line: ${JSON.stringify(statusLine.slice(0, 80))}`);
   const headers = new Headers();
   let contentLength = -1;
   let transferEncoding = "";
   let close = false;
   let keepAliveToken = false;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    if (line[0] === " " || line[0] === "\t") throw new ProtocolError("obsolete line folding");
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new ProtocolError("header line without a name and colon");
-    const name = line.slice(0, colon);
+  for (let start = lineEnd + 2; start < text.length; start = lineEnd + 2) {
+    lineEnd = text.indexOf("\r\n", start);
+    if (lineEnd < 0) lineEnd = text.length;
+    const first = text.charCodeAt(start);
+    if (first === SP || first === HTAB) throw new ProtocolError("obsolete line folding");
+    const colon = text.indexOf(":", start);
+    if (colon <= start || colon > lineEnd) throw new ProtocolError("header line without a name and colon");
+    const name = text.slice(start, colon);
     // Headers.append strips the whitespace around the value itself.
-    const value = line.slice(colon + 1);
+    const value = text.slice(colon + 1, lineEnd);
     try {
       headers.append(name, value);
     } catch {

@@ -55,13 +55,15 @@ export function fetchUpstream(fetchFunction: FetchFunction, clock: Clock): Upstr
     } finally {
       cancelTimer();
     }
+    // A fetched response's headers are immutable; the balancer gets its own copy to change.
+    const headers = new Headers(response.headers);
     if (!response.body) {
       request.signal?.removeEventListener("abort", onClientAbort);
-      return response;
+      return { status: response.status, headers, body: null };
     }
     const body = _withIdleTimeout(response.body, timeouts.idle, clock, controller, () =>
       request.signal?.removeEventListener("abort", onClientAbort));
-    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+    return { status: response.status, headers, body };
   };
 }
 

@@ -11,8 +11,11 @@ import {
   UpstreamError,
   type UpstreamErrorKind,
   type UpstreamRequest,
+  toResponse,
 } from "../../core/proxy/http1-client.ts";
 
+/** The client's answer as a web Response, to read it the usual way. */
+const responseOf = async (client: Http1Client, ...args: Parameters<Http1Client["request"]>) => toResponse(await client.request(...args));
 
 const clock = systemClock;
 const TIMEOUTS: RequestTimeouts = { connect: 2000, response: 5000, idle: 5000 };
@@ -118,7 +121,7 @@ describe("http1 client: responses", () => {
     const client = new Http1Client({ connect, clock });
     try {
       for (let i = 0; i < 5; i++) {
-        const response = await client.request(at(server.port), get(), TIMEOUTS);
+        const response = await responseOf(client, at(server.port), get(), TIMEOUTS);
         assert.equal(await response.text(), `response ${i}`);
       }
       assert.equal(server.connections, 1);
@@ -136,7 +139,7 @@ describe("http1 client: responses", () => {
     ));
     const client = new Http1Client({ connect, clock });
     try {
-      const response = await client.request(at(server.port), get(), TIMEOUTS);
+      const response = await responseOf(client, at(server.port), get(), TIMEOUTS);
       assert.equal(response.status, 201);
       assert.deepEqual(response.headers.getSetCookie(), ["a=1; Path=/", "b=2, c"]);
       assert.equal(response.headers.get("content-encoding"), "gzip");
@@ -159,7 +162,7 @@ describe("http1 client: responses", () => {
     const client = new Http1Client({ connect, clock });
     try {
       for (let i = 0; i < 2; i++) {
-        const response = await client.request(at(server.port), get(), TIMEOUTS);
+        const response = await responseOf(client, at(server.port), get(), TIMEOUTS);
         assert.equal(response.headers.get("transfer-encoding"), "chunked");
         assert.equal(await response.text(), "hello 0123456789");
       }
@@ -180,7 +183,7 @@ describe("http1 client: responses", () => {
     });
     const client = new Http1Client({ connect, clock });
     try {
-      const response = await client.request(at(server.port), get(), TIMEOUTS);
+      const response = await responseOf(client, at(server.port), get(), TIMEOUTS);
       const expected = Array.from({ length: 20 }, (_, i) => `part ${i};`).join("");
       assert.equal(await response.text(), expected);
       await eventually(() => client.idleConnections === 1, "connection pooled after a chunked body");
@@ -200,7 +203,7 @@ describe("http1 client: responses", () => {
     const client = new Http1Client({ connect, clock });
     try {
       for (let i = 0; i < 2; i++) {
-        const response = await client.request(at(server.port), get(), TIMEOUTS);
+        const response = await responseOf(client, at(server.port), get(), TIMEOUTS);
         assert.equal(await response.text(), "first second");
       }
       assert.equal(server.connections, 2);
@@ -221,17 +224,17 @@ describe("http1 client: responses", () => {
     const server = await rawServer(respondToHeads((n) => replies[n]));
     const client = new Http1Client({ connect, clock });
     try {
-      const head = await client.request(at(server.port), get("/", { method: "HEAD" }), TIMEOUTS);
+      const head = await responseOf(client, at(server.port), get("/", { method: "HEAD" }), TIMEOUTS);
       assert.equal(head.status, 200);
       assert.equal(head.body, null);
       assert.equal(head.headers.get("content-length"), "1000");
-      const noContent = await client.request(at(server.port), get(), TIMEOUTS);
+      const noContent = await responseOf(client, at(server.port), get(), TIMEOUTS);
       assert.equal(noContent.status, 204);
       assert.equal(noContent.body, null);
-      const notModified = await client.request(at(server.port), get(), TIMEOUTS);
+      const notModified = await responseOf(client, at(server.port), get(), TIMEOUTS);
       assert.equal(notModified.status, 304);
       assert.equal(notModified.headers.get("etag"), '"x"');
-      assert.equal(await (await client.request(at(server.port), get(), TIMEOUTS)).text(), "after");
+      assert.equal(await (await responseOf(client, at(server.port), get(), TIMEOUTS)).text(), "after");
       assert.equal(server.connections, 1);
     } finally {
       client.close();
@@ -245,7 +248,7 @@ describe("http1 client: responses", () => {
     ));
     const client = new Http1Client({ connect, clock });
     try {
-      const response = await client.request(at(server.port), get(), TIMEOUTS);
+      const response = await responseOf(client, at(server.port), get(), TIMEOUTS);
       assert.equal(response.status, 200);
       assert.equal(response.headers.get("link"), null);
       assert.equal(await response.text(), "final");
@@ -272,7 +275,7 @@ describe("http1 client: responses", () => {
     });
     const client = new Http1Client({ connect, clock });
     try {
-      const response = await client.request(at(server.port), get(), TIMEOUTS);
+      const response = await responseOf(client, at(server.port), get(), TIMEOUTS);
       const reader = response.body!.getReader();
       let received = 0;
       for (let i = 0; i < 1_000_000; i++) {
@@ -334,7 +337,7 @@ describe("http1 client: request bodies", () => {
     try {
       const size = 5 * 1024 * 1024 + 123;
       const body = generated(size, 50_000);
-      const response = await client.request(
+      const response = await responseOf(client, 
         at(server.port),
         get("/upload", { method: "POST", body: body.stream }),
         TIMEOUTS,
@@ -353,7 +356,7 @@ describe("http1 client: request bodies", () => {
       const size = 3 * 1024 * 1024;
       const body = generated(size);
       const headers = new Headers({ host: "backend", "content-length": String(size) });
-      const response = await client.request(
+      const response = await responseOf(client, 
         at(server.port),
         { method: "PUT", target: "/upload", headers, body: body.stream },
         TIMEOUTS,
@@ -378,7 +381,7 @@ describe("http1 client: request bodies", () => {
     const client = new Http1Client({ connect, clock });
     try {
       const headers = new Headers({ host: "backend:8080", "x-custom": "caf\xe9", "content-length": "99" });
-      await (await client.request(at(server.port), get("/a?b=1", { headers }), TIMEOUTS)).text();
+      await (await responseOf(client, at(server.port), get("/a?b=1", { headers }), TIMEOUTS)).text();
       const body = new ReadableStream<Uint8Array>({
         start(controller) {
           controller.enqueue(encoder.encode("hello"));
@@ -386,14 +389,14 @@ describe("http1 client: request bodies", () => {
         },
       });
       headers.delete("content-length");
-      await (await client.request(at(server.port), get("/up", { method: "POST", headers, body }), TIMEOUTS)).text();
+      await (await responseOf(client, at(server.port), get("/up", { method: "POST", headers, body }), TIMEOUTS)).text();
       assert.deepEqual(transcripts, [
         "GET /a?b=1 HTTP/1.1\r\ncontent-length: 99\r\nhost: backend:8080\r\nx-custom: caf\xe9\r\n\r\n",
         "POST /up HTTP/1.1\r\nhost: backend:8080\r\nx-custom: caf\xe9\r\ntransfer-encoding: chunked\r\n\r\n" +
         "5\r\nhello\r\n0\r\n\r\n",
       ]);
-      await assert.rejects(client.request(at(server.port), get("/a b"), TIMEOUTS), TypeError);
-      await assert.rejects(client.request(at(server.port), get("/", { method: "GET /x" }), TIMEOUTS), TypeError);
+      await assert.rejects(responseOf(client, at(server.port), get("/a b"), TIMEOUTS), TypeError);
+      await assert.rejects(responseOf(client, at(server.port), get("/", { method: "GET /x" }), TIMEOUTS), TypeError);
     } finally {
       client.close();
       await server.close();
@@ -413,7 +416,7 @@ describe("http1 client: request bodies", () => {
           controller.enqueue(new Uint8Array(10));
         },
       }, { highWaterMark: 0 });
-      const response = await client.request(
+      const response = await responseOf(client, 
         at(server.port),
         get("/slow", { method: "POST", body }),
         { ...TIMEOUTS, response: 80 },
@@ -441,7 +444,7 @@ describe("http1 client: request bodies", () => {
         },
         cancel: () => void (cancelled = true),
       }, { highWaterMark: 0 });
-      const response = await client.request(at(server.port), get("/", { method: "POST", body }), TIMEOUTS);
+      const response = await responseOf(client, at(server.port), get("/", { method: "POST", body }), TIMEOUTS);
       assert.equal(await response.text(), "early");
       assert.equal(cancelled, true);
       assert.ok(pulls < 1000);
@@ -465,7 +468,7 @@ describe("http1 client: request bodies", () => {
         controller.enqueue(encoder.encode("x"));
       },
     }, { highWaterMark: 0 });
-    await rejectsWith(client.request(at(port), get("/", { method: "POST", body }), TIMEOUTS), "connect-failure", false);
+    await rejectsWith(responseOf(client, at(port), get("/", { method: "POST", body }), TIMEOUTS), "connect-failure", false);
     assert.equal(pulled, false);
     assert.equal(body.locked, false);
     client.close();
@@ -480,7 +483,7 @@ describe("http1 client: request bodies", () => {
       });
     const client = new Http1Client({ connect: hanging, clock });
     await rejectsWith(
-      client.request(at(1), get(), { ...TIMEOUTS, connect: 50 }),
+      responseOf(client, at(1), get(), { ...TIMEOUTS, connect: 50 }),
       "connect-timeout",
       false,
     );
@@ -508,8 +511,8 @@ describe("http1 client: failures", () => {
       const server = await rawServer(respondToHeads((n) => n === 0 ? reply : ok("fine")));
       const client = new Http1Client({ connect, clock });
       try {
-        await rejectsWith(client.request(at(server.port), get(), TIMEOUTS), "junk-response", true);
-        const second = await client.request(at(server.port), get(), TIMEOUTS);
+        await rejectsWith(responseOf(client, at(server.port), get(), TIMEOUTS), "junk-response", true);
+        const second = await responseOf(client, at(server.port), get(), TIMEOUTS);
         assert.equal(await second.text(), "fine");
         assert.equal(server.connections, 2);
       } finally {
@@ -523,7 +526,7 @@ describe("http1 client: failures", () => {
     const server = await rawServer(respondToHeads(() => null));
     const client = new Http1Client({ connect, clock });
     try {
-      await rejectsWith(client.request(at(server.port), get(), TIMEOUTS), "empty-response", true);
+      await rejectsWith(responseOf(client, at(server.port), get(), TIMEOUTS), "empty-response", true);
     } finally {
       client.close();
       await server.close();
@@ -536,7 +539,7 @@ describe("http1 client: failures", () => {
     })));
     const client = new Http1Client({ connect, clock });
     try {
-      const response = await client.request(at(server.port), get(), TIMEOUTS);
+      const response = await responseOf(client, at(server.port), get(), TIMEOUTS);
       await rejectsWith(response.text(), "body-error", true);
       assert.equal(client.idleConnections, 0);
     } finally {
@@ -556,7 +559,7 @@ describe("http1 client: failures", () => {
     const client = new Http1Client({ connect, clock });
     try {
       for (let i = 0; i < replies.length; i++) {
-        const response = await client.request(at(server.port), get(), TIMEOUTS);
+        const response = await responseOf(client, at(server.port), get(), TIMEOUTS);
         await rejectsWith(response.text(), "body-error", true);
       }
       assert.equal(server.connections, replies.length);
@@ -572,7 +575,7 @@ describe("http1 client: failures", () => {
     try {
       const started = performance.now();
       await rejectsWith(
-        client.request(at(server.port), get(), { ...TIMEOUTS, response: 200 }),
+        responseOf(client, at(server.port), get(), { ...TIMEOUTS, response: 200 }),
         "response-timeout",
         true,
       );
@@ -588,7 +591,7 @@ describe("http1 client: failures", () => {
     const server = await rawServer(respondToHeads(() => "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nsome"));
     const client = new Http1Client({ connect, clock });
     try {
-      const response = await client.request(at(server.port), get(), { ...TIMEOUTS, idle: 200 });
+      const response = await responseOf(client, at(server.port), get(), { ...TIMEOUTS, idle: 200 });
       await rejectsWith(response.text(), "body-error", true);
       await eventually(() => server.closedByPeer === 1, "stalled connection closed");
     } finally {
@@ -602,7 +605,7 @@ describe("http1 client: failures", () => {
     const client = new Http1Client({ connect, clock });
     try {
       const controller = new AbortController();
-      const pending = client.request(at(server.port), get("/", { signal: controller.signal }), TIMEOUTS);
+      const pending = responseOf(client, at(server.port), get("/", { signal: controller.signal }), TIMEOUTS);
       await eventually(() => server.connections === 1, "connected");
       controller.abort();
       await rejectsWith(pending, "aborted", true);
@@ -618,14 +621,14 @@ describe("http1 client: failures", () => {
     const client = new Http1Client({ connect, clock });
     try {
       const controller = new AbortController();
-      const aborted = await client.request(at(server.port), get("/", { signal: controller.signal }), TIMEOUTS);
+      const aborted = await responseOf(client, at(server.port), get("/", { signal: controller.signal }), TIMEOUTS);
       const reader = aborted.body!.getReader();
       assert.equal(new TextDecoder().decode((await reader.read()).value), "some");
       controller.abort();
       await rejectsWith(reader.read(), "aborted", true);
       await eventually(() => server.closedByPeer === 1, "aborted connection closed");
 
-      const cancelled = await client.request(at(server.port), get(), TIMEOUTS);
+      const cancelled = await responseOf(client, at(server.port), get(), TIMEOUTS);
       await cancelled.body!.cancel();
       await eventually(() => server.closedByPeer === 2, "cancelled connection closed");
       assert.equal(client.idleConnections, 0);
@@ -641,9 +644,9 @@ describe("http1 client: pooling", () => {
     const server = await rawServer(respondToHeads(() => ({ end: ok("x") })));
     const client = new Http1Client({ connect, clock });
     try {
-      assert.equal(await (await client.request(at(server.port), get(), TIMEOUTS)).text(), "x");
+      assert.equal(await (await responseOf(client, at(server.port), get(), TIMEOUTS)).text(), "x");
       await eventually(() => client.idleConnections === 0, "closed idle connection evicted");
-      assert.equal(await (await client.request(at(server.port), get(), TIMEOUTS)).text(), "x");
+      assert.equal(await (await responseOf(client, at(server.port), get(), TIMEOUTS)).text(), "x");
       assert.equal(server.connections, 2);
     } finally {
       client.close();
@@ -663,8 +666,8 @@ describe("http1 client: pooling", () => {
     });
     const client = new Http1Client({ connect, clock });
     try {
-      assert.equal(await (await client.request(at(server.port), get(), TIMEOUTS)).text(), "conn 0");
-      assert.equal(await (await client.request(at(server.port), get(), TIMEOUTS)).text(), "conn 1");
+      assert.equal(await (await responseOf(client, at(server.port), get(), TIMEOUTS)).text(), "conn 0");
+      assert.equal(await (await responseOf(client, at(server.port), get(), TIMEOUTS)).text(), "conn 1");
       assert.equal(server.connections, 2);
       // With a body that was already read, a retry would lose it: the error surfaces instead.
       const body = new ReadableStream<Uint8Array>({
@@ -675,7 +678,7 @@ describe("http1 client: pooling", () => {
       });
       const headers = new Headers({ host: "backend", "content-length": "7" });
       await rejectsWith(
-        client.request(at(server.port), { method: "POST", target: "/", headers, body }, TIMEOUTS),
+        responseOf(client, at(server.port), { method: "POST", target: "/", headers, body }, TIMEOUTS),
         "empty-response",
         true,
       );
@@ -697,7 +700,7 @@ describe("http1 client: pooling", () => {
     try {
       let text = "";
       for (let i = 0; i < replies.length; i++) {
-        text += await (await client.request(at(server.port), get(), TIMEOUTS)).text();
+        text += await (await responseOf(client, at(server.port), get(), TIMEOUTS)).text();
       }
       assert.equal(text, "abcd");
       assert.equal(server.connections, 3);
@@ -714,7 +717,7 @@ describe("http1 client: pooling", () => {
     const client = new Http1Client({ connect, clock: counting });
     try {
       for (let i = 0; i < 20; i++) {
-        assert.equal(await (await client.request(at(server.port), get(), TIMEOUTS)).text(), "x");
+        assert.equal(await (await responseOf(client, at(server.port), get(), TIMEOUTS)).text(), "x");
       }
       assert.ok(timers <= 2, `${timers} timers for 20 requests`);
     } finally {
@@ -728,7 +731,7 @@ describe("http1 client: pooling", () => {
     const client = new Http1Client({ connect, clock, keepAliveTimeout: 100, maxIdlePerOrigin: 2 });
     try {
       const responses = await Promise.all(
-        Array.from({ length: 4 }, () => client.request(at(server.port), get(), TIMEOUTS)),
+        Array.from({ length: 4 }, () => responseOf(client, at(server.port), get(), TIMEOUTS)),
       );
       for (const response of responses) assert.equal(await response.text(), "x");
       assert.equal(server.connections, 4);

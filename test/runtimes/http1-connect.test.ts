@@ -4,7 +4,7 @@ import net from "node:net";
 import https from "node:https";
 import { systemClock } from "../../core/clock.ts";
 import { connect, runtime } from "../support/runtime-connect.ts";
-import { Http1Client, type Origin, UpstreamError } from "../../core/proxy/http1-client.ts";
+import { Http1Client, type Origin, toResponse, UpstreamError } from "../../core/proxy/http1-client.ts";
 
 
 const clock = systemClock;
@@ -71,12 +71,12 @@ describe(`${runtime} connect adapter`, () => {
       res.end(`secure ${req.headers.host}`);
     }));
     const client = new Http1Client({ connect, clock });
-    const get = (tls: Origin["tls"]) =>
-      client.request(
+    const get = async (tls: Origin["tls"]) =>
+      toResponse(await client.request(
         { hostname: "127.0.0.1", port, tls },
         { method: "GET", target: "/", headers: new Headers({ host: "backend.test" }), body: null },
         TIMEOUTS,
-      );
+      ));
     try {
       const good = await get({ serverName: "backend.test", caCerts: [CA], verify: true });
       assert.equal(await good.text(), "secure backend.test");
