@@ -6,7 +6,7 @@
  */
 import { createAdminApp } from "./admin/app.ts";
 import { createVerifier, type Verifier } from "./admin/auth.ts";
-import { balancerReady, createAdminControl } from "./admin/control.ts";
+import { balancerReady, createAdminControl, poolCounters } from "./admin/control.ts";
 import { dashboardHtml } from "./admin/dashboard.ts";
 import type { ReloadResult } from "./admin/model.ts";
 import { createBalancer } from "./balancer/balancer.ts";
@@ -97,11 +97,14 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
   const store = new ReplicaStore({ node: config.cluster?.node ?? "local", pools: () => balancer.pools, clock: platform.clock });
   store.attach();
   const workerSync = worker === undefined ? undefined : createWorkerSync({
-    lead: isLead,
+    worker,
+    clock: platform.clock,
     store,
     balancer,
     reload: (trigger) => void reload(trigger),
     channel: new BroadcastChannel(WORKER_CHANNEL),
+    // Taken only when worker 0's admin plane asks: nothing is sent per request.
+    stats: (want) => (want === "metrics" ? { metrics: registry.snapshot() } : { pools: poolCounters(balancer) }),
   });
   const listeners = new Map<string, OpenListener>();
   let admin: Listener | undefined;
@@ -209,7 +212,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
       try {
         Object.assign(open, await bind(open, hostname, port, tls));
         listeners.set(config.address, open);
-        logEvent(platform, "listening", { address: `${open.listener.hostname}:${open.listener.port}`, tls: tls !== undefined, runtime: platform.runtime, worker: platform.worker?.index });
+        logEvent(platform, "listening", { address: `${open.listener.hostname}:${open.listener.port}`, tls: tls !== undefined, runtime: platform.runtime });
       } catch (error) {
         problems.push(`listeners[${index}]: cannot listen on ${config.address}: ${(error as Error).message}`);
       }
@@ -292,6 +295,11 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     }
     const result = parseConfig(text);
     if (!result.ok) return _reloadFailed(platform, trigger, result.problems.map(formatProblem));
+    // The file may leave `workers` out, and then a port-0 listener passes its check; the running workers still share every port.
+    const portZero = worker !== undefined && worker.count > 1 ? result.config.listeners.findIndex((listener) => listener.address.endsWith(":0")) : -1;
+    if (portZero !== -1) {
+      return _reloadFailed(platform, trigger, [`listeners[${portZero}].address: a fixed port: ${worker!.count} workers are running and each would get a different one for port 0 (got "${result.config.listeners[portZero].address}")`]);
+    }
     const loaded = await loadConfigFiles(result.config, path, platform);
     if (!loaded.ok) return _reloadFailed(platform, trigger, loaded.problems);
     files = loaded.files;
@@ -373,6 +381,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
         vrrp: vrrp.status,
         cluster: replication.status,
         memberChanged: (pool, member, change, actor) => store.adminChanged(pool, member, change, actor),
+        workers: workerSync,
       }),
       verify,
       publicMetrics: config.admin.publicMetrics,
@@ -459,5 +468,7 @@ export function summarize(config: Config): string {
 }
 
 export function logEvent(platform: Platform, event: string, fields: Record<string, unknown> = {}): void {
-  platform.stdout(JSON.stringify({ time: new Date().toISOString(), event, ...fields }));
+  // With workers each of them logs its own reload, drain and stop: the line says whose it is.
+  const worker = platform.worker === undefined ? {} : { worker: platform.worker.index };
+  platform.stdout(JSON.stringify({ time: new Date().toISOString(), event, ...worker, ...fields }));
 }

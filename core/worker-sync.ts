@@ -8,17 +8,43 @@
  * A worker that starts (or restarts after a crash) says hello; every other worker answers with
  * what it holds, worker 0 also with the health of every member.
  *
+ * Counters stay in the worker that counted them (no traffic per request): when the admin plane on
+ * worker 0 shows them, it asks the others for a snapshot and merges what arrives within
+ * {@link STATS_TIMEOUT_MS}, so a stuck or restarting worker is left out rather than hanging the
+ * scrape.
+ *
  * @module
  */
+import type { PoolCounters } from "./admin/model.ts";
 import type { Balancer } from "./balancer/balancer.ts";
 import type { ReplicaRecord } from "./cluster/replication/frames.ts";
 import type { ReplicaStore } from "./cluster/replication/replica-store.ts";
+import type { RegistrySnapshot } from "./metrics/registry.ts";
+import type { Clock } from "./ports.ts";
+import type { WorkerIdentity } from "./workers.ts";
+
+/** What worker 0 asks for: the registry (for /metrics) or the member counters (for the status API). */
+export type StatsWant = "metrics" | "status";
+
+/** A worker's answer to a stats request; plain data, as it crosses threads as a structured clone. */
+export interface WorkerStats {
+  metrics?: RegistrySnapshot;
+  pools?: PoolCounters[];
+}
+
+/** The stats of one other worker, as worker 0 received them. */
+export interface WorkerStatsAnswer {
+  worker: number;
+  stats: WorkerStats;
+}
 
 export type SyncMessage =
   | { type: "records"; records: ReplicaRecord[] }
   | { type: "health"; pool: string; member: string; up: boolean; reason: string }
   | { type: "hello" }
-  | { type: "reload"; trigger: string };
+  | { type: "reload"; trigger: string }
+  | { type: "stats-request"; id: string; want: StatsWant }
+  | { type: "stats"; id: string; worker: number; stats: WorkerStats };
 
 /** The part of a BroadcastChannel used here (tests pass an in-memory one). */
 export interface SyncChannel {
@@ -28,16 +54,26 @@ export interface SyncChannel {
 }
 
 export interface WorkerSyncOptions {
-  /** Worker 0: its checks decide health. */
-  lead: boolean;
+  /** Which worker this is; worker 0 is the lead: its checks decide health, it gathers the stats. */
+  worker: WorkerIdentity;
+  clock: Clock;
   store: ReplicaStore;
   balancer: Balancer;
   /** Reloads this worker's config (another worker was told to reload by the admin API). */
   reload: (trigger: string) => void;
   channel: SyncChannel;
+  /** This worker's counters, taken when worker 0 asks. */
+  stats: (want: StatsWant) => WorkerStats;
 }
 
 export interface WorkerSync {
+  /** Workers in the process (`workers`). */
+  readonly count: number;
+  /**
+   * Worker 0: the other workers' stats that arrived within {@link STATS_TIMEOUT_MS} (all of them,
+   * as soon as all answered), by worker index. Elsewhere: none.
+   */
+  gather(want: StatsWant): Promise<WorkerStatsAnswer[]>;
   /** Worker 0's checks changed a member's state: the others follow. */
   healthChanged(pool: string, member: string, up: boolean, reason: string): void;
   /** The admin API reloaded worker 0: every worker reloads. */
@@ -51,8 +87,18 @@ const SNAPSHOT_BATCH = 1_000;
 /** The BroadcastChannel the workers of this process share. */
 export const WORKER_CHANNEL = "tandem-workers";
 
+/**
+ * How long worker 0 waits for the other workers' stats. A worker answers between two events of
+ * its loop, so a healthy one takes well under a millisecond; one that has not answered by then is
+ * stuck or restarting, and the scrape goes on without it.
+ */
+export const STATS_TIMEOUT_MS = 250;
+
 export function createWorkerSync(options: WorkerSyncOptions): WorkerSync {
-  const { channel, store, balancer } = options;
+  const { channel, store, balancer, worker, clock } = options;
+  const lead = worker.index === 0;
+  /** Worker 0's stats requests waiting for answers, by id. */
+  const gathering = new Map<string, { take(answer: WorkerStatsAnswer): void; finish(): void }>();
   const unsubscribe = store.subscribe((record, source) => {
     if (source !== "workers") channel.postMessage({ type: "records", records: [record] });
   });
@@ -65,12 +111,22 @@ export function createWorkerSync(options: WorkerSyncOptions): WorkerSync {
       batch = [];
     }
     if (batch.length > 0) channel.postMessage({ type: "records", records: batch });
-    if (!options.lead) return;
+    if (!lead) return;
     for (const pool of balancer.pools.values()) {
       for (const member of pool.members) {
         channel.postMessage({ type: "health", pool: pool.name, member: member.name, up: member.health.up, reason: member.health.reason });
       }
     }
+  };
+  const answerStats = (id: string, want: StatsWant) => {
+    let stats: WorkerStats;
+    try {
+      stats = options.stats(want);
+    } catch {
+      // A bug taking stats must not end the worker; worker 0 reports it as not answering.
+      return;
+    }
+    channel.postMessage({ type: "stats", id, worker: worker.index, stats });
   };
   channel.addEventListener("message", ({ data: message }) => {
     switch (message.type) {
@@ -86,16 +142,47 @@ export function createWorkerSync(options: WorkerSyncOptions): WorkerSync {
       case "reload":
         options.reload(message.trigger);
         break;
+      case "stats-request":
+        if (!lead) answerStats(message.id, message.want);
+        break;
+      case "stats":
+        gathering.get(message.id)?.take({ worker: message.worker, stats: message.stats });
+        break;
     }
   });
   channel.postMessage({ type: "hello" });
   return {
+    count: worker.count,
     healthChanged(pool, member, up, reason) {
-      if (options.lead) channel.postMessage({ type: "health", pool, member, up, reason });
+      if (lead) channel.postMessage({ type: "health", pool, member, up, reason });
     },
     reloaded: (trigger) => channel.postMessage({ type: "reload", trigger }),
+    gather(want) {
+      if (!lead || worker.count < 2) return Promise.resolve([]);
+      // Unique across restarts of worker 0: a late answer to an earlier worker 0 is not taken for one to this.
+      const id = crypto.randomUUID();
+      return new Promise((resolve) => {
+        const answers = new Map<number, WorkerStats>();
+        const finish = () => {
+          if (!gathering.delete(id)) return;
+          cancelTimer();
+          resolve([...answers].sort(([a], [b]) => a - b).map(([index, stats]) => ({ worker: index, stats })));
+        };
+        const cancelTimer = clock.setTimer(finish, STATS_TIMEOUT_MS);
+        const take = (answer: WorkerStatsAnswer) => {
+          // Counted once per worker, whatever arrives twice or from outside the process's range.
+          if (!Number.isInteger(answer.worker) || answer.worker < 1 || answer.worker >= worker.count) return;
+          answers.set(answer.worker, answer.stats);
+          if (answers.size === worker.count - 1) finish();
+        };
+        gathering.set(id, { take, finish });
+        channel.postMessage({ type: "stats-request", id, want });
+      });
+    },
     close() {
       unsubscribe();
+      // An admin request still waiting gets what arrived.
+      for (const { finish } of [...gathering.values()]) finish();
       channel.close();
     },
   };

@@ -96,7 +96,7 @@ export function createAdminApp(options: AdminAppOptions): Hono<AdminEnv> {
   app.get("/healthz", (c) => c.text("ok"));
   app.get("/readyz", (c) => (control.ready() ? c.text("ready") : c.text("not ready", 503)));
 
-  app.get("/api/v1/status", auth("read"), (c) => c.json(control.status()));
+  app.get("/api/v1/status", auth("read"), async (c) => c.json(await control.status()));
 
   app.patch("/api/v1/pools/:pool/members/:member", auth("admin"), bodyLimit({
     maxSize: MAX_BODY_BYTES,
@@ -114,7 +114,7 @@ export function createAdminApp(options: AdminAppOptions): Hono<AdminEnv> {
       const change = v.safeParse(MemberChangeSchema, body);
       if (!change.success) throw new AdminError("INVALID", describeIssues(change.issues));
       fields.change = change.output;
-      return c.json(control.setMember(pool, member, change.output, c.get("actor")));
+      return c.json(await control.setMember(pool, member, change.output, c.get("actor")));
     });
   });
 
@@ -150,7 +150,7 @@ export function createAdminApp(options: AdminAppOptions): Hono<AdminEnv> {
       return c.json({ error: "the new config is invalid; the running one is kept", code: "INVALID_CONFIG", problems: result.problems }, 422);
     }));
 
-  app.get("/metrics", options.publicMetrics ? open : auth("read"), (c) => c.body(control.metrics(), 200, { "Content-Type": PROMETHEUS_TEXT }));
+  app.get("/metrics", options.publicMetrics ? open : auth("read"), async (c) => c.body(await control.metrics(), 200, { "Content-Type": PROMETHEUS_TEXT }));
 
   app.get("/", (c) => (options.dashboardHtml === undefined ? _error(c, 404, "NOT_FOUND", "no dashboard") : c.html(options.dashboardHtml)));
 

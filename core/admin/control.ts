@@ -2,15 +2,39 @@
  * The {@link AdminControl} of a running balancer: turns live pool state into the status document
  * and applies the admin API's changes. The HTTP side (auth, validation) is in `app.ts`.
  *
+ * With `workers: N` this runs in worker 0 and shows the whole process: whatever shows counters
+ * first gathers the other workers' (worker-sync.ts) and merges them with its own. State (health,
+ * activation, weights, sticky entries, checks) is worker 0's, which decides it; counts of events
+ * and of requests in flight or queued add up; latency percentiles are taken over the pooled
+ * samples of every worker's window.
+ *
  * @module
  */
 import type { Balancer } from "../balancer/balancer.ts";
 import type { VrrpStatus } from "../cluster/vrrp/agent.ts";
 import type { ClusterStatus } from "../cluster/replication/replication-node.ts";
 import type { Member, Pool } from "../balancer/pool.ts";
+import { percentile } from "../metrics/latency-window.ts";
 import type { Registry } from "../metrics/registry.ts";
 import type { LogSink } from "../ports.ts";
-import { type AdminControl, AdminError, type MemberChange, type MemberStatus, type ReloadResult } from "./model.ts";
+import type { StatsWant, WorkerStatsAnswer } from "../worker-sync.ts";
+import {
+  type AdminControl,
+  AdminError,
+  type MemberChange,
+  type MemberCounters,
+  type MemberStatus,
+  type PoolCounters,
+  type ReloadResult,
+  type WorkersReport,
+} from "./model.ts";
+
+/** The other workers' counters (worker-sync.ts's WorkerSync is one). */
+export interface WorkerStatsSource {
+  /** Workers in the process, this one included. */
+  readonly count: number;
+  gather(want: StatsWant): Promise<WorkerStatsAnswer[]>;
+}
 
 export interface AdminControlOptions {
   balancer: Balancer;
@@ -27,6 +51,8 @@ export interface AdminControlOptions {
   cluster?: () => ClusterStatus | undefined;
   /** Called after an API change was applied (replication ships it to the peers). */
   memberChanged?: (pool: string, member: string, change: MemberChange, actor: string) => void;
+  /** With `workers: N`: where the other workers' counters come from. Absent: this thread is the process. */
+  workers?: WorkerStatsSource;
 }
 
 /** Every pool has a member that takes new requests (what /readyz and the VRRP readiness tracker ask). */
@@ -34,8 +60,35 @@ export function balancerReady(balancer: Balancer): boolean {
   return [...balancer.pools.values()].every((pool) => pool.members.some((member) => pool.takesNew(member)));
 }
 
+/**
+ * Registers `tandem_workers` and `tandem_workers_reporting` in `options.registry` (a scrape with
+ * fewer reporting than configured lacks some workers' counters).
+ */
 export function createAdminControl(options: AdminControlOptions): AdminControl {
-  const { balancer } = options;
+  const { balancer, registry } = options;
+  const count = options.workers?.count ?? 1;
+  /** Set just before each render, in the same synchronous step, so concurrent scrapes cannot mix. */
+  let reporting = 1;
+  registry.gaugeFn("tandem_workers", "Worker threads of the process (workers).", [], () => [[[], count]]);
+  registry.gaugeFn(
+    "tandem_workers_reporting",
+    "Workers whose counters are in this scrape; fewer than tandem_workers when one did not answer in time.",
+    [],
+    () => [[[], reporting]],
+  );
+  const gather = async (want: StatsWant) => {
+    const answers = await (options.workers?.gather(want) ?? Promise.resolve([]));
+    const report: WorkersReport = {
+      count,
+      reporting: answers.length + 1,
+      missing: Array.from({ length: count - 1 }, (_, i) => i + 1).filter((index) => !answers.some((answer) => answer.worker === index)),
+    };
+    return { answers, report };
+  };
+  const countersOf = async () => {
+    const { answers, report } = await gather("status");
+    return { others: _byMember(answers.flatMap((answer) => answer.stats.pools ?? [])), report };
+  };
   const poolNamed = (name: string): Pool => {
     const pool = balancer.pools.get(name);
     if (!pool) throw new AdminError("NOT_FOUND", `no pool "${name}"`);
@@ -47,22 +100,26 @@ export function createAdminControl(options: AdminControlOptions): AdminControl {
     return member;
   };
   return {
-    status: () => ({
-      runtime: options.runtime,
-      startedAt: new Date(options.startedAt).toISOString(),
-      reloads: options.reloads(),
-      pools: [...balancer.pools.values()].map((pool) => ({
-        name: pool.name,
-        strategy: pool.config.strategy,
-        stickyMode: pool.config.sticky.mode,
-        stickyEntries: pool.sticky?.table?.size ?? 0,
-        queueLength: pool.queueLength,
-        usable: pool.members.some((member) => pool.takesNew(member)),
-        members: pool.members.map((member) => _memberStatus(pool, member)),
-      })),
-    }),
+    async status() {
+      const { others, report } = await countersOf();
+      return {
+        runtime: options.runtime,
+        startedAt: new Date(options.startedAt).toISOString(),
+        reloads: options.reloads(),
+        workers: report,
+        pools: [...balancer.pools.values()].map((pool) => ({
+          name: pool.name,
+          strategy: pool.config.strategy,
+          stickyMode: pool.config.sticky.mode,
+          stickyEntries: pool.sticky?.table?.size ?? 0,
+          queueLength: (others.get(pool.name)?.queues ?? []).reduce((sum, queued) => sum + queued, pool.queueLength),
+          usable: pool.members.some((member) => pool.takesNew(member)),
+          members: pool.members.map((member) => _memberStatus(pool, member, others.get(pool.name)?.members.get(member.name) ?? [])),
+        })),
+      };
+    },
     ready: () => balancerReady(balancer),
-    setMember(poolName, memberName, change, actor) {
+    async setMember(poolName, memberName, change, actor) {
       const pool = poolNamed(poolName);
       const member = memberNamed(pool, memberName);
       const before = { activation: member.activation, weight: member.configuredWeight };
@@ -77,7 +134,8 @@ export function createAdminControl(options: AdminControlOptions): AdminControl {
         before,
         after: { activation: member.activation, weight: member.configuredWeight },
       });
-      return _memberStatus(pool, member);
+      const { others } = await countersOf();
+      return _memberStatus(pool, member, others.get(pool.name)?.members.get(member.name) ?? []);
     },
     sessions(poolName, offset, limit) {
       const table = poolNamed(poolName).sticky?.table;
@@ -91,15 +149,50 @@ export function createAdminControl(options: AdminControlOptions): AdminControl {
       return poolNamed(poolName).sticky?.table?.delete(key) ?? false;
     },
     reload: (actor) => options.reload(`admin API (${actor})`),
-    metrics: () => options.registry.render(),
+    async metrics() {
+      const { answers, report } = await gather("metrics");
+      reporting = report.reporting;
+      return registry.render(answers.flatMap((answer) => (answer.stats.metrics ? [answer.stats.metrics] : [])));
+    },
     vrrp: () => options.vrrp?.() ?? null,
     cluster: () => options.cluster?.() ?? null,
   };
 }
 
-function _memberStatus(pool: Pool, member: Member): MemberStatus {
+/** This worker's counters of every pool: what another worker sends worker 0 for the status API. */
+export function poolCounters(balancer: Balancer): PoolCounters[] {
+  return [...balancer.pools.values()].map((pool) => ({
+    name: pool.name,
+    queueLength: pool.queueLength,
+    members: pool.members.map((member) => ({
+      name: member.name,
+      active: member.active,
+      requests: member.requests,
+      failures: member.failures,
+      responses: { ...member.responses },
+      latencyMs: member.latency.samples(),
+    })),
+  }));
+}
+
+/** The other workers' counters by pool, then member: every worker's for the same member together. */
+function _byMember(pools: PoolCounters[]): Map<string, { queues: number[]; members: Map<string, MemberCounters[]> }> {
+  const byPool = new Map<string, { queues: number[]; members: Map<string, MemberCounters[]> }>();
+  for (const pool of pools) {
+    let entry = byPool.get(pool.name);
+    if (entry === undefined) byPool.set(pool.name, entry = { queues: [], members: new Map() });
+    entry.queues.push(pool.queueLength);
+    for (const member of pool.members) entry.members.set(member.name, [...(entry.members.get(member.name) ?? []), member]);
+  }
+  return byPool;
+}
+
+/** Worker 0's state of `member` with the counters of `others` (the same member in the other workers) added. */
+function _memberStatus(pool: Pool, member: Member, others: MemberCounters[]): MemberStatus {
   const { health } = member;
   const check = health.lastCheck;
+  const sum = (own: number, counter: (counters: MemberCounters) => number) => others.reduce((total, o) => total + counter(o), own);
+  const latency = [member.latency.samples(), ...others.map((o) => o.latencyMs)].flat();
   return {
     name: member.name,
     url: member.url.origin,
@@ -113,12 +206,18 @@ function _memberStatus(pool: Pool, member: Member): MemberStatus {
     domain: member.domain ?? null,
     distance: member.distance,
     maxconn: member.maxconn,
-    active: member.active,
-    requests: member.requests,
-    failures: member.failures,
-    responses: { ...member.responses },
-    p50Ms: member.latency.percentile(0.5),
-    p99Ms: member.latency.percentile(0.99),
+    active: sum(member.active, (o) => o.active),
+    requests: sum(member.requests, (o) => o.requests),
+    failures: sum(member.failures, (o) => o.failures),
+    responses: {
+      "1xx": sum(member.responses["1xx"], (o) => o.responses["1xx"]),
+      "2xx": sum(member.responses["2xx"], (o) => o.responses["2xx"]),
+      "3xx": sum(member.responses["3xx"], (o) => o.responses["3xx"]),
+      "4xx": sum(member.responses["4xx"], (o) => o.responses["4xx"]),
+      "5xx": sum(member.responses["5xx"], (o) => o.responses["5xx"]),
+    },
+    p50Ms: percentile(latency, 0.5),
+    p99Ms: percentile(latency, 0.99),
     lastCheck: check
       ? { ok: check.ok, at: new Date(check.at).toISOString(), durationMs: check.durationMs, reason: check.reason }
       : null,

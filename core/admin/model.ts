@@ -34,13 +34,16 @@ export interface MemberStatus {
   domain: string | null;
   distance: number;
   maxconn: number;
-  /** Requests in flight. */
+  /** Requests in flight (summed over the workers, like the counters below). */
   active: number;
   requests: number;
   /** Connect errors, timeouts and broken responses. */
   failures: number;
   responses: { "1xx": number; "2xx": number; "3xx": number; "4xx": number; "5xx": number };
-  /** Percentiles of the last few hundred response times (request to end of body), null before any. */
+  /**
+   * Percentiles of the last few hundred response times of each worker (request to end of body),
+   * taken over all of them together; null before any.
+   */
   p50Ms: number | null;
   p99Ms: number | null;
   lastCheck: CheckResult | null;
@@ -52,10 +55,24 @@ export interface PoolStatus {
   stickyMode: string;
   /** Learned sticky entries (learn mode), else 0. */
   stickyEntries: number;
+  /** Requests waiting for a slot, in all workers. */
   queueLength: number;
   /** At least one member can take requests. */
   usable: boolean;
   members: MemberStatus[];
+}
+
+/**
+ * Whose counters a document holds (`workers: N`): state comes from worker 0, counters from every
+ * worker that answered in time.
+ */
+export interface WorkersReport {
+  /** Workers in the process. */
+  count: number;
+  /** Workers whose counters are included (worker 0 always). */
+  reporting: number;
+  /** Workers that did not answer in time: their counters are missing from this document. */
+  missing: number[];
 }
 
 export interface StatusDocument {
@@ -64,7 +81,27 @@ export interface StatusDocument {
   startedAt: string;
   /** Successful reloads since start. */
   reloads: number;
+  /** Always in the control's documents; optional for documents built by hand (the dashboard's tests). */
+  workers?: WorkersReport;
   pools: PoolStatus[];
+}
+
+/** A member's counters in one worker, as sent to worker 0 (plain data: it crosses threads). */
+export interface MemberCounters {
+  name: string;
+  active: number;
+  requests: number;
+  failures: number;
+  responses: MemberStatus["responses"];
+  /** The worker's latency window (ms), for percentiles over all workers' samples. */
+  latencyMs: number[];
+}
+
+/** A pool's counters in one worker. */
+export interface PoolCounters {
+  name: string;
+  queueLength: number;
+  members: MemberCounters[];
 }
 
 export interface MemberChange {
@@ -88,12 +125,16 @@ export class AdminError extends Error {
   }
 }
 
+/**
+ * Calls that show counters may answer later: with `workers: N` they wait (boundedly) for the other
+ * workers' counters.
+ */
 export interface AdminControl {
-  status(): StatusDocument;
+  status(): StatusDocument | Promise<StatusDocument>;
   /** Every pool has a usable member. */
   ready(): boolean;
   /** Applies a live change; `actor` (the token's subject) goes into the log line. Throws AdminError. */
-  setMember(pool: string, member: string, change: MemberChange, actor: string): MemberStatus;
+  setMember(pool: string, member: string, change: MemberChange, actor: string): MemberStatus | Promise<MemberStatus>;
   /** Learned sticky entries of a pool, oldest first. Throws AdminError for an unknown pool. */
   sessions(pool: string, offset: number, limit: number): { total: number; entries: StickyEntry[] };
   /** Throws AdminError for an unknown pool; false when the key was not there. */
@@ -101,7 +142,7 @@ export interface AdminControl {
   /** Re-reads the config file; the running config keeps serving when the new one is invalid. */
   reload(actor: string): Promise<ReloadResult>;
   /** Prometheus text exposition (version 0.0.4). */
-  metrics(): string;
+  metrics(): string | Promise<string>;
   /** The failover agent's state per virtual router; null (or absent) when no `vrrp` is configured. */
   vrrp?(): VrrpStatus | null;
   /** Replication peers (state, last contact, lag, resyncs, drops); null (or absent) without `cluster`. */

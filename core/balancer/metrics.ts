@@ -21,10 +21,11 @@ export function createBalancerMetrics(registry: Registry, pools: () => ReadonlyM
   const requests = registry.counter("tandem_requests_total", "Requests answered, by pool, member and status class.", ["pool", "member", "code"]);
   const duration = registry.histogram("tandem_request_duration_seconds", "Time from request to the end of the response.", ["pool"], LATENCY_BUCKETS);
   const errors = registry.counter("tandem_upstream_errors_total", "Failed upstream attempts by kind.", ["pool", "member", "kind"]);
-  const reloads = registry.counter("tandem_reloads_total", "Config reloads by result.", ["result"]);
+  // Every worker reloads on each reload: worker 0's count is the process's.
+  const reloads = registry.counter("tandem_reloads_total", "Config reloads by result.", ["result"], { merge: "lead" });
   const perMember = (value: (pool: Pool, member: Pool["members"][number]) => number) => () =>
     [...pools().values()].flatMap((pool) => pool.members.map((member) => [[pool.name, member.name], value(pool, member)] as [string[], number]));
-  registry.gaugeFn("tandem_active_requests", "Requests in flight per member.", ["pool", "member"], perMember((_, m) => m.active));
+  registry.gaugeFn("tandem_active_requests", "Requests in flight per member.", ["pool", "member"], perMember((_, m) => m.active), { merge: "sum" });
   registry.gaugeFn("tandem_member_up", "1 when the member is up (health), else 0.", ["pool", "member"], perMember((pool, m) => (pool.isUp(m) ? 1 : 0)));
   registry.gaugeFn("tandem_member_effective_weight", "Weight after slow start.", ["pool", "member"], perMember((_, m) => m.weight));
   registry.gaugeFn(
@@ -36,7 +37,7 @@ export function createBalancerMetrics(registry: Registry, pools: () => ReadonlyM
     ),
   );
   registry.gaugeFn("tandem_queue_length", "Requests waiting for a connection slot.", ["pool"], () =>
-    [...pools().values()].map((pool) => [[pool.name], pool.queueLength]));
+    [...pools().values()].map((pool) => [[pool.name], pool.queueLength]), { merge: "sum" });
   registry.gaugeFn("tandem_sticky_entries", "Learned sticky sessions (learn mode).", ["pool"], () =>
     [...pools().values()].map((pool) => [[pool.name], pool.sticky?.table?.size ?? 0]));
   return {

@@ -10,6 +10,7 @@
  * ```
  * @module
  */
+import { defaultWorkers } from "./load.ts";
 import type { Config } from "./schema.ts";
 
 export interface EdgeWarning {
@@ -41,7 +42,8 @@ export function edgeWarnings(config: Config): EdgeWarning[] {
   for (const [key, message] of Object.entries(_SERVER_ONLY_KEYS)) {
     if (top[key] !== undefined) warnings.push({ path: key, message });
   }
-  if (typeof top.workers === "number" && top.workers > 1) {
+  // The default (one per core of the machine that parsed the config) asks for nothing the platform does not do.
+  if (typeof top.workers === "number" && top.workers > 1 && top.workers !== defaultWorkers(config.listeners)) {
     warnings.push({ path: "workers", message: "the platform runs as many isolates as it needs: ignored" });
   }
   for (const [name, pool] of Object.entries(config.pools)) {

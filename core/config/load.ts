@@ -13,7 +13,7 @@
  */
 import * as v from "valibot";
 import { parseDocument } from "yaml";
-import { type Config, ConfigSchema } from "./schema.ts";
+import { type Config, ConfigSchema, type ListenerConfig, MAX_WORKERS } from "./schema.ts";
 
 export interface Problem {
   /** Dotted path with array indices in brackets, e.g. `pools.app.members[0].url`. */
@@ -48,8 +48,24 @@ export function parseConfig(text: string): ConfigResult {
 export function validateConfig(input: unknown): ConfigResult {
   const parsed = v.safeParse(ConfigSchema, input);
   if (!parsed.success) return { ok: false, problems: parsed.issues.map(_problemOfIssue) };
-  const problems = _crossCheck(parsed.output);
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: parsed.output };
+  const config = { ...parsed.output, workers: parsed.output.workers ?? defaultWorkers(parsed.output.listeners) };
+  const problems = _crossCheck(config);
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, config };
+}
+
+/**
+ * `workers` when the config leaves it out: one per core (at most {@link MAX_WORKERS}; 1 where the
+ * runtime does not say), but 1 when a listener asks for port 0: the kernel would give each worker
+ * a port of its own, and clients could not reach all of them at one address.
+ */
+export function defaultWorkers(listeners: readonly Pick<ListenerConfig, "address">[], cores: number | null = _cores()): number {
+  if (listeners.some((listener) => listener.address.endsWith(":0"))) return 1;
+  return typeof cores === "number" && Number.isInteger(cores) && cores >= 1 ? Math.min(cores, MAX_WORKERS) : 1;
+}
+
+/** `navigator.hardwareConcurrency` (web standard on Bun, Deno and workerd), null where there is none. */
+function _cores(): number | null {
+  return typeof navigator === "undefined" ? null : navigator.hardwareConcurrency ?? null;
 }
 
 function _problemOfIssue(issue: v.BaseIssue<unknown>): Problem {

@@ -40,6 +40,9 @@ const cidr = v.pipe(
   v.regex(/^[0-9A-Fa-f:.]+(?:\/\d{1,3})?$/, 'an IP address or CIDR such as "10.0.0.0/8"'),
 );
 
+/** The most `workers` a config may ask for, and the default's cap on machines with more cores. */
+export const MAX_WORKERS = 64;
+
 export const STICKY_MODES = ["insert", "prefix", "route", "learn", "none"] as const;
 export const STRATEGIES = ["roundrobin", "leastconn", "p2c", "hash"] as const;
 /** HAProxy `retry-on` keywords, plus status codes. */
@@ -217,8 +220,9 @@ export const ConfigSchema = v.strictObject({
   /**
    * Threads serving every listener side by side on the same ports (HAProxy `nbthread`). Worker 0
    * also runs the admin plane, health checks and the cluster roles; the others follow its state.
+   * Absent: one per core, or 1 with a port-0 listener (see `defaultWorkers` in load.ts).
    */
-  workers: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)), 1),
+  workers: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_WORKERS))),
   /** The admin plane (API, dashboard, metrics); absent = none. */
   admin: v.optional(AdminSchema),
   /** Replication of sticky sessions and admin changes between balancer nodes; absent = standalone. */
@@ -227,7 +231,8 @@ export const ConfigSchema = v.strictObject({
   vrrp: v.optional(VrrpSchema),
 });
 
-export type Config = v.InferOutput<typeof ConfigSchema>;
+/** A validated config, `workers` resolved to a count (see `validateConfig` in load.ts). */
+export type Config = Omit<v.InferOutput<typeof ConfigSchema>, "workers"> & { workers: number };
 export type PoolConfig = v.InferOutput<typeof PoolSchema>;
 export type MemberConfig = v.InferOutput<typeof MemberSchema>;
 export type StickyConfig = v.InferOutput<typeof StickySchema>;

@@ -39,7 +39,9 @@ mkdir -p "$rootfs$CONFIG_DIR" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev" "$rootf
 chmod 1777 "$rootfs/tmp"
 
 say "compiling tandem into one binary"
-"$bun" build --compile "$root/deploy/container/entry.ts" --outfile "$rootfs/tandem" >"$work/compile.log" 2>&1 \
+# worker.ts is a second entry point: a compiled binary holds only the modules it was given, and
+# the worker threads (`workers`, one per core by default) load it by name.
+"$bun" build --compile "$root/deploy/container/entry.ts" "$root/deploy/container/worker.ts" --outfile "$rootfs/tandem" >"$work/compile.log" 2>&1 \
   || { cat "$work/compile.log" >&2; fail "bun build --compile failed"; }
 
 # Every absolute path ldd prints is a library the binary loads or the dynamic loader itself;

@@ -6,7 +6,7 @@
  * (within 3 s). Every other command line is tandem's own (`serve`, `check`, `schema`, `token`).
  *
  * ```sh
- * node_modules/.bin/bun build --compile deploy/container/entry.ts --outfile tandem
+ * node_modules/.bin/bun build --compile deploy/container/entry.ts deploy/container/worker.ts --outfile tandem
  * ./tandem serve --config /etc/tandem/tandem.yaml
  * ./tandem healthcheck http://127.0.0.1:8404/healthz
  * ```

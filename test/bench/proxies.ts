@@ -235,7 +235,7 @@ export function tandemConfig(host: Host, options: ProxyOptions): object {
   return {
     listeners: [listener],
     accessLog: false,
-    ...(options.workers === undefined ? {} : { workers: options.workers }),
+    workers: options.workers ?? 1,
     routes: [{ path: "/upload", pool: "sink" }],
     defaultPool: "members",
     pools: {

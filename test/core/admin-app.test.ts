@@ -36,6 +36,7 @@ const STATUS: StatusDocument = {
   runtime: "test",
   startedAt: "2026-01-01T00:00:00.000Z",
   reloads: 0,
+  workers: { count: 2, reporting: 1, missing: [1] },
   pools: [{ name: "shop", strategy: "roundrobin", stickyMode: "learn", stickyEntries: 1, queueLength: 0, usable: true, members: [member("tc1")] }],
 };
 
@@ -201,6 +202,22 @@ describe("admin app: authentication and authorization", () => {
 });
 
 describe("admin app: routes", () => {
+  test("answers the control gives later (with workers, after gathering their counters) are awaited", async () => {
+    const later = <T>(value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), 5));
+    const { call } = setup({
+      auth: false,
+      control: {
+        status: () => later(STATUS),
+        metrics: () => later("# HELP up x\n# TYPE up gauge\nup 2\n"),
+        setMember: () => later(member("tc1", { weight: 4 })),
+      },
+    });
+    assert.deepEqual(await (await call("GET", "/api/v1/status")).json(), STATUS);
+    assert.equal(await (await call("GET", "/metrics")).text(), "# HELP up x\n# TYPE up gauge\nup 2\n");
+    const patched = await call("PATCH", "/api/v1/pools/shop/members/tc1", { body: '{"weight":4}' });
+    assert.deepEqual(await patched.json(), member("tc1", { weight: 4 }));
+  });
+
   test("PATCH a member: 200 with its status, the change and actor reach the control, the call is logged", async () => {
     const { call, calls, logs } = setup();
     const response = await call("PATCH", "/api/v1/pools/shop/members/tc1", {

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { formatProblem, parseConfig } from "../../core/config/load.ts";
+import { defaultWorkers, formatProblem, parseConfig } from "../../core/config/load.ts";
 import { configJsonSchema } from "../../core/config/json-schema.ts";
 import { parseDuration } from "../../core/config/duration.ts";
 
@@ -116,5 +116,38 @@ pools:
     assert.deepEqual(schema.required.sort(), ["listeners", "pools"]);
     assert.ok(schema.properties.pools);
     assert.ok(JSON.stringify(schema).includes('"leastconn"'));
+  });
+
+  test("workers: one per core by default, 1 when a listener asks for port 0, as written when set", () => {
+    const cores = Math.min(navigator.hardwareConcurrency, 64);
+    const withListeners = (addresses: string[], workers?: number) =>
+      parseConfig(JSON.stringify({
+        listeners: addresses.map((address) => ({ address })),
+        pools: { app: { members: [{ name: "a", url: "http://127.0.0.1:8081" }] } },
+        ...(workers === undefined ? {} : { workers }),
+      }));
+    const fixed = withListeners(["127.0.0.1:8080", ":8443"]);
+    assert.ok(fixed.ok && fixed.config.workers === cores, `${cores} core(s)`);
+    const kernelPort = withListeners(["127.0.0.1:8080", "127.0.0.1:0"]);
+    assert.ok(kernelPort.ok && kernelPort.config.workers === 1, "a port chosen by the kernel cannot be shared by the workers");
+    const one = withListeners(["127.0.0.1:0"], 1);
+    assert.ok(one.ok && one.config.workers === 1);
+    const three = withListeners(["127.0.0.1:8080"], 3);
+    assert.ok(three.ok && three.config.workers === 3);
+
+    const refused = withListeners(["127.0.0.1:8080", "127.0.0.1:0"], 2);
+    assert.ok(!refused.ok);
+    assert.deepEqual(refused.problems.map(formatProblem), [
+      'listeners[1].address: a fixed port: with workers: 2 each worker would get a different one for port 0 (got "127.0.0.1:0")',
+    ]);
+    const tooMany = withListeners(["127.0.0.1:8080"], 65);
+    assert.ok(!tooMany.ok && tooMany.problems[0].path === "workers");
+
+    const fixedPorts = [{ address: ":80" }];
+    assert.equal(defaultWorkers(fixedPorts, 8), 8);
+    assert.equal(defaultWorkers(fixedPorts, 128), 64, "capped at the most a config may ask for");
+    assert.equal(defaultWorkers(fixedPorts, null), 1, "a runtime that does not say");
+    assert.equal(defaultWorkers(fixedPorts, 0), 1);
+    assert.equal(defaultWorkers([...fixedPorts, { address: "[::1]:0" }], 8), 1);
   });
 });

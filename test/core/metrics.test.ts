@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Registry } from "../../core/metrics/registry.ts";
+import { LatencyWindow, percentile } from "../../core/metrics/latency-window.ts";
+import { Registry, type RegistrySnapshot } from "../../core/metrics/registry.ts";
 
 interface Sample {
   name: string;
@@ -211,5 +212,92 @@ describe("metrics registry", () => {
     assert.throws(() => counter.inc(["a", "b"], -1), /only goes up/);
     assert.throws(() => counter.inc(["a", "b"], NaN), /only goes up/);
     parseExposition(registry.render());
+  });
+
+  test("merging workers: counters and histograms add up per label set, series only another worker has appear", () => {
+    /** The same families as every worker registers them. */
+    const worker = () => {
+      const registry = new Registry();
+      return {
+        registry,
+        requests: registry.counter("requests_total", "r", ["member"]),
+        duration: registry.histogram("duration_seconds", "d", ["pool"], [0.1, 1]),
+        inFlight: registry.gauge("in_flight", "f", ["member"], { merge: "sum" }),
+      };
+    };
+    const [lead, other] = [worker(), worker()];
+    lead.requests.inc(["a"], 2);
+    other.requests.inc(["a"], 3);
+    other.requests.inc(["b"], 1);
+    lead.duration.observe(["app"], 0.05);
+    other.duration.observe(["app"], 0.5);
+    other.duration.observe(["app"], 5);
+    lead.inFlight.set(["a"], 1);
+    other.inFlight.set(["a"], 2);
+    const snapshot = structuredClone(other.registry.snapshot());
+
+    const families = parseExposition(lead.registry.render([snapshot]));
+    assert.equal(value(families, "requests_total", { member: "a" }), 5);
+    assert.equal(value(families, "requests_total", { member: "b" }), 1, "a member only the other worker served");
+    const bucket = (le: string) => value(families, "duration_seconds_bucket", { pool: "app", le });
+    assert.deepEqual(["0.1", "1", "+Inf"].map(bucket), [1, 2, 3]);
+    assert.equal(value(families, "duration_seconds_sum", { pool: "app" }), 5.55);
+    assert.equal(value(families, "in_flight", { member: "a" }), 3);
+    assert.equal(value(parseExposition(lead.registry.render()), "requests_total", { member: "a" }), 2, "merging changes nothing of its own");
+    assert.equal(value(parseExposition(lead.registry.render([snapshot, snapshot])), "requests_total", { member: "a" }), 8);
+  });
+
+  test("merging workers: gauges show worker 0's value unless declared sum; lead counters are not sent", () => {
+    const make = (up: number, queued: number) => {
+      const registry = new Registry();
+      registry.gaugeFn("member_up", "u", ["member"], () => [[["a"], up]]);
+      registry.gauge("weight", "w").set([], up * 10);
+      registry.gaugeFn("queued", "q", [], () => [[[], queued]], { merge: "sum" });
+      registry.counter("reloads_total", "r", [], { merge: "lead" }).inc([]);
+      registry.counterFn("drops_total", "d", [], () => [[[], queued]]);
+      return registry;
+    };
+    const [lead, other] = [make(1, 2), make(0, 5)];
+    const snapshot = other.snapshot();
+    assert.deepEqual(snapshot.map(([name]) => name), ["queued", "drops_total"], "only sum families cross between workers");
+    const families = parseExposition(lead.render([snapshot]));
+    assert.equal(value(families, "member_up", { member: "a" }), 1, "health is worker 0's, never 1 + 0");
+    assert.equal(value(families, "weight"), 10);
+    assert.equal(value(families, "reloads_total"), 1);
+    assert.equal(value(families, "queued"), 7);
+    assert.equal(value(families, "drops_total"), 7);
+  });
+
+  test("merging workers: a snapshot is a copy, and malformed series from another worker are dropped", () => {
+    const registry = new Registry();
+    const duration = registry.histogram("duration_seconds", "d", [], [1]);
+    registry.counter("requests_total", "r", ["member"]).inc(["a"]);
+    duration.observe([], 0.5);
+    const snapshot = registry.snapshot();
+    duration.observe([], 0.5);
+    assert.deepEqual(snapshot.find(([name]) => name === "duration_seconds")![1], [["", { counts: [1, 0], sum: 0.5, count: 1 }]]);
+
+    const junk = [
+      ["duration_seconds", [["", { counts: [1], sum: 1, count: 1 }], ["", 4]]],
+      ["requests_total", [['{member="a"}', "3"], ['{member="a"}', { counts: [] }], ['{member="a"}', 2]]],
+      ["unknown_total", [["", 1]]],
+    ] as unknown as RegistrySnapshot;
+    const families = parseExposition(registry.render([junk]));
+    assert.equal(value(families, "duration_seconds_count"), 2, "a histogram of other buckets or a number is not added");
+    assert.equal(value(families, "requests_total", { member: "a" }), 3, "only the well-formed value is added");
+    assert.equal(families.has("unknown_total"), false);
+  });
+
+  test("latency windows merge by pooling samples, not by averaging percentiles", () => {
+    const [fast, slow] = [new LatencyWindow(8), new LatencyWindow(8)];
+    for (const ms of [1, 2, 3, 4, 5, 6]) fast.record(ms);
+    for (const ms of [100, 200]) slow.record(ms);
+    const pooled = structuredClone([...fast.samples(), ...slow.samples()]);
+    assert.equal(percentile(pooled, 0.5), 4);
+    assert.equal(percentile(pooled, 0.99), 200);
+    assert.equal(percentile([9, 10, 100], 0.5), 10, "numeric order, not string order");
+    assert.equal(percentile([], 0.5), null);
+    for (let ms = 1; ms <= 10; ms++) fast.record(ms * 1000);
+    assert.equal(fast.samples().length, 8, "a window sends what it holds, no more");
   });
 });

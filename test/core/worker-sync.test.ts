@@ -1,8 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createAdminControl, poolCounters } from "../../core/admin/control.ts";
+import type { AdminControl, MemberStatus } from "../../core/admin/model.ts";
 import { type Balancer, createBalancer } from "../../core/balancer/balancer.ts";
+import { createBalancerMetrics } from "../../core/balancer/metrics.ts";
 import { ReplicaStore } from "../../core/cluster/replication/replica-store.ts";
-import { createWorkerSync, type SyncChannel, type SyncMessage, type WorkerSync } from "../../core/worker-sync.ts";
+import { Registry } from "../../core/metrics/registry.ts";
+import { createWorkerSync, STATS_TIMEOUT_MS, type SyncChannel, type SyncMessage, type WorkerSync } from "../../core/worker-sync.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { fakeFarm, poolConfig } from "../support/fake-upstream.ts";
 
@@ -37,24 +41,64 @@ interface Worker {
   balancer: Balancer;
   store: ReplicaStore;
   sync: WorkerSync;
+  registry: Registry;
   reloads: string[];
 }
 
-function startWorker(hub: Hub, clock: FakeClock, lead: boolean): Worker {
-  const config = poolConfig([{ name: "a" }, { name: "b" }], { sticky: { mode: "learn" } });
+/** Worker `index` of `count` (worker 0 is the lead), wired as serve.ts wires one. */
+function startWorker(hub: Hub, clock: FakeClock, lead: boolean, count = 2, index = lead ? 0 : 1): Worker {
+  const config = poolConfig([{ name: "a" }, { name: "b", maxconn: 1 }], { sticky: { mode: "learn" } });
   let sync: WorkerSync | undefined;
-  const balancer = createBalancer(config, {
+  const registry = new Registry();
+  const balancer: Balancer = createBalancer(config, {
     clock,
     upstream: fakeFarm(["a", "b"]).upstream,
     log: () => {},
     onHealth: (pool, member, transition) => sync?.healthChanged(pool, member, transition.up, transition.reason),
+    metrics: createBalancerMetrics(registry, () => balancer.pools),
   });
   const store = new ReplicaStore({ node: "lb1", pools: () => balancer.pools, clock });
   store.attach();
   const reloads: string[] = [];
-  sync = createWorkerSync({ lead, store, balancer, reload: (trigger) => reloads.push(trigger), channel: hub.open() });
-  return { balancer, store, sync, reloads };
+  sync = createWorkerSync({
+    worker: { index, count },
+    clock,
+    store,
+    balancer,
+    reload: (trigger) => reloads.push(trigger),
+    channel: hub.open(),
+    stats: (want) => (want === "metrics" ? { metrics: registry.snapshot() } : { pools: poolCounters(balancer) }),
+  });
+  return { balancer, store, sync, registry, reloads };
 }
+
+/** Worker 0's admin control over the process. */
+function controlOf(lead: Worker): AdminControl {
+  return createAdminControl({
+    balancer: lead.balancer,
+    registry: lead.registry,
+    runtime: "test",
+    startedAt: 0,
+    reloads: () => 0,
+    reload: () => Promise.resolve({ ok: true, summary: "" }),
+    log: () => {},
+    workers: lead.sync,
+  });
+}
+
+/** `times` requests through a worker; with sticky learn and no cookie they go round robin, a then b. */
+async function serveRequests(worker: Worker, times: number, path = "/"): Promise<void> {
+  const conn = { remoteAddress: "192.0.2.1", tls: false };
+  for (let i = 0; i < times; i++) await (await worker.balancer.fetch(new Request(`http://tandem.test${path}`), conn))!.arrayBuffer();
+}
+
+/** A sample's value in Prometheus text, or undefined when the series is absent. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+const memberIn = (status: { pools: { members: MemberStatus[] }[] }, name: string) => status.pools[0].members.find((m) => m.name === name)!;
 
 const table = (worker: Worker) => worker.balancer.pools.get("app")!.sticky!.table!;
 const member = (worker: Worker, name: string) => worker.balancer.pools.get("app")!.member(name)!;
@@ -121,4 +165,145 @@ test("worker sync: an admin-API reload on worker 0 reloads the others; close sto
   other.sync.close();
   table(lead).set("s9", "a");
   assert.equal(table(other).peek("s9"), undefined);
+});
+
+test("worker sync: worker 0 gathers every other worker's stats, at once when all answered", async () => {
+  const hub = new Hub();
+  const clock = new FakeClock(1_700_000_000_000);
+  const [lead, one] = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1), startWorker(hub, clock, false, 3, 2)];
+  await serveRequests(one, 2);
+  const answers = await lead.sync.gather("status");
+  assert.deepEqual(answers.map((answer) => answer.worker), [1, 2]);
+  assert.deepEqual(answers[0].stats.pools?.[0].members.map((m) => m.requests), [1, 1]);
+  assert.equal(answers[0].stats.metrics, undefined, "a status request carries no registry");
+  assert.ok((await lead.sync.gather("metrics")).every((answer) => Array.isArray(answer.stats.metrics)));
+  assert.deepEqual(await one.sync.gather("status"), [], "only worker 0 gathers");
+  assert.equal(clock.pending, 0, "no bound timer left behind");
+});
+
+test("worker sync: a worker that does not answer is left out after the bound, never waited for longer", async () => {
+  const hub = new Hub();
+  const clock = new FakeClock(1_700_000_000_000);
+  const lead = startWorker(hub, clock, true, 3);
+  startWorker(hub, clock, false, 3, 1);
+  // Worker 2 is restarting: nothing answers for it. Answers from no worker of this process, or a
+  // second one from worker 1, do not make up for it.
+  const impostor = hub.open();
+  impostor.addEventListener("message", ({ data }) => {
+    if (data.type !== "stats-request") return;
+    impostor.postMessage({ type: "stats", id: data.id, worker: 7, stats: {} });
+    impostor.postMessage({ type: "stats", id: data.id, worker: 0, stats: {} });
+    impostor.postMessage({ type: "stats", id: data.id, worker: 1, stats: {} });
+  });
+  let settled = false;
+  const gathering = lead.sync.gather("metrics").then((answers) => ((settled = true), answers));
+  clock.advance(STATS_TIMEOUT_MS - 1);
+  await Promise.resolve();
+  assert.equal(settled, false, "still within the bound");
+  clock.advance(1);
+  assert.deepEqual((await gathering).map((answer) => answer.worker), [1]);
+  assert.equal(clock.pending, 0);
+});
+
+test("admin control with workers: /metrics adds counters, histograms and in-flight counts up; state is worker 0's", async () => {
+  const hub = new Hub();
+  const clock = new FakeClock(1_700_000_000_000);
+  const workers = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1), startWorker(hub, clock, false, 3, 2)];
+  const [lead, one, two] = workers;
+  await serveRequests(lead, 2);
+  await serveRequests(one, 4);
+  await serveRequests(two, 6);
+  // Worker 1 holds a slot on b (maxconn 1) and queues a second request; worker 2 holds one too.
+  const poolOf = (worker: Worker) => worker.balancer.pools.get("app")!;
+  poolOf(one).acquire(member(one, "b"), false);
+  void poolOf(one).acquire(member(one, "b"), false);
+  poolOf(two).acquire(member(two, "b"), false);
+  // Worker 1's own view of b differs from worker 0's (it has not heard of the checks yet); worker 0's counts.
+  member(one, "b").health.follow(false, "passive");
+  member(two, "b").configuredWeight = 9;
+  for (const worker of workers) worker.registry.counter("tandem_test_reloads", "test", [], { merge: "lead" }).inc([], 1);
+
+  const text = await controlOf(lead).metrics();
+  assert.equal(sample(text, 'tandem_requests_total{pool="app",member="a",code="2xx"}'), 6);
+  assert.equal(sample(text, 'tandem_requests_total{pool="app",member="b",code="2xx"}'), 6);
+  assert.equal(sample(text, 'tandem_request_duration_seconds_count{pool="app"}'), 12);
+  assert.equal(sample(text, 'tandem_request_duration_seconds_bucket{pool="app",le="0.005"}'), 12);
+  assert.equal(sample(text, 'tandem_active_requests{pool="app",member="b"}'), 2);
+  assert.equal(sample(text, 'tandem_queue_length{pool="app"}'), 1);
+  assert.equal(sample(text, 'tandem_member_up{pool="app",member="b"}'), 1, "worker 0 decides health");
+  assert.equal(sample(text, 'tandem_member_effective_weight{pool="app",member="b"}'), 1);
+  assert.equal(sample(text, "tandem_test_reloads"), 1, "a lead counter is not multiplied by the workers");
+  assert.equal(sample(text, "tandem_workers"), 3);
+  assert.equal(sample(text, "tandem_workers_reporting"), 3);
+});
+
+test("admin control with workers: the status document sums member counters and pools latency samples", async () => {
+  const hub = new Hub();
+  const clock = new FakeClock(1_700_000_000_000);
+  const [lead, one] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
+  // Round robin in each worker: a and b get 1 request in worker 0 and 2 in worker 1, each 0 ms (the clock stands still).
+  await serveRequests(lead, 2);
+  await serveRequests(one, 4);
+  member(one, "a").failures = 2;
+  member(one, "b").active = 4;
+  // a's samples: 0, 10, 10, 10 in worker 0; 0, 0 and six of 100 in worker 1. Pooled, the median is
+  // 10 and p99 100; the mean of the workers' medians (10 and 100) would say 55.
+  for (let i = 0; i < 3; i++) member(lead, "a").latency.record(10);
+  for (let i = 0; i < 6; i++) member(one, "a").latency.record(100);
+  member(one, "b").health.follow(false, "passive");
+  member(one, "a").activation = "stopped";
+  const control = controlOf(lead);
+
+  const status = await control.status();
+  assert.deepEqual(status.workers, { count: 2, reporting: 2, missing: [] });
+  const a = memberIn(status, "a");
+  assert.deepEqual([a.requests, a.failures, a.responses["2xx"]], [3, 2, 3]);
+  assert.equal(a.p50Ms, 10);
+  assert.equal(a.p99Ms, 100);
+  assert.equal(a.activation, "active", "activation is worker 0's");
+  const b = memberIn(status, "b");
+  assert.deepEqual([b.requests, b.active, b.state], [3, 4, "up"]);
+
+  const patched = await control.setMember("app", "b", { weight: 5 }, "alice");
+  assert.deepEqual([patched.requests, patched.active, patched.weight], [3, 4, 5], "the PATCH answer shows the process too");
+});
+
+test("admin control with workers: a silent worker is left out and the answer says so", async () => {
+  const hub = new Hub();
+  const clock = new FakeClock(1_700_000_000_000);
+  const [lead, one] = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1)];
+  await serveRequests(lead, 2);
+  await serveRequests(one, 2);
+  const control = controlOf(lead);
+  const metrics = control.metrics();
+  const status = control.status();
+  clock.advance(STATS_TIMEOUT_MS);
+  const text = await metrics;
+  assert.equal(sample(text, "tandem_workers"), 3);
+  assert.equal(sample(text, "tandem_workers_reporting"), 2);
+  assert.equal(sample(text, 'tandem_requests_total{pool="app",member="a",code="2xx"}'), 2);
+  const document = await status;
+  assert.deepEqual(document.workers, { count: 3, reporting: 2, missing: [2] });
+  assert.equal(memberIn(document, "a").requests, 2);
+});
+
+test("admin control without workers: the process is this thread", async () => {
+  const hub = new Hub();
+  const clock = new FakeClock(1_700_000_000_000);
+  const lead = startWorker(hub, clock, true, 1);
+  await serveRequests(lead, 2);
+  const control = createAdminControl({
+    balancer: lead.balancer,
+    registry: lead.registry,
+    runtime: "test",
+    startedAt: 0,
+    reloads: () => 0,
+    reload: () => Promise.resolve({ ok: true, summary: "" }),
+    log: () => {},
+  });
+  assert.deepEqual((await control.status()).workers, { count: 1, reporting: 1, missing: [] });
+  const text = await control.metrics();
+  assert.equal(sample(text, "tandem_workers_reporting"), 1);
+  assert.equal(sample(text, 'tandem_requests_total{pool="app",member="a",code="2xx"}'), 1);
+  assert.equal(clock.pending, 0);
 });

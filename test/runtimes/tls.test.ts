@@ -568,6 +568,8 @@ describe(`certificate rotation on ${runtime}`, () => {
     adminBase = `http://${adminAddress}`;
     config = {
       listeners: [{ address: `127.0.0.1:${tlsPort}`, tls: { certificates: [live, pair(certs.b)] } }],
+      // Every worker reloads its certificates on its own; these tests count one process's reload lines.
+      workers: 1,
       accessLog: false,
       admin: { address: adminAddress, auth: { secret: SECRET } },
       pools: { app: { members: [{ name: "echo", url: backend.url }] } },

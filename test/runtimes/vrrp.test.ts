@@ -102,7 +102,8 @@ describe(`VRRP failover in network namespaces (${runtime})`, { skip }, () => {
       // With 1 s adverts Master_Down_Interval is 3.6 s; a resignation needs only Skew_Time (0.6 s).
       const took = await waitUntil(() => lab.getVip() === "n2", 10_000);
       assert.ok(took !== undefined && took < 3_000, `took ${took} ms`);
-      await n1.waitForLine((line) => line.event === "stopped");
+      // Worker 0 holds the agent: its stop comes after the resignation (another worker may stop first).
+      await n1.waitForLine((line) => line.event === "stopped" && (line.worker ?? 0) === 0);
       assert.equal(lab.holdsVip("n1"), false, "the resigning master removed its address");
       const n2Status = lab.admin("n2", "/api/v1/vrrp");
       assert.match(n2Status.instances[0].lastTransition.reason, /resigned/);

@@ -51,6 +51,15 @@ describe(`workers on ${runtime}`, () => {
       for (let i = 0; i < 20; i++) assert.equal(await getOnNewConnection(port), 200);
       const after = tandem.lines.slice(tandem.lines.findLastIndex((line) => line.event === "reloaded"));
       assert.ok(after.filter((line) => line.status === 200).every((line) => line.member === "b"), "every worker uses the reloaded pool");
+
+      // Without `workers` a port-0 listener passes the file's own check; the running workers refuse it.
+      writeFileSync(tandem.configPath!, JSON.stringify(farmConfig(backends, {}, { listeners: [...config.listeners, { address: "127.0.0.1:0" }] })));
+      tandem.signal("SIGHUP");
+      await tandem.waitForLine((line) => line.event === "reload-failed" && tandem.lines.filter((l) => l.event === "reload-failed").length === 2);
+      const refusals = tandem.lines.filter((line) => line.event === "reload-failed");
+      assert.deepEqual(new Set(refusals.map((line) => line.worker)), new Set([0, 1]));
+      assert.match(String(refusals[0].problems), /^listeners\[1\]\.address: a fixed port: 2 workers are running/);
+      assert.equal(await getOnNewConnection(port), 200, "the running config keeps serving");
     } finally {
       assert.equal(await tandem.stop(), 0);
       await Promise.all(backends.map((backend) => backend.close()));
@@ -128,6 +137,44 @@ describe(`workers on ${runtime}`, () => {
       const drained = accessLines(tandem, mark);
       assert.deepEqual(new Set(drained.map((line) => line.member)), new Set(["b"]), "no worker sends to the stopped member");
       assert.deepEqual(new Set(drained.map((line) => line.worker)), new Set([0, 1]));
+    } finally {
+      assert.equal(await tandem.stop(), 0);
+      await Promise.all(backends.map((backend) => backend.close()));
+    }
+  });
+
+  test("the admin plane counts the whole process: /metrics and the status API add up every worker's requests", LIMIT, async () => {
+    const backends: Backend[] = [await startBackend("a"), await startBackend("b")];
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const tandem = await startTandem(farmConfig(backends, {}, {
+      workers: 2,
+      listeners: [{ address: `127.0.0.1:${port}` }],
+      admin: { address: `127.0.0.1:${adminPort}` },
+    }));
+    try {
+      await tandem.waitForLine((line) => line.event === "listening" && line.worker === 1);
+      await tandem.waitForLine((line) => line.event === "admin-listening");
+      const sent = 200;
+      for (let i = 0; i < sent; i++) assert.equal(await getOnNewConnection(port), 200);
+      // The last access lines may still be on their way through the pipe.
+      await tandem.waitForLine(() => accessLines(tandem, 0).length >= sent);
+      const served = accessLines(tandem, 0);
+      assert.equal(served.length, sent);
+      assert.deepEqual(new Set(served.map((line) => line.worker)), new Set([0, 1]), "both workers served some");
+
+      const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+      const total = [...metrics.matchAll(/^tandem_requests_total\{[^}]*\} (\d+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+      assert.equal(total, sent, metrics);
+      assert.match(metrics, /^tandem_request_duration_seconds_count\{pool="app"\} 200$/m);
+      assert.match(metrics, /^tandem_workers 2$/m);
+      assert.match(metrics, /^tandem_workers_reporting 2$/m);
+
+      const status = await (await fetch(`http://127.0.0.1:${adminPort}/api/v1/status`)).json();
+      assert.deepEqual(status.workers, { count: 2, reporting: 2, missing: [] });
+      const members: { requests: number; responses: { "2xx": number }; p50Ms: number | null }[] = status.pools[0].members;
+      assert.equal(members.reduce((sum, member) => sum + member.requests, 0), sent);
+      assert.equal(members.reduce((sum, member) => sum + member.responses["2xx"], 0), sent);
+      assert.ok(members.every((member) => member.p50Ms !== null));
     } finally {
       assert.equal(await tandem.stop(), 0);
       await Promise.all(backends.map((backend) => backend.close()));
