@@ -17,7 +17,7 @@ import { registerReplicationMetrics } from "./cluster/replication/metrics.ts";
 import { ReplicaStore } from "./cluster/replication/replica-store.ts";
 import { createReplicationRole } from "./cluster/replication/role.ts";
 import { splitAddress } from "./config/fields.ts";
-import { formatProblem, parseConfig } from "./config/load.ts";
+import { asksForPortZero, formatProblem, parseConfig } from "./config/load.ts";
 import type { Config, ListenerConfig } from "./config/schema.ts";
 import { Registry } from "./metrics/registry.ts";
 import type { Handler, Listener, Platform } from "./platform.ts";
@@ -296,7 +296,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     const result = parseConfig(text);
     if (!result.ok) return _reloadFailed(platform, trigger, result.problems.map(formatProblem));
     // The file may leave `workers` out, and then a port-0 listener passes its check; the running workers still share every port.
-    const portZero = worker !== undefined && worker.count > 1 ? result.config.listeners.findIndex((listener) => listener.address.endsWith(":0")) : -1;
+    const portZero = worker !== undefined && worker.count > 1 ? result.config.listeners.findIndex(asksForPortZero) : -1;
     if (portZero !== -1) {
       return _reloadFailed(platform, trigger, [`listeners[${portZero}].address: a fixed port: ${worker!.count} workers are running and each would get a different one for port 0 (got "${result.config.listeners[portZero].address}")`]);
     }

@@ -59,8 +59,13 @@ export function validateConfig(input: unknown): ConfigResult {
  * a port of its own, and clients could not reach all of them at one address.
  */
 export function defaultWorkers(listeners: readonly Pick<ListenerConfig, "address">[], cores: number | null = _cores()): number {
-  if (listeners.some((listener) => listener.address.endsWith(":0"))) return 1;
+  if (listeners.some(asksForPortZero)) return 1;
   return typeof cores === "number" && Number.isInteger(cores) && cores >= 1 ? Math.min(cores, MAX_WORKERS) : 1;
+}
+
+/** A listener whose port the kernel picks: every worker would get a different one. */
+export function asksForPortZero(listener: Pick<ListenerConfig, "address">): boolean {
+  return listener.address.endsWith(":0");
 }
 
 /** `navigator.hardwareConcurrency` (web standard on Bun, Deno and workerd), null where there is none. */
@@ -106,7 +111,7 @@ function _crossCheck(config: Config): Problem[] {
     if (listener.hsts && !listener.tls) {
       problems.push({ path: `listeners[${index}].hsts`, expected: "hsts only on a listener with tls (browsers ignore it over plain HTTP)", received: "a plain listener" });
     }
-    if (config.workers > 1 && listener.address.endsWith(":0")) {
+    if (config.workers > 1 && asksForPortZero(listener)) {
       problems.push({ path: `listeners[${index}].address`, expected: `a fixed port: with workers: ${config.workers} each worker would get a different one for port 0`, received: `"${listener.address}"` });
     }
     if (listener.redirectToHttps !== undefined && listener.tls) {

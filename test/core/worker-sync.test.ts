@@ -72,8 +72,8 @@ function startWorker(hub: Hub, clock: FakeClock, lead: boolean, count = 2, index
   return { balancer, store, sync, registry, reloads };
 }
 
-/** Worker 0's admin control over the process. */
-function controlOf(lead: Worker): AdminControl {
+/** Worker 0's admin control over the process (`withWorkers` false: as a process without workers builds it). */
+function controlOf(lead: Worker, withWorkers = true): AdminControl {
   return createAdminControl({
     balancer: lead.balancer,
     registry: lead.registry,
@@ -82,7 +82,7 @@ function controlOf(lead: Worker): AdminControl {
     reloads: () => 0,
     reload: () => Promise.resolve({ ok: true, summary: "" }),
     log: () => {},
-    workers: lead.sync,
+    workers: withWorkers ? lead.sync : undefined,
   });
 }
 
@@ -292,15 +292,7 @@ test("admin control without workers: the process is this thread", async () => {
   const clock = new FakeClock(1_700_000_000_000);
   const lead = startWorker(hub, clock, true, 1);
   await serveRequests(lead, 2);
-  const control = createAdminControl({
-    balancer: lead.balancer,
-    registry: lead.registry,
-    runtime: "test",
-    startedAt: 0,
-    reloads: () => 0,
-    reload: () => Promise.resolve({ ok: true, summary: "" }),
-    log: () => {},
-  });
+  const control = controlOf(lead, false);
   assert.deepEqual((await control.status()).workers, { count: 1, reporting: 1, missing: [] });
   const text = await control.metrics();
   assert.equal(sample(text, "tandem_workers_reporting"), 1);
