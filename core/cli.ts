@@ -8,7 +8,9 @@
  * ```
  * @module
  */
+import * as v from "valibot";
 import { mintToken } from "./admin/auth.ts";
+import { AdminAuthSchema } from "./admin/schema.ts";
 import { configJsonSchema } from "./config/json-schema.ts";
 import { parseDuration } from "./config/duration.ts";
 import { edgeWarnings, formatEdgeWarning } from "./config/edge-warnings.ts";
@@ -133,12 +135,18 @@ async function _token(platform: Platform, path: string, options: Record<string, 
     return platform.exit(2);
   }
   const admin = (await platform.exists(path)) ? (await _loadConfig(platform, path)).admin : undefined;
-  const secret = platform.env("TANDEM_ADMIN_SECRET") ?? admin?.auth.secret;
+  // Without a config file, the defaults a config would get.
+  const auth = admin?.auth ?? v.parse(AdminAuthSchema, {});
+  const secret = platform.env("TANDEM_ADMIN_SECRET") ?? auth.secret;
   if (secret === undefined) {
     platform.stderr(`token: no secret: set admin.auth.secret in ${path} or TANDEM_ADMIN_SECRET`);
     return platform.exit(1);
   }
-  const audience = admin?.auth.audience ?? "tandem-admin";
+  if (ttl > auth.maxTokenLifetime) {
+    platform.stderr(`token: --ttl ${options.ttl} is longer than admin.auth.maxTokenLifetime (${auth.maxTokenLifetime / 1000} s): the API would refuse the token`);
+    return platform.exit(2);
+  }
+  const audience = auth.audience;
   platform.stdout(await mintToken({ secret, audience, subject: options.sub ?? "cli", scope, ttlSeconds: Math.floor(ttl / 1000) }));
   return platform.exit(0);
 }

@@ -135,6 +135,17 @@ export interface ConnInfo {
   tls: boolean;
   /** Edge platforms: keeps the isolate alive for work that outlives the response (a due health check). */
   waitUntil?: (task: Promise<unknown>) => void;
+  /**
+   * The socket front end: true for the first request of a client connection. It never goes out on
+   * a pooled member connection (HAProxy's `http-reuse safe`), since the client could not retry it.
+   */
+  firstRequest?: boolean;
+  /**
+   * The socket front end: hands the client connection over for a protocol switch (after a 101),
+   * with the bytes already read past the request head. The front end neither reads nor writes
+   * it afterwards; the taker relays and closes it. Only valid while the request is being handled.
+   */
+  takeOver?: () => { connection: StreamConnection; buffered: Uint8Array };
 }
 
 /**

@@ -424,7 +424,7 @@ async function _verifier(platform: Platform, config: Config, configPath: string 
     return undefined;
   }
   try {
-    return createVerifier({ secret, jwks: jwks as never, audience: auth.audience });
+    return createVerifier({ secret, jwks: jwks as never, audience: auth.audience, maxLifetime: auth.maxTokenLifetime });
   } catch (error) {
     platform.stderr(`admin.auth: ${(error as Error).message}`);
     return platform.exit(1);

@@ -29,6 +29,8 @@ export interface VerifierOptions {
   secret?: string;
   jwks?: JSONWebKeySet;
   audience: string;
+  /** Longest `exp - iat` accepted (ms): a token that never expires is a key that cannot be revoked. */
+  maxLifetime: number;
   /** Wall-clock milliseconds since the Unix epoch (token times are wall-clock); defaults to Date.now. */
   clock?: () => number;
 }
@@ -45,7 +47,7 @@ const MIN_SECRET_LENGTH = 32;
 const JWKS_ALGORITHMS = ["EdDSA", "ES256"];
 
 export function createVerifier(options: VerifierOptions): Verifier {
-  const { audience, clock = Date.now } = options;
+  const { audience, maxLifetime, clock = Date.now } = options;
   if (options.secret === undefined && options.jwks === undefined) throw new Error("admin auth: a secret or a JWKS is needed");
   const secret = options.secret === undefined ? undefined : _secretKey(options.secret);
   const jwks = options.jwks === undefined ? undefined : createLocalJWKSet(_checkJwks(options.jwks));
@@ -55,18 +57,19 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const key: JWTVerifyGetKey = (header, token) => (header.alg === "HS256" ? secret! : jwks!(header, token));
   const failures = _failureCounter(clock);
 
+  // A valid token always passes: on loopback every local process shares one address, so refusing
+  // valid tokens after failures would let any local user lock the operators out. Failures are
+  // still counted, and a client over the limit learns nothing from its next guesses but 429.
   return async (authorization, client = "unknown") => {
-    const retryAfter = failures.blockedFor(client);
-    if (retryAfter !== undefined) {
-      return { ok: false, status: 429, error: "too many failed attempts", retryAfter };
-    }
     const token = authorization === null ? undefined : /^Bearer +(.*)$/is.exec(authorization)?.[1];
     if (token === undefined || token === "") {
       // Not a guess: this is how a client (the dashboard, curl) learns that a token is needed.
       return { ok: false, status: 401, error: "a bearer token is needed" };
     }
     const failed = (error: string): AuthResult => {
+      const retryAfter = failures.blockedFor(client);
       failures.record(client);
+      if (retryAfter !== undefined) return { ok: false, status: 429, error: "too many failed attempts", retryAfter };
       return { ok: false, status: 401, error };
     };
     if (token.length > MAX_TOKEN_LENGTH) return failed("token too large");
@@ -87,13 +90,19 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     // jose checks `iat` against the clock only together with maxTokenAge, which we do not want.
     if ((payload.iat as number) > now / 1000 + SKEW_SECONDS) return failed("token issued in the future");
+    if ((payload.exp as number) - (payload.iat as number) > maxLifetime / 1000) {
+      return failed(`token lifetime longer than ${Math.floor(maxLifetime / 1000)} s (admin.auth.maxTokenLifetime)`);
+    }
     if (typeof payload.sub !== "string" || payload.sub === "") return failed('token claim "sub" is not a name');
 
-    // OAuth `scope` is space-separated, so an IdP's "openid admin" works as well as our "admin".
+    // OAuth `scope` is space-separated, so an IdP's "openid admin" works as well as our "admin";
+    // a token naming both is refused rather than read as the stronger one.
     const scopes = typeof payload.scope === "string" ? payload.scope.split(" ") : [];
-    const scope = scopes.includes("admin") ? "admin" : scopes.includes("read") ? "read" : undefined;
-    if (scope === undefined) return { ok: false, status: 403, error: 'token scope is neither "read" nor "admin"' };
-    return { ok: true, subject: payload.sub, scope };
+    const admin = scopes.includes("admin");
+    const read = scopes.includes("read");
+    if (admin && read) return { ok: false, status: 403, error: 'token scope names both "read" and "admin"' };
+    if (!admin && !read) return { ok: false, status: 403, error: 'token scope is neither "read" nor "admin"' };
+    return { ok: true, subject: payload.sub, scope: admin ? "admin" : "read" };
   };
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import * as v from "valibot";
-import { ACTIVATIONS, address } from "../config/fields.ts";
+import { ACTIVATIONS, address, duration } from "../config/fields.ts";
 
 export const AdminAuthSchema = v.strictObject({
   /** HS256 key. 32 characters at least: RFC 7518 wants a key as long as the hash (256 bits). */
@@ -14,6 +14,8 @@ export const AdminAuthSchema = v.strictObject({
   jwksFile: v.optional(v.pipe(v.string(), v.minLength(1, "a non-empty path"))),
   /** The `aud` every token must carry, so a token minted for another service is refused. */
   audience: v.optional(v.pipe(v.string(), v.minLength(1, "a non-empty string")), "tandem-admin"),
+  /** Tokens whose `exp` lies further than this after their `iat` are refused (and `tandem token --ttl` may not exceed it). */
+  maxTokenLifetime: duration("24h", 1000),
 });
 
 export const AdminSchema = v.strictObject({

@@ -12,12 +12,13 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import type { Clock, ConnInfo, LogSink, WebSocketProxy } from "../ports.ts";
+import type { Clock, ConnInfo, LogSink, StreamConnection, WebSocketProxy } from "../ports.ts";
 import type { PassiveError } from "../health/schema.ts";
 import type { HealthTransition } from "../health/member-health.ts";
 import type { ProbeClient } from "../health/http-probe.ts";
-import type { Origin, RequestTimeouts, UpstreamErrorKind, UpstreamRequest, UpstreamResponse } from "../proxy/http1-client.ts";
-import { UpstreamError } from "../proxy/http1-client.ts";
+import type { Origin, RequestTimeouts, UpgradeAnswer, UpstreamErrorKind, UpstreamRequest, UpstreamResponse } from "../proxy/http1-client.ts";
+import { joinConnections } from "../proxy/relay.ts";
+import { isIdempotent, UpstreamError } from "../proxy/http1-client.ts";
 import { applyForwarding, HeaderError, isWebSocketUpgrade, stripHopByHop } from "../proxy/headers.ts";
 import type { StickyLookup } from "../sticky/sticky.ts";
 import { parseCookieHeader } from "../sticky/cookies.ts";
@@ -28,10 +29,16 @@ import { createRouter, type Router } from "./router.ts";
 /** Sends one request to one member; rejects with UpstreamError. */
 export type Upstream = (origin: Origin, request: UpstreamRequest, timeouts: RequestTimeouts) => Promise<UpstreamResponse>;
 
+/** Sends a protocol-switching request to one member on a connection of its own; rejects with UpstreamError. */
+export type UpstreamUpgrade = (origin: Origin, request: UpstreamRequest, timeouts: RequestTimeouts) => Promise<UpgradeAnswer>;
+
 export interface BalancerPorts {
   clock: Clock;
   upstream: Upstream;
+  /** WebSocket for connections the front end can hand over (the socket-level one): joined byte for byte after the member's 101. */
+  upgrade?: UpstreamUpgrade;
   log: LogSink;
+  /** WebSocket for the web front end, whose runtime owns the client socket: relayed message by message. */
   webSocket?: WebSocketProxy;
   /** The client active health checks use (its own pool: probes never ride on proxied connections); none = no active checks. */
   probeClient?: ProbeClient;
@@ -84,7 +91,39 @@ const _OUTCOME_OF_ERROR: Record<Exclude<UpstreamErrorKind, "aborted">, PassiveEr
  */
 const BUFFERED_BODY_LIMIT = 64 * 1024;
 
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+/**
+ * `host[:port]` as RFC 3986 allows it in a Host field: a reg-name, an IPv4 address or a bracketed
+ * IPv6 one. Anything else (spaces, `/ ? # @ \`, two Host fields joined with a comma and space) would
+ * let a runtime's URL parser turn the Host into part of the path, so it is refused.
+ */
+const VALID_HOST = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+
+/** Why a request cannot be taken as it is, or undefined. */
+function _malformed(request: Request): { status: number; message: string } | undefined {
+  const host = request.headers.get("host");
+  if (host !== null && !VALID_HOST.test(host)) return { status: 400, message: "invalid Host" };
+  const codings = request.headers.get("transfer-encoding");
+  if (codings !== null && codings.toLowerCase() !== "chunked") return { status: 501, message: "unsupported Transfer-Encoding" };
+  // The runtimes hand GET and HEAD over without their body; forwarding the framing alone would
+  // make the member read the next request on its connection as this one's body.
+  const declared = request.headers.get("content-length");
+  if (request.body === null && (codings !== null || (declared !== null && declared !== "0"))) {
+    return { status: 400, message: `a ${request.method} request with a body` };
+  }
+  if (request.method === "CONNECT") return { status: 405, message: "CONNECT is not supported" };
+}
+
+/** The reason phrases of the statuses tandem answers by itself. */
+const REASONS: Record<number, string> = {
+  400: "Bad Request",
+  405: "Method Not Allowed",
+  499: "Client Closed Request",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+};
 
 /** Everything derived from one config; replaced whole on reload. */
 interface State {
@@ -120,8 +159,15 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
     // One state for the whole request, even if a reload swaps it meanwhile.
     const { config, pools, route } = state;
     const started = ports.clock.now();
-    const url = new URL(request.url);
-    const host = request.headers.get("host") ?? url.host;
+    const malformed = _malformed(request);
+    const url = malformed ? undefined : URL.parse(request.url);
+    if (!url) {
+      release();
+      return _errorResponse(malformed?.status ?? 400, malformed?.message ?? "invalid request target");
+    }
+    // The target's authority: the Host field for an origin-form target, the URI's own for an
+    // absolute-form one (RFC 9112 §3.2.2), so routing and the member see the same host.
+    const host = url.host;
     const pool = pools.get(route(host, url.pathname))!;
     if (ports.lazyHealth) for (const check of pool.probeDue()) conn.waitUntil?.(check);
     const startedAt = Date.now();
@@ -151,12 +197,13 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       }
     };
     const fail = (status: number, message: string, extra?: HeadersInit) => {
+      entry.error = message;
       finish(status);
       return _errorResponse(status, message, extra);
     };
 
-    if (request.method === "CONNECT") return fail(405, "CONNECT is not supported");
-    const webSocket = ports.webSocket !== undefined && isWebSocketUpgrade(request);
+    const takeOver = ports.upgrade !== undefined ? conn.takeOver : undefined;
+    const webSocket = (takeOver !== undefined || ports.webSocket !== undefined) && isWebSocketUpgrade(request);
     const headers = new Headers(request.headers);
     try {
       stripHopByHop(headers, { request: true, keepUpgrade: webSocket });
@@ -178,7 +225,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
     const hashKey = pool.config.strategy === "hash" ? _hashKey(pool, request, url, conn) : undefined;
 
     const tried = new Set<Member>();
-    const idempotentReplay = IDEMPOTENT.has(request.method) && request.body === null;
+    const idempotentReplay = isIdempotent(request.method) && request.body === null;
     const { retries, retryOn, redispatch } = pool.config;
     let lastError: UpstreamError | undefined;
     let previous: Member | undefined;
@@ -220,9 +267,13 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       const upstreamStarted = ports.clock.now();
       let response: UpstreamResponse;
       try {
-        if (!forwarding.preserveHost) headers.set("host", member.url.host);
+        headers.set("host", forwarding.preserveHost ? host : member.url.host);
         if (webSocket) {
           pool.release(member);
+          if (takeOver) {
+            const handshake = { method: "GET", target: url.pathname + url.search, headers, body: null, signal: request.signal };
+            return await _joinWebSocket(ports.upgrade!, member, handshake, pool.config.timeouts, takeOver, entry, finish);
+          }
           return await _proxyWebSocket(ports.webSocket!, request, url, member, headers, entry, finish);
         }
         response = await ports.upstream(member.origin, {
@@ -231,6 +282,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
           headers,
           body: request.body,
           signal: request.signal,
+          freshConnection: conn.firstRequest,
         }, pool.config.timeouts);
         if (response.body instanceof ReadableStream && Number(response.headers.get("content-length") ?? Infinity) <= BUFFERED_BODY_LIMIT) {
           response.body = await _readWhole(response.body);
@@ -370,7 +422,44 @@ type AccessRecord = {
   totalMs: number;
   bytesIn: number;
   bytesOut: number;
+  /** Why tandem answered by itself (refusal or upstream failure), for the operator. */
+  error?: string;
 };
+
+/**
+ * The client's handshake goes to the member as it came (key, version, subprotocols, extensions),
+ * so the member's own 101 (with its Sec-WebSocket-Accept and chosen subprotocol) reaches the
+ * client unchanged; then the two connections are joined. A member that does not switch gets 502.
+ */
+async function _joinWebSocket(
+  upgrade: UpstreamUpgrade,
+  member: Member,
+  handshake: UpstreamRequest,
+  timeouts: RequestTimeouts,
+  takeOver: NonNullable<ConnInfo["takeOver"]>,
+  entry: AccessRecord,
+  finish: (status: number) => void,
+): Promise<Response | undefined> {
+  let answer: UpgradeAnswer;
+  try {
+    answer = await upgrade(member.origin, handshake, timeouts);
+  } catch (error) {
+    if (!(error instanceof UpstreamError)) throw error;
+    entry.error = `WebSocket to ${member.name}: ${error.kind}: ${error.message}`;
+    const status = error.kind === "aborted" ? 499 : error.kind === "response-timeout" ? 504 : 502;
+    finish(status);
+    return _errorResponse(status, entry.error);
+  }
+  if (answer.connection === undefined) {
+    entry.error = `WebSocket to ${member.name}: the member answered ${answer.status}, not 101`;
+    finish(502);
+    return _errorResponse(502, entry.error);
+  }
+  const client: { connection: StreamConnection; buffered: Uint8Array } = takeOver();
+  finish(101);
+  void joinConnections(client.connection, answer.connection, answer.received, client.buffered);
+  return undefined;
+}
 
 async function _proxyWebSocket(
   proxy: WebSocketProxy,
@@ -392,8 +481,9 @@ async function _proxyWebSocket(
   try {
     response = await proxy(request, { url: target.href, headers, protocols });
   } catch (error) {
+    entry.error = `WebSocket to ${member.name} failed: ${(error as Error).message}`;
     finish(502);
-    return _errorResponse(502, `WebSocket to ${member.name} failed: ${(error as Error).message}`);
+    return _errorResponse(502, entry.error);
   }
   finish(response?.status ?? 101);
   return response;
@@ -440,9 +530,14 @@ function _hashKey(pool: Pool, request: Request, url: URL, conn: ConnInfo): strin
   }
 }
 
+/**
+ * A refusal names what was wrong with the client's own request (4xx); a failure of the farm (5xx)
+ * says only its status, since addresses, member names and errors are for the access log alone.
+ */
 function _errorResponse(status: number, message: string, extra?: HeadersInit): Response {
   const headers = new Headers(extra);
   headers.set("content-type", "text/plain; charset=utf-8");
   headers.set("cache-control", "no-store");
-  return new Response(`${status} ${message}\n`, { status, headers });
+  const text = status >= 500 ? REASONS[status] : message;
+  return new Response(`${status} ${text}\n`, { status, headers });
 }

@@ -18,6 +18,7 @@
  */
 
 import type { Clock, Connect, StreamConnection } from "../ports.ts";
+import { Deadline } from "./deadline.ts";
 import {
   type BodyFraming,
   chunkedFraming,
@@ -30,6 +31,7 @@ import {
   lengthFraming,
   parseResponseHead,
   ProtocolError,
+  type RequestFraming,
   type ResponseHead,
 } from "./http1-parse.ts";
 
@@ -68,11 +70,17 @@ export interface UpstreamRequest {
   method: string;
   /** Origin-form, e.g. "/a/b?x=1". */
   target: string;
-  /** Sent as given (including Host); only framing headers are adjusted for a chunked body. */
+  /** Sent as given (including Host), except the framing headers, which describe `body` and nothing else. */
   headers: Headers;
   body: ReadableStream<Uint8Array> | null;
   /** Aborting closes the connection; it is never reused. */
   signal?: AbortSignal;
+  /**
+   * Never send this on a pooled connection (HAProxy's `http-reuse safe` for the first request of
+   * a client connection): a pooled connection may be closed by the member just as the request
+   * goes out, or carry stray bytes, and only a fresh one rules both out.
+   */
+  freshConnection?: boolean;
 }
 
 /**
@@ -91,6 +99,11 @@ export function toResponse({ status, headers, body }: UpstreamResponse): Respons
   return new Response(body as BodyInit | null, { status, headers });
 }
 
+/** A member's answer to a protocol switch: on 101, its connection and every byte it sent so far. */
+export type UpgradeAnswer =
+  | { status: 101; received: Uint8Array; connection: StreamConnection }
+  | { status: number; received?: undefined; connection?: undefined };
+
 export interface Http1ClientOptions {
   connect: Connect;
   clock: Clock;
@@ -107,6 +120,12 @@ export interface RequestTimeouts {
 }
 
 const MAX_HEAD = 64 * 1024;
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+/** RFC 9110 §9.2.2: a request with this method may be sent twice. */
+export function isIdempotent(method: string): boolean {
+  return IDEMPOTENT.has(method);
+}
 const EMPTY = new Uint8Array(0);
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const TARGET = /^[!-~]+$/;
@@ -116,14 +135,14 @@ const _noop = () => {};
 /** One HTTP/1.1 connection; `read` hands out the pending read started while it was pooled. */
 class _Conn {
   /** The one timer of this connection: response, body idle and keep-alive take turns. */
-  readonly deadline: _Deadline;
+  readonly deadline: Deadline;
   failure: UpstreamError | undefined;
   closed = false;
   idle = false;
   #pendingRead: Promise<Uint8Array | null> | undefined;
 
   constructor(readonly key: string, readonly stream: StreamConnection, clock: Clock) {
-    this.deadline = new _Deadline(clock);
+    this.deadline = new Deadline(clock);
   }
 
   read(): Promise<Uint8Array | null> {
@@ -162,59 +181,12 @@ class _Conn {
   }
 }
 
-/**
- * A deadline that moves with every request on a connection. Setting it rarely touches the clock's
- * timers: a pending timer that fires too early just re-arms for the rest, so a busy keep-alive
- * connection costs one timer per timeout period instead of several per request.
- */
-class _Deadline {
-  #cancelTimer: (() => void) | undefined;
-  #firesAt = 0;
-  #expiresAt = Infinity;
-  #onExpire: () => void = _noop;
-
-  constructor(readonly clock: Clock) {}
-
-  /** Calls `onExpire` `ms` from now unless set or cleared before; 0 or Infinity never expires. */
-  set(ms: number, onExpire: () => void): void {
-    if (!(ms > 0 && ms < Infinity)) return this.clear();
-    const now = this.clock.now();
-    this.#expiresAt = now + ms;
-    this.#onExpire = onExpire;
-    if (this.#cancelTimer && this.#firesAt <= this.#expiresAt) return;
-    this.#cancelTimer?.();
-    this.#arm(now, ms);
-  }
-
-  /** Nothing expires until the next `set`; a pending timer stays, as the next set will want one. */
-  clear(): void {
-    this.#expiresAt = Infinity;
-  }
-
-  /** For a connection that is gone: drops the pending timer too. */
-  dispose(): void {
-    this.#expiresAt = Infinity;
-    this.#cancelTimer?.();
-    this.#cancelTimer = undefined;
-  }
-
-  #arm(now: number, ms: number): void {
-    this.#firesAt = now + ms;
-    this.#cancelTimer = this.clock.setTimer(() => {
-      this.#cancelTimer = undefined;
-      const now = this.clock.now();
-      if (this.#expiresAt === Infinity) return;
-      if (now < this.#expiresAt) return this.#arm(now, this.#expiresAt - now);
-      this.#expiresAt = Infinity;
-      this.#onExpire();
-    }, Math.min(ms, 2 ** 31 - 1));
-  }
-}
-
 /** What `request` prepares once for the attempt on a pooled connection and its retry. */
 interface _Call {
   head: Uint8Array;
   isHead: boolean;
+  /** A request that went out on a pooled connection which then closed unanswered may be sent again on a fresh one. */
+  replayable: boolean;
   body: ReadableStream<Uint8Array> | null;
   /** Declared request body length; -1 sends the body chunked. */
   length: number;
@@ -261,6 +233,17 @@ async function _read(
   }
   if (conn.failure) throw conn.failure;
   return chunk;
+}
+
+/**
+ * The body alone decides the framing: a plain declared length is kept, any other body goes
+ * chunked, and no body means no framing header (bar a client's own `content-length: 0`, which
+ * servers that insist on a length for POST expect).
+ */
+function _framing(headers: Headers, body: ReadableStream<Uint8Array> | null): RequestFraming {
+  const declared = headers.get("content-length");
+  if (body === null) return declared === "0" ? 0 : null;
+  return declared !== null && DIGITS.test(declared) && !headers.has("transfer-encoding") ? Number(declared) : -1;
 }
 
 function _junk(message: string, cause?: unknown): UpstreamError {
@@ -322,25 +305,63 @@ export class Http1Client {
     request: UpstreamRequest,
     timeouts: RequestTimeouts,
   ): Promise<UpstreamResponse> {
-    const { method, target, headers, body, signal } = request;
+    const { method, target, headers, body, signal, freshConnection } = request;
     if (!METHOD.test(method) || !TARGET.test(target)) {
       throw new TypeError(`invalid request line: ${JSON.stringify(`${method} ${target}`)}`);
     }
     if (signal?.aborted) throw new UpstreamError("aborted", false, "aborted before connecting");
-    // A body is sent raw only under a plain content-length; anything else is re-framed as chunked.
-    const framed = body && !headers.has("transfer-encoding");
-    const declared = framed ? headers.get("content-length") : null;
-    const length = declared !== null && DIGITS.test(declared) ? Number(declared) : -1;
-    const head = encodeRequestHead(method, target, headers, body !== null && length < 0);
-    const call: _Call = { head, isHead: method === "HEAD", body, length, signal, timeouts };
+    const framing = _framing(headers, body);
+    const head = encodeRequestHead(method, target, headers, framing);
+    const call: _Call = { head, isHead: method === "HEAD", replayable: isIdempotent(method), body, length: framing ?? 0, signal, timeouts };
     const key = _originKey(origin);
-    const pooled = this.#takeIdle(key);
+    const pooled = freshConnection ? undefined : this.#takeIdle(key);
     if (pooled) {
       const response = await this.#exchange(pooled, true, call);
       if (response) return response;
     }
     const conn = await this.#open(origin, key, signal, timeouts.connect);
     return (await this.#exchange(conn, false, call))!;
+  }
+
+  /**
+   * Sends a protocol-switching request (a WebSocket handshake) on a connection of its own and
+   * reads the member's answer head. On 101 the connection is handed over with the head as
+   * received (and whatever followed it), to be joined to the client's byte for byte; on any other
+   * status it is closed. Rejects with {@link UpstreamError}.
+   */
+  async upgrade(origin: Origin, request: UpstreamRequest, timeouts: RequestTimeouts): Promise<UpgradeAnswer> {
+    const conn = await this.#open(origin, _originKey(origin), request.signal, timeouts.connect);
+    const failed = (cause: unknown) => conn.failure ?? _empty(true, "connection failed before the upgrade answer", cause);
+    try {
+      const writing = conn.write(encodeRequestHead(request.method, request.target, request.headers, null));
+      if (writing) await writing;
+      conn.deadline.set(timeouts.response, () => conn.fail(new UpstreamError("response-timeout", true, `no upgrade answer within ${timeouts.response} ms`)));
+      let received: Uint8Array = EMPTY;
+      let end = -1;
+      while (end < 0) {
+        if (received.length > MAX_HEAD) throw _junk("upgrade answer head larger than 64 KiB");
+        const chunk = await _read(conn, failed);
+        if (chunk === null) throw received.length > 0 ? _junk("connection closed inside the upgrade answer") : _empty(true, "connection closed before the upgrade answer");
+        const scanFrom = Math.max(0, received.length - 3);
+        received = concatBytes(received, chunk);
+        end = findHeadEnd(received, scanFrom);
+      }
+      let status: number;
+      try {
+        status = parseResponseHead(received.subarray(0, end)).status;
+      } catch (error) {
+        throw _junk(`invalid upgrade answer: ${(error as Error).message}`, error);
+      }
+      conn.deadline.dispose();
+      if (status !== 101) {
+        conn.close();
+        return { status };
+      }
+      return { status, received, connection: conn.stream };
+    } catch (error) {
+      conn.close();
+      throw error instanceof UpstreamError ? error : failed(error);
+    }
   }
 
   #open(origin: Origin, key: string, signal: AbortSignal | undefined, ms: number): Promise<_Conn> {
@@ -403,8 +424,10 @@ export class Http1Client {
       [response, rest] = await this.#readHead(ex);
     } catch (error) {
       this.#finish(ex, false);
+      // The member may have closed the pooled connection just before our request reached it, or
+      // after running it: only a request that may run twice gets another try.
       const stale = reused && (error as UpstreamError).kind === "empty-response";
-      if (stale && !ex.received && !ex.bodyTouched) return undefined;
+      if (stale && call.replayable && !ex.received && !ex.bodyTouched) return undefined;
       throw error;
     }
     ex.waitForBackend(false);

@@ -92,22 +92,30 @@ function _encodeLatin1(text: string): Uint8Array {
   return bytes;
 }
 
+/** The client side's codec (core/frontend) reads and writes heads with the same conversions. */
+export { _encodeLatin1 as encodeLatin1, _latin1 as latin1 };
+
 /**
- * Request head bytes. `chunked` replaces any framing headers of the caller with
- * `transfer-encoding: chunked`, so the body can never be framed two ways.
+ * How a request body is framed on the wire: `length` bytes, chunked (-1), or no body at all
+ * (null). The framing headers come from here alone, never from the caller's headers, so what
+ * they announce is always exactly the body that follows.
  */
+export type RequestFraming = number | null;
+
+/** Request head bytes; the caller's Content-Length and Transfer-Encoding are replaced by `framing`. */
 export function encodeRequestHead(
   method: string,
   target: string,
   headers: Headers,
-  chunked: boolean,
+  framing: RequestFraming,
 ): Uint8Array {
   let head = `${method} ${target} HTTP/1.1\r\n`;
   for (const [name, value] of headers) {
-    if (chunked && (name === "content-length" || name === "transfer-encoding")) continue;
+    if (name === "content-length" || name === "transfer-encoding") continue;
     head += `${name}: ${value}\r\n`;
   }
-  if (chunked) head += "transfer-encoding: chunked\r\n";
+  if (framing === -1) head += "transfer-encoding: chunked\r\n";
+  else if (framing !== null) head += `content-length: ${framing}\r\n`;
   return _encodeLatin1(head + "\r\n");
 }
 

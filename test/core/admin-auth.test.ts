@@ -5,12 +5,13 @@ import { createVerifier, MAX_TOKEN_LENGTH, mintToken } from "../../core/admin/au
 
 const SECRET = "0123456789abcdef0123456789abcdef";
 const AUDIENCE = "tandem-admin";
+const DAY_MS = 86_400_000;
 /** A fixed wall clock: 2026-01-01T00:00:00Z. */
 const NOW = Date.UTC(2026, 0, 1);
 const NOW_S = NOW / 1000;
 const clock = () => NOW;
 
-const secretVerifier = () => createVerifier({ secret: SECRET, audience: AUDIENCE, clock });
+const secretVerifier = () => createVerifier({ secret: SECRET, audience: AUDIENCE, maxLifetime: DAY_MS, clock });
 const bearer = (token: string) => `Bearer ${token}`;
 
 /** A token with exactly these claims (nothing added), signed HS256 with SECRET. */
@@ -123,8 +124,8 @@ describe("admin auth: shared secret (HS256)", () => {
   });
 
   test("a secret shorter than 32 characters is refused at start and by mintToken", async () => {
-    assert.throws(() => createVerifier({ secret: "short", audience: AUDIENCE }), /at least 32 characters/);
-    assert.throws(() => createVerifier({ audience: AUDIENCE }), /a secret or a JWKS/);
+    assert.throws(() => createVerifier({ secret: "short", audience: AUDIENCE, maxLifetime: DAY_MS }), /at least 32 characters/);
+    assert.throws(() => createVerifier({ audience: AUDIENCE, maxLifetime: DAY_MS }), /a secret or a JWKS/);
     await assert.rejects(mintToken({ secret: "short", audience: AUDIENCE, subject: "a", scope: "read", ttlSeconds: 60 }), /at least 32/);
   });
 });
@@ -133,7 +134,7 @@ describe("admin auth: JWKS (EdDSA, ES256)", () => {
   test("EdDSA and ES256 tokens verify against their public keys", async () => {
     const ed = await keyPair("EdDSA", "ed-1");
     const es = await keyPair("ES256", "es-1");
-    const verify = createVerifier({ jwks: { keys: [ed.jwk, es.jwk] }, audience: AUDIENCE, clock });
+    const verify = createVerifier({ jwks: { keys: [ed.jwk, es.jwk] }, audience: AUDIENCE, maxLifetime: DAY_MS, clock });
     assert.deepEqual(await verify(bearer(await ed.sign(good({ scope: "admin" })))), { ok: true, subject: "ops", scope: "admin" });
     assert.deepEqual(await verify(bearer(await es.sign(good()))), { ok: true, subject: "ops", scope: "read" });
   });
@@ -142,7 +143,7 @@ describe("admin auth: JWKS (EdDSA, ES256)", () => {
     const old = await keyPair("ES256");
     const current = await keyPair("ES256");
     const stranger = await keyPair("ES256");
-    const verify = createVerifier({ jwks: { keys: [old.jwk, current.jwk] }, audience: AUDIENCE, clock });
+    const verify = createVerifier({ jwks: { keys: [old.jwk, current.jwk] }, audience: AUDIENCE, maxLifetime: DAY_MS, clock });
     assert.equal((await verify(bearer(await old.sign(good())))).ok, true);
     assert.equal((await verify(bearer(await current.sign(good())))).ok, true);
     assert.deepEqual(await verify(bearer(await stranger.sign(good()))), { ok: false, status: 401, error: "invalid token" });
@@ -150,7 +151,7 @@ describe("admin auth: JWKS (EdDSA, ES256)", () => {
 
   test("HS256 signed with the public key (algorithm confusion) and alg none are refused", async () => {
     const es = await keyPair("ES256");
-    const verify = createVerifier({ jwks: { keys: [es.jwk] }, audience: AUDIENCE, clock });
+    const verify = createVerifier({ jwks: { keys: [es.jwk] }, audience: AUDIENCE, maxLifetime: DAY_MS, clock });
     for (const secret of [JSON.stringify(es.jwk), es.jwk.x!, SECRET]) {
       const token = await new SignJWT(good()).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(secret));
       assert.deepEqual(await verify(bearer(token)), { ok: false, status: 401, error: "token algorithm not allowed" });
@@ -162,22 +163,22 @@ describe("admin auth: JWKS (EdDSA, ES256)", () => {
   test("an RS256 token is refused even when its key is in the JWKS", async () => {
     const rs = await keyPair("RS256");
     const es = await keyPair("ES256");
-    assert.throws(() => createVerifier({ jwks: { keys: [rs.jwk] }, audience: AUDIENCE }), /not an Ed25519 or P-256 key/);
-    const verify = createVerifier({ jwks: { keys: [es.jwk] }, audience: AUDIENCE, clock });
+    assert.throws(() => createVerifier({ jwks: { keys: [rs.jwk] }, audience: AUDIENCE, maxLifetime: DAY_MS }), /not an Ed25519 or P-256 key/);
+    const verify = createVerifier({ jwks: { keys: [es.jwk] }, audience: AUDIENCE, maxLifetime: DAY_MS, clock });
     assert.deepEqual(await verify(bearer(await rs.sign(good()))), { ok: false, status: 401, error: "token algorithm not allowed" });
   });
 
   test("a JWKS with a private, symmetric or no key is refused at start", async () => {
     const { privateKey } = await generateKeyPair("ES256", { extractable: true });
     const privateJwk = await exportJWK(privateKey);
-    assert.throws(() => createVerifier({ jwks: { keys: [privateJwk] }, audience: AUDIENCE }), /private key/);
-    assert.throws(() => createVerifier({ jwks: { keys: [{ kty: "oct", k: "c2VjcmV0" }] }, audience: AUDIENCE }), /not an Ed25519/);
-    assert.throws(() => createVerifier({ jwks: { keys: [] }, audience: AUDIENCE }), /no keys/);
+    assert.throws(() => createVerifier({ jwks: { keys: [privateJwk] }, audience: AUDIENCE, maxLifetime: DAY_MS }), /private key/);
+    assert.throws(() => createVerifier({ jwks: { keys: [{ kty: "oct", k: "c2VjcmV0" }] }, audience: AUDIENCE, maxLifetime: DAY_MS }), /not an Ed25519/);
+    assert.throws(() => createVerifier({ jwks: { keys: [] }, audience: AUDIENCE, maxLifetime: DAY_MS }), /no keys/);
   });
 
   test("secret and JWKS together: each token kind goes to its own key", async () => {
     const ed = await keyPair("EdDSA");
-    const verify = createVerifier({ secret: SECRET, jwks: { keys: [ed.jwk] }, audience: AUDIENCE, clock });
+    const verify = createVerifier({ secret: SECRET, jwks: { keys: [ed.jwk] }, audience: AUDIENCE, maxLifetime: DAY_MS, clock });
     assert.equal((await verify(bearer(await signHs(good())))).ok, true);
     assert.equal((await verify(bearer(await ed.sign(good())))).ok, true);
     const confused = await new SignJWT(good()).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(JSON.stringify(ed.jwk)));
@@ -186,18 +187,21 @@ describe("admin auth: JWKS (EdDSA, ES256)", () => {
 });
 
 describe("admin auth: failed attempts are rate-limited per client", () => {
-  test("the 11th failure within a minute gets 429 with Retry-After, even with a good token; others are unaffected", async () => {
+  test("after 10 failures within a minute further guesses get 429 with Retry-After, but a valid token always passes", async () => {
     let now = NOW;
-    const verify = createVerifier({ secret: SECRET, audience: AUDIENCE, clock: () => now });
+    const verify = createVerifier({ secret: SECRET, audience: AUDIENCE, maxLifetime: DAY_MS, clock: () => now });
     const valid = bearer(await signHs(good({ exp: NOW_S + 3600 })));
     for (let i = 0; i < 10; i++) {
-      assert.equal((await verify("Bearer nope", "10.0.0.9")).ok, false);
+      assert.equal((await verify("Bearer nope", "127.0.0.1")).ok, false);
       now += 1000;
     }
-    assert.deepEqual(await verify(valid, "10.0.0.9"), { ok: false, status: 429, error: "too many failed attempts", retryAfter: 50 });
-    assert.equal((await verify(valid, "10.0.0.10")).ok, true);
+    assert.deepEqual(await verify("Bearer nope", "127.0.0.1"), { ok: false, status: 429, error: "too many failed attempts", retryAfter: 50 });
+    assert.deepEqual(await verify(valid, "127.0.0.1"), { ok: true, subject: "ops", scope: "read" }, "an operator on the same address is not locked out");
+    const other = await verify("Bearer nope", "10.0.0.10");
+    assert.equal(!other.ok && other.status, 401, "other clients are unaffected");
     now = NOW + 60_000;
-    assert.deepEqual(await verify(valid, "10.0.0.9"), { ok: true, subject: "ops", scope: "read" });
+    const fresh = await verify("Bearer nope", "127.0.0.1");
+    assert.equal(!fresh.ok && fresh.status, 401, "a new window starts over");
   });
 
   test("a missing token and a wrong scope are not failed attempts", async () => {
@@ -212,14 +216,30 @@ describe("admin auth: failed attempts are rate-limited per client", () => {
 
   test("the failure table is bounded: a flood of other clients evicts the oldest entries", async () => {
     let now = NOW;
-    const verify = createVerifier({ secret: SECRET, audience: AUDIENCE, clock: () => now });
+    const verify = createVerifier({ secret: SECRET, audience: AUDIENCE, maxLifetime: DAY_MS, clock: () => now });
     for (let i = 0; i < 10; i++) await verify("Bearer nope", "first");
-    const blocked = await verify(null, "first");
+    const blocked = await verify("Bearer nope", "first");
     assert.equal(!blocked.ok && blocked.status, 429);
     for (let i = 0; i < 10_000; i++) {
       now += 1;
       await verify("Bearer nope", `10.1.${i >> 8}.${i & 255}`);
     }
-    assert.equal((await verify(bearer(await signHs(good())), "first")).ok, true);
+    const forgotten = await verify("Bearer nope", "first");
+    assert.equal(!forgotten.ok && forgotten.status, 401);
+  });
+});
+
+describe("admin auth: scope and lifetime", () => {
+  test('a scope naming both "read" and "admin" grants nothing', async () => {
+    const result = await secretVerifier()(bearer(await signHs(good({ scope: "read admin" }))));
+    assert.deepEqual(result, { ok: false, status: 403, error: 'token scope names both "read" and "admin"' });
+  });
+
+  test("a token living longer than maxTokenLifetime is refused, one within it passes", async () => {
+    const verify = secretVerifier();
+    const forever = await verify(bearer(await signHs(good({ exp: Date.UTC(9999, 0, 1) / 1000 }))));
+    assert.equal(!forever.ok && forever.status, 401);
+    assert.match(!forever.ok ? forever.error : "", /lifetime longer than 86400 s/);
+    assert.equal((await verify(bearer(await signHs(good({ exp: NOW_S + 86_400 }))))).ok, true);
   });
 });

@@ -8,8 +8,9 @@ function setup(pool: Record<string, unknown> = {}, names = ["a", "b"]) {
   const clock = new FakeClock(1_000);
   const farm = fakeFarm(names);
   const balancer = createBalancer(poolConfig(names.map((name) => ({ name })), pool), { clock, upstream: farm.upstream, log: () => {} });
-  const send = async (init: RequestInit & { path?: string; from?: string; tls?: boolean } = {}) => {
-    const request = new Request(`http://tandem.test${init.path ?? "/"}`, init);
+  const send = async (init: RequestInit & { path?: string; host?: string; from?: string; tls?: boolean } = {}) => {
+    // As a runtime builds it: the URL's authority is the Host field (or an absolute-form target's).
+    const request = new Request(`http://${init.host ?? "tandem.test"}${init.path ?? "/"}`, init);
     return (await balancer.fetch(request, { remoteAddress: init.from ?? "192.0.2.7", tls: init.tls ?? false }))!;
   };
   const lastHeaders = () => farm.requests.at(-1)!.headers;
@@ -66,7 +67,7 @@ describe("hop-by-hop headers", () => {
 describe("forwarding headers", () => {
   test("client-sent copies are replaced for untrusted clients", async () => {
     const { send, lastHeaders } = setup({ forwarding: { forwarded: true, via: true } });
-    await send({ headers: { "x-forwarded-for": "6.6.6.6", forwarded: "for=6.6.6.6", "x-forwarded-proto": "https", host: "shop.test" }, from: "192.0.2.7" });
+    await send({ host: "shop.test", headers: { "x-forwarded-for": "6.6.6.6", forwarded: "for=6.6.6.6", "x-forwarded-proto": "https", host: "shop.test" }, from: "192.0.2.7" });
     const seen = lastHeaders();
     assert.equal(seen.get("x-forwarded-for"), "192.0.2.7");
     assert.equal(seen.get("x-forwarded-proto"), "http");
@@ -86,6 +87,23 @@ describe("forwarding headers", () => {
     assert.equal(lastHeaders().get("x-forwarded-for"), "203.0.113.9, 2001:db8::1");
     await send({ headers: { "x-forwarded-for": "203.0.113.9" }, from: "::ffff:11.0.0.1" });
     assert.equal(lastHeaders().get("x-forwarded-for"), "11.0.0.1");
+  });
+
+  test("the target's authority wins over a different Host field (absolute-form, RFC 9112 §3.2.2)", async () => {
+    const { send, lastHeaders } = setup({ forwarding: { forwarded: true } });
+    await send({ host: "evil.example", path: "/abs", headers: { host: "a" } });
+    assert.equal(lastHeaders().get("host"), "evil.example");
+    assert.equal(lastHeaders().get("x-forwarded-host"), "evil.example");
+  });
+
+  test("a Host that is not host[:port], a Transfer-Encoding other than chunked, or a GET body that the runtime dropped is refused before any member sees it", async () => {
+    const { send, farm } = setup();
+    for (const host of ["a/ins/admin#", "a b", "victim.com, y.example.com", "a@b", ""]) {
+      assert.equal((await send({ headers: { host } })).status, 400, host);
+    }
+    assert.equal((await send({ method: "POST", body: "x", headers: { "transfer-encoding": "gzip, chunked" } })).status, 501);
+    assert.equal((await send({ headers: { "content-length": "128" } })).status, 400);
+    assert.deepEqual(farm.served, []);
   });
 
   test("preserveHost false sends the member's host:port", async () => {
@@ -114,7 +132,7 @@ describe("failures", () => {
     farm.behave("b", "refuse");
     const response = await send();
     assert.equal(response.status, 502);
-    assert.match(await response.text(), /connect-failure/);
+    assert.equal(await response.text(), "502 Bad Gateway\n", "the body names no address or error of the farm");
   });
 
   test("after the request was sent, only idempotent requests are retried, and only for retryOn conditions", async () => {

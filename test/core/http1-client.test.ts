@@ -369,7 +369,7 @@ describe("http1 client: request bodies", () => {
     }
   });
 
-  test("the request carries exactly the caller's headers; a body without length goes chunked", async () => {
+  test("the request carries the caller's headers but framing that describes the body sent: none for no body, chunked for a body without length", async () => {
     const transcripts: string[] = [];
     const server = await rawServer((socket, connection) => {
       transcripts[connection] = "";
@@ -391,7 +391,7 @@ describe("http1 client: request bodies", () => {
       headers.delete("content-length");
       await (await responseOf(client, at(server.port), get("/up", { method: "POST", headers, body }), TIMEOUTS)).text();
       assert.deepEqual(transcripts, [
-        "GET /a?b=1 HTTP/1.1\r\ncontent-length: 99\r\nhost: backend:8080\r\nx-custom: caf\xe9\r\n\r\n",
+        "GET /a?b=1 HTTP/1.1\r\nhost: backend:8080\r\nx-custom: caf\xe9\r\n\r\n",
         "POST /up HTTP/1.1\r\nhost: backend:8080\r\nx-custom: caf\xe9\r\ntransfer-encoding: chunked\r\n\r\n" +
         "5\r\nhello\r\n0\r\n\r\n",
       ]);
@@ -682,6 +682,42 @@ describe("http1 client: pooling", () => {
         "empty-response",
         true,
       );
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  test("a non-idempotent request on a pooled connection that closes unanswered is not sent again", async () => {
+    const perConnection = new Map<number, number>();
+    const seen: string[] = [];
+    const server = await rawServer((socket, connection) => {
+      respondToHeads(() => {
+        const n = perConnection.get(connection) ?? 0;
+        perConnection.set(connection, n + 1);
+        return n === 0 ? ok(`conn ${connection}`) : null;
+      })(socket, connection);
+      socket.on("data", (data) => seen.push(`${connection} ${data.toString("latin1").split(" ")[0]}`));
+    });
+    const client = new Http1Client({ connect, clock });
+    try {
+      assert.equal(await (await responseOf(client, at(server.port), get(), TIMEOUTS)).text(), "conn 0");
+      await rejectsWith(responseOf(client, at(server.port), get("/", { method: "POST" }), TIMEOUTS), "empty-response", true);
+      assert.deepEqual(seen, ["0 GET", "0 POST"], "the POST went out once, on the pooled connection");
+      assert.equal(server.connections, 1);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  test("freshConnection never takes a pooled connection (http-reuse safe)", async () => {
+    const server = await rawServer(respondToHeads((_n, connection) => ok(`conn ${connection}`)));
+    const client = new Http1Client({ connect, clock });
+    try {
+      assert.equal(await (await responseOf(client, at(server.port), get(), TIMEOUTS)).text(), "conn 0");
+      assert.equal(await (await responseOf(client, at(server.port), get("/", { freshConnection: true }), TIMEOUTS)).text(), "conn 1");
+      assert.equal(await (await responseOf(client, at(server.port), get(), TIMEOUTS)).text(), "conn 1", "a pooled connection serves the next request");
     } finally {
       client.close();
       await server.close();

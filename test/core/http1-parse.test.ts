@@ -74,14 +74,15 @@ describe("http1 wire format", () => {
   test("request heads and chunks are encoded byte for byte", () => {
     const headers = new Headers({ host: "h", "x-name": "caf\xe9", "content-length": "3" });
     assert.equal(
-      text(encodeRequestHead("PUT", "/p?q", headers, false)),
-      "PUT /p?q HTTP/1.1\r\ncontent-length: 3\r\nhost: h\r\nx-name: caf\xe9\r\n\r\n",
+      text(encodeRequestHead("PUT", "/p?q", headers, 3)),
+      "PUT /p?q HTTP/1.1\r\nhost: h\r\nx-name: caf\xe9\r\ncontent-length: 3\r\n\r\n",
     );
     headers.set("transfer-encoding", "gzip");
     assert.equal(
-      text(encodeRequestHead("POST", "/", headers, true)),
+      text(encodeRequestHead("POST", "/", headers, -1)),
       "POST / HTTP/1.1\r\nhost: h\r\nx-name: caf\xe9\r\ntransfer-encoding: chunked\r\n\r\n",
     );
+    assert.equal(text(encodeRequestHead("GET", "/", headers, null)), "GET / HTTP/1.1\r\nhost: h\r\nx-name: caf\xe9\r\n\r\n", "no body: no framing header, whatever the caller's headers said");
     assert.equal(text(encodeChunk(new Uint8Array(26).fill(97))), `1a\r\n${"a".repeat(26)}\r\n`);
   });
 });

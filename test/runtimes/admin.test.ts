@@ -597,11 +597,16 @@ describe(`admin API on ${runtime}`, () => {
 
       const noScope = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("s").setAudience(AUDIENCE).setIssuedAt(now).setExpirationTime(now + 600).sign(key);
       assertError(await call(url, { token: noScope }), 403, "FORBIDDEN", /scope/);
-      // 6 counted failures so far; 4 more and this client is blocked, even with a good token.
-      for (let i = 0; i < 4; i++) assertError(await call(url, { token: `garbage.${i}.x` }), 401, "UNAUTHORIZED");
-      const blocked = await call(url, { token: await token("read") });
+      const forever = await token("admin", { ttlSeconds: 400 * 86_400 });
+      assertError(await call(url, { token: forever }), 401, "UNAUTHORIZED", /lifetime/);
+      const both = await new SignJWT({ scope: "read admin" }).setProtectedHeader({ alg: "HS256" }).setSubject("s").setAudience(AUDIENCE).setIssuedAt(now).setExpirationTime(now + 600).sign(key);
+      assertError(await call(url, { token: both }), 403, "FORBIDDEN", /both/);
+      // 7 counted failures so far; 3 more and this client's guesses are blocked, but never a good token.
+      for (let i = 0; i < 3; i++) assertError(await call(url, { token: `garbage.${i}.x` }), 401, "UNAUTHORIZED");
+      const blocked = await call(url, { token: "garbage.x.x" });
       assertError(blocked, 429, "RATE_LIMITED");
       assert.ok(Number(blocked.headers.get("retry-after")) >= 1, `Retry-After ${blocked.headers.get("retry-after")}`);
+      assert.equal((await call(url, { token: await token("read") })).status, 200, "a valid token from the same address still works");
       assert.equal((await call(`${admin.base}/healthz`)).status, 200, "probes need no token and are never blocked");
     } finally {
       await admin.tandem.stop();
