@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { BindDatagram, Clock, ConnInfo, Connect, ListenStream, RunCommand, WebSocketProxy } from "./ports.ts";
+import type { BindDatagram, Clock, ConnInfo, Connect, ListenStream, RemoteAddress, RunCommand, StreamConnection, StreamListener, WebSocketProxy } from "./ports.ts";
 import type { ListenerTls } from "./tls/files.ts";
 import type { WorkerIdentity, WorkerThread } from "./workers.ts";
 
@@ -46,6 +46,21 @@ export interface Platform {
    * Rejects when the address cannot be bound.
    */
   serve(hostname: string, port: number, handler: Handler, options?: { tls?: ListenerTls; reusePort?: boolean }): Promise<Listener>;
+  /**
+   * Accepts connections for the socket-level HTTP/1.1 front end on hostname:port (0 = any free
+   * port), terminating TLS when `tls` is given: SNI picks the certificate (see selectCertificate),
+   * ALPN offers http/1.1 only. A connection reaches `onConnection` once its handshake is done;
+   * Nagle is off. `reusePort` as for `serve`; TLS listeners always bind with SO_REUSEPORT.
+   * A failed accept (out of file descriptors) never ends the listener: it pauses and accepts
+   * again. `close` stops accepting; connections already handed out stay open until their owner
+   * closes them. Rejects when the address cannot be bound.
+   */
+  listenConnections(
+    hostname: string,
+    port: number,
+    onConnection: (connection: StreamConnection, remote: RemoteAddress) => void,
+    options?: { tls?: ListenerTls; reusePort?: boolean },
+  ): Promise<StreamListener>;
   onSignal(signal: Signal, handler: () => void): void;
   /** Starts a worker thread running this runtime's worker module (`workers: N`). */
   startWorker(): WorkerThread;

@@ -18,7 +18,9 @@ import { ReplicaStore } from "./cluster/replication/replica-store.ts";
 import { createReplicationRole } from "./cluster/replication/role.ts";
 import { splitAddress } from "./config/fields.ts";
 import { asksForPortZero, formatProblem, parseConfig } from "./config/load.ts";
-import type { Config, ListenerConfig } from "./config/schema.ts";
+import * as v from "valibot";
+import { type Config, type ListenerConfig, ListenerSchema } from "./config/schema.ts";
+import { type FrontEndEvents, type Http1Listener, listenHttp1 } from "./frontend/http1-listener.ts";
 import { Registry } from "./metrics/registry.ts";
 import type { Handler, Listener, Platform } from "./platform.ts";
 import type { ConnInfo } from "./ports.ts";
@@ -28,7 +30,7 @@ import { type ConfigFiles, type ListenerTls, loadConfigFiles, resolvePath } from
 
 /** A listener of the running process with the config entry it serves (replaced on reload). */
 interface OpenListener {
-  listener: Listener;
+  listener: Http1Listener;
   /** Of the bound listener: set once a newer one took over its port. */
   bound: BoundState;
   config: ListenerConfig;
@@ -85,6 +87,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
   const balancer = createBalancer(config, {
     clock: platform.clock,
     upstream: (origin, request, timeouts) => client.request(origin, request, timeouts),
+    upgrade: (origin, request, timeouts) => client.upgrade(origin, request, timeouts),
     log,
     webSocket: platform.webSocket,
     // With workers, worker 0 alone checks; the others follow its verdicts (worker-sync.ts).
@@ -128,6 +131,12 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     store,
   });
   registerReplicationMetrics(registry, replication.status);
+  const clientTimeouts = registry.counter("tandem_client_timeouts_total", "Client connections closed by a listener timeout (request head, keep-alive idle, body).", ["listener", "kind"]);
+  const refused = registry.counter("tandem_client_refused_total", "Requests and connections a listener refused before any member saw them, by status.", ["listener", "code"]);
+  const frontEndEvents = (listener: string): FrontEndEvents => ({
+    timeout: (kind) => clientTimeouts.inc([listener, kind]),
+    refused: (status) => refused.inc([listener, String(status)]),
+  });
   const handler = async (request: Request, conn: ConnInfo) => {
     try {
       return await balancer.fetch(request, conn);
@@ -150,7 +159,12 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
   };
   const bind = async (open: OpenListener, hostname: string, port: number, tls: ListenerTls | undefined) => {
     const bound = { draining: false };
-    const listener = await platform.serve(hostname, port, listenerHandler(open, bound), { tls, reusePort: platform.worker !== undefined });
+    const listener = await listenHttp1(platform, hostname, port, listenerHandler(open, bound), {
+      config: open.config,
+      tls,
+      reusePort: platform.worker !== undefined,
+      events: frontEndEvents(open.config.address),
+    });
     return { listener, bound };
   };
   /** Listeners replaced by new certificates, still finishing their connections. */
@@ -197,6 +211,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
       const kept = listeners.get(config.address);
       if (kept) {
         kept.config = config;
+        kept.listener.configure(config);
         kept.hsts = _hstsValue(config);
         if (tls === undefined || _sameTls(kept.tls, tls)) continue;
         try {
@@ -390,7 +405,12 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     });
     const { hostname, port } = splitAddress(config.admin.address);
     try {
-      admin = await platform.serve(hostname, port, (request, conn) => app.fetch(request, { remoteAddress: conn.remoteAddress }));
+      // The admin listener gets the default timeouts and limits of a listener.
+      const listenerDefaults = v.parse(ListenerSchema, { address: config.admin.address });
+      admin = await listenHttp1(platform, hostname, port, (request, conn) => app.fetch(request, { remoteAddress: conn.remoteAddress }), {
+        config: listenerDefaults,
+        events: frontEndEvents("admin"),
+      });
     } catch (error) {
       platform.stderr(`admin.address: cannot listen on ${config.admin.address}: ${(error as Error).message}`);
       platform.exit(1);

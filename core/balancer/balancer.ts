@@ -18,6 +18,7 @@ import type { HealthTransition } from "../health/member-health.ts";
 import type { ProbeClient } from "../health/http-probe.ts";
 import type { Origin, RequestTimeouts, UpgradeAnswer, UpstreamErrorKind, UpstreamRequest, UpstreamResponse } from "../proxy/http1-client.ts";
 import { joinConnections } from "../proxy/relay.ts";
+import { reasonPhrase } from "../frontend/http1-request.ts";
 import { isIdempotent, UpstreamError } from "../proxy/http1-client.ts";
 import { applyForwarding, HeaderError, isWebSocketUpgrade, stripHopByHop } from "../proxy/headers.ts";
 import type { StickyLookup } from "../sticky/sticky.ts";
@@ -112,18 +113,6 @@ function _malformed(request: Request): { status: number; message: string } | und
   }
   if (request.method === "CONNECT") return { status: 405, message: "CONNECT is not supported" };
 }
-
-/** The reason phrases of the statuses tandem answers by itself. */
-const REASONS: Record<number, string> = {
-  400: "Bad Request",
-  405: "Method Not Allowed",
-  499: "Client Closed Request",
-  500: "Internal Server Error",
-  501: "Not Implemented",
-  502: "Bad Gateway",
-  503: "Service Unavailable",
-  504: "Gateway Timeout",
-};
 
 /** Everything derived from one config; replaced whole on reload. */
 interface State {
@@ -538,6 +527,6 @@ function _errorResponse(status: number, message: string, extra?: HeadersInit): R
   const headers = new Headers(extra);
   headers.set("content-type", "text/plain; charset=utf-8");
   headers.set("cache-control", "no-store");
-  const text = status >= 500 ? REASONS[status] : message;
+  const text = status >= 500 ? reasonPhrase(status) : message;
   return new Response(`${status} ${text}\n`, { status, headers });
 }

@@ -200,6 +200,29 @@ export const ListenerSchema = v.strictObject({
   hsts: v.optional(HstsSchema),
   /** Plain listeners only: answer every request with 308 to https on this port. */
   redirectToHttps: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535))),
+  /** Slow and idle clients, HAProxy's `timeout http-request`, `timeout http-keep-alive` and `timeout client`. */
+  timeouts: v.optional(
+    v.strictObject({
+      /** From the connection (or the previous answer) to a complete request head; then 408 and close. */
+      request: duration("10s", 1),
+      /** An idle keep-alive connection between requests is closed after this. */
+      keepAlive: duration("60s", 1),
+      /** Longest silence inside a request body, or while a client does not take its answer; then the connection is closed. */
+      body: duration("30s", 1),
+    }),
+    {},
+  ),
+  /** Request size limits (HAProxy `tune.bufsize`, `tune.http.maxhdr`): beyond them 431 or 414. */
+  limits: v.optional(
+    v.strictObject({
+      headBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024), v.maxValue(1024 * 1024)), 64 * 1024),
+      fields: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10_000)), 100),
+      targetBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(64), v.maxValue(1024 * 1024)), 8 * 1024),
+    }),
+    {},
+  ),
+  /** Open client connections at most (HAProxy `maxconn`); beyond it new ones are closed at once. 0 = no limit but the descriptor limit. */
+  maxConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
 });
 
 

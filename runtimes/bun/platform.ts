@@ -15,6 +15,7 @@ import { startWebWorker } from "../../core/workers.ts";
 import { connect } from "./connect.ts";
 import { bindDatagram } from "./udp.ts";
 import { listenStream } from "./listen.ts";
+import { listenConnections, tlsSecureOptions } from "./listen-connections.ts";
 import { runCommand } from "./command.ts";
 
 interface SocketData {
@@ -55,7 +56,7 @@ const websocketHandlers = {
  * Exact names come before wildcards so that an exact certificate wins, as in selectCertificate.
  */
 function _bunTls(tls: ListenerTls) {
-  const secureOptions = tls.minVersion === "1.3" ? SSL_OP_NO_TLSv1_2 : 0;
+  const secureOptions = tlsSecureOptions(tls.minVersion);
   const [first] = tls.certificates;
   const entries = [{ cert: first.cert, key: first.key, secureOptions }];
   const named = tls.certificates.flatMap(({ cert, key, leaf }) => leaf.dnsNames.map((serverName) => ({ serverName, cert, key, secureOptions })));
@@ -68,8 +69,6 @@ function _bunTls(tls: ListenerTls) {
   return entries;
 }
 
-const SSL_OP_NO_TLSv1_2 = 0x08000000;
-
 export const platform: Platform = {
   runtime: `bun ${Bun.version}`,
   args: Bun.argv.slice(2),
@@ -78,6 +77,7 @@ export const platform: Platform = {
   webSocket,
   bindDatagram,
   listenStream,
+  listenConnections,
   runCommand,
   env: (name) => process.env[name],
   readTextFile: (path) => Bun.file(path).text(),

@@ -1,6 +1,6 @@
 /**
- * TCP and mutual-TLS listeners, as the core's {@link ListenStream} port: plain TCP on
- * `Deno.listen`; mutual TLS on `node:tls`, because `Deno.listenTls` cannot ask for a client
+ * TCP and mutual-TLS listeners, as the core's {@link ListenStream} port: plain TCP as HTTP
+ * listeners get it (`listenConnections`); mutual TLS on `node:tls`, because `Deno.listenTls` cannot ask for a client
  * certificate, while Deno's `node:tls` server can and verifies it against `ca`.
  *
  * Under TLS 1.3 the client finishes its handshake before the server has checked the client's
@@ -19,52 +19,13 @@
 import { createServer, type TLSSocket } from "node:tls";
 import type { AddressInfo } from "node:net";
 import type { ListenStream, StreamListener, StreamListenOptions } from "../../core/ports.ts";
-import { closeConn, wrapConn, wrapNodeSocket } from "./conn-stream.ts";
+import { wrapNodeSocket } from "./conn-stream.ts";
+import { listenConnections } from "./listen-connections.ts";
 
 type OnConnection = Parameters<ListenStream>[1];
 
-/** Pause before accepting again after a failed accept (out of file descriptors, say). */
-const ACCEPT_RETRY_MS = 100;
-
 export const listenStream: ListenStream = (options, onConnection) =>
-  options.tls ? _listenMutualTls(options, onConnection) : _listenTcp(options, onConnection);
-
-function _listenTcp({ hostname, port }: StreamListenOptions, onConnection: OnConnection): Promise<StreamListener> {
-  let listener: Deno.TcpListener;
-  try {
-    listener = Deno.listen({ hostname, port });
-  } catch (error) {
-    return Promise.reject(error);
-  }
-  let closed = false;
-  (async () => {
-    while (!closed) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch {
-        // Closing the listener ends a pending accept with an error; anything else is retried.
-        if (!closed) await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
-        continue;
-      }
-      if (closed) {
-        closeConn(conn);
-        break;
-      }
-      conn.setNoDelay(true);
-      onConnection(wrapConn(conn), { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port });
-    }
-  })();
-  return Promise.resolve({
-    hostname: listener.addr.hostname,
-    port: listener.addr.port,
-    close() {
-      if (closed) return;
-      closed = true;
-      listener.close();
-    },
-  });
-}
+  options.tls ? _listenMutualTls(options, onConnection) : listenConnections(options.hostname, options.port, onConnection);
 
 function _listenMutualTls({ hostname, port, tls }: StreamListenOptions, onConnection: OnConnection): Promise<StreamListener> {
   const { cert, key, caCerts } = tls!;

@@ -4,7 +4,6 @@
  * @module
  */
 import type { Handler, Listener, Platform } from "../../core/platform.ts";
-import { selectCertificate } from "../../core/tls/certificate.ts";
 import type { ListenerTls } from "../../core/tls/files.ts";
 import { systemClock } from "../../core/clock.ts";
 import type { WebSocketProxy } from "../../core/ports.ts";
@@ -13,6 +12,7 @@ import { startWebWorker } from "../../core/workers.ts";
 import { connect } from "./connect.ts";
 import { bindDatagram } from "./udp.ts";
 import { listenStream } from "./listen.ts";
+import { listenConnections, listenTlsWithSni } from "./listen-connections.ts";
 import { runCommand } from "./command.ts";
 
 const webSocket: WebSocketProxy = async (request, target) => {
@@ -28,12 +28,10 @@ const webSocket: WebSocketProxy = async (request, target) => {
 };
 
 /**
- * Deno.serve takes one certificate. Deno's TLS listener can instead ask for the certificate per
- * server name (the resolver node:tls's SNICallback is built on), and its HTTP server can run on
- * such a listener; both are reachable through `Deno[Deno.internal]` only, so their absence is a
- * clear start-up error rather than a silent single certificate. The resolver caches its answer
- * per name for the listener's life, so new certificates still need a new listener (reusePort,
- * which needs --unstable-net on listenTls).
+ * Deno.serve takes one certificate; its HTTP server can instead run on a listener that picks the
+ * certificate per server name ({@link listenTlsWithSni}). That server is reachable through
+ * `Deno[Deno.internal]` only, so its absence is a clear start-up error rather than a silent single
+ * certificate.
  */
 function _serveTls(
   hostname: string,
@@ -43,22 +41,11 @@ function _serveTls(
   onError: (error: unknown) => Response,
 ): Deno.HttpServer<Deno.NetAddr> {
   // deno-lint-ignore no-explicit-any
-  const internals = (Deno as any)[(Deno as any).internal];
-  const { resolverSymbol, serveHttpOnListener } = internals ?? {};
-  if (typeof resolverSymbol !== "symbol" || typeof serveHttpOnListener !== "function") {
-    throw new Error(`TLS listeners need Deno's SNI certificate resolver, which deno ${Deno.version.deno} lacks (tested on 2.9)`);
+  const { serveHttpOnListener } = (Deno as any)[(Deno as any).internal] ?? {};
+  if (typeof serveHttpOnListener !== "function") {
+    throw new Error(`TLS listeners need Deno's HTTP server on a listener, which deno ${Deno.version.deno} lacks (tested on 2.9)`);
   }
-  const listener = Deno.listenTls({
-    hostname,
-    port,
-    reusePort: true,
-    alpnProtocols: ["http/1.1"],
-    [resolverSymbol]: (serverName: string) => {
-      const { cert, key } = selectCertificate(tls.certificates, serverName || undefined);
-      return { cert, key };
-    },
-  } as unknown as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem);
-  return serveHttpOnListener(listener, new AbortController().signal, fetch, onError, () => {});
+  return serveHttpOnListener(listenTlsWithSni(hostname, port, tls), new AbortController().signal, fetch, onError, () => {});
 }
 
 export const platform: Platform = {
@@ -69,6 +56,7 @@ export const platform: Platform = {
   webSocket,
   bindDatagram,
   listenStream,
+  listenConnections,
   runCommand,
   env: (name) => Deno.env.get(name),
   readTextFile: (path) => Deno.readTextFile(path),

@@ -1,0 +1,61 @@
+/**
+ * A listener of the socket-level front end: connections the runtime accepts, served by one
+ * {@link Http1Server} with the listener's timeouts and limits. A reload changes them in place, for
+ * the next timer and the next request of every connection.
+ *
+ * @module
+ */
+import type { ListenerConfig } from "../config/schema.ts";
+import type { Handler, Listener, Platform } from "../platform.ts";
+import type { ListenerTls } from "../tls/files.ts";
+import { Http1Server, type Http1ServerOptions, type TimeoutKind } from "./http1-server.ts";
+
+/** What the listener reports for metrics. */
+export interface FrontEndEvents {
+  timeout(kind: TimeoutKind): void;
+  refused(status: number): void;
+}
+
+export interface Http1Listener extends Listener {
+  /** Takes the timeouts, limits and connection cap of a reloaded config. */
+  configure(config: ListenerConfig): void;
+}
+
+export interface Http1ListenOptions {
+  config: ListenerConfig;
+  tls?: ListenerTls;
+  reusePort?: boolean;
+  events?: FrontEndEvents;
+}
+
+export async function listenHttp1(
+  platform: Platform,
+  hostname: string,
+  port: number,
+  handler: Handler,
+  { config, tls, reusePort, events }: Http1ListenOptions,
+): Promise<Http1Listener> {
+  const options: Http1ServerOptions = {
+    clock: platform.clock,
+    handler: async (request, conn) => await handler(request, conn),
+    tls: tls !== undefined,
+    ..._settings(config),
+    onTimeout: events?.timeout,
+    onRefused: events && ((status) => events.refused(status)),
+  };
+  const server = new Http1Server(options);
+  const sockets = await platform.listenConnections(hostname, port, (connection, remote) => server.accept(connection, remote), { tls, reusePort });
+  return {
+    hostname: sockets.hostname,
+    port: sockets.port,
+    configure: (config) => void Object.assign(options, _settings(config)),
+    async shutdown() {
+      sockets.close();
+      await server.shutdown();
+    },
+  };
+}
+
+function _settings({ timeouts, limits, maxConnections }: ListenerConfig): Pick<Http1ServerOptions, "timeouts" | "limits" | "maxConnections"> {
+  return { timeouts: { ...timeouts }, limits: { ...limits }, maxConnections };
+}
