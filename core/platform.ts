@@ -5,27 +5,17 @@
  *
  * @module
  */
-import type { BindDatagram, Clock, ConnInfo, Connect, ListenStream, RemoteAddress, RunCommand, StreamConnection, StreamListener, WebSocketProxy } from "./ports.ts";
+import type { BindDatagram, Clock, Connect, ListenStream, RemoteAddress, RunCommand, StreamConnection, StreamListener } from "./ports.ts";
 import type { ListenerTls } from "./tls/files.ts";
 import type { WorkerIdentity, WorkerThread } from "./workers.ts";
 
 export type Signal = "SIGTERM" | "SIGINT" | "SIGHUP";
-
-export type Handler = (request: Request, conn: ConnInfo) => Promise<Response | undefined> | Response | undefined;
-
-export interface Listener {
-  readonly hostname: string;
-  readonly port: number;
-  /** Stops accepting and resolves once in-flight requests have finished. */
-  shutdown(): Promise<void>;
-}
 
 export interface Platform {
   readonly runtime: string;
   readonly args: readonly string[];
   readonly clock: Clock;
   readonly connect: Connect;
-  readonly webSocket: WebSocketProxy;
   /** UDP sockets for the VRRP agent. */
   readonly bindDatagram: BindDatagram;
   /** TCP/TLS listeners for the replication peer. */
@@ -39,18 +29,12 @@ export interface Platform {
   /** The `tls.minVersion` values this runtime's TLS listener can enforce. */
   readonly tlsMinVersions: readonly ListenerTls["minVersion"][];
   /**
-   * Listens on hostname:port (0 = any free port), terminating TLS when `tls` is given (SNI picks
-   * the certificate, see selectCertificate). TLS listeners always bind with SO_REUSEPORT: new
-   * certificates are served by a second listener bound beside the first, which then drains.
-   * `reusePort` asks for it on a plain listener too (`workers: N` share each port).
-   * Rejects when the address cannot be bound.
-   */
-  serve(hostname: string, port: number, handler: Handler, options?: { tls?: ListenerTls; reusePort?: boolean }): Promise<Listener>;
-  /**
    * Accepts connections for the socket-level HTTP/1.1 front end on hostname:port (0 = any free
    * port), terminating TLS when `tls` is given: SNI picks the certificate (see selectCertificate),
    * ALPN offers http/1.1 only. A connection reaches `onConnection` once its handshake is done;
-   * Nagle is off. `reusePort` as for `serve`; TLS listeners always bind with SO_REUSEPORT.
+   * Nagle is off. TLS listeners always bind with SO_REUSEPORT: new certificates are served by a
+   * second listener bound beside the first, which then drains. `reusePort` asks for it on a plain
+   * listener too (`workers: N` share each port).
    * A failed accept (out of file descriptors) never ends the listener: it pauses and accepts
    * again. `close` stops accepting; connections already handed out stay open until their owner
    * closes them. Rejects when the address cannot be bound.

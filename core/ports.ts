@@ -148,16 +148,5 @@ export interface ConnInfo {
   takeOver?: () => { connection: StreamConnection; buffered: Uint8Array };
 }
 
-/**
- * Connects to `target` (a ws:// or wss:// URL) first, then upgrades the client with the
- * subprotocol the member chose, and relays messages both ways until either side closes.
- * Resolves with the Response the listener must give back, or undefined when the runtime has
- * answered the request itself (Bun's server.upgrade). Rejects when the member refuses.
- */
-export type WebSocketProxy = (
-  request: Request,
-  target: { url: string; headers: Headers; protocols: string[] },
-) => Promise<Response | undefined>;
-
 /** One line of structured log output; the runtime decides where it goes (stdout by default). */
 export type LogSink = (record: Record<string, unknown>) => void;

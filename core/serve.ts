@@ -18,11 +18,10 @@ import { ReplicaStore } from "./cluster/replication/replica-store.ts";
 import { createReplicationRole } from "./cluster/replication/role.ts";
 import { splitAddress } from "./config/fields.ts";
 import { asksForPortZero, formatProblem, parseConfig } from "./config/load.ts";
-import * as v from "valibot";
-import { type Config, type ListenerConfig, ListenerSchema } from "./config/schema.ts";
-import { type FrontEndEvents, type Http1Listener, listenHttp1 } from "./frontend/http1-listener.ts";
+import type { Config, ListenerConfig } from "./config/schema.ts";
+import { defaultListenerConfig, type FrontEndEvents, type Handler, type Http1Listener, type Listener, listenHttp1 } from "./frontend/http1-listener.ts";
 import { Registry } from "./metrics/registry.ts";
-import type { Handler, Listener, Platform } from "./platform.ts";
+import type { Platform } from "./platform.ts";
 import type { ConnInfo } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
 import { createWorkerSync, WORKER_CHANNEL } from "./worker-sync.ts";
@@ -89,7 +88,6 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     upstream: (origin, request, timeouts) => client.request(origin, request, timeouts),
     upgrade: (origin, request, timeouts) => client.upgrade(origin, request, timeouts),
     log,
-    webSocket: platform.webSocket,
     // With workers, worker 0 alone checks; the others follow its verdicts (worker-sync.ts).
     probeClient: isLead ? probeClient : undefined,
     onHealth: (pool, member, transition) => workerSync?.healthChanged(pool, member, transition.up, transition.reason),
@@ -405,10 +403,8 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     });
     const { hostname, port } = splitAddress(config.admin.address);
     try {
-      // The admin listener gets the default timeouts and limits of a listener.
-      const listenerDefaults = v.parse(ListenerSchema, { address: config.admin.address });
       admin = await listenHttp1(platform, hostname, port, (request, conn) => app.fetch(request, { remoteAddress: conn.remoteAddress }), {
-        config: listenerDefaults,
+        config: defaultListenerConfig(config.admin.address),
         events: frontEndEvents("admin"),
       });
     } catch (error) {

@@ -6,7 +6,7 @@
  *
  * ```ts
  * const app = createAdminApp({ control, verify, publicMetrics: false, log });
- * platform.serve(hostname, port, (request, conn) => app.fetch(request, { remoteAddress: conn.remoteAddress }));
+ * await listenHttp1(platform, hostname, port, (request, conn) => app.fetch(request, { remoteAddress: conn.remoteAddress }), { config });
  * ```
  * @module
  */

@@ -7,12 +7,12 @@
  * @example
  * ```ts
  * const balancer = createBalancer(config, { clock, upstream: client.request.bind(client), log: console.log });
- * Deno.serve((request, info) => balancer.fetch(request, { remoteAddress: info.remoteAddr.hostname, tls: false }));
+ * await listenHttp1(platform, "0.0.0.0", 8080, (request, conn) => balancer.fetch(request, conn), { config: listener });
  * ```
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import type { Clock, ConnInfo, LogSink, StreamConnection, WebSocketProxy } from "../ports.ts";
+import type { Clock, ConnInfo, LogSink, StreamConnection } from "../ports.ts";
 import type { PassiveError } from "../health/schema.ts";
 import type { HealthTransition } from "../health/member-health.ts";
 import type { ProbeClient } from "../health/http-probe.ts";
@@ -36,11 +36,9 @@ export type UpstreamUpgrade = (origin: Origin, request: UpstreamRequest, timeout
 export interface BalancerPorts {
   clock: Clock;
   upstream: Upstream;
-  /** WebSocket for connections the front end can hand over (the socket-level one): joined byte for byte after the member's 101. */
+  /** WebSocket: the handshake goes to a member on a connection of its own, joined byte for byte to the client's after the member's 101; none = upgrades are forwarded as plain requests. */
   upgrade?: UpstreamUpgrade;
   log: LogSink;
-  /** WebSocket for the web front end, whose runtime owns the client socket: relayed message by message. */
-  webSocket?: WebSocketProxy;
   /** The client active health checks use (its own pool: probes never ride on proxied connections); none = no active checks. */
   probeClient?: ProbeClient;
   /** Told of every member's health transition (worker 0 passes its checks' verdicts on to the other workers). */
@@ -64,7 +62,7 @@ export interface Balancer {
   reload(config: Config): void;
   /** Stops health checking (shutdown). */
   close(): void;
-  /** Answers one client request; undefined only when the runtime took over the socket (WebSocket on Bun). */
+  /** Answers one client request; undefined only when it took the client connection over (WebSocket). */
   fetch(request: Request, conn: ConnInfo): Promise<Response | undefined>;
   /** Requests still being answered (headers or body), for graceful shutdown. */
   readonly inFlight: number;
@@ -192,7 +190,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
     };
 
     const takeOver = ports.upgrade !== undefined ? conn.takeOver : undefined;
-    const webSocket = (takeOver !== undefined || ports.webSocket !== undefined) && isWebSocketUpgrade(request);
+    const webSocket = takeOver !== undefined && isWebSocketUpgrade(request);
     const headers = new Headers(request.headers);
     try {
       stripHopByHop(headers, { request: true, keepUpgrade: webSocket });
@@ -259,11 +257,8 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
         headers.set("host", forwarding.preserveHost ? host : member.url.host);
         if (webSocket) {
           pool.release(member);
-          if (takeOver) {
-            const handshake = { method: "GET", target: url.pathname + url.search, headers, body: null, signal: request.signal };
-            return await _joinWebSocket(ports.upgrade!, member, handshake, pool.config.timeouts, takeOver, entry, finish);
-          }
-          return await _proxyWebSocket(ports.webSocket!, request, url, member, headers, entry, finish);
+          const handshake = { method: "GET", target: url.pathname + url.search, headers, body: null, signal: request.signal };
+          return await _joinWebSocket(ports.upgrade!, member, handshake, pool.config.timeouts, takeOver!, entry, finish);
         }
         response = await ports.upstream(member.origin, {
           method: request.method,
@@ -448,34 +443,6 @@ async function _joinWebSocket(
   finish(101);
   void joinConnections(client.connection, answer.connection, answer.received, client.buffered);
   return undefined;
-}
-
-async function _proxyWebSocket(
-  proxy: WebSocketProxy,
-  request: Request,
-  url: URL,
-  member: Member,
-  headers: Headers,
-  entry: AccessRecord,
-  finish: (status: number) => void,
-): Promise<Response | undefined> {
-  const target = new URL(url.pathname + url.search, member.url);
-  target.protocol = member.url.protocol === "https:" ? "wss:" : "ws:";
-  const protocols = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim()).filter(Boolean);
-  // The runtime's WebSocket client performs its own handshake; pass only end-to-end fields.
-  for (const name of ["connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol"]) {
-    headers.delete(name);
-  }
-  let response: Response | undefined;
-  try {
-    response = await proxy(request, { url: target.href, headers, protocols });
-  } catch (error) {
-    entry.error = `WebSocket to ${member.name} failed: ${(error as Error).message}`;
-    finish(502);
-    return _errorResponse(502, entry.error);
-  }
-  finish(response?.status ?? 101);
-  return response;
 }
 
 /** A body declared small enough to buffer, read to its end (a failure inside it throws here, before any byte is sent). */

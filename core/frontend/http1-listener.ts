@@ -5,10 +5,22 @@
  *
  * @module
  */
-import type { ListenerConfig } from "../config/schema.ts";
-import type { Handler, Listener, Platform } from "../platform.ts";
+import * as v from "valibot";
+import { type ListenerConfig, ListenerSchema } from "../config/schema.ts";
+import type { Platform } from "../platform.ts";
+import type { ConnInfo } from "../ports.ts";
 import type { ListenerTls } from "../tls/files.ts";
 import { Http1Server, type Http1ServerOptions, type TimeoutKind } from "./http1-server.ts";
+
+/** Answers one request; undefined once the connection was taken over (WebSocket). */
+export type Handler = (request: Request, conn: ConnInfo) => Promise<Response | undefined> | Response | undefined;
+
+export interface Listener {
+  readonly hostname: string;
+  readonly port: number;
+  /** Stops accepting and resolves once in-flight requests have finished. */
+  shutdown(): Promise<void>;
+}
 
 /** What the listener reports for metrics. */
 export interface FrontEndEvents {
@@ -54,6 +66,11 @@ export async function listenHttp1(
       await server.shutdown();
     },
   };
+}
+
+/** A listener's config with every default, for listeners the config file does not describe (admin, demo). */
+export function defaultListenerConfig(address: string): ListenerConfig {
+  return v.parse(ListenerSchema, { address });
 }
 
 function _settings({ timeouts, limits, maxConnections }: ListenerConfig): Pick<Http1ServerOptions, "timeouts" | "limits" | "maxConnections"> {

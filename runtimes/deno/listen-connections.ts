@@ -24,7 +24,7 @@ export const listenConnections: Platform["listenConnections"] = (hostname, port,
   const handOver = (conn: Deno.Conn<Deno.NetAddr>) => onConnection(wrapConn(conn), _remote(conn));
   try {
     if (tls) {
-      return Promise.resolve(_acceptEach(listenTlsWithSni(hostname, port, tls), (conn) => {
+      return Promise.resolve(_acceptEach(_listenTlsWithSni(hostname, port, tls), (conn) => {
         // A client that fails its handshake is closed unseen; the others wait only for their own.
         conn.handshake().then(() => handOver(conn), () => closeConn(conn));
       }));
@@ -48,7 +48,7 @@ export const listenConnections: Platform["listenConnections"] = (hostname, port,
  * `Deno.listenTls` allows under --unstable-net only. rustls offers TLS 1.2 and 1.3 with no switch
  * for 1.3 only, so `tls.minVersion` "1.3" cannot be honoured (Platform.tlsMinVersions says so).
  */
-export function listenTlsWithSni(hostname: string, port: number, tls: ListenerTls): Deno.TlsListener {
+function _listenTlsWithSni(hostname: string, port: number, tls: ListenerTls): Deno.TlsListener {
   // deno-lint-ignore no-explicit-any
   const resolverSymbol = ((Deno as any)[(Deno as any).internal] ?? {}).resolverSymbol;
   if (typeof resolverSymbol !== "symbol") {

@@ -374,6 +374,7 @@ describe(`hostile input on the wire (${runtime})`, () => {
   let t: Target;
   let h: Target | undefined;
   let deadPort: number;
+  let adminAddress: string;
   let haproxyError: Error | undefined;
 
   before(async () => {
@@ -386,8 +387,10 @@ describe(`hostile input on the wire (${runtime})`, () => {
       // Hostile responses are on purpose here: no member may be taken out for them.
       health: { passive: { errorLimit: 0 } },
     });
+    adminAddress = `127.0.0.1:${await freePort()}`;
     tandem = await startTandem({
       workers: 1,
+      admin: { address: adminAddress },
       listeners: [{
         address: "127.0.0.1:0",
         timeouts: { request: "1s", keepAlive: "2s", body: "1s" },
@@ -777,6 +780,18 @@ describe(`hostile input on the wire (${runtime})`, () => {
     assert.deepEqual(tp.seen.requests, [], `the member got a complete request: ${show(tp)}`);
     assert.ok(tp.status === undefined || tp.status >= 400, show(tp));
     assertNoSmuggling(tp, "stalled body");
+  });
+
+  it("finding 3: timeouts and refusals are counted in the metrics", LIMIT, async () => {
+    await timeouts();
+    const text = await (await fetch(`http://${adminAddress}/metrics`)).text();
+    const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
+    const listener = `127.0.0.1:0`;
+    for (const kind of ["request", "keepAlive", "body"]) {
+      const count = value(new RegExp(`^tandem_client_timeouts_total\\{listener="${listener}",kind="${kind}"\\} (\\d+)$`, "m"));
+      assert.ok(count >= 1, `no ${kind} timeout counted:\n${text.split("\n").filter((l) => l.startsWith("tandem_client")).join("\n")}`);
+    }
+    assert.ok(value(new RegExp(`^tandem_client_refused_total\\{listener="${listener}",code="400"\\} (\\d+)$`, "m")) >= 1, "no 400 counted");
   });
 
   it("finding 3: 200 slowloris connections do not stop a normal client, and are all closed by the request timeout", LIMIT, async () => {
