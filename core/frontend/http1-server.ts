@@ -394,8 +394,26 @@ class _Connection {
     const connection = !keepAlive ? "close" : head.version === "HTTP/1.0" ? "keep-alive" : undefined;
     this.#responding = true;
     const bytes = encodeResponseHead(response.status, response.headers, framing, connection);
-    const complete = await this.#sendBody(bytes, framing, response.body);
+    const complete = framing.type === "length" && framing.length > 0 && framing.length <= COALESCE_BYTES
+      ? await this.#sendWhole(bytes, framing.length, response)
+      : await this.#sendBody(bytes, framing, response.body);
     return keepAlive && complete;
+  }
+
+  /**
+   * A small body with a known length is taken whole (no reader, no read per chunk: the balancer
+   * has it in one piece already) and goes out with the head in one write.
+   */
+  async #sendWhole(head: Uint8Array, length: number, response: Response): Promise<boolean> {
+    let body: Uint8Array;
+    try {
+      body = new Uint8Array(await response.arrayBuffer());
+    } catch {
+      return false;
+    }
+    // A body longer than announced: what was announced goes out, the rest would be a next answer.
+    await this.#write(concatBytes(head, body.length > length ? body.subarray(0, length) : body));
+    return body.length === length;
   }
 
   /** Writes head and body; true when the body matched its framing. */
