@@ -11,6 +11,18 @@ import type { WorkerIdentity, WorkerThread } from "./workers.ts";
 
 export type Signal = "SIGTERM" | "SIGINT" | "SIGHUP";
 
+export interface ListenConnectionsOptions {
+  tls?: ListenerTls;
+  reusePort?: boolean;
+  /**
+   * TLS: milliseconds a client has to finish its handshake, read per connection (so a reload
+   * applies); then it is closed and `onHandshakeTimeout` called. A client that connects and never
+   * speaks would otherwise hold a descriptor for good, before any HTTP timeout can start.
+   */
+  handshakeTimeout?: () => number;
+  onHandshakeTimeout?: () => void;
+}
+
 export interface Platform {
   readonly runtime: string;
   readonly args: readonly string[];
@@ -43,7 +55,7 @@ export interface Platform {
     hostname: string,
     port: number,
     onConnection: (connection: StreamConnection, remote: RemoteAddress) => void,
-    options?: { tls?: ListenerTls; reusePort?: boolean },
+    options?: ListenConnectionsOptions,
   ): Promise<StreamListener>;
   onSignal(signal: Signal, handler: () => void): void;
   /** Starts a worker thread running this runtime's worker module (`workers: N`). */

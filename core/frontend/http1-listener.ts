@@ -24,7 +24,7 @@ export interface Listener {
 
 /** What the listener reports for metrics. */
 export interface FrontEndEvents {
-  timeout(kind: TimeoutKind): void;
+  timeout(kind: TimeoutKind | "handshake"): void;
   refused(status: number): void;
 }
 
@@ -56,7 +56,13 @@ export async function listenHttp1(
     onRefused: events && ((status) => events.refused(status)),
   };
   const server = new Http1Server(options);
-  const sockets = await platform.listenConnections(hostname, port, (connection, remote) => server.accept(connection, remote), { tls, reusePort });
+  const sockets = await platform.listenConnections(hostname, port, (connection, remote) => server.accept(connection, remote), {
+    tls,
+    reusePort,
+    // The handshake gets as long as a request head: HAProxy's `timeout http-request` runs from the accept.
+    handshakeTimeout: () => options.timeouts.request,
+    onHandshakeTimeout: events && (() => events.timeout("handshake")),
+  });
   return {
     hostname: sockets.hostname,
     port: sockets.port,

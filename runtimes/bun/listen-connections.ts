@@ -36,7 +36,8 @@ interface SniHandler {
   serverName(listenerData: unknown, serverName: string): unknown;
 }
 
-export const listenConnections: Platform["listenConnections"] = (hostname, port, onConnection, { tls, reusePort = false } = {}) => {
+export const listenConnections: Platform["listenConnections"] = (hostname, port, onConnection, options = {}) => {
+  const { tls, reusePort = false, handshakeTimeout, onHandshakeTimeout } = options;
   // New certificates come on a second TLS listener bound beside the first.
   const shared = reusePort || tls !== undefined;
   return listenSockets({
@@ -51,7 +52,11 @@ export const listenConnections: Platform["listenConnections"] = (hostname, port,
       secureOptions: _tlsSecureOptions(tls.minVersion),
       ALPNProtocols: ALPN_HTTP1,
     },
-  }, onConnection, { handshakeAccepted: (_socket, success) => success, extraHandlers: tls && _sniHandler(tls.certificates) });
+  }, onConnection, {
+    handshakeAccepted: (_socket, success) => success,
+    extraHandlers: tls && _sniHandler(tls.certificates),
+    handshakeTimeout: handshakeTimeout && { ms: handshakeTimeout, expired: onHandshakeTimeout },
+  });
 };
 
 /** What decides whether a TLS socket is handed over once its handshake ended. */
@@ -65,20 +70,33 @@ type HandshakeCheck = (socket: Socket<SocketStream>, success: boolean, authoriza
 export function listenSockets(
   options: Omit<TCPSocketListenOptions<SocketStream>, "socket"> & { reusePort?: boolean },
   onConnection: Parameters<Platform["listenConnections"]>[2],
-  { handshakeAccepted, extraHandlers }: { handshakeAccepted: HandshakeCheck; extraHandlers?: Partial<SniHandler> },
+  { handshakeAccepted, extraHandlers, handshakeTimeout }: {
+    handshakeAccepted: HandshakeCheck;
+    extraHandlers?: Partial<SniHandler>;
+    /** TLS: a client still in its handshake after `ms()` is closed unseen. */
+    handshakeTimeout?: { ms: () => number; expired?: () => void };
+  },
 ): Promise<StreamListener> {
   const handOver = (socket: Socket<SocketStream>) => {
     const remote: RemoteAddress = { address: socket.remoteAddress, port: socket.remotePort };
     onConnection(socket.data.connection, remote);
   };
+  const handshakeTimers = new WeakMap<SocketStream, ReturnType<typeof setTimeout>>();
   const socket: SocketHandler<SocketStream> & Partial<SniHandler> = {
     binaryType: "uint8array",
     open(socket) {
-      socket.data = new SocketStream();
-      socket.data.attach(socket);
-      if (!options.tls) handOver(socket);
+      const stream = socket.data = new SocketStream();
+      stream.attach(socket);
+      if (!options.tls) return handOver(socket);
+      if (handshakeTimeout) {
+        handshakeTimers.set(stream, setTimeout(() => {
+          stream.close();
+          handshakeTimeout.expired?.();
+        }, handshakeTimeout.ms()));
+      }
     },
     handshake(socket, success, authorizationError) {
+      clearTimeout(handshakeTimers.get(socket.data));
       if (handshakeAccepted(socket, success, authorizationError)) handOver(socket);
       else socket.data.close();
     },

@@ -20,6 +20,11 @@ import { closeConn, wrapConn } from "./conn-stream.ts";
 /** Pause before accepting again after a failed accept. */
 const ACCEPT_RETRY_MS = 100;
 
+/**
+ * `handshakeTimeout` is not applied: closing a `Deno.TlsConn` whose handshake is pending cancels
+ * the handshake but leaks its socket (Deno 2.9.6; even a second close finds no resource), which
+ * is worse than waiting: a client that leaves fails its handshake, and that frees the socket.
+ */
 export const listenConnections: Platform["listenConnections"] = (hostname, port, onConnection, { tls, reusePort = false } = {}) => {
   const handOver = (conn: Deno.Conn<Deno.NetAddr>) => onConnection(wrapConn(conn), _remote(conn));
   try {

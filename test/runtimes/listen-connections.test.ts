@@ -12,7 +12,7 @@ import { connect as connectTcp, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as connectTls, type PeerCertificate, type TLSSocket } from "node:tls";
-import type { Platform } from "../../core/platform.ts";
+import type { ListenConnectionsOptions, Platform } from "../../core/platform.ts";
 import type { RemoteAddress, StreamConnection, StreamListener } from "../../core/ports.ts";
 import { checkKeyPair } from "../../core/tls/certificate.ts";
 import type { ListenerTls } from "../../core/tls/files.ts";
@@ -53,7 +53,7 @@ async function echo(connection: StreamConnection): Promise<void> {
 }
 
 /** A listener whose accepted connections (with their remote address) queue up for the test. */
-async function accepting(options: { tls?: ListenerTls; reusePort?: boolean } = {}, port = 0) {
+async function accepting(options: ListenConnectionsOptions = {}, port = 0) {
   const accepted: { connection: StreamConnection; remote: RemoteAddress }[] = [];
   const listener = await platform.listenConnections("127.0.0.1", port, (connection, remote) => accepted.push({ connection, remote }), options);
   const next = () => eventually(() => accepted.shift(), 5000, "an accepted connection");
@@ -246,6 +246,32 @@ describe(`${runtime} listenConnections over TLS`, () => {
       client.end();
       await echoed;
       assert.equal(accepted.length, 0);
+    });
+  });
+
+  test("a client that does not finish its handshake within handshakeTimeout is closed and counted; a prompt one is served", {
+    skip: runtime === "deno" && "Deno 2.9.6 cannot close a TLS connection during its handshake: the close cancels the handshake and leaks the socket (see runtimes/deno/listen-connections.ts)",
+  }, async () => {
+    let expired = 0;
+    const { listener, accepted, next } = await accepting({ tls: tlsAB, handshakeTimeout: () => 300, onHandshakeTimeout: () => expired++ });
+    await closing([listener], async () => {
+      const silent = await tcpClient(listener.port);
+      silent.on("error", () => {}).resume();
+      const started = performance.now();
+      await closed(silent);
+      const after = performance.now() - started;
+      assert.ok(after >= 200 && after < 5000, `closed after ${after.toFixed(0)} ms (timeout 300 ms)`);
+      assert.equal(expired, 1);
+      assert.equal(accepted.length, 0);
+
+      const client = await tlsClient(listener.port, "a.test");
+      const { connection } = await next();
+      await sleep(500);
+      const echoed = echo(connection);
+      assert.equal(await roundTrip(client, "handshake done in time"), "handshake done in time", "a finished handshake is not timed out later");
+      client.end();
+      await echoed;
+      assert.equal(expired, 1);
     });
   });
 
