@@ -6,10 +6,33 @@
  * @module
  */
 import type { BindDatagram, Clock, Connect, ListenStream, RemoteAddress, RunCommand, StreamConnection, StreamListener } from "./ports.ts";
-import type { ListenerTls } from "./tls/files.ts";
-import type { WorkerIdentity, WorkerThread } from "./workers.ts";
+import type { ListenerTls } from "./tls/certificate.ts";
 
 export type Signal = "SIGTERM" | "SIGINT" | "SIGHUP";
+
+/** What the main thread tells a worker. */
+export type WorkerCommand =
+  | { type: "start"; index: number; count: number; args: readonly string[] }
+  | { type: "signal"; signal: Signal };
+
+/** What a worker tells the main thread. */
+export type WorkerReport = { type: "exit"; code: number };
+
+/** A worker thread as the main thread sees it (a web Worker running the runtime's worker module). */
+export interface WorkerThread {
+  postMessage(command: WorkerCommand): void;
+  /** Registers the handler for the worker's reports. */
+  onReport(handler: (report: WorkerReport) => void): void;
+  /** Registers the handler for an uncaught error that ended the worker. */
+  onCrash(handler: (reason: string) => void): void;
+  terminate(): void;
+}
+
+/** Who this thread is, when it is one of several workers. */
+export interface WorkerIdentity {
+  index: number;
+  count: number;
+}
 
 export interface ListenConnectionsOptions {
   tls?: ListenerTls;

@@ -22,10 +22,12 @@ import type { Config, ListenerConfig } from "./config/schema.ts";
 import { defaultListenerConfig, type FrontEndEvents, type Handler, type Http1Listener, type Listener, listenHttp1 } from "./frontend/http1-listener.ts";
 import { Registry } from "./metrics/registry.ts";
 import type { Platform } from "./platform.ts";
+import { logEvent } from "./log.ts";
 import type { ConnInfo } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
 import { createWorkerSync, WORKER_CHANNEL } from "./worker-sync.ts";
-import { type ConfigFiles, type ListenerTls, loadConfigFiles, resolvePath } from "./tls/files.ts";
+import type { ListenerTls } from "./tls/certificate.ts";
+import { type ConfigFiles, loadConfigFiles, resolvePath } from "./tls/files.ts";
 
 /** A listener of the running process with the config entry it serves (replaced on reload). */
 interface OpenListener {
@@ -481,10 +483,4 @@ function _reloadFailed(platform: Platform, trigger: string, problems: string[]):
 export function summarize(config: Config): string {
   const members = Object.values(config.pools).reduce((sum, pool) => sum + pool.members.length, 0);
   return `${config.listeners.length} listener(s), ${Object.keys(config.pools).length} pool(s), ${members} member(s), ${config.routes.length} route(s)`;
-}
-
-export function logEvent(platform: Platform, event: string, fields: Record<string, unknown> = {}): void {
-  // With workers each of them logs its own reload, drain and stop: the line says whose it is.
-  const worker = platform.worker === undefined ? {} : { worker: platform.worker.index };
-  platform.stdout(JSON.stringify({ time: new Date().toISOString(), event, ...worker, ...fields }));
 }

@@ -21,7 +21,7 @@ import type { ReplicaRecord } from "./cluster/replication/frames.ts";
 import type { ReplicaStore } from "./cluster/replication/replica-store.ts";
 import type { RegistrySnapshot } from "./metrics/registry.ts";
 import type { Clock } from "./ports.ts";
-import type { WorkerIdentity } from "./workers.ts";
+import type { WorkerIdentity } from "./platform.ts";
 
 /** What worker 0 asks for: the registry (for /metrics) or the member counters (for the status API). */
 export type StatsWant = "metrics" | "status";

@@ -4,7 +4,7 @@
  * `nbthread` listeners. The main thread only supervises: it owns the signals, forwards them,
  * and restarts a worker that died. Threads rather than processes because both runtimes run
  * web-standard Workers, and state crosses between them as messages instead of over sockets
- * (see `workers/shared-state.ts`).
+ * (see `worker-sync.ts`).
  *
  * Worker 0 is the lead: it alone serves the admin plane, runs active health checks and speaks
  * for the node to replication peers and VRRP; the others follow its state.
@@ -12,32 +12,8 @@
  * @module
  */
 import type { Config } from "./config/schema.ts";
-import type { Platform, Signal } from "./platform.ts";
-import { logEvent } from "./serve.ts";
-
-/** What the main thread tells a worker. */
-export type WorkerCommand =
-  | { type: "start"; index: number; count: number; args: readonly string[] }
-  | { type: "signal"; signal: Signal };
-
-/** What a worker tells the main thread. */
-export type WorkerReport = { type: "exit"; code: number };
-
-/** A worker thread as the main thread sees it (a web Worker running the runtime's worker module). */
-export interface WorkerThread {
-  postMessage(command: WorkerCommand): void;
-  /** Registers the handler for the worker's reports. */
-  onReport(handler: (report: WorkerReport) => void): void;
-  /** Registers the handler for an uncaught error that ended the worker. */
-  onCrash(handler: (reason: string) => void): void;
-  terminate(): void;
-}
-
-/** Who this thread is, when it is one of several workers. */
-export interface WorkerIdentity {
-  index: number;
-  count: number;
-}
+import type { Platform, Signal, WorkerCommand, WorkerReport, WorkerThread } from "./platform.ts";
+import { logEvent } from "./log.ts";
 
 /** Restart delays after a crash: 1 s doubling to 30 s, so a worker that cannot start does not spin. */
 const RESTART_MIN_MS = 1_000;
@@ -161,26 +137,4 @@ export class WorkerExit extends Error {
   constructor(readonly code: number) {
     super(`worker exited with ${code}`);
   }
-}
-
-/**
- * A {@link WorkerThread} over a web-standard Worker running `module` (both runtimes have them).
- * Crash reports are taken over (`preventDefault`) so that a dying worker never takes the main
- * thread down with it.
- */
-export function startWebWorker(module: URL): WorkerThread {
-  const worker = new Worker(module, { type: "module" });
-  return {
-    postMessage: (command) => worker.postMessage(command),
-    onReport(handler) {
-      worker.addEventListener("message", (event) => handler((event as MessageEvent<WorkerReport>).data));
-    },
-    onCrash(handler) {
-      worker.addEventListener("error", (event) => {
-        event.preventDefault();
-        handler(String((event as ErrorEvent).message ?? event));
-      });
-    },
-    terminate: () => worker.terminate(),
-  };
 }

@@ -21,7 +21,7 @@ import { joinConnections } from "../proxy/relay.ts";
 import { reasonPhrase } from "../frontend/http1-request.ts";
 import { isIdempotent, UpstreamError } from "../proxy/http1-client.ts";
 import { applyForwarding, HeaderError, isWebSocketUpgrade, stripHopByHop } from "../proxy/headers.ts";
-import type { StickyLookup } from "../sticky/sticky.ts";
+import type { StickyLookup } from "../sticky/mode.ts";
 import { parseCookieHeader } from "../sticky/cookies.ts";
 import { type Member, Pool } from "./pool.ts";
 import type { BalancerMetrics } from "./metrics.ts";

@@ -12,7 +12,8 @@ import { type HealthTransition, MemberHealth } from "../health/member-health.ts"
 import type { Origin } from "../proxy/http1-client.ts";
 import { compileCidrs } from "../proxy/ip.ts";
 import { LatencyWindow } from "../metrics/latency-window.ts";
-import { createStickyMode, type StickyMode } from "../sticky/sticky.ts";
+import type { StickyMode } from "../sticky/mode.ts";
+import { createStickyMode } from "../sticky/sticky.ts";
 import { memberIds } from "../sticky/member-id.ts";
 import { createStrategy, type Strategy } from "../strategies/index.ts";
 

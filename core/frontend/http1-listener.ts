@@ -9,7 +9,7 @@ import * as v from "valibot";
 import { type ListenerConfig, ListenerSchema } from "../config/schema.ts";
 import type { Platform } from "../platform.ts";
 import type { ConnInfo } from "../ports.ts";
-import type { ListenerTls } from "../tls/files.ts";
+import type { ListenerTls } from "../tls/certificate.ts";
 import { Http1Server, type Http1ServerOptions, type TimeoutKind } from "./http1-server.ts";
 
 /** Answers one request; undefined once the connection was taken over (WebSocket). */

@@ -12,7 +12,7 @@
 import type { StickyConfig } from "../config/schema.ts";
 import type { Clock } from "../ports.ts";
 import { buildSetCookie, parseCookieHeader, setCookieHeader } from "./cookies.ts";
-import { stickyCookieName, type StickyLookup, type StickyMember, type StickyMode } from "./sticky.ts";
+import { stickyCookieName, type StickyLookup, type StickyMember, type StickyMode } from "./mode.ts";
 
 const MAC_BYTES = 16;
 

@@ -8,7 +8,7 @@
 import type { StickyConfig } from "../config/schema.ts";
 import type { StickTable } from "../stick-table/stick-table.ts";
 import { parseCookieHeader, parseSetCookie } from "./cookies.ts";
-import { pathParameterValue, stickyCookieName, type StickyMode } from "./sticky.ts";
+import { pathParameterValue, stickyCookieName, type StickyMode } from "./mode.ts";
 
 /** Longer values are not session ids; refusing them keeps a client from bloating the table. */
 const MAX_SESSION_LENGTH = 256;

@@ -7,7 +7,7 @@
  */
 import type { StickyConfig } from "../config/schema.ts";
 import { buildSetCookie, parseCookieHeader, parseSetCookie, replaceSetCookies, setCookieHeader } from "./cookies.ts";
-import { stickyCookieName, type StickyLookup, type StickyMember, type StickyMode } from "./sticky.ts";
+import { stickyCookieName, type StickyLookup, type StickyMember, type StickyMode } from "./mode.ts";
 
 const DELIMITER = "~";
 

@@ -6,7 +6,7 @@
  */
 import type { StickyConfig } from "../config/schema.ts";
 import { parseCookieHeader } from "./cookies.ts";
-import { pathParameterValue, stickyCookieName, type StickyLookup, type StickyMember, type StickyMode } from "./sticky.ts";
+import { pathParameterValue, stickyCookieName, type StickyLookup, type StickyMember, type StickyMode } from "./mode.ts";
 
 export function createRouteMode(config: StickyConfig, members: readonly StickyMember[]): StickyMode {
   const cookieName = stickyCookieName(config);

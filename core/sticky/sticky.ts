@@ -20,30 +20,7 @@ import { createInsertMode } from "./insert.ts";
 import { createLearnMode } from "./learn.ts";
 import { createPrefixMode } from "./prefix.ts";
 import { createRouteMode } from "./route.ts";
-
-/** What the request said about its session. */
-export interface StickyLookup {
-  /** Member name the session lives on; undefined when there is no (valid) session. */
-  member?: string;
-  /** The session value (learn: the session id; prefix: the app's own cookie value). */
-  session?: string;
-}
-
-export interface StickyMode {
-  /** Reads the session from the request and rewrites `headers` (the upstream copy) when the mode owns a cookie. */
-  read(url: URL, headers: Headers): StickyLookup | Promise<StickyLookup>;
-  /** Sets or rewrites cookies on the response of `member`, which may differ from lookup.member after a failover. */
-  write(headers: Headers, lookup: StickyLookup, member: string, secure: boolean): void | Promise<void>;
-  /** The learned sessions, for modes that keep a table. */
-  readonly table?: StickTable;
-}
-
-export interface StickyMember {
-  name: string;
-  /** Opaque id for cookies. */
-  id: string;
-  route: string;
-}
+import type { StickyMember, StickyMode } from "./mode.ts";
 
 /** `table`: a learn-mode table to keep (a reload that did not change its bounds). */
 export function createStickyMode(
@@ -64,20 +41,4 @@ export function createStickyMode(
     case "none":
       return undefined;
   }
-}
-
-/** The cookie a mode uses when the config names none. */
-export function stickyCookieName(config: StickyConfig): string {
-  return config.cookie ?? (config.mode === "insert" ? "SERVERID" : "JSESSIONID");
-}
-
-/** The session carried as a `;jsessionid=` path parameter, if any. */
-export function pathParameterValue(pathname: string, parameter: string): string | undefined {
-  const marker = `;${parameter}=`;
-  const start = pathname.indexOf(marker);
-  if (start === -1) return undefined;
-  const valueStart = start + marker.length;
-  let end = valueStart;
-  while (end < pathname.length && pathname[end] !== ";" && pathname[end] !== "/") end++;
-  return end > valueStart ? pathname.slice(valueStart, end) : undefined;
 }

@@ -1,4 +1,4 @@
-import type { Candidate, Strategy } from "./index.ts";
+import type { Candidate, Strategy } from "./strategy.ts";
 import { RoundRobin } from "./roundrobin.ts";
 
 /**

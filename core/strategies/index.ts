@@ -7,27 +7,13 @@ import { ConsistentHash } from "./hash.ts";
 import { LeastConn } from "./leastconn.ts";
 import { PowerOfTwoChoices } from "./p2c.ts";
 import { RoundRobin } from "./roundrobin.ts";
+import type { Strategy } from "./strategy.ts";
 
 export { ConsistentHash, hash32 } from "./hash.ts";
 export { LeastConn } from "./leastconn.ts";
 export { PowerOfTwoChoices } from "./p2c.ts";
 export { RoundRobin } from "./roundrobin.ts";
-
-export interface Candidate {
-  /** Unique member name. */
-  readonly name: string;
-  /** Effective weight, > 0 (members with weight 0 are never candidates for new sessions). */
-  readonly weight: number;
-  /** Requests in flight on this member right now. */
-  readonly active: number;
-}
-
-export interface Strategy {
-  /** Chooses among `candidates` (a subset of the members given to create/update, never empty). `key` is the hash key (hash strategy only). */
-  select(candidates: readonly Candidate[], key?: string): Candidate;
-  /** Called when the pool's member list or weights change (config reload, admin weight change). */
-  update(members: readonly { name: string; weight: number }[]): void;
-}
+export type { Candidate, Strategy } from "./strategy.ts";
 
 export type StrategyName = "roundrobin" | "leastconn" | "p2c" | "hash";
 

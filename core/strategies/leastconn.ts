@@ -1,4 +1,4 @@
-import type { Candidate, Strategy } from "./index.ts";
+import type { Candidate, Strategy } from "./strategy.ts";
 
 /**
  * Least connections relative to weight (active / weight). Among equally loaded members the one

@@ -1,4 +1,4 @@
-import type { Candidate, Strategy } from "./index.ts";
+import type { Candidate, Strategy } from "./strategy.ts";
 
 /**
  * Power of two random choices: sample two distinct candidates and keep the less loaded

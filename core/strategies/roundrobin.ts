@@ -1,4 +1,4 @@
-import type { Candidate, Strategy } from "./index.ts";
+import type { Candidate, Strategy } from "./strategy.ts";
 
 /**
  * Smooth weighted round robin, nginx's algorithm: every pick adds each candidate's weight to its

@@ -43,6 +43,13 @@ export interface KeyPair {
   leaf: CertificateInfo;
 }
 
+/** What a TLS listener needs from its files. */
+export interface ListenerTls {
+  /** In config order: the first is the default certificate. */
+  certificates: (KeyPair & { certFile: string; keyFile: string })[];
+  minVersion: "1.2" | "1.3";
+}
+
 const OID_COMMON_NAME = "2.5.4.3";
 const OID_SUBJECT_ALT_NAME = "2.5.29.17";
 const OID_RSA = "1.2.840.113549.1.1.1";

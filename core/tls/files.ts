@@ -9,14 +9,7 @@ import type { Config } from "../config/schema.ts";
 import type { Platform } from "../platform.ts";
 import { clusterKey } from "../cluster/replication/role.ts";
 import { vrrpKey } from "../cluster/vrrp/role.ts";
-import { checkKeyPair, type KeyPair, parseCertificate, pemBlocks } from "./certificate.ts";
-
-/** What a TLS listener needs from its files. */
-export interface ListenerTls {
-  /** In config order: the first is the default certificate. */
-  certificates: (KeyPair & { certFile: string; keyFile: string })[];
-  minVersion: "1.2" | "1.3";
-}
+import { checkKeyPair, type ListenerTls, parseCertificate, pemBlocks } from "./certificate.ts";
 
 export interface ConfigFiles {
   /** By listener address, for listeners with `tls`. */

@@ -17,7 +17,7 @@ import { createSecureContext } from "node:tls";
 import type { Platform } from "../../core/platform.ts";
 import type { RemoteAddress, StreamListener } from "../../core/ports.ts";
 import { type KeyPair, selectCertificate } from "../../core/tls/certificate.ts";
-import type { ListenerTls } from "../../core/tls/files.ts";
+import type { ListenerTls } from "../../core/tls/certificate.ts";
 import { SocketStream } from "./socket-stream.ts";
 
 /** BoringSSL's option that refuses TLS 1.2, leaving 1.3 only; it refuses 1.0 and 1.1 by default. */

@@ -7,7 +7,7 @@ import { watch } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Platform } from "../../core/platform.ts";
 import { systemClock } from "../../core/clock.ts";
-import { startWebWorker } from "../../core/workers.ts";
+import { startWebWorker } from "../shared/web-worker.ts";
 import { connect } from "./connect.ts";
 import { bindDatagram } from "./udp.ts";
 import { listenStream } from "./listen.ts";

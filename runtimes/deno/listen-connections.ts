@@ -14,7 +14,7 @@
 import type { Platform } from "../../core/platform.ts";
 import type { RemoteAddress, StreamListener } from "../../core/ports.ts";
 import { selectCertificate } from "../../core/tls/certificate.ts";
-import type { ListenerTls } from "../../core/tls/files.ts";
+import type { ListenerTls } from "../../core/tls/certificate.ts";
 import { closeConn, wrapConn } from "./conn-stream.ts";
 
 /** Pause before accepting again after a failed accept. */

@@ -7,7 +7,8 @@
  * @module
  */
 import { runCli } from "../../core/cli.ts";
-import { type WorkerCommand, workerThreadHandler } from "../../core/workers.ts";
+import type { WorkerCommand } from "../../core/platform.ts";
+import { workerThreadHandler } from "../../core/workers.ts";
 import { platform } from "./platform.ts";
 
 const handle = workerThreadHandler(platform, {

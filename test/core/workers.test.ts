@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { validateConfig } from "../../core/config/load.ts";
 import type { Config } from "../../core/config/schema.ts";
 import type { Platform, Signal } from "../../core/platform.ts";
-import { type WorkerCommand, type WorkerReport, type WorkerThread, superviseWorkers, workerThreadHandler } from "../../core/workers.ts";
+import type { WorkerCommand, WorkerReport, WorkerThread } from "../../core/platform.ts";
+import { superviseWorkers, workerThreadHandler } from "../../core/workers.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 
 /** A worker thread that records what it was told and reports what the test makes it report. */

@@ -15,7 +15,7 @@ import { connect as connectTls, type PeerCertificate, type TLSSocket } from "nod
 import type { ListenConnectionsOptions, Platform } from "../../core/platform.ts";
 import type { RemoteAddress, StreamConnection, StreamListener } from "../../core/ports.ts";
 import { checkKeyPair } from "../../core/tls/certificate.ts";
-import type { ListenerTls } from "../../core/tls/files.ts";
+import type { ListenerTls } from "../../core/tls/certificate.ts";
 import { type Leaf, makeCertificates } from "../support/certs.ts";
 import { runtime } from "../support/runtime-connect.ts";
 
