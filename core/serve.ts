@@ -18,41 +18,16 @@ import { ReplicaStore } from "./cluster/replication/replica-store.ts";
 import { createReplicationRole } from "./cluster/replication/role.ts";
 import { splitAddress } from "./config/fields.ts";
 import { asksForPortZero, formatProblem, parseConfig } from "./config/load.ts";
-import type { Config, ListenerConfig } from "./config/schema.ts";
-import { defaultListenerConfig, type FrontEndEvents, type Handler, type Http1Listener, type Listener, listenHttp1 } from "./frontend/http1-listener.ts";
+import type { Config } from "./config/schema.ts";
+import { defaultListenerConfig, type Listener, listenHttp1 } from "./frontend/http1-listener.ts";
+import { ListenerSet } from "./frontend/listener-set.ts";
 import { Registry } from "./metrics/registry.ts";
 import type { Platform } from "./platform.ts";
 import { logEvent } from "./log.ts";
 import type { ConnInfo } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
 import { createWorkerSync, WORKER_CHANNEL } from "./worker-sync.ts";
-import type { ListenerTls } from "./tls/certificate.ts";
 import { type ConfigFiles, loadConfigFiles, resolvePath } from "./tls/files.ts";
-
-/** A listener of the running process with the config entry it serves (replaced on reload). */
-interface OpenListener {
-  listener: Http1Listener;
-  /** Of the bound listener: set once a newer one took over its port. */
-  bound: BoundState;
-  config: ListenerConfig;
-  /** The Strict-Transport-Security value, precomputed. */
-  hsts: string | undefined;
-  /** The certificates the listener has now. */
-  tls: ListenerTls | undefined;
-}
-
-interface BoundState {
-  /** Answers say `Connection: close`, so keep-alive clients move to the new listener between requests. */
-  draining: boolean;
-}
-
-/**
- * How long a listener replaced by one with new certificates keeps accepting beside it. Closing it
- * at once would also close its idle keep-alive connections, cutting the next request a busy client
- * is already sending; meanwhile every answer it gives closes its connection, so clients leave it
- * between requests and reconnect, mostly to the new listener.
- */
-const TAKEOVER_MS = 500;
 
 export interface ServeOptions {
   /** The file reloads re-read; without one (the demo) there is nothing to reload. */
@@ -66,7 +41,7 @@ export interface ServeOptions {
  * `watchConfig`, a change of the file) reloads: an invalid file is reported and changes nothing.
  */
 export async function serve(platform: Platform, config: Config, options: ServeOptions = {}): Promise<void> {
-  const startedAt = Date.now();
+  const startedAt = platform.clock.now();
   const isLead = (platform.worker?.index ?? 0) === 0;
   const { worker } = platform;
   // With workers, every access line says which one served it.
@@ -109,7 +84,6 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     // Taken only when worker 0's admin plane asks: nothing is sent per request.
     stats: (want) => (want === "metrics" ? { metrics: registry.snapshot() } : { pools: poolCounters(balancer) }),
   });
-  const listeners = new Map<string, OpenListener>();
   let admin: Listener | undefined;
   // The failover agent; only worker 0 speaks for the node (see workers.ts).
   const vrrp = createVrrpRole({
@@ -131,12 +105,6 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     store,
   });
   registerReplicationMetrics(registry, replication.status);
-  const clientTimeouts = registry.counter("tandem_client_timeouts_total", "Client connections closed by a listener timeout (request head, keep-alive idle, body).", ["listener", "kind"]);
-  const refused = registry.counter("tandem_client_refused_total", "Requests and connections a listener refused before any member saw them, by status.", ["listener", "code"]);
-  const frontEndEvents = (listener: string): FrontEndEvents => ({
-    timeout: (kind) => clientTimeouts.inc([listener, kind]),
-    refused: (status) => refused.inc([listener, String(status)]),
-  });
   const handler = async (request: Request, conn: ConnInfo) => {
     try {
       return await balancer.fetch(request, conn);
@@ -146,128 +114,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
       return new Response("500 internal error\n", { status: 500, headers: { "content-type": "text/plain" } });
     }
   };
-  /** The listener's own behaviour around the balancer, read per request so reloads apply at once. */
-  const listenerHandler = (open: OpenListener, bound: BoundState): Handler => (request, conn) => {
-    const { redirectToHttps } = open.config;
-    if (redirectToHttps !== undefined) return _redirectToHttps(request, redirectToHttps);
-    if (open.hsts === undefined && !bound.draining) return handler(request, conn);
-    return handler(request, conn).then((response) => {
-      if (open.hsts !== undefined) response?.headers.set("strict-transport-security", open.hsts);
-      if (bound.draining) response?.headers.set("connection", "close");
-      return response;
-    });
-  };
-  const bind = async (open: OpenListener, hostname: string, port: number, tls: ListenerTls | undefined) => {
-    const bound = { draining: false };
-    const listener = await listenHttp1(platform, hostname, port, listenerHandler(open, bound), {
-      config: open.config,
-      tls,
-      reusePort: platform.worker !== undefined,
-      events: frontEndEvents(open.config.address),
-    });
-    return { listener, bound };
-  };
-  /** Listeners replaced by new certificates, still finishing their connections. */
-  const retiring = new Set<Promise<void>>();
-  /** New certificates: a second listener on the same port takes over, the old one drains. */
-  const rebind = async (open: OpenListener, tls: ListenerTls) => {
-    const previous = { listener: open.listener, bound: open.bound };
-    Object.assign(open, await bind(open, previous.listener.hostname, previous.listener.port, tls), { tls });
-    previous.bound.draining = true;
-    await new Promise<void>((resolve) => platform.clock.setTimer(resolve, TAKEOVER_MS));
-    const retired: Promise<void> = previous.listener.shutdown().finally(() => retiring.delete(retired));
-    retiring.add(retired);
-  };
-  /**
-   * Opens listeners the config has and the process lacks, closes the others, and hands changed
-   * certificates to the TLS listeners that stay. A listener already bound to the same host and
-   * port is kept under its new spelling (":0" that became the port it got, "0.0.0.0:80" written
-   * ":80"): rebinding would refuse connections in between.
-   */
-  const syncListeners = async (wanted: ListenerConfig[]): Promise<string[]> => {
-    const problems: string[] = [];
-    const byAddress = new Map(wanted.map((config) => [config.address, config]));
-    for (const { address } of wanted) {
-      if (listeners.has(address)) continue;
-      const { hostname, port } = splitAddress(address);
-      for (const [oldAddress, open] of listeners) {
-        if (!byAddress.has(oldAddress) && open.listener.hostname === hostname && open.listener.port === port) {
-          listeners.delete(oldAddress);
-          listeners.set(address, open);
-          break;
-        }
-      }
-    }
-    for (const [address, open] of listeners) {
-      const config = byAddress.get(address);
-      // A runtime cannot add or remove TLS on a bound socket: that listener is opened afresh.
-      if (config !== undefined && (config.tls === undefined) === (open.tls === undefined)) continue;
-      listeners.delete(address);
-      void open.listener.shutdown();
-      logEvent(platform, "listener-closed", { address });
-    }
-    for (const [index, config] of wanted.entries()) {
-      const tls = files.listenerTls.get(config.address);
-      const kept = listeners.get(config.address);
-      if (kept) {
-        kept.config = config;
-        kept.listener.configure(config);
-        kept.hsts = _hstsValue(config);
-        if (tls === undefined || _sameTls(kept.tls, tls)) continue;
-        try {
-          await rebind(kept, tls);
-          logEvent(platform, "tls-updated", { address: config.address, certificates: tls.certificates.map((pair) => pair.certFile) });
-        } catch (error) {
-          problems.push(`listeners[${index}].tls: cannot use the new certificates: ${(error as Error).message}`);
-        }
-        continue;
-      }
-      const { hostname, port } = splitAddress(config.address);
-      const open = { config, hsts: _hstsValue(config), tls } as OpenListener;
-      try {
-        Object.assign(open, await bind(open, hostname, port, tls));
-        listeners.set(config.address, open);
-        logEvent(platform, "listening", { address: `${open.listener.hostname}:${open.listener.port}`, tls: tls !== undefined, runtime: platform.runtime });
-      } catch (error) {
-        problems.push(`listeners[${index}]: cannot listen on ${config.address}: ${(error as Error).message}`);
-      }
-    }
-    warnInvalidCertificates();
-    return problems;
-  };
-  /** Expired or not-yet-valid certificates still serve (as HAProxy does), loudly. */
-  const warnInvalidCertificates = () => {
-    const now = Date.now();
-    for (const [address, open] of listeners) {
-      for (const pair of open.tls?.certificates ?? []) {
-        const reason = _validity(pair, now);
-        if (reason === "valid") continue;
-        logEvent(platform, "certificate-not-valid", {
-          listener: address,
-          file: pair.certFile,
-          reason,
-          notBefore: new Date(pair.leaf.notBefore).toISOString(),
-          notAfter: new Date(pair.leaf.notAfter).toISOString(),
-        });
-      }
-    }
-  };
-  const certificateSeries = (value: (pair: ListenerTls["certificates"][number]) => number) => () =>
-    [...listeners].flatMap(([address, open]) =>
-      (open.tls?.certificates ?? []).map((pair) => [[address, pair.certFile], value(pair)] as [string[], number])
-    );
-  registry.gaugeFn(
-    "tandem_tls_certificate_not_after_timestamp_seconds",
-    "End of validity of each listener certificate.",
-    ["listener", "file"],
-    certificateSeries((pair) => pair.leaf.notAfter / 1000),
-  );
-  registry.gaugeFn(
-    "tandem_tls_certificate_valid",
-    "1 while the certificate is within its validity period, else 0.",
-    ["listener", "file"],
-    certificateSeries((pair) => (_validity(pair, Date.now()) === "valid" ? 1 : 0)),
-  );
+  const listeners = new ListenerSet(platform, handler, registry);
 
   // Certificates and CA files are watched always: renewal tools replace them without telling anyone.
   let stopWatching: (() => void)[] = [];
@@ -288,7 +135,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     const caChanged = !_sameCa(files.backendCa, result.files.backendCa);
     files = result.files;
     if (caChanged) balancer.reload(balancer.config);
-    const problems = await syncListeners(balancer.config.listeners);
+    const problems = await listeners.sync(balancer.config.listeners, files.listenerTls);
     if (problems.length > 0) return logEvent(platform, "certificates-reload-failed", { trigger, problems });
     logEvent(platform, "certificates-reloaded", { trigger, files: files.paths });
   };
@@ -320,7 +167,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     files = loaded.files;
     balancer.reload(result.config);
     store.attach();
-    const problems = await syncListeners(result.config.listeners);
+    const problems = await listeners.sync(result.config.listeners, files.listenerTls);
     if (isLead) problems.push(...await vrrp.apply(result.config.vrrp));
     if (isLead) problems.push(...await replication.apply(result.config.cluster, files.clusterTls));
     watchFiles();
@@ -346,8 +193,8 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     await vrrp.stop();
     await Promise.race([
       Promise.all([
-        ...[...[...listeners.values()].map((open) => open.listener), ...(options.extraListeners ?? [])].map((listener) => listener.shutdown()),
-        ...retiring,
+        listeners.shutdown(),
+        ...(options.extraListeners ?? []).map((listener) => listener.shutdown()),
       ]),
       new Promise<void>((resolve) => platform.clock.setTimer(() => {
         timedOut = true;
@@ -375,7 +222,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
       cancel = platform.clock.setTimer(() => void reload("file change"), 200);
     });
   }
-  const problems = await syncListeners(config.listeners);
+  const problems = await listeners.sync(config.listeners, files.listenerTls);
   watchFiles();
   if (isLead) problems.push(...await vrrp.apply(config.vrrp));
   if (isLead) problems.push(...await replication.apply(config.cluster, files.clusterTls));
@@ -407,7 +254,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     try {
       admin = await listenHttp1(platform, hostname, port, (request, conn) => app.fetch(request, { remoteAddress: conn.remoteAddress }), {
         config: defaultListenerConfig(config.admin.address),
-        events: frontEndEvents("admin"),
+        events: listeners.events("admin"),
       });
     } catch (error) {
       platform.stderr(`admin.address: cannot listen on ${config.admin.address}: ${(error as Error).message}`);
@@ -449,30 +296,8 @@ async function _verifier(platform: Platform, config: Config, configPath: string 
   }
 }
 
-/** 308 keeps the method and body (a POST stays a POST), unlike 301/302. */
-function _redirectToHttps(request: Request, port: number): Response {
-  const url = new URL(request.url);
-  const location = `https://${url.hostname}${port === 443 ? "" : `:${port}`}${url.pathname}${url.search}`;
-  return new Response(null, { status: 308, headers: { location } });
-}
-
-function _hstsValue(config: ListenerConfig): string | undefined {
-  const { hsts } = config;
-  if (!hsts) return undefined;
-  return `max-age=${Math.floor(hsts.maxAge / 1000)}${hsts.includeSubDomains ? "; includeSubDomains" : ""}${hsts.preload ? "; preload" : ""}`;
-}
-
-function _sameTls(a: ListenerTls | undefined, b: ListenerTls): boolean {
-  return a !== undefined && a.minVersion === b.minVersion && a.certificates.length === b.certificates.length &&
-    a.certificates.every((pair, i) => pair.cert === b.certificates[i].cert && pair.key === b.certificates[i].key);
-}
-
 function _sameCa(a: ConfigFiles["backendCa"], b: ConfigFiles["backendCa"]): boolean {
   return a.size === b.size && [...a].every(([pool, pems]) => b.get(pool)?.join() === pems.join());
-}
-
-function _validity(pair: ListenerTls["certificates"][number], now: number): "valid" | "expired" | "not yet valid" {
-  return now > pair.leaf.notAfter ? "expired" : now < pair.leaf.notBefore ? "not yet valid" : "valid";
 }
 
 function _reloadFailed(platform: Platform, trigger: string, problems: string[]): ReloadResult {
