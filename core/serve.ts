@@ -17,7 +17,7 @@ import { registerReplicationMetrics } from "./cluster/replication/metrics.ts";
 import { ReplicaStore } from "./cluster/replication/replica-store.ts";
 import { createReplicationRole } from "./cluster/replication/role.ts";
 import { splitAddress } from "./config/fields.ts";
-import { asksForPortZero, formatProblem, parseConfig } from "./config/load.ts";
+import { prepareReload } from "./config/reload.ts";
 import type { Config } from "./config/schema.ts";
 import { defaultListenerConfig, type Listener, listenHttp1 } from "./frontend/http1-listener.ts";
 import { ListenerSet } from "./frontend/listener-set.ts";
@@ -147,33 +147,19 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     return result;
   };
   const _reload = async (trigger: string): Promise<ReloadResult> => {
-    const path = options.configPath;
-    if (path === undefined) return { ok: false, problems: ["no config file to reload (the embedded demo)"] };
-    let text: string;
-    try {
-      text = await platform.readTextFile(path);
-    } catch (error) {
-      return _reloadFailed(platform, trigger, [`${path}: cannot read: ${(error as Error).message}`]);
-    }
-    const result = parseConfig(text);
-    if (!result.ok) return _reloadFailed(platform, trigger, result.problems.map(formatProblem));
-    // The file may leave `workers` out, and then a port-0 listener passes its check; the running workers still share every port.
-    const portZero = worker !== undefined && worker.count > 1 ? result.config.listeners.findIndex(asksForPortZero) : -1;
-    if (portZero !== -1) {
-      return _reloadFailed(platform, trigger, [`listeners[${portZero}].address: a fixed port: ${worker!.count} workers are running and each would get a different one for port 0 (got "${result.config.listeners[portZero].address}")`]);
-    }
-    const loaded = await loadConfigFiles(result.config, path, platform);
-    if (!loaded.ok) return _reloadFailed(platform, trigger, loaded.problems);
-    files = loaded.files;
-    balancer.reload(result.config);
+    const prepared = await prepareReload(platform, options.configPath);
+    if (!prepared.ok) return _reloadFailed(platform, trigger, prepared.problems);
+    const next = prepared.config;
+    files = prepared.files;
+    balancer.reload(next);
     store.attach();
-    const problems = await listeners.sync(result.config.listeners, files.listenerTls);
-    if (isLead) problems.push(...await vrrp.apply(result.config.vrrp));
-    if (isLead) problems.push(...await replication.apply(result.config.cluster, files.clusterTls));
+    const problems = await listeners.sync(next.listeners, files.listenerTls);
+    if (isLead) problems.push(...await vrrp.apply(next.vrrp));
+    if (isLead) problems.push(...await replication.apply(next.cluster, files.clusterTls));
     watchFiles();
     if (problems.length > 0) return _reloadFailed(platform, trigger, problems);
     reloads++;
-    const summary = summarize(result.config);
+    const summary = summarize(next);
     logEvent(platform, "reloaded", { trigger, reloads, summary });
     return { ok: true, summary };
   };
