@@ -107,56 +107,123 @@ interface Transport {
   receiver: AdvertReceiver;
 }
 
-export async function startVrrpAgent(options: VrrpAgentOptions): Promise<VrrpAgent> {
-  const { clock, log } = options;
-  let epoch = options.epoch ?? Math.floor(clock.now());
-  let counter = 0;
-  let sending: Promise<void> = Promise.resolve();
-  let pending = 0;
-  let processing: Promise<void> = Promise.resolve();
-  const instances = new Map<number, RunningInstance>();
-  const event = (name: string, fields: Record<string, unknown>) => log({ time: new Date().toISOString(), event: name, ...fields });
+export function startVrrpAgent(options: VrrpAgentOptions): Promise<VrrpAgent> {
+  return _VrrpAgent.start(options);
+}
 
-  const openTransport = async (config: VrrpConfig, key: string): Promise<Transport> => {
+class _VrrpAgent implements VrrpAgent {
+  readonly #options: VrrpAgentOptions;
+  readonly #clock: Clock;
+  readonly #log: LogSink;
+  readonly #instances = new Map<number, RunningInstance>();
+  /** Assigned by start() before the agent is handed out. */
+  #transport!: Transport;
+  #epoch: number;
+  #counter = 0;
+  #sending: Promise<void> = Promise.resolve();
+  #pending = 0;
+  #processing: Promise<void> = Promise.resolve();
+
+  private constructor(options: VrrpAgentOptions) {
+    this.#options = options;
+    this.#clock = options.clock;
+    this.#log = options.log;
+    this.#epoch = options.epoch ?? Math.floor(options.clock.now());
+  }
+
+  static async start(options: VrrpAgentOptions): Promise<_VrrpAgent> {
+    const agent = new _VrrpAgent(options);
+    agent.#transport = await agent.#openTransport(options.config, options.key);
+    for (const instance of options.config.instances) agent.#startInstance(instance);
+    return agent;
+  }
+
+  status(): VrrpStatus {
+    const { config, receiver } = this.#transport;
+    return {
+      address: config.address,
+      port: this.#transport.socket.port,
+      transport: config.peers === undefined ? "multicast" : "unicast",
+      destinations: config.peers ?? [config.multicast],
+      drops: { ...receiver.drops },
+      instances: [...this.#instances.values()].map(_instanceStatus),
+    };
+  }
+
+  async reload(config: VrrpConfig, key: string): Promise<void> {
+    if (!this.#sameTransport(config, key)) {
+      await this.stop();
+      // Receivers remember this sender's (epoch, counter): a new epoch must sort after the old one.
+      this.#epoch = Math.max(this.#epoch + 1, Math.floor(this.#clock.now()));
+      this.#counter = 0;
+      this.#transport = await this.#openTransport(config, key);
+      for (const instance of config.instances) this.#startInstance(instance);
+      this.#event("vrrp-reloaded", { restarted: "all" });
+      return;
+    }
+    this.#transport = { ...this.#transport, config };
+    const wanted = new Map(config.instances.map((instance) => [instance.vrid, instance]));
+    const changed = [...this.#instances.values()].filter((running) => JSON.stringify(running.config) !== JSON.stringify(wanted.get(running.config.vrid)));
+    await Promise.all(changed.map((running) => this.#stopInstance(running)));
+    const started = [...wanted.values()].filter((instance) => !this.#instances.has(instance.vrid));
+    for (const instance of started) this.#startInstance(instance);
+    this.#event("vrrp-reloaded", { stopped: changed.map((running) => running.config.name), started: started.map((instance) => instance.name) });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.#instances.values()].map((running) => this.#stopInstance(running)));
+    this.#transport.socket.close();
+  }
+
+  #sameTransport(config: VrrpConfig, key: string): boolean {
+    const old = this.#transport.config;
+    return key === this.#transport.key && config.address === old.address && config.port === old.port &&
+      config.multicast === old.multicast && JSON.stringify(config.peers) === JSON.stringify(old.peers);
+  }
+
+  async #openTransport(config: VrrpConfig, key: string): Promise<Transport> {
     const cryptoKey = await importVrrpKey(key);
     const receiver = createAdvertReceiver({
       key: cryptoKey,
       ownAddress: config.address,
       peers: config.peers,
-      knownVrid: (vrid) => instances.has(vrid),
-      clock,
-      log,
+      knownVrid: (vrid) => this.#instances.has(vrid),
+      clock: this.#clock,
+      log: this.#log,
     });
-    const onMessage = (data: Uint8Array, from: RemoteAddress) => {
-      if (pending >= MAX_PENDING) return void receiver.refuse("overload", from);
-      pending++;
-      // One at a time, in arrival order: a counter overtaken by the one after it would read as a replay.
-      processing = processing.then(async () => {
-        pending--;
-        const admission = await receiver.admit(data, from);
-        if (admission.ok) {
-          const { advert, trailer } = admission;
-          instances.get(advert.vrid)?.router.received({ priority: advert.priority, interval: advert.maxAdvertInterval * 10, sender: trailer.sender });
-        } else if (admission.reason !== "own" && "vrid" in admission && admission.vrid !== undefined) {
-          const instance = instances.get(admission.vrid);
-          if (instance) instance.drops[admission.reason]++;
-        }
-      }).catch((error) => event("error", { message: `vrrp: ${String((error as Error)?.stack ?? error)}` }));
-    };
-    const socket = await options.bindDatagram(
+    const socket = await this.#options.bindDatagram(
       config.peers === undefined
         ? { hostname: "0.0.0.0", port: config.port, multicast: { group: config.multicast, interfaceAddress: config.address, ttl: 255 } }
         : { hostname: config.address, port: config.port },
-      onMessage,
+      (data, from) => this.#onDatagram(receiver, data, from),
     );
     return { config, key, cryptoKey, socket, receiver };
-  };
+  }
 
-  let transport = await openTransport(options.config, options.key);
+  #onDatagram(receiver: AdvertReceiver, data: Uint8Array, from: RemoteAddress): void {
+    if (this.#pending >= MAX_PENDING) return void receiver.refuse("overload", from);
+    this.#pending++;
+    // One at a time, in arrival order: a counter overtaken by the one after it would read as a replay.
+    this.#processing = this.#processing.then(() => this.#receiveAdvertisement(receiver, data, from))
+      .catch((error) => this.#event("error", { message: `vrrp: ${String((error as Error)?.stack ?? error)}` }));
+  }
 
-  const send = (instance: VrrpInstanceConfig, priority: number) => {
-    const current = transport;
-    const counters = Array.from({ length: COPIES }, () => ++counter);
+  /** Authenticated and new: to its virtual router; else counted against its VRID when it names one. */
+  async #receiveAdvertisement(receiver: AdvertReceiver, data: Uint8Array, from: RemoteAddress): Promise<void> {
+    this.#pending--;
+    const admission = await receiver.admit(data, from);
+    if (admission.ok) {
+      const { advert, trailer } = admission;
+      this.#instances.get(advert.vrid)?.router.received({ priority: advert.priority, interval: advert.maxAdvertInterval * 10, sender: trailer.sender });
+    } else if (admission.reason !== "own" && "vrid" in admission && admission.vrid !== undefined) {
+      const instance = this.#instances.get(admission.vrid);
+      if (instance) instance.drops[admission.reason]++;
+    }
+  }
+
+  #sendAdvertisement(instance: VrrpInstanceConfig, priority: number): void {
+    const current = this.#transport;
+    const counters = Array.from({ length: COPIES }, () => ++this.#counter);
     const advert = {
       vrid: instance.vrid,
       priority,
@@ -164,17 +231,17 @@ export async function startVrrpAgent(options: VrrpAgentOptions): Promise<VrrpAge
       addresses: instance.virtualAddresses.map((vip) => vip.split("/")[0]),
     };
     // Signing is asynchronous: chained so datagrams leave in counter order.
-    sending = sending.then(async () => {
+    this.#sending = this.#sending.then(async () => {
       const destinations = current.config.peers ?? [current.config.multicast];
       for (const copy of counters) {
-        const bytes = await encodeAdvertisement(advert, { sender: current.config.address, epoch, counter: copy }, current.cryptoKey);
+        const bytes = await encodeAdvertisement(advert, { sender: current.config.address, epoch: this.#epoch, counter: copy }, current.cryptoKey);
         for (const destination of destinations) current.socket.send(bytes, destination, current.config.port);
       }
-    }).catch((error) => event("vrrp-send-failed", { instance: instance.name, message: (error as Error)?.message ?? String(error) }));
-  };
+    }).catch((error) => this.#event("vrrp-send-failed", { instance: instance.name, message: (error as Error)?.message ?? String(error) }));
+  }
 
-  const startInstance = (config: VrrpInstanceConfig) => {
-    const actions = createInstanceActions(config, options.runCommand, log, () => running.router.state === "master");
+  #startInstance(config: VrrpInstanceConfig): void {
+    const actions = createInstanceActions(config, this.#options.runCommand, this.#log, () => running.router.state === "master");
     const running: RunningInstance = {
       config,
       actions,
@@ -182,108 +249,77 @@ export async function startVrrpAgent(options: VrrpAgentOptions): Promise<VrrpAge
       drops: Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<DropReason, number>,
       last: undefined,
       router: createVirtualRouter({
-        clock,
+        clock: this.#clock,
         vrid: config.vrid,
-        address: transport.config.address,
+        address: this.#transport.config.address,
         priority: config.priority,
         advertInterval: config.advertInterval,
         preempt: config.preempt,
         preemptDelay: config.preemptDelay,
-        send: (priority) => send(config, priority),
+        send: (priority) => this.#sendAdvertisement(config, priority),
         onLowerMaster: () => actions.reannounce(),
-        onTransition(transition) {
-          running.last = transition;
-          event("vrrp-transition", { instance: config.name, vrid: config.vrid, from: transition.from, to: transition.to, reason: transition.reason });
-          const priority = running.router.effectivePriority;
-          if (transition.to === "master") actions.becameMaster(priority);
-          else if (transition.to !== "initialize" || transition.from === "master") {
-            actions.leftMaster(transition.to === "initialize" ? undefined : transition.to, priority);
-          }
-        },
+        onTransition: (transition) => this.#onTransition(running, transition),
       }),
     };
-    const applyTrackers = () => {
-      let penalty = 0;
-      let fault = false;
-      for (const { status, tracker } of running.trackers) {
-        if (tracker.passing) continue;
-        if (status.weight === null) fault = true;
-        else penalty += status.weight;
-      }
-      running.router.setPenalty(penalty);
-      running.router.setFault(fault);
-    };
-    const onChange = (name: string) => (passing: boolean) => {
-      event("vrrp-tracker", { instance: config.name, tracker: name, passing });
-      applyTrackers();
-    };
-    const { readiness, commands } = config.track;
+    this.#startTrackers(running);
+    this.#instances.set(config.vrid, running);
+    running.router.start();
+  }
+
+  async #stopInstance(running: RunningInstance): Promise<void> {
+    for (const { tracker } of running.trackers) tracker.stop();
+    running.router.stop();
+    if (this.#instances.get(running.config.vrid) === running) this.#instances.delete(running.config.vrid);
+    await Promise.all([this.#sending, running.actions.settled()]);
+  }
+
+  #onTransition(running: RunningInstance, transition: Transition): void {
+    const { config, actions, router } = running;
+    running.last = transition;
+    this.#event("vrrp-transition", { instance: config.name, vrid: config.vrid, from: transition.from, to: transition.to, reason: transition.reason });
+    const priority = router.effectivePriority;
+    if (transition.to === "master") actions.becameMaster(priority);
+    else if (transition.to !== "initialize" || transition.from === "master") {
+      actions.leftMaster(transition.to === "initialize" ? undefined : transition.to, priority);
+    }
+  }
+
+  #startTrackers(running: RunningInstance): void {
+    const clock = this.#clock;
+    const { readiness, commands } = running.config.track;
     if (readiness) {
       const status = { name: "readiness", weight: readiness.weight ?? null };
-      running.trackers.push({ status, tracker: startTracker({ clock, check: options.ready, interval: readiness.interval, rise: 1, fall: 1, onChange: onChange("readiness") }) });
+      const onChange = (passing: boolean) => this.#onTrackerChange(running, "readiness", passing);
+      running.trackers.push({ status, tracker: startTracker({ clock, check: this.#options.ready, interval: readiness.interval, rise: 1, fall: 1, onChange }) });
     }
     for (const command of commands) {
       const name = command.argv.join(" ");
-      const check = commandCheck(options.runCommand, command.argv, command.timeout);
+      const check = commandCheck(this.#options.runCommand, command.argv, command.timeout);
+      const onChange = (passing: boolean) => this.#onTrackerChange(running, name, passing);
       running.trackers.push({
         status: { name, weight: command.weight ?? null },
-        tracker: startTracker({ clock, check, interval: command.interval, rise: command.rise, fall: command.fall, onChange: onChange(name) }),
+        tracker: startTracker({ clock, check, interval: command.interval, rise: command.rise, fall: command.fall, onChange }),
       });
     }
-    instances.set(config.vrid, running);
-    running.router.start();
-  };
+  }
 
-  const stopInstance = async (running: RunningInstance) => {
-    for (const { tracker } of running.trackers) tracker.stop();
-    running.router.stop();
-    if (instances.get(running.config.vrid) === running) instances.delete(running.config.vrid);
-    await Promise.all([sending, running.actions.settled()]);
-  };
+  /** A failing tracker with a weight lowers the priority by it; one without sends the instance to Fault. */
+  #onTrackerChange(running: RunningInstance, name: string, passing: boolean): void {
+    this.#event("vrrp-tracker", { instance: running.config.name, tracker: name, passing });
+    let penalty = 0;
+    let fault = false;
+    for (const { status, tracker } of running.trackers) {
+      if (tracker.passing) continue;
+      if (status.weight === null) fault = true;
+      else penalty += status.weight;
+    }
+    running.router.setPenalty(penalty);
+    running.router.setFault(fault);
+  }
 
-  const stopAll = async () => {
-    await Promise.all([...instances.values()].map(stopInstance));
-    transport.socket.close();
-  };
-
-  for (const instance of options.config.instances) startInstance(instance);
-
-  return {
-    status() {
-      const { config, receiver } = transport;
-      return {
-        address: config.address,
-        port: transport.socket.port,
-        transport: config.peers === undefined ? "multicast" : "unicast",
-        destinations: config.peers ?? [config.multicast],
-        drops: { ...receiver.drops },
-        instances: [...instances.values()].map(_instanceStatus),
-      };
-    },
-    async reload(config, key) {
-      const old = transport.config;
-      const sameTransport = key === transport.key && config.address === old.address && config.port === old.port &&
-        config.multicast === old.multicast && JSON.stringify(config.peers) === JSON.stringify(old.peers);
-      if (!sameTransport) {
-        await stopAll();
-        // Receivers remember this sender's (epoch, counter): a new epoch must sort after the old one.
-        epoch = Math.max(epoch + 1, Math.floor(clock.now()));
-        counter = 0;
-        transport = await openTransport(config, key);
-        for (const instance of config.instances) startInstance(instance);
-        event("vrrp-reloaded", { restarted: "all" });
-        return;
-      }
-      transport = { ...transport, config };
-      const wanted = new Map(config.instances.map((instance) => [instance.vrid, instance]));
-      const changed = [...instances.values()].filter((running) => JSON.stringify(running.config) !== JSON.stringify(wanted.get(running.config.vrid)));
-      await Promise.all(changed.map(stopInstance));
-      const started = [...wanted.values()].filter((instance) => !instances.has(instance.vrid));
-      for (const instance of started) startInstance(instance);
-      event("vrrp-reloaded", { stopped: changed.map((running) => running.config.name), started: started.map((instance) => instance.name) });
-    },
-    stop: stopAll,
-  };
+  #event(name: string, fields: Record<string, unknown>): void {
+    this.#log({ time: new Date().toISOString(), event: name, ...fields });
+  }
 }
 
 function _instanceStatus(running: RunningInstance): VrrpInstanceStatus {

@@ -87,132 +87,178 @@ export function masterDownInterval(priority: number, interval: number): number {
 }
 
 export function createVirtualRouter(options: VirtualRouterOptions): VirtualRouter {
-  const { clock, address, priority, advertInterval, preempt, preemptDelay } = options;
-  const ownNumber = ipv4ToNumber(address);
-  let state: VrrpState = "initialize";
-  let masterAddress: string | undefined;
-  let transitions = 0;
-  let penalty = 0;
-  let fault = false;
-  let masterAdverInterval = advertInterval;
-  let preemptAfter = 0;
-  let cancelDownTimer: (() => void) | undefined;
-  let cancelAdverTimer: (() => void) | undefined;
+  return new _VirtualRouter(options);
+}
 
-  const effectivePriority = () => (penalty === 0 ? priority : Math.min(254, Math.max(1, priority - penalty)));
+class _VirtualRouter implements VirtualRouter {
+  /** Kept whole: `send` and the callbacks are called on it, as methods of the caller's object. */
+  readonly #options: VirtualRouterOptions;
+  readonly #clock: Clock;
+  readonly #address: string;
+  readonly #ownNumber: number;
+  readonly #priority: number;
+  readonly #advertInterval: number;
+  readonly #preempt: boolean;
+  readonly #preemptDelay: number;
+  #state: VrrpState = "initialize";
+  #masterAddress: string | undefined;
+  #transitions = 0;
+  #penalty = 0;
+  #fault = false;
+  #masterAdverInterval: number;
+  #preemptAfter = 0;
+  #cancelMasterDown: (() => void) | undefined;
+  #cancelAdver: (() => void) | undefined;
 
-  const transition = (to: VrrpState, reason: string) => {
-    const from = state;
-    state = to;
-    transitions++;
-    options.onTransition({ from, to, reason, at: clock.now() });
-  };
-  const stopTimers = () => {
-    cancelDownTimer?.();
-    cancelAdverTimer?.();
-    cancelDownTimer = cancelAdverTimer = undefined;
-  };
-  const armDownTimer = (ms: number, reason: string) => {
-    cancelDownTimer?.();
-    cancelDownTimer = clock.setTimer(() => {
-      cancelDownTimer = undefined;
-      becomeMaster(reason);
+  constructor(options: VirtualRouterOptions) {
+    this.#options = options;
+    this.#clock = options.clock;
+    this.#address = options.address;
+    this.#ownNumber = ipv4ToNumber(options.address);
+    this.#priority = options.priority;
+    this.#advertInterval = options.advertInterval;
+    this.#preempt = options.preempt;
+    this.#preemptDelay = options.preemptDelay;
+    this.#masterAdverInterval = options.advertInterval;
+  }
+
+  get state(): VrrpState {
+    return this.#state;
+  }
+
+  get masterAddress(): string | undefined {
+    return this.#masterAddress;
+  }
+
+  get effectivePriority(): number {
+    return this.#penalty === 0 ? this.#priority : Math.min(254, Math.max(1, this.#priority - this.#penalty));
+  }
+
+  get transitions(): number {
+    return this.#transitions;
+  }
+
+  start(): void {
+    if (this.#state !== "initialize") return;
+    if (this.#fault) this.#transition("fault", "a tracker failed");
+    else this.#onStartup("startup");
+  }
+
+  received(advert: ReceivedAdvert): void {
+    if (this.#state === "backup") this.#onAdvertisementAsBackup(advert);
+    else if (this.#state === "master") this.#onAdvertisementAsMaster(advert);
+  }
+
+  setPenalty(penalty: number): void {
+    this.#penalty = penalty;
+  }
+
+  setFault(fault: boolean): void {
+    if (fault === this.#fault) return;
+    this.#fault = fault;
+    if (this.#state === "initialize") return;
+    if (fault) this.#shutdown("fault", "a tracker failed");
+    else this.#onStartup("the failing tracker recovered");
+  }
+
+  stop(): void {
+    if (this.#state === "initialize") return;
+    this.#shutdown("initialize", "stopped");
+  }
+
+  /** §6.4.1, the Startup event: the address owner takes over at once, anyone else waits as Backup. */
+  #onStartup(reason: string): void {
+    this.#preemptAfter = this.#clock.now() + this.#preemptDelay;
+    if (this.effectivePriority === 255) this.#becomeMaster(`${reason}: address owner (priority 255)`);
+    else this.#becomeBackup(reason, this.#advertInterval, undefined);
+  }
+
+  /** §6.4.2: an advertisement heard as Backup. */
+  #onAdvertisementAsBackup(advert: ReceivedAdvert): void {
+    const local = this.effectivePriority;
+    if (advert.priority === 0) {
+      this.#armMasterDown(skewTime(local, this.#masterAdverInterval), "the master resigned (priority 0)");
+      return;
+    }
+    const preempting = this.#preempt && this.#clock.now() >= this.#preemptAfter;
+    if (!preempting || advert.priority >= local) {
+      this.#masterAdverInterval = advert.interval;
+      this.#masterAddress = advert.sender;
+      this.#armMasterDown(masterDownInterval(local, this.#masterAdverInterval), "no advertisement for Master_Down_Interval");
+    }
+    // Else preemption: a lower master is ignored and this node takes over when the timer fires.
+  }
+
+  /** §6.4.3: an advertisement heard as Master. */
+  #onAdvertisementAsMaster(advert: ReceivedAdvert): void {
+    const local = this.effectivePriority;
+    if (advert.priority === 0) {
+      // Another master resigned: answer at once so its backups learn who is master.
+      this.#cancelAdver?.();
+      this.#advertise();
+    } else if (advert.priority > local || (advert.priority === local && ipv4ToNumber(advert.sender) > this.#ownNumber)) {
+      this.#becomeBackup(
+        `a master with ${advert.priority > local ? "higher priority" : "equal priority and higher address"} (${advert.sender})`,
+        advert.interval,
+        advert.sender,
+      );
+    } else {
+      // Answer at once rather than at the next interval (as keepalived does): the lower master
+      // steps down now, before its addresses and ARP announcements reach many neighbours.
+      this.#options.send(local);
+      this.#options.onLowerMaster?.();
+    }
+  }
+
+  #becomeMaster(reason: string): void {
+    this.#cancelTimers();
+    this.#masterAddress = this.#address;
+    this.#transition("master", reason);
+    this.#advertise();
+  }
+
+  #becomeBackup(reason: string, interval: number, master: string | undefined): void {
+    this.#cancelTimers();
+    this.#masterAdverInterval = interval;
+    this.#masterAddress = master;
+    this.#transition("backup", reason);
+    this.#armMasterDown(masterDownInterval(this.effectivePriority, this.#masterAdverInterval), "no advertisement for Master_Down_Interval");
+  }
+
+  /** The Shutdown event (§6.4.2, §6.4.3), also taken into Fault: a Master resigns with priority 0. */
+  #shutdown(to: "initialize" | "fault", reason: string): void {
+    const wasMaster = this.#state === "master";
+    this.#cancelTimers();
+    if (wasMaster) this.#options.send(0);
+    this.#masterAddress = undefined;
+    this.#transition(to, reason);
+  }
+
+  /** Master_Down_Timer: when it fires, this Backup becomes Master. */
+  #armMasterDown(ms: number, reason: string): void {
+    this.#cancelMasterDown?.();
+    this.#cancelMasterDown = this.#clock.setTimer(() => {
+      this.#cancelMasterDown = undefined;
+      this.#becomeMaster(reason);
     }, ms);
-  };
-  const advertise = () => {
-    options.send(effectivePriority());
-    cancelAdverTimer = clock.setTimer(advertise, advertInterval);
-  };
-  const becomeMaster = (reason: string) => {
-    stopTimers();
-    masterAddress = address;
-    transition("master", reason);
-    advertise();
-  };
-  const becomeBackup = (reason: string, interval: number, master: string | undefined) => {
-    stopTimers();
-    masterAdverInterval = interval;
-    masterAddress = master;
-    transition("backup", reason);
-    armDownTimer(masterDownInterval(effectivePriority(), masterAdverInterval), "no advertisement for Master_Down_Interval");
-  };
-  const startup = (reason: string) => {
-    preemptAfter = clock.now() + preemptDelay;
-    if (effectivePriority() === 255) becomeMaster(`${reason}: address owner (priority 255)`);
-    else becomeBackup(reason, advertInterval, undefined);
-  };
+  }
 
-  return {
-    get state() {
-      return state;
-    },
-    get masterAddress() {
-      return masterAddress;
-    },
-    get effectivePriority() {
-      return effectivePriority();
-    },
-    get transitions() {
-      return transitions;
-    },
-    start() {
-      if (state !== "initialize") return;
-      if (fault) transition("fault", "a tracker failed");
-      else startup("startup");
-    },
-    received(advert) {
-      const local = effectivePriority();
-      if (state === "backup") {
-        if (advert.priority === 0) {
-          armDownTimer(skewTime(local, masterAdverInterval), "the master resigned (priority 0)");
-          return;
-        }
-        const preempting = preempt && clock.now() >= preemptAfter;
-        if (!preempting || advert.priority >= local) {
-          masterAdverInterval = advert.interval;
-          masterAddress = advert.sender;
-          armDownTimer(masterDownInterval(local, masterAdverInterval), "no advertisement for Master_Down_Interval");
-        }
-        // Else preemption: a lower master is ignored and this node takes over when the timer fires.
-      } else if (state === "master") {
-        if (advert.priority === 0) {
-          // Another master resigned: answer at once so its backups learn who is master.
-          cancelAdverTimer?.();
-          advertise();
-        } else if (advert.priority > local || (advert.priority === local && ipv4ToNumber(advert.sender) > ownNumber)) {
-          becomeBackup(`a master with ${advert.priority > local ? "higher priority" : "equal priority and higher address"} (${advert.sender})`, advert.interval, advert.sender);
-        } else {
-          // Answer at once rather than at the next interval (as keepalived does): the lower master
-          // steps down now, before its addresses and ARP announcements reach many neighbours.
-          options.send(local);
-          options.onLowerMaster?.();
-        }
-      }
-    },
-    setPenalty(value) {
-      penalty = value;
-    },
-    setFault(value) {
-      if (value === fault) return;
-      fault = value;
-      if (state === "initialize") return;
-      if (fault) {
-        const wasMaster = state === "master";
-        stopTimers();
-        if (wasMaster) options.send(0);
-        masterAddress = undefined;
-        transition("fault", "a tracker failed");
-      } else {
-        startup("the failing tracker recovered");
-      }
-    },
-    stop() {
-      if (state === "initialize") return;
-      const wasMaster = state === "master";
-      stopTimers();
-      if (wasMaster) options.send(0);
-      masterAddress = undefined;
-      transition("initialize", "stopped");
-    },
-  };
+  /** Sends an advertisement and re-arms Adver_Timer. */
+  #advertise(): void {
+    this.#options.send(this.effectivePriority);
+    this.#cancelAdver = this.#clock.setTimer(() => this.#advertise(), this.#advertInterval);
+  }
+
+  #cancelTimers(): void {
+    this.#cancelMasterDown?.();
+    this.#cancelAdver?.();
+    this.#cancelMasterDown = this.#cancelAdver = undefined;
+  }
+
+  #transition(to: VrrpState, reason: string): void {
+    const from = this.#state;
+    this.#state = to;
+    this.#transitions++;
+    this.#options.onTransition({ from, to, reason, at: this.#clock.now() });
+  }
 }
