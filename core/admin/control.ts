@@ -25,7 +25,10 @@ import {
   type MemberCounters,
   type MemberStatus,
   type PoolCounters,
+  type PoolStatus,
   type ReloadResult,
+  type StatusDocument,
+  type StickyEntry,
   type WorkersReport,
 } from "./model.ts";
 
@@ -65,98 +68,144 @@ export function balancerReady(balancer: Balancer): boolean {
  * fewer reporting than configured lacks some workers' counters).
  */
 export function createAdminControl(options: AdminControlOptions): AdminControl {
-  const { balancer, registry } = options;
-  const count = options.workers?.count ?? 1;
+  return new BalancerAdminControl(options);
+}
+
+/** Other workers' counters of one pool: each one's queue length, and each member's counters by name. */
+interface OtherWorkersPool {
+  queues: number[];
+  members: Map<string, MemberCounters[]>;
+}
+
+class BalancerAdminControl implements AdminControl {
+  readonly #options: AdminControlOptions;
+  readonly #balancer: Balancer;
+  readonly #registry: Registry;
+  /** Workers in the process, this one included. */
+  readonly #count: number;
   /** Set just before each render, in the same synchronous step, so concurrent scrapes cannot mix. */
-  let reporting = 1;
-  registry.gaugeFn("tandem_workers", "Worker threads of the process (workers).", [], () => [[[], count]]);
-  registry.gaugeFn(
-    "tandem_workers_reporting",
-    "Workers whose counters are in this scrape; fewer than tandem_workers when one did not answer in time.",
-    [],
-    () => [[[], reporting]],
-  );
-  const gather = async (want: StatsWant) => {
-    const answers = await (options.workers?.gather(want) ?? Promise.resolve([]));
+  #reporting = 1;
+
+  constructor(options: AdminControlOptions) {
+    this.#options = options;
+    this.#balancer = options.balancer;
+    this.#registry = options.registry;
+    this.#count = options.workers?.count ?? 1;
+    this.#registerWorkerGauges();
+  }
+
+  async status(): Promise<StatusDocument> {
+    const { others, report } = await this.#countersOf();
+    return {
+      runtime: this.#options.runtime,
+      startedAt: new Date(this.#options.startedAt).toISOString(),
+      reloads: this.#options.reloads(),
+      workers: report,
+      pools: [...this.#balancer.pools.values()].map((pool) => this.#poolStatus(pool, others.get(pool.name))),
+    };
+  }
+
+  ready(): boolean {
+    return balancerReady(this.#balancer);
+  }
+
+  async setMember(poolName: string, memberName: string, change: MemberChange, actor: string): Promise<MemberStatus> {
+    const pool = this.#poolNamed(poolName);
+    const member = this.#memberNamed(pool, memberName);
+    const before = { activation: member.activation, weight: member.configuredWeight };
+    pool.change(member, change);
+    this.#options.memberChanged?.(pool.name, member.name, change, actor);
+    this.#options.log({
+      event: "member-changed",
+      actor,
+      pool: pool.name,
+      member: member.name,
+      before,
+      after: { activation: member.activation, weight: member.configuredWeight },
+    });
+    const { others } = await this.#countersOf();
+    return _memberStatus(pool, member, others.get(pool.name)?.members.get(member.name) ?? []);
+  }
+
+  sessions(poolName: string, offset: number, limit: number): { total: number; entries: StickyEntry[] } {
+    const table = this.#poolNamed(poolName).sticky?.table;
+    if (!table) return { total: 0, entries: [] };
+    return {
+      total: table.size,
+      entries: table.entries(offset, limit).map((entry) => ({ ...entry, expiresAt: new Date(entry.expiresAt).toISOString() })),
+    };
+  }
+
+  deleteSession(poolName: string, key: string): boolean {
+    return this.#poolNamed(poolName).sticky?.table?.delete(key) ?? false;
+  }
+
+  reload(actor: string): Promise<ReloadResult> {
+    return this.#options.reload(`admin API (${actor})`);
+  }
+
+  async metrics(): Promise<string> {
+    const { answers, report } = await this.#gather("metrics");
+    this.#reporting = report.reporting;
+    return this.#registry.render(answers.flatMap((answer) => (answer.stats.metrics ? [answer.stats.metrics] : [])));
+  }
+
+  vrrp(): VrrpStatus | null {
+    return this.#options.vrrp?.() ?? null;
+  }
+
+  cluster(): ClusterStatus | null {
+    return this.#options.cluster?.() ?? null;
+  }
+
+  #registerWorkerGauges(): void {
+    this.#registry.gaugeFn("tandem_workers", "Worker threads of the process (workers).", [], () => [[[], this.#count]]);
+    this.#registry.gaugeFn(
+      "tandem_workers_reporting",
+      "Workers whose counters are in this scrape; fewer than tandem_workers when one did not answer in time.",
+      [],
+      () => [[[], this.#reporting]],
+    );
+  }
+
+  async #gather(want: StatsWant): Promise<{ answers: WorkerStatsAnswer[]; report: WorkersReport }> {
+    const answers = await (this.#options.workers?.gather(want) ?? Promise.resolve([]));
     const report: WorkersReport = {
-      count,
+      count: this.#count,
       reporting: answers.length + 1,
-      missing: Array.from({ length: count - 1 }, (_, i) => i + 1).filter((index) => !answers.some((answer) => answer.worker === index)),
+      missing: Array.from({ length: this.#count - 1 }, (_, i) => i + 1).filter((index) => !answers.some((answer) => answer.worker === index)),
     };
     return { answers, report };
-  };
-  const countersOf = async () => {
-    const { answers, report } = await gather("status");
+  }
+
+  async #countersOf(): Promise<{ others: Map<string, OtherWorkersPool>; report: WorkersReport }> {
+    const { answers, report } = await this.#gather("status");
     return { others: _byMember(answers.flatMap((answer) => answer.stats.pools ?? [])), report };
-  };
-  const poolNamed = (name: string): Pool => {
-    const pool = balancer.pools.get(name);
+  }
+
+  #poolStatus(pool: Pool, others: OtherWorkersPool | undefined): PoolStatus {
+    return {
+      name: pool.name,
+      strategy: pool.config.strategy,
+      stickyMode: pool.config.sticky.mode,
+      stickyEntries: pool.sticky?.table?.size ?? 0,
+      queueLength: (others?.queues ?? []).reduce((sum, queued) => sum + queued, pool.queueLength),
+      usable: pool.members.some((member) => pool.takesNew(member)),
+      members: pool.members.map((member) => _memberStatus(pool, member, others?.members.get(member.name) ?? [])),
+    };
+  }
+
+  #poolNamed(name: string): Pool {
+    const pool = this.#balancer.pools.get(name);
     if (!pool) throw new AdminError("NOT_FOUND", `no pool "${name}"`);
     return pool;
-  };
-  const memberNamed = (pool: Pool, name: string): Member => {
+  }
+
+  #memberNamed(pool: Pool, name: string): Member {
     const member = pool.member(name);
     if (!member) throw new AdminError("NOT_FOUND", `no member "${name}" in pool "${pool.name}"`);
     return member;
-  };
-  return {
-    async status() {
-      const { others, report } = await countersOf();
-      return {
-        runtime: options.runtime,
-        startedAt: new Date(options.startedAt).toISOString(),
-        reloads: options.reloads(),
-        workers: report,
-        pools: [...balancer.pools.values()].map((pool) => ({
-          name: pool.name,
-          strategy: pool.config.strategy,
-          stickyMode: pool.config.sticky.mode,
-          stickyEntries: pool.sticky?.table?.size ?? 0,
-          queueLength: (others.get(pool.name)?.queues ?? []).reduce((sum, queued) => sum + queued, pool.queueLength),
-          usable: pool.members.some((member) => pool.takesNew(member)),
-          members: pool.members.map((member) => _memberStatus(pool, member, others.get(pool.name)?.members.get(member.name) ?? [])),
-        })),
-      };
-    },
-    ready: () => balancerReady(balancer),
-    async setMember(poolName, memberName, change, actor) {
-      const pool = poolNamed(poolName);
-      const member = memberNamed(pool, memberName);
-      const before = { activation: member.activation, weight: member.configuredWeight };
-      pool.change(member, change);
-      options.memberChanged?.(pool.name, member.name, change, actor);
-      options.log({
-        time: new Date().toISOString(),
-        event: "member-changed",
-        actor,
-        pool: pool.name,
-        member: member.name,
-        before,
-        after: { activation: member.activation, weight: member.configuredWeight },
-      });
-      const { others } = await countersOf();
-      return _memberStatus(pool, member, others.get(pool.name)?.members.get(member.name) ?? []);
-    },
-    sessions(poolName, offset, limit) {
-      const table = poolNamed(poolName).sticky?.table;
-      if (!table) return { total: 0, entries: [] };
-      return {
-        total: table.size,
-        entries: table.entries(offset, limit).map((entry) => ({ ...entry, expiresAt: new Date(entry.expiresAt).toISOString() })),
-      };
-    },
-    deleteSession(poolName, key) {
-      return poolNamed(poolName).sticky?.table?.delete(key) ?? false;
-    },
-    reload: (actor) => options.reload(`admin API (${actor})`),
-    async metrics() {
-      const { answers, report } = await gather("metrics");
-      reporting = report.reporting;
-      return registry.render(answers.flatMap((answer) => (answer.stats.metrics ? [answer.stats.metrics] : [])));
-    },
-    vrrp: () => options.vrrp?.() ?? null,
-    cluster: () => options.cluster?.() ?? null,
-  };
+  }
 }
 
 /** This worker's counters of every pool: what another worker sends worker 0 for the status API. */
@@ -176,8 +225,8 @@ export function poolCounters(balancer: Balancer): PoolCounters[] {
 }
 
 /** The other workers' counters by pool, then member: every worker's for the same member together. */
-function _byMember(pools: PoolCounters[]): Map<string, { queues: number[]; members: Map<string, MemberCounters[]> }> {
-  const byPool = new Map<string, { queues: number[]; members: Map<string, MemberCounters[]> }>();
+function _byMember(pools: PoolCounters[]): Map<string, OtherWorkersPool> {
+  const byPool = new Map<string, OtherWorkersPool>();
   for (const pool of pools) {
     let entry = byPool.get(pool.name);
     if (entry === undefined) byPool.set(pool.name, entry = { queues: [], members: new Map() });

@@ -16,6 +16,7 @@ import type { StickyMode } from "../sticky/mode.ts";
 import { createStickyMode } from "../sticky/sticky.ts";
 import { memberIds } from "../sticky/member-id.ts";
 import { createStrategy, type Strategy } from "../strategies/index.ts";
+import { SlotQueue } from "./queue.ts";
 
 export class Member {
   readonly name: string;
@@ -108,18 +109,12 @@ export interface PoolOptions {
   caCerts?: string[];
 }
 
-interface Waiter {
-  /** The member the request waits for, or null for any member that may take new sessions. */
-  member: Member | null;
-  grant: (member: Member) => void;
-}
-
 export class Pool {
   readonly members: Member[];
   readonly sticky: StickyMode | undefined;
   readonly #byName: Map<string, Member>;
   readonly #strategy: Strategy;
-  readonly #queue: Waiter[] = [];
+  readonly #queue: SlotQueue<Member>;
 
   readonly isTrustedProxy: (address: string) => boolean;
 
@@ -129,6 +124,7 @@ export class Pool {
   constructor(readonly name: string, readonly config: PoolConfig, options: PoolOptions) {
     const { clock, previous } = options;
     this.#clock = clock;
+    this.#queue = new SlotQueue(clock, config.queue);
     const ids = memberIds(name, config.members.map((member) => member.name));
     const upstreamTls = { verify: config.tls.verify, caCerts: options.caCerts };
     const sameHealth = previous !== undefined && JSON.stringify(previous.config.health) === JSON.stringify(config.health);
@@ -276,40 +272,14 @@ export class Pool {
       member.active++;
       return member;
     }
-    const { size, timeout } = this.config.queue;
-    if (this.#queue.length >= size || timeout === 0) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const waiter: Waiter = {
-        member: anyMember ? null : member,
-        grant: (granted) => {
-          finish();
-          resolve(granted);
-        },
-      };
-      const onAbort = () => {
-        finish();
-        resolve(undefined);
-      };
-      const cancelTimer = this.#clock.setTimer(onAbort, timeout);
-      const finish = () => {
-        cancelTimer();
-        signal?.removeEventListener("abort", onAbort);
-        const index = this.#queue.indexOf(waiter);
-        if (index !== -1) this.#queue.splice(index, 1);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#queue.push(waiter);
-    });
+    return this.#queue.wait(anyMember ? null : member, signal);
   }
 
   /** Returns a slot; the oldest waiter that can use this member gets it. */
   release(member: Member): void {
     member.active--;
     if (this.#queue.length === 0 || !member.hasCapacity) return;
-    const waiter = this.#queue.find((w) => w.member === member || (w.member === null && this.takesNew(member)));
-    if (!waiter) return;
-    member.active++;
-    waiter.grant(member);
+    if (this.#queue.handOver(member, this.takesNew(member))) member.active++;
   }
 
   get queueLength(): number {
