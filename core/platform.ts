@@ -1,7 +1,8 @@
 /**
  * What a runtime provides to run tandem as a program: files, listeners, outgoing connections,
- * signals and output. `runtimes/bun` and `runtimes/deno` implement it in a few dozen lines each;
- * everything else (commands, config, demo, shutdown) is shared in {@link ./cli.ts}.
+ * signals, worker threads and output. `runtimes/bun` and `runtimes/deno` implement it; the
+ * commands are shared in {@link ./cli.ts}, and serving (with reload and shutdown) in
+ * {@link ./serve.ts}.
  *
  * @module
  */

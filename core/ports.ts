@@ -148,5 +148,5 @@ export interface ConnInfo {
   takeOver?: () => { connection: StreamConnection; buffered: Uint8Array };
 }
 
-/** One line of structured log output; the runtime decides where it goes (stdout by default). */
+/** One line of structured log output (`{event, ...}` or an access record); the sink adds the time (see core/log.ts) and decides where it goes. */
 export type LogSink = (record: Record<string, unknown>) => void;

@@ -23,7 +23,7 @@ import { defaultListenerConfig, type Listener, listenHttp1 } from "./frontend/ht
 import { ListenerSet } from "./frontend/listener-set.ts";
 import { Registry } from "./metrics/registry.ts";
 import type { Platform } from "./platform.ts";
-import { logEvent } from "./log.ts";
+import { logEvent, processLog } from "./log.ts";
 import type { ConnInfo } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
 import { createWorkerSync, WORKER_CHANNEL } from "./worker-sync.ts";
@@ -44,10 +44,7 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
   const startedAt = platform.clock.now();
   const isLead = (platform.worker?.index ?? 0) === 0;
   const { worker } = platform;
-  // With workers, every access line says which one served it.
-  const log = worker === undefined
-    ? (record: Record<string, unknown>) => platform.stdout(JSON.stringify(record))
-    : (record: Record<string, unknown>) => platform.stdout(JSON.stringify({ ...record, worker: worker.index }));
+  const log = processLog(platform);
   // Admin settings are read once: the admin listener and its keys do not change on reload.
   const verify = config.admin ? await _verifier(platform, config, options.configPath) : undefined;
   const loaded = await loadConfigFiles(config, options.configPath, platform);

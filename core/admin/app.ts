@@ -81,7 +81,6 @@ export function createAdminApp(options: AdminAppOptions): Hono<AdminEnv> {
       error = (thrown as Error)?.message ?? String(thrown);
     }
     log({
-      time: new Date().toISOString(),
       event: "admin",
       action,
       actor: c.get("actor"),
@@ -157,7 +156,7 @@ export function createAdminApp(options: AdminAppOptions): Hono<AdminEnv> {
   app.notFound((c) => _error(c, 404, "NOT_FOUND", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     const response = _fromError(c, error);
-    if (response.status === 500) log({ time: new Date().toISOString(), event: "error", message: String(error?.stack ?? error) });
+    if (response.status === 500) log({ event: "error", message: String(error?.stack ?? error) });
     return response;
   });
   return app;

@@ -121,7 +121,7 @@ interface State {
 
 export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
   const onHealth = (pool: string, member: Member, transition: HealthTransition) => {
-    ports.log({ time: new Date().toISOString(), event: "health", pool, member: member.name, up: transition.up, reason: transition.line });
+    ports.log({ event: "health", pool, member: member.name, up: transition.up, reason: transition.line });
     ports.onHealth?.(pool, member.name, transition);
   };
   const buildState = (config: Config, previous?: State): State => {
@@ -157,7 +157,6 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
     const host = url.host;
     const pool = pools.get(route(host, url.pathname))!;
     if (ports.lazyHealth) for (const check of pool.probeDue()) conn.waitUntil?.(check);
-    const startedAt = Date.now();
     const entry: AccessRecord = {
       time: "",
       client: conn.remoteAddress,
@@ -179,7 +178,7 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       ports.metrics?.request(pool.name, entry.member ?? "", status, entry.totalMs / 1000);
       if (config.accessLog) {
         // Formatted only when logged: toISOString per request shows in profiles.
-        entry.time = new Date(startedAt).toISOString();
+        entry.time = new Date(started).toISOString();
         ports.log(entry);
       }
     };

@@ -19,6 +19,7 @@ import { createBalancer } from "../../core/balancer/balancer.ts";
 import { systemClock } from "../../core/clock.ts";
 import { edgeWarnings, formatEdgeWarning } from "../../core/config/edge-warnings.ts";
 import { type ConfigResult, formatProblem, parseConfig, validateConfig } from "../../core/config/load.ts";
+import { lineSink } from "../../core/log.ts";
 import type { ConnInfo, LogSink } from "../../core/ports.ts";
 import { fetchUpstream } from "./fetch-upstream.ts";
 
@@ -44,7 +45,7 @@ export interface EdgeWorkerOptions {
 type Handler = (request: Request, conn: ConnInfo) => Promise<Response>;
 
 export function createEdgeWorker(options: EdgeWorkerOptions = {}): EdgeWorker {
-  const log = options.log ?? ((record) => console.log(JSON.stringify(record)));
+  const log = options.log ?? lineSink(systemClock, (line) => console.log(line));
   // Built on the first request: Workers expose bindings only then, and forbid I/O and timers
   // at start-up. The isolate keeps it for the requests that follow.
   let handler: Handler | undefined;

@@ -313,7 +313,7 @@ export class ReplicationNode {
         }
         // The state was changed by #ship meanwhile, which TypeScript cannot see.
         if ((peer.state as PeerState) === "up" || (peer.state as PeerState) === "resync") {
-          this.#ports.log({ time: new Date().toISOString(), event: "replication-peer-down", peer: peer.name, reason: peer.lastError });
+          this.#ports.log({ event: "replication-peer-down", peer: peer.name, reason: peer.lastError });
         }
       }
       if (this.#stopped) return;
@@ -349,7 +349,7 @@ export class ReplicationNode {
     peer.attempts = 0;
     peer.state = "up";
     peer.lastError = null;
-    this.#ports.log({ time: new Date().toISOString(), event: "replication-peer-up", peer: peer.name, resync: !resumable });
+    this.#ports.log({ event: "replication-peer-up", peer: peer.name, resync: !resumable });
 
     const reading = this.#readAcks(peer, framed, () => {
       heard = peer.lastContact = this.#ports.clock.now();

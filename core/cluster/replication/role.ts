@@ -111,7 +111,6 @@ export function createReplicationRole(options: ReplicationRoleOptions): Replicat
       node.start();
       running = { node, listener, fingerprint };
       options.log({
-        time: new Date().toISOString(),
         event: "replication-listening",
         address: `${listener.hostname}:${listener.port}`,
         node: config.node,

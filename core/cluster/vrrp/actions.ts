@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { LogSink, RunCommand } from "../../ports.ts";
+import type { Clock, LogSink, RunCommand } from "../../ports.ts";
 import type { VrrpInstanceConfig } from "./schema.ts";
 
 const COMMAND_TIMEOUT_MS = 5_000;
@@ -28,7 +28,7 @@ export interface InstanceActions {
  * `isMaster` is asked when queued work starts: an instance that was master for an instant (lost
  * advertisements) and is no longer must not add the address or announce it after the fact.
  */
-export function createInstanceActions(instance: VrrpInstanceConfig, runCommand: RunCommand, log: LogSink, isMaster: () => boolean): InstanceActions {
+export function createInstanceActions(instance: VrrpInstanceConfig, runCommand: RunCommand, log: LogSink, clock: Clock, isMaster: () => boolean): InstanceActions {
   let queue: Promise<void> = Promise.resolve();
   const enqueue = (work: () => Promise<void>) => {
     queue = queue.then(work);
@@ -36,14 +36,14 @@ export function createInstanceActions(instance: VrrpInstanceConfig, runCommand: 
   const run = async (argv: string[], quiet: (output: string) => boolean = () => false, timeoutMs = COMMAND_TIMEOUT_MS, env?: Record<string, string>) => {
     const result = await runCommand(argv, { timeoutMs, env });
     if (result.code !== 0 && !quiet(result.output)) {
-      log({ time: new Date().toISOString(), event: "vrrp-command-failed", instance: instance.name, argv, code: result.code, output: result.output.trim() });
+      log({ event: "vrrp-command-failed", instance: instance.name, argv, code: result.code, output: result.output.trim() });
     }
     return result;
   };
   let arpingMissing = false;
   let lastAnnounced = -Infinity;
   const announce = async () => {
-    lastAnnounced = Date.now();
+    lastAnnounced = clock.now();
     for (const vip of arpingMissing ? [] : instance.virtualAddresses) {
       const result = await run(["arping", "-U", "-c", "1", "-I", instance.interface, vip.split("/")[0]]);
       if (result.code === null && !/timed out|timeout/i.test(result.output)) arpingMissing = true;
@@ -73,7 +73,7 @@ export function createInstanceActions(instance: VrrpInstanceConfig, runCommand: 
       });
     },
     reannounce() {
-      if (Date.now() - lastAnnounced >= 1000) enqueue(async () => isMaster() ? await announce() : undefined);
+      if (clock.now() - lastAnnounced >= 1000) enqueue(async () => isMaster() ? await announce() : undefined);
     },
     leftMaster(state, priority) {
       enqueue(async () => {

@@ -241,7 +241,7 @@ class _VrrpAgent implements VrrpAgent {
   }
 
   #startInstance(config: VrrpInstanceConfig): void {
-    const actions = createInstanceActions(config, this.#options.runCommand, this.#log, () => running.router.state === "master");
+    const actions = createInstanceActions(config, this.#options.runCommand, this.#log, this.#options.clock, () => running.router.state === "master");
     const running: RunningInstance = {
       config,
       actions,
@@ -318,7 +318,7 @@ class _VrrpAgent implements VrrpAgent {
   }
 
   #event(name: string, fields: Record<string, unknown>): void {
-    this.#log({ time: new Date().toISOString(), event: name, ...fields });
+    this.#log({ event: name, ...fields });
   }
 }
 

@@ -70,7 +70,7 @@ export function createAdvertReceiver(options: ReceiverOptions): AdvertReceiver {
     const now = clock.now();
     const state = logged.get(reason);
     if (state === undefined || now - state.at >= LOG_EVERY_MS) {
-      log({ time: new Date().toISOString(), event: "vrrp-drop", reason, from: from.address, vrid, suppressed: state?.unlogged ?? 0 });
+      log({ event: "vrrp-drop", reason, from: from.address, vrid, suppressed: state?.unlogged ?? 0 });
       logged.set(reason, { at: now, unlogged: 0 });
     } else {
       state.unlogged++;

@@ -231,9 +231,8 @@ describe("admin app: routes", () => {
     assert.deepEqual(await response.json(), member("tc1", { activation: "disabled", weight: 3 }));
     assert.deepEqual(calls, [["setMember", "shop", "tc1", { activation: "disabled", weight: 3 }, "bob"]]);
     assert.equal(logs.length, 1);
-    const { time, ...record } = logs[0];
-    assert.equal(typeof time, "string");
-    assert.deepEqual(record, { event: "admin", action: "set-member", actor: "bob", client: "127.0.0.1", pool: "shop", member: "tc1", change: { activation: "disabled", weight: 3 }, status: 200 });
+    // The time is the log sink's to add (core/log.ts), not the app's.
+    assert.deepEqual(logs[0], { event: "admin", action: "set-member", actor: "bob", client: "127.0.0.1", pool: "shop", member: "tc1", change: { activation: "disabled", weight: 3 }, status: 200 });
   });
 
   test("PATCH with a bad body is 400 and never reaches the control", async () => {
