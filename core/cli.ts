@@ -19,7 +19,7 @@ import type { Config } from "./config/schema.ts";
 import { serveDemo } from "./demo/demo.ts";
 import type { Platform } from "./platform.ts";
 import { serve, summarize } from "./serve.ts";
-import { loadConfigFiles } from "./tls/files.ts";
+import { loadConfigFiles } from "./config/files.ts";
 import { superviseWorkers } from "./workers.ts";
 
 const USAGE = `usage: tandem [serve] [--config FILE]   run the balancer (the embedded demo when there is no config)

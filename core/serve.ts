@@ -27,7 +27,7 @@ import { logEvent, processLog } from "./log.ts";
 import type { ConnInfo } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
 import { createWorkerSync, WORKER_CHANNEL } from "./worker-sync.ts";
-import { type ConfigFiles, loadConfigFiles, resolvePath } from "./tls/files.ts";
+import { type ConfigFiles, loadConfigFiles, resolvePath } from "./config/files.ts";
 
 export interface ServeOptions {
   /** The file reloads re-read; without one (the demo) there is nothing to reload. */

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Platform } from "../platform.ts";
-import { type ConfigFiles, loadConfigFiles } from "../tls/files.ts";
+import { type ConfigFiles, loadConfigFiles } from "./files.ts";
 import { asksForPortZero, formatProblem, parseConfig } from "./load.ts";
 import type { Config } from "./schema.ts";
 

@@ -9,7 +9,7 @@ import { clusterKey } from "../../../../core/cluster/replication/role.ts";
 import { ClusterSchema } from "../../../../core/cluster/replication/schema.ts";
 import { validateConfig } from "../../../../core/config/load.ts";
 import { Registry } from "../../../../core/metrics/registry.ts";
-import { loadConfigFiles } from "../../../../core/tls/files.ts";
+import { loadConfigFiles } from "../../../../core/config/files.ts";
 import { FakeClock } from "../../../support/fake-clock.ts";
 import { fakeFarm, poolConfig } from "../../../support/fake-upstream.ts";
 import { CLUSTER_KEY, TestCluster } from "../../../support/replication-cluster.ts";

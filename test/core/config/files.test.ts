@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validateConfig } from "../../../core/config/load.ts";
 import type { Config } from "../../../core/config/schema.ts";
-import { loadConfigFiles, resolvePath } from "../../../core/tls/files.ts";
+import { loadConfigFiles, resolvePath } from "../../../core/config/files.ts";
 
 /** One real certificate and key, made with openssl, held in memory as a fake file system. */
 function fakeFiles(): Map<string, string> {

@@ -1,15 +1,15 @@
 /**
- * The files a config names (listener certificates and keys, backend CA bundles), read and checked
- * together so that `check`, start-up and every reload refuse the same broken files with the same
- * words, before anything is swapped in.
+ * The files and secrets a config names (listener certificates and keys, backend CA bundles, the
+ * cluster and VRRP keys), read and checked together so that `check`, start-up and every reload
+ * refuse the same broken files with the same words, before anything is swapped in.
  *
  * @module
  */
-import type { Config } from "../config/schema.ts";
+import type { Config } from "./schema.ts";
 import type { Platform } from "../platform.ts";
 import { clusterKey } from "../cluster/replication/role.ts";
 import { vrrpKey } from "../cluster/vrrp/role.ts";
-import { checkKeyPair, type ListenerTls, parseCertificate, pemBlocks } from "./certificate.ts";
+import { checkKeyPair, type ListenerTls, parseCertificate, pemBlocks } from "../tls/certificate.ts";
 
 export interface ConfigFiles {
   /** By listener address, for listeners with `tls`. */
