@@ -120,44 +120,42 @@ interface State {
 }
 
 export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
-  const onHealth = (pool: string, member: Member, transition: HealthTransition) => {
-    ports.log({ event: "health", pool, member: member.name, up: transition.up, reason: transition.line });
-    ports.onHealth?.(pool, member.name, transition);
-  };
-  const buildState = (config: Config, previous?: State): State => {
-    const pools = new Map(Object.entries(config.pools).map(([name, pool]) => [
-      name,
-      new Pool(name, pool, {
-        clock: ports.clock,
-        previous: previous?.pools.get(name),
-        probeClient: ports.probeClient,
-        onHealth,
-        caCerts: ports.caCerts?.(name),
-      }),
-    ]));
-    for (const [name, pool] of previous?.pools ?? []) pool.stopHealth(pools.get(name));
-    if (!ports.lazyHealth) for (const pool of pools.values()) pool.startHealth();
-    return { config, pools, route: createRouter(config) };
-  };
-  let state = buildState(config);
-  let inFlight = 0;
+  return new _Balancer(config, ports);
+}
 
-  async function handle(request: Request, conn: ConnInfo, release: () => void): Promise<Response | undefined> {
-    // One state for the whole request, even if a reload swaps it meanwhile.
-    const { config, pools, route } = state;
-    const started = ports.clock.now();
-    const malformed = _malformed(request);
-    const url = malformed ? undefined : URL.parse(request.url);
-    if (!url) {
-      release();
-      return _errorResponse(malformed?.status ?? 400, malformed?.message ?? "invalid request target");
-    }
-    // The target's authority: the Host field for an origin-form target, the URI's own for an
-    // absolute-form one (RFC 9112 §3.2.2), so routing and the member see the same host.
-    const host = url.host;
-    const pool = pools.get(route(host, url.pathname))!;
-    if (ports.lazyHealth) for (const check of pool.probeDue()) conn.waitUntil?.(check);
-    const entry: AccessRecord = {
+/** Where a request's session sends it, read once before the attempts. */
+interface _Session {
+  lookup: StickyLookup;
+  /** The session's member, when it names one of this pool. */
+  stuck: Member | undefined;
+  hashKey: string | undefined;
+}
+
+/**
+ * One request on its way through the balancer: the pool it was routed to, the headers going to
+ * the member, its access record, and the bookkeeping of its attempts.
+ */
+class _Exchange {
+  readonly entry: AccessRecord;
+  readonly started: number;
+  /** Members that failed this request (or whose queue timed out): not tried again. */
+  readonly tried = new Set<Member>();
+  lastError: UpstreamError | undefined;
+  /** The member of the last attempt, where a retry without redispatch goes back to. */
+  previous: Member | undefined;
+
+  constructor(
+    readonly ports: BalancerPorts,
+    readonly config: Config,
+    readonly pool: Pool,
+    readonly request: Request,
+    readonly conn: ConnInfo,
+    readonly url: URL,
+    readonly headers: Headers,
+    readonly release: () => void,
+  ) {
+    this.started = ports.clock.now();
+    this.entry = {
       time: "",
       client: conn.remoteAddress,
       method: request.method,
@@ -171,158 +169,251 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       bytesIn: Number(request.headers.get("content-length") ?? 0),
       bytesOut: 0,
     };
-    const finish = (status: number) => {
-      release();
-      entry.status = status;
-      entry.totalMs = _elapsed(ports.clock, started);
-      ports.metrics?.request(pool.name, entry.member ?? "", status, entry.totalMs / 1000);
-      if (config.accessLog) {
-        // Formatted only when logged: toISOString per request shows in profiles.
-        entry.time = new Date(started).toISOString();
-        ports.log(entry);
+  }
+
+  /** The answer is settled: counts it, frees the in-flight slot and writes the access line. */
+  readonly finish = (status: number): void => {
+    const { entry, ports } = this;
+    this.release();
+    entry.status = status;
+    entry.totalMs = _elapsed(ports.clock, this.started);
+    ports.metrics?.request(this.pool.name, entry.member ?? "", status, entry.totalMs / 1000);
+    if (this.config.accessLog) {
+      // Formatted only when logged: toISOString per request shows in profiles.
+      entry.time = new Date(this.started).toISOString();
+      ports.log(entry);
+    }
+  };
+
+  /** tandem answers by itself; `message` goes to the access line (and to the client for a 4xx). */
+  fail(status: number, message: string, extra?: HeadersInit): Response {
+    this.entry.error = message;
+    this.finish(status);
+    return _errorResponse(status, message, extra);
+  }
+}
+
+/** What an attempt on one member came to: the answer, or go on with the next attempt, or stop trying. */
+type _Outcome = Response | undefined | "next" | "stop";
+
+class _Balancer implements Balancer {
+  readonly #ports: BalancerPorts;
+  #state: State;
+  #inFlight = 0;
+
+  constructor(config: Config, ports: BalancerPorts) {
+    this.#ports = ports;
+    this.#state = this.#buildState(config);
+  }
+
+  get config(): Config {
+    return this.#state.config;
+  }
+
+  get pools(): ReadonlyMap<string, Pool> {
+    return this.#state.pools;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  reload(config: Config): void {
+    this.#state = this.#buildState(config, this.#state);
+  }
+
+  close(): void {
+    for (const pool of this.#state.pools.values()) pool.stopHealth();
+  }
+
+  async fetch(request: Request, conn: ConnInfo): Promise<Response | undefined> {
+    this.#inFlight++;
+    let counted = true;
+    const release = () => {
+      if (counted) {
+        counted = false;
+        this.#inFlight--;
       }
     };
-    const fail = (status: number, message: string, extra?: HeadersInit) => {
-      entry.error = message;
-      finish(status);
-      return _errorResponse(status, message, extra);
-    };
+    try {
+      return await this.#handle(request, conn, release);
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
 
-    const takeOver = ports.upgrade !== undefined ? conn.takeOver : undefined;
+  #buildState(config: Config, previous?: State): State {
+    const ports = this.#ports;
+    const onHealth = (pool: string, member: Member, transition: HealthTransition) => {
+      ports.log({ event: "health", pool, member: member.name, up: transition.up, reason: transition.line });
+      ports.onHealth?.(pool, member.name, transition);
+    };
+    const pools = new Map(Object.entries(config.pools).map(([name, pool]) => [
+      name,
+      new Pool(name, pool, { clock: ports.clock, previous: previous?.pools.get(name), probeClient: ports.probeClient, onHealth, caCerts: ports.caCerts?.(name) }),
+    ]));
+    for (const [name, pool] of previous?.pools ?? []) pool.stopHealth(pools.get(name));
+    if (!ports.lazyHealth) for (const pool of pools.values()) pool.startHealth();
+    return { config, pools, route: createRouter(config) };
+  }
+
+  async #handle(request: Request, conn: ConnInfo, release: () => void): Promise<Response | undefined> {
+    // One state for the whole request, even if a reload swaps it meanwhile.
+    const { config, pools, route } = this.#state;
+    const malformed = _malformed(request);
+    const url = malformed ? undefined : URL.parse(request.url);
+    if (!url) {
+      release();
+      return _errorResponse(malformed?.status ?? 400, malformed?.message ?? "invalid request target");
+    }
+    // The target's authority: the Host field for an origin-form target, the URI's own for an
+    // absolute-form one (RFC 9112 §3.2.2), so routing and the member see the same host.
+    const pool = pools.get(route(url.host, url.pathname))!;
+    if (this.#ports.lazyHealth) for (const check of pool.probeDue()) conn.waitUntil?.(check);
+    const ex = new _Exchange(this.#ports, config, pool, request, conn, url, new Headers(request.headers), release);
+    const takeOver = this.#ports.upgrade !== undefined ? conn.takeOver : undefined;
     const webSocket = takeOver !== undefined && isWebSocketUpgrade(request);
-    const headers = new Headers(request.headers);
+    const refusal = this.#prepareHeaders(ex, webSocket);
+    if (refusal) return refusal;
+    const session = await this.#readSession(ex);
+    const { retries } = pool.config;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      const member = this.#chooseMember(ex, session, attempt);
+      if (member === undefined) break;
+      if (member instanceof Response) return member;
+      const granted = await pool.acquire(member, ex.entry.sticky !== "hit", request.signal);
+      if (!granted) {
+        if (member !== session.stuck) return ex.fail(503, "no free connection slot within the queue timeout", { "retry-after": "1" });
+        // The session's member stayed at maxconn past the queue timeout: treat it as unusable.
+        ex.tried.add(member);
+        attempt--;
+        continue;
+      }
+      const outcome = webSocket ? await this.#joinWebSocket(ex, granted, takeOver!) : await this.#attempt(ex, granted, session, attempt);
+      if (outcome === "stop") break;
+      if (outcome !== "next") return outcome;
+    }
+    if (!ex.lastError) return ex.fail(503, `no usable member in pool ${pool.name}`, { "retry-after": "1" });
+    const timeout = ex.lastError.kind === "response-timeout";
+    return ex.fail(timeout ? 504 : 502, `upstream ${ex.lastError.kind}: ${ex.lastError.message}`);
+  }
+
+  /** Hop-by-hop fields out, forwarding fields in; a Connection header abusing the proxy is refused. */
+  #prepareHeaders(ex: _Exchange, webSocket: boolean): Response | undefined {
+    const { headers, pool, conn } = ex;
     try {
       stripHopByHop(headers, { request: true, keepUpgrade: webSocket });
     } catch (error) {
-      if (error instanceof HeaderError) return fail(400, error.message);
+      if (error instanceof HeaderError) return ex.fail(400, error.message);
       throw error;
     }
-    const forwarding = pool.config.forwarding;
-    applyForwarding(headers, forwarding, {
+    applyForwarding(headers, pool.config.forwarding, {
       clientAddress: conn.remoteAddress,
       trusted: pool.isTrustedProxy(conn.remoteAddress),
       proto: conn.tls ? "https" : "http",
-      host,
+      host: ex.url.host,
     });
-
-    let lookup: StickyLookup = {};
-    if (pool.sticky) lookup = await pool.sticky.read(url, headers);
-    const stuck = lookup.member === undefined ? undefined : pool.member(lookup.member);
-    const hashKey = pool.config.strategy === "hash" ? _hashKey(pool, request, url, conn) : undefined;
-
-    const tried = new Set<Member>();
-    const idempotentReplay = isIdempotent(request.method) && request.body === null;
-    const { retries, retryOn, redispatch } = pool.config;
-    let lastError: UpstreamError | undefined;
-    let previous: Member | undefined;
-
-    for (let attempt = 0; attempt <= retries; attempt++) {
-      // Which member: without redispatch a retry stays where it failed; otherwise the session's
-      // own member while it can serve, else its failover; new sessions go to the strategy.
-      let member: Member | undefined;
-      if (attempt > 0 && !redispatch) {
-        member = previous;
-      } else if (stuck && !tried.has(stuck) && pool.takesSticky(stuck)) {
-        member = stuck;
-        entry.sticky = "hit";
-      } else if (stuck) {
-        if (pool.config.sticky.force) {
-          return fail(503, `session's member ${stuck.name} is unavailable (sticky force)`, { "retry-after": "1" });
-        }
-        member = pool.selectFailover(stuck, tried, hashKey);
-        entry.sticky = "moved";
-      } else {
-        member = pool.selectNew(tried, hashKey);
-        if (pool.sticky) entry.sticky = "new";
-      }
-      if (!member) break;
-
-      const granted = await pool.acquire(member, entry.sticky !== "hit", request.signal);
-      if (!granted) {
-        if (member === stuck) {
-          // The session's member stayed at maxconn past the queue timeout: treat it as unusable.
-          tried.add(member);
-          attempt--;
-          continue;
-        }
-        return fail(503, "no free connection slot within the queue timeout", { "retry-after": "1" });
-      }
-      member = previous = granted;
-      entry.member = member.name;
-      member.requests++;
-      const upstreamStarted = ports.clock.now();
-      let response: UpstreamResponse;
-      try {
-        headers.set("host", forwarding.preserveHost ? host : member.url.host);
-        if (webSocket) {
-          pool.release(member);
-          const handshake = { method: "GET", target: url.pathname + url.search, headers, body: null, signal: request.signal };
-          return await _joinWebSocket(ports.upgrade!, member, handshake, pool.config.timeouts, takeOver!, entry, finish);
-        }
-        response = await ports.upstream(member.origin, {
-          method: request.method,
-          target: url.pathname + url.search,
-          headers,
-          body: request.body,
-          signal: request.signal,
-          freshConnection: conn.firstRequest,
-        }, pool.config.timeouts);
-        if (response.body instanceof ReadableStream && Number(response.headers.get("content-length") ?? Infinity) <= BUFFERED_BODY_LIMIT) {
-          response.body = await _readWhole(response.body);
-        }
-      } catch (error) {
-        pool.release(member);
-        if (!(error instanceof UpstreamError)) throw error;
-        lastError = error;
-        ports.metrics?.upstreamError(pool.name, member.name, error.kind);
-        entry.upstreamMs = _elapsed(ports.clock, upstreamStarted);
-        if (error.kind === "aborted") return fail(499, "client closed the request");
-        tried.add(member);
-        member.health.observe(_OUTCOME_OF_ERROR[error.kind]);
-        if (error.kind === "connect-failure" || error.kind === "connect-timeout") {
-          pool.markConnectFailure(member);
-          continue;
-        }
-        member.failures++;
-        if (idempotentReplay && retryOn.includes(error.kind as never)) continue;
-        break;
-      }
-      entry.upstreamMs = _elapsed(ports.clock, upstreamStarted);
-      member.health.observe(response.status >= 500 ? "5xx" : "success");
-      if (attempt < retries && idempotentReplay && retryOn.includes(String(response.status) as never)) {
-        pool.release(member);
-        tried.add(member);
-        if (response.body instanceof ReadableStream) await response.body.cancel();
-        continue;
-      }
-      return await _respond(pool, member, response, lookup, conn.tls, entry, finish);
-    }
-
-    if (!lastError) return fail(503, `no usable member in pool ${pool.name}`, { "retry-after": "1" });
-    const timeout = lastError.kind === "response-timeout";
-    return fail(timeout ? 504 : 502, `upstream ${lastError.kind}: ${lastError.message}`);
   }
 
-  async function _respond(
-    pool: Pool,
-    member: Member,
-    upstream: UpstreamResponse,
-    lookup: StickyLookup,
-    secure: boolean,
-    entry: AccessRecord,
-    finish: (status: number) => void,
-  ): Promise<Response> {
+  async #readSession(ex: _Exchange): Promise<_Session> {
+    const { pool, request, url, conn, headers } = ex;
+    const lookup = pool.sticky ? await pool.sticky.read(url, headers) : {};
+    const stuck = lookup.member === undefined ? undefined : pool.member(lookup.member);
+    const hashKey = pool.config.strategy === "hash" ? _hashKey(pool, request, url, conn) : undefined;
+    return { lookup, stuck, hashKey };
+  }
+
+  /**
+   * Which member: without redispatch a retry stays where it failed; otherwise the session's own
+   * member while it can serve, else its failover; new sessions go to the strategy. A Response is
+   * `sticky.force` refusing to move a session.
+   */
+  #chooseMember(ex: _Exchange, { stuck, hashKey }: _Session, attempt: number): Member | Response | undefined {
+    const { pool, entry, tried } = ex;
+    if (attempt > 0 && !pool.config.redispatch) return ex.previous;
+    if (stuck && !tried.has(stuck) && pool.takesSticky(stuck)) {
+      entry.sticky = "hit";
+      return stuck;
+    }
+    if (stuck) {
+      if (pool.config.sticky.force) return ex.fail(503, `session's member ${stuck.name} is unavailable (sticky force)`, { "retry-after": "1" });
+      entry.sticky = "moved";
+      return pool.selectFailover(stuck, tried, hashKey);
+    }
+    if (pool.sticky) entry.sticky = "new";
+    return pool.selectNew(tried, hashKey);
+  }
+
+  /** Sends the request to `member` (its slot already taken) and decides what its answer means. */
+  async #attempt(ex: _Exchange, member: Member, session: _Session, attempt: number): Promise<_Outcome> {
+    const { pool, request, url, headers, entry, conn } = ex;
+    ex.previous = member;
+    entry.member = member.name;
+    member.requests++;
+    const upstreamStarted = this.#ports.clock.now();
+    let response: UpstreamResponse;
+    try {
+      headers.set("host", pool.config.forwarding.preserveHost ? url.host : member.url.host);
+      response = await this.#ports.upstream(member.origin, {
+        method: request.method,
+        target: url.pathname + url.search,
+        headers,
+        body: request.body,
+        signal: request.signal,
+        freshConnection: conn.firstRequest,
+      }, pool.config.timeouts);
+      if (response.body instanceof ReadableStream && Number(response.headers.get("content-length") ?? Infinity) <= BUFFERED_BODY_LIMIT) {
+        response.body = await _readWhole(response.body);
+      }
+    } catch (error) {
+      pool.release(member);
+      if (!(error instanceof UpstreamError)) throw error;
+      entry.upstreamMs = _elapsed(this.#ports.clock, upstreamStarted);
+      return this.#failed(ex, member, error);
+    }
+    entry.upstreamMs = _elapsed(this.#ports.clock, upstreamStarted);
+    member.health.observe(response.status >= 500 ? "5xx" : "success");
+    const { retries, retryOn } = pool.config;
+    if (attempt < retries && _replayable(request) && retryOn.includes(String(response.status) as never)) {
+      pool.release(member);
+      ex.tried.add(member);
+      if (response.body instanceof ReadableStream) await response.body.cancel();
+      return "next";
+    }
+    return await this.#respond(ex, member, response, session.lookup);
+  }
+
+  /** An attempt that failed: a refused connect moves on, a failure after sending only when the request may be replayed. */
+  #failed(ex: _Exchange, member: Member, error: UpstreamError): _Outcome {
+    const { pool } = ex;
+    ex.lastError = error;
+    this.#ports.metrics?.upstreamError(pool.name, member.name, error.kind);
+    if (error.kind === "aborted") return ex.fail(499, "client closed the request");
+    ex.tried.add(member);
+    member.health.observe(_OUTCOME_OF_ERROR[error.kind]);
+    if (error.kind === "connect-failure" || error.kind === "connect-timeout") {
+      pool.markConnectFailure(member);
+      return "next";
+    }
+    member.failures++;
+    return _replayable(ex.request) && pool.config.retryOn.includes(error.kind as never) ? "next" : "stop";
+  }
+
+  /** The member's answer to the client: hop-by-hop out, the sticky cookie in, the slot held until the body is sent. */
+  async #respond(ex: _Exchange, member: Member, upstream: UpstreamResponse, lookup: StickyLookup): Promise<Response> {
+    const { pool, entry } = ex;
     // The member's headers are ours to change: no copy.
     const { headers, body: upstreamBody } = upstream;
     stripHopByHop(headers);
-    if (pool.sticky) await pool.sticky.write(headers, lookup, member.name, secure);
+    if (pool.sticky) await pool.sticky.write(headers, lookup, member.name, ex.conn.tls);
     let released = false;
     const done = () => {
       if (released) return;
       released = true;
       pool.release(member);
       member.countResponse(upstream.status);
-      finish(upstream.status);
+      ex.finish(upstream.status);
       member.latency.record(entry.totalMs);
     };
     if (!(upstreamBody instanceof ReadableStream)) {
@@ -330,66 +421,69 @@ export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
       done();
       return new Response(upstreamBody as Uint8Array<ArrayBuffer> | null, { status: upstream.status, headers });
     }
-    // Pull-through wrapper: holds the member's slot until the body is fully sent (leastconn and
-    // maxconn count real work) and counts bytes for the access log.
-    const reader = upstreamBody.getReader();
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const { done: end, value } = await reader.read();
-          if (end) {
-            done();
-            controller.close();
-          } else {
-            entry.bytesOut += value.byteLength;
-            controller.enqueue(value);
-          }
-        } catch (error) {
-          done();
-          controller.error(error);
-        }
-      },
-      cancel(reason) {
-        done();
-        return reader.cancel(reason);
-      },
-    }, { highWaterMark: 0 });
-    return new Response(body, { status: upstream.status, headers });
+    return new Response(_countedBody(upstreamBody, entry, done), { status: upstream.status, headers });
   }
 
-  return {
-    get config() {
-      return state.config;
-    },
-    get pools() {
-      return state.pools;
-    },
-    reload(config) {
-      state = buildState(config, state);
-    },
-    close() {
-      for (const pool of state.pools.values()) pool.stopHealth();
-    },
-    get inFlight() {
-      return inFlight;
-    },
-    async fetch(request, conn) {
-      inFlight++;
-      let counted = true;
-      const release = () => {
-        if (counted) {
-          counted = false;
-          inFlight--;
-        }
-      };
+  /**
+   * The client's handshake goes to the member as it came (key, version, subprotocols, extensions),
+   * so the member's own 101 (with its Sec-WebSocket-Accept and chosen subprotocol) reaches the
+   * client unchanged; then the two connections are joined. A member that does not switch gets 502.
+   */
+  async #joinWebSocket(ex: _Exchange, member: Member, takeOver: NonNullable<ConnInfo["takeOver"]>): Promise<Response | undefined> {
+    const { pool, url, headers, request, entry } = ex;
+    pool.release(member);
+    entry.member = member.name;
+    member.requests++;
+    headers.set("host", pool.config.forwarding.preserveHost ? url.host : member.url.host);
+    const handshake = { method: "GET", target: url.pathname + url.search, headers, body: null, signal: request.signal };
+    let answer: UpgradeAnswer;
+    try {
+      answer = await this.#ports.upgrade!(member.origin, handshake, pool.config.timeouts);
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) throw error;
+      const status = error.kind === "aborted" ? 499 : error.kind === "response-timeout" ? 504 : 502;
+      return ex.fail(status, `WebSocket to ${member.name}: ${error.kind}: ${error.message}`);
+    }
+    if (answer.connection === undefined) return ex.fail(502, `WebSocket to ${member.name}: the member answered ${answer.status}, not 101`);
+    const client: { connection: StreamConnection; buffered: Uint8Array } = takeOver();
+    ex.finish(101);
+    void joinConnections(client.connection, answer.connection, answer.received, client.buffered);
+    return undefined;
+  }
+}
+
+/** After bytes went out, only an idempotent request without a body may be sent again. */
+function _replayable(request: Request): boolean {
+  return isIdempotent(request.method) && request.body === null;
+}
+
+/**
+ * Pull-through wrapper: holds the member's slot until the body is fully sent (leastconn and
+ * maxconn count real work) and counts bytes for the access log.
+ */
+function _countedBody(body: ReadableStream<Uint8Array>, entry: AccessRecord, done: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
       try {
-        return await handle(request, conn, release);
+        const { done: end, value } = await reader.read();
+        if (end) {
+          done();
+          controller.close();
+        } else {
+          entry.bytesOut += value.byteLength;
+          controller.enqueue(value);
+        }
       } catch (error) {
-        release();
-        throw error;
+        done();
+        controller.error(error);
       }
     },
-  };
+    cancel(reason) {
+      done();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
 }
 
 type AccessRecord = {
@@ -408,41 +502,6 @@ type AccessRecord = {
   /** Why tandem answered by itself (refusal or upstream failure), for the operator. */
   error?: string;
 };
-
-/**
- * The client's handshake goes to the member as it came (key, version, subprotocols, extensions),
- * so the member's own 101 (with its Sec-WebSocket-Accept and chosen subprotocol) reaches the
- * client unchanged; then the two connections are joined. A member that does not switch gets 502.
- */
-async function _joinWebSocket(
-  upgrade: UpstreamUpgrade,
-  member: Member,
-  handshake: UpstreamRequest,
-  timeouts: RequestTimeouts,
-  takeOver: NonNullable<ConnInfo["takeOver"]>,
-  entry: AccessRecord,
-  finish: (status: number) => void,
-): Promise<Response | undefined> {
-  let answer: UpgradeAnswer;
-  try {
-    answer = await upgrade(member.origin, handshake, timeouts);
-  } catch (error) {
-    if (!(error instanceof UpstreamError)) throw error;
-    entry.error = `WebSocket to ${member.name}: ${error.kind}: ${error.message}`;
-    const status = error.kind === "aborted" ? 499 : error.kind === "response-timeout" ? 504 : 502;
-    finish(status);
-    return _errorResponse(status, entry.error);
-  }
-  if (answer.connection === undefined) {
-    entry.error = `WebSocket to ${member.name}: the member answered ${answer.status}, not 101`;
-    finish(502);
-    return _errorResponse(502, entry.error);
-  }
-  const client: { connection: StreamConnection; buffered: Uint8Array } = takeOver();
-  finish(101);
-  void joinConnections(client.connection, answer.connection, answer.received, client.buffered);
-  return undefined;
-}
 
 /** A body declared small enough to buffer, read to its end (a failure inside it throws here, before any byte is sent). */
 async function _readWhole(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
