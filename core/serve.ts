@@ -9,13 +9,13 @@ import { createVerifier, type Verifier } from "./admin/auth.ts";
 import { balancerReady, createAdminControl, poolCounters } from "./admin/control.ts";
 import { dashboardHtml } from "./admin/dashboard.ts";
 import type { ReloadResult } from "./admin/model.ts";
-import { createBalancer } from "./balancer/balancer.ts";
-import { createBalancerMetrics } from "./balancer/metrics.ts";
+import { type Balancer, createBalancer } from "./balancer/balancer.ts";
+import { type BalancerMetrics, createBalancerMetrics } from "./balancer/metrics.ts";
 import { registerVrrpMetrics } from "./cluster/vrrp/metrics.ts";
-import { createVrrpRole } from "./cluster/vrrp/role.ts";
+import { createVrrpRole, type VrrpRole } from "./cluster/vrrp/role.ts";
 import { registerReplicationMetrics } from "./cluster/replication/metrics.ts";
 import { ReplicaStore } from "./cluster/replication/replica-store.ts";
-import { createReplicationRole } from "./cluster/replication/role.ts";
+import { createReplicationRole, type ReplicationRole } from "./cluster/replication/role.ts";
 import { splitAddress } from "./config/fields.ts";
 import { prepareReload } from "./config/reload.ts";
 import type { Config } from "./config/schema.ts";
@@ -24,9 +24,9 @@ import { ListenerSet } from "./frontend/listener-set.ts";
 import { Registry } from "./metrics/registry.ts";
 import type { Platform } from "./platform.ts";
 import { logEvent, processLog } from "./log.ts";
-import type { ConnInfo } from "./ports.ts";
+import type { ConnInfo, LogSink } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
-import { createWorkerSync, WORKER_CHANNEL } from "./worker-sync.ts";
+import { createWorkerSync, WORKER_CHANNEL, type WorkerSync } from "./worker-sync.ts";
 import { type ConfigFiles, loadConfigFiles, resolvePath } from "./config/files.ts";
 
 export interface ServeOptions {
@@ -41,10 +41,6 @@ export interface ServeOptions {
  * `watchConfig`, a change of the file) reloads: an invalid file is reported and changes nothing.
  */
 export async function serve(platform: Platform, config: Config, options: ServeOptions = {}): Promise<void> {
-  const startedAt = platform.clock.now();
-  const isLead = (platform.worker?.index ?? 0) === 0;
-  const { worker } = platform;
-  const log = processLog(platform);
   // Admin settings are read once: the admin listener and its keys do not change on reload.
   const verify = config.admin ? await _verifier(platform, config, options.configPath) : undefined;
   const loaded = await loadConfigFiles(config, options.configPath, platform);
@@ -52,198 +48,237 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
     for (const problem of loaded.problems) platform.stderr(problem);
     return platform.exit(1);
   }
-  let files = loaded.files;
-  const client = new Http1Client({ connect: platform.connect, clock: platform.clock });
-  const probeClient = new Http1Client({ connect: platform.connect, clock: platform.clock });
-  const registry = new Registry();
-  const metrics = createBalancerMetrics(registry, () => balancer.pools);
-  const balancer = createBalancer(config, {
-    clock: platform.clock,
-    upstream: (origin, request, timeouts) => client.request(origin, request, timeouts),
-    upgrade: (origin, request, timeouts) => client.upgrade(origin, request, timeouts),
-    log,
-    // With workers, worker 0 alone checks; the others follow its verdicts (worker-sync.ts).
-    probeClient: isLead ? probeClient : undefined,
-    onHealth: (pool, member, transition) => workerSync?.healthChanged(pool, member, transition.up, transition.reason),
-    metrics,
-    caCerts: (pool) => files.backendCa.get(pool),
-  });
-  // Learned sessions and admin changes, as replication and the other workers see them.
-  const store = new ReplicaStore({ node: config.cluster?.node ?? "local", pools: () => balancer.pools, clock: platform.clock });
-  store.attach();
-  const workerSync = worker === undefined ? undefined : createWorkerSync({
-    worker,
-    clock: platform.clock,
-    store,
-    balancer,
-    reload: (trigger) => void reload(trigger),
-    channel: new BroadcastChannel(WORKER_CHANNEL),
-    // Taken only when worker 0's admin plane asks: nothing is sent per request.
-    stats: (want) => (want === "metrics" ? { metrics: registry.snapshot() } : { pools: poolCounters(balancer) }),
-  });
-  let admin: Listener | undefined;
-  // The failover agent; only worker 0 speaks for the node (see workers.ts).
-  const vrrp = createVrrpRole({
-    clock: platform.clock,
-    bindDatagram: platform.bindDatagram,
-    runCommand: platform.runCommand,
-    ready: () => balancerReady(balancer),
-    log,
-    env: (name) => platform.env(name),
-  });
-  registerVrrpMetrics(registry, vrrp.status);
-  // Replication of sticky entries and admin changes; worker 0 holds it like the VRRP role.
-  const replication = createReplicationRole({
-    clock: platform.clock,
-    connect: platform.connect,
-    listenStream: platform.listenStream,
-    log,
-    env: (name) => platform.env(name),
-    store,
-  });
-  registerReplicationMetrics(registry, replication.status);
-  const handler = async (request: Request, conn: ConnInfo) => {
+  await new _Process(platform, config, options, loaded.files).start(verify);
+}
+
+/** One serving process (or worker): the balancer and everything around it, wired once. */
+class _Process {
+  readonly #platform: Platform;
+  readonly #options: ServeOptions;
+  readonly #startedAt: number;
+  /** Worker 0, or the only one: it alone runs the admin plane, active checks and the cluster roles. */
+  readonly #isLead: boolean;
+  readonly #log: LogSink;
+  #files: ConfigFiles;
+  readonly #client: Http1Client;
+  readonly #probeClient: Http1Client;
+  readonly #registry = new Registry();
+  readonly #metrics: BalancerMetrics;
+  readonly #balancer: Balancer;
+  /** Learned sessions and admin changes, as replication and the other workers see them. */
+  readonly #store: ReplicaStore;
+  readonly #workerSync: WorkerSync | undefined;
+  /** The failover agent; only worker 0 speaks for the node (see workers.ts). */
+  readonly #vrrp: VrrpRole;
+  /** Replication of sticky entries and admin changes; worker 0 holds it like the VRRP role. */
+  readonly #replication: ReplicationRole;
+  readonly #listeners: ListenerSet;
+  #admin: Listener | undefined;
+  #reloads = 0;
+  #stopping = false;
+  #stopWatching: (() => void)[] = [];
+  #cancelFilesReload: (() => void) | undefined;
+
+  constructor(platform: Platform, config: Config, options: ServeOptions, files: ConfigFiles) {
+    const { clock, worker } = platform;
+    this.#platform = platform;
+    this.#options = options;
+    this.#startedAt = clock.now();
+    this.#isLead = (worker?.index ?? 0) === 0;
+    this.#log = processLog(platform);
+    this.#files = files;
+    this.#client = new Http1Client({ connect: platform.connect, clock });
+    this.#probeClient = new Http1Client({ connect: platform.connect, clock });
+    this.#metrics = createBalancerMetrics(this.#registry, () => this.#balancer.pools);
+    this.#balancer = createBalancer(config, {
+      clock,
+      upstream: (origin, request, timeouts) => this.#client.request(origin, request, timeouts),
+      upgrade: (origin, request, timeouts) => this.#client.upgrade(origin, request, timeouts),
+      log: this.#log,
+      // With workers, worker 0 alone checks; the others follow its verdicts (worker-sync.ts).
+      probeClient: this.#isLead ? this.#probeClient : undefined,
+      onHealth: (pool, member, transition) => this.#workerSync?.healthChanged(pool, member, transition.up, transition.reason),
+      metrics: this.#metrics,
+      caCerts: (pool) => this.#files.backendCa.get(pool),
+    });
+    this.#store = new ReplicaStore({ node: config.cluster?.node ?? "local", pools: () => this.#balancer.pools, clock });
+    this.#store.attach();
+    this.#workerSync = worker === undefined ? undefined : createWorkerSync({
+      worker,
+      clock,
+      store: this.#store,
+      balancer: this.#balancer,
+      reload: (trigger) => void this.#reload(trigger),
+      channel: new BroadcastChannel(WORKER_CHANNEL),
+      // Taken only when worker 0's admin plane asks: nothing is sent per request.
+      stats: (want) => (want === "metrics" ? { metrics: this.#registry.snapshot() } : { pools: poolCounters(this.#balancer) }),
+    });
+    const env = (name: string) => platform.env(name);
+    this.#vrrp = createVrrpRole({ clock, bindDatagram: platform.bindDatagram, runCommand: platform.runCommand, ready: () => balancerReady(this.#balancer), log: this.#log, env });
+    registerVrrpMetrics(this.#registry, this.#vrrp.status);
+    this.#replication = createReplicationRole({ clock, connect: platform.connect, listenStream: platform.listenStream, log: this.#log, env, store: this.#store });
+    registerReplicationMetrics(this.#registry, this.#replication.status);
+    this.#listeners = new ListenerSet(platform, (request, conn) => this.#answer(request, conn), this.#registry);
+  }
+
+  /** Signals first: a SIGTERM right after the listening line must drain, not kill. */
+  async start(verify: Verifier | undefined): Promise<void> {
+    const platform = this.#platform;
+    const config = this.#balancer.config;
+    platform.onSignal("SIGTERM", () => void this.#stop("SIGTERM"));
+    platform.onSignal("SIGINT", () => void this.#stop("SIGINT"));
+    platform.onSignal("SIGHUP", () => void this.#reload("SIGHUP"));
+    if (config.watchConfig && this.#options.configPath) {
+      // Editors write a file in several steps; wait for the burst to settle before reading it.
+      let cancel: (() => void) | undefined;
+      platform.watchFile(this.#options.configPath, () => {
+        cancel?.();
+        cancel = platform.clock.setTimer(() => void this.#reload("file change"), 200);
+      });
+    }
+    const problems = await this.#listeners.sync(config.listeners, this.#files.listenerTls);
+    this.#watchFiles();
+    problems.push(...await this.#applyRoles(config));
+    if (problems.length > 0) {
+      for (const problem of problems) platform.stderr(problem);
+      platform.exit(1);
+    }
+    // With workers, worker 0 alone answers the admin plane; its changes reach the others as records.
+    if (config.admin && this.#isLead) await this.#openAdmin(config.admin, verify);
+  }
+
+  /** A bug must cost one request, never the process. */
+  async #answer(request: Request, conn: ConnInfo): Promise<Response | undefined> {
     try {
-      return await balancer.fetch(request, conn);
+      return await this.#balancer.fetch(request, conn);
     } catch (error) {
-      // A bug must cost one request, never the process.
-      logEvent(platform, "error", { message: String((error as Error)?.stack ?? error) });
+      logEvent(this.#platform, "error", { message: String((error as Error)?.stack ?? error) });
       return new Response("500 internal error\n", { status: 500, headers: { "content-type": "text/plain" } });
     }
-  };
-  const listeners = new ListenerSet(platform, handler, registry);
+  }
 
-  // Certificates and CA files are watched always: renewal tools replace them without telling anyone.
-  let stopWatching: (() => void)[] = [];
-  let cancelFilesReload: (() => void) | undefined;
-  const watchFiles = () => {
-    for (const stop of stopWatching) stop();
-    stopWatching = files.paths.map((path) =>
-      platform.watchFile(path, () => {
-        cancelFilesReload?.();
-        cancelFilesReload = platform.clock.setTimer(() => void reloadFiles("file change"), 200);
+  async #applyRoles(config: Config): Promise<string[]> {
+    if (!this.#isLead) return [];
+    return [...await this.#vrrp.apply(config.vrrp), ...await this.#replication.apply(config.cluster, this.#files.clusterTls)];
+  }
+
+  /** Certificates and CA files are watched always: renewal tools replace them without telling anyone. */
+  #watchFiles(): void {
+    for (const stop of this.#stopWatching) stop();
+    this.#stopWatching = this.#files.paths.map((path) =>
+      this.#platform.watchFile(path, () => {
+        this.#cancelFilesReload?.();
+        this.#cancelFilesReload = this.#platform.clock.setTimer(() => void this.#reloadFiles("file change"), 200);
       })
     );
-  };
-  /** Re-reads the files of the config in force (a renewed certificate), leaving the config alone. */
-  const reloadFiles = async (trigger: string) => {
-    const result = await loadConfigFiles(balancer.config, options.configPath, platform);
-    if (!result.ok) return logEvent(platform, "certificates-reload-failed", { trigger, problems: result.problems });
-    const caChanged = !_sameCa(files.backendCa, result.files.backendCa);
-    files = result.files;
-    if (caChanged) balancer.reload(balancer.config);
-    const problems = await listeners.sync(balancer.config.listeners, files.listenerTls);
-    if (problems.length > 0) return logEvent(platform, "certificates-reload-failed", { trigger, problems });
-    logEvent(platform, "certificates-reloaded", { trigger, files: files.paths });
-  };
+  }
 
-  let reloads = 0;
-  const reload = async (trigger: string): Promise<ReloadResult> => {
-    const result = await _reload(trigger);
-    metrics.reload(result.ok ? "ok" : "invalid");
+  /** Re-reads the files of the config in force (a renewed certificate), leaving the config alone. */
+  async #reloadFiles(trigger: string): Promise<void> {
+    const platform = this.#platform;
+    const balancer = this.#balancer;
+    const result = await loadConfigFiles(balancer.config, this.#options.configPath, platform);
+    if (!result.ok) return logEvent(platform, "certificates-reload-failed", { trigger, problems: result.problems });
+    const caChanged = !_sameCa(this.#files.backendCa, result.files.backendCa);
+    this.#files = result.files;
+    if (caChanged) balancer.reload(balancer.config);
+    const problems = await this.#listeners.sync(balancer.config.listeners, this.#files.listenerTls);
+    if (problems.length > 0) return logEvent(platform, "certificates-reload-failed", { trigger, problems });
+    logEvent(platform, "certificates-reloaded", { trigger, files: this.#files.paths });
+  }
+
+  async #reload(trigger: string): Promise<ReloadResult> {
+    const result = await this.#swap(trigger);
+    this.#metrics.reload(result.ok ? "ok" : "invalid");
     return result;
-  };
-  const _reload = async (trigger: string): Promise<ReloadResult> => {
-    const prepared = await prepareReload(platform, options.configPath);
+  }
+
+  /** Reads and checks the file (config/reload.ts), then swaps it in everywhere. */
+  async #swap(trigger: string): Promise<ReloadResult> {
+    const platform = this.#platform;
+    const prepared = await prepareReload(platform, this.#options.configPath);
     if (!prepared.ok) return _reloadFailed(platform, trigger, prepared.problems);
     const next = prepared.config;
-    files = prepared.files;
-    balancer.reload(next);
-    store.attach();
-    const problems = await listeners.sync(next.listeners, files.listenerTls);
-    if (isLead) problems.push(...await vrrp.apply(next.vrrp));
-    if (isLead) problems.push(...await replication.apply(next.cluster, files.clusterTls));
-    watchFiles();
+    this.#files = prepared.files;
+    this.#balancer.reload(next);
+    this.#store.attach();
+    const problems = await this.#listeners.sync(next.listeners, this.#files.listenerTls);
+    problems.push(...await this.#applyRoles(next));
+    this.#watchFiles();
     if (problems.length > 0) return _reloadFailed(platform, trigger, problems);
-    reloads++;
+    this.#reloads++;
     const summary = summarize(next);
-    logEvent(platform, "reloaded", { trigger, reloads, summary });
+    logEvent(platform, "reloaded", { trigger, reloads: this.#reloads, summary });
     return { ok: true, summary };
-  };
-  // Signals first: a SIGTERM right after the listening line must drain, not kill.
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) {
+  }
+
+  async #stop(signal: string): Promise<void> {
+    const platform = this.#platform;
+    if (this.#stopping) {
       logEvent(platform, "shutdown-forced", { signal });
       platform.exit(1);
     }
-    stopping = true;
-    const { drainTimeout } = balancer.config;
-    logEvent(platform, "shutdown", { signal, inFlight: balancer.inFlight, drainTimeout });
-    let timedOut = false;
-    for (const stop of stopWatching) stop();
+    this.#stopping = true;
+    const { drainTimeout } = this.#balancer.config;
+    logEvent(platform, "shutdown", { signal, inFlight: this.#balancer.inFlight, drainTimeout });
+    for (const stop of this.#stopWatching) stop();
     // Resign first: the backup takes the address after Skew_Time while this node drains.
-    await vrrp.stop();
+    await this.#vrrp.stop();
+    let timedOut = false;
     await Promise.race([
-      Promise.all([
-        listeners.shutdown(),
-        ...(options.extraListeners ?? []).map((listener) => listener.shutdown()),
-      ]),
+      Promise.all([this.#listeners.shutdown(), ...(this.#options.extraListeners ?? []).map((listener) => listener.shutdown())]),
       new Promise<void>((resolve) => platform.clock.setTimer(() => {
         timedOut = true;
         resolve();
       }, drainTimeout)),
     ]);
     // After the drain: sessions learned by the last requests still reach the peers.
-    replication.stop();
-    workerSync?.close();
-    balancer.close();
-    void admin?.shutdown();
-    client.close();
-    probeClient.close();
+    this.#replication.stop();
+    this.#workerSync?.close();
+    this.#balancer.close();
+    void this.#admin?.shutdown();
+    this.#client.close();
+    this.#probeClient.close();
     logEvent(platform, "stopped", { drained: !timedOut });
     platform.exit(0);
-  };
-  platform.onSignal("SIGTERM", () => void stop("SIGTERM"));
-  platform.onSignal("SIGINT", () => void stop("SIGINT"));
-  platform.onSignal("SIGHUP", () => void reload("SIGHUP"));
-  if (config.watchConfig && options.configPath) {
-    // Editors write a file in several steps; wait for the burst to settle before reading it.
-    let cancel: (() => void) | undefined;
-    platform.watchFile(options.configPath, () => {
-      cancel?.();
-      cancel = platform.clock.setTimer(() => void reload("file change"), 200);
-    });
   }
-  const problems = await listeners.sync(config.listeners, files.listenerTls);
-  watchFiles();
-  if (isLead) problems.push(...await vrrp.apply(config.vrrp));
-  if (isLead) problems.push(...await replication.apply(config.cluster, files.clusterTls));
-  if (problems.length > 0) {
-    for (const problem of problems) platform.stderr(problem);
-    platform.exit(1);
-  }
-  // With workers, worker 0 alone answers the admin plane; its changes reach the others as records.
-  if (config.admin && isLead) {
+
+  async #openAdmin(admin: NonNullable<Config["admin"]>, verify: Verifier | undefined): Promise<void> {
+    const platform = this.#platform;
     const app = createAdminApp({
-      control: createAdminControl({ balancer, registry, runtime: platform.runtime, startedAt, reloads: () => reloads,
+      control: createAdminControl({
+        balancer: this.#balancer,
+        registry: this.#registry,
+        runtime: platform.runtime,
+        startedAt: this.#startedAt,
+        reloads: () => this.#reloads,
         reload: async (trigger) => {
-          const result = await reload(trigger);
-          if (result.ok) workerSync?.reloaded(trigger);
+          const result = await this.#reload(trigger);
+          if (result.ok) this.#workerSync?.reloaded(trigger);
           return result;
         },
-        log,
-        vrrp: vrrp.status,
-        cluster: replication.status,
-        memberChanged: (pool, member, change, actor) => store.adminChanged(pool, member, change, actor),
-        workers: workerSync,
+        log: this.#log,
+        vrrp: this.#vrrp.status,
+        cluster: this.#replication.status,
+        memberChanged: (pool, member, change, actor) => this.#store.adminChanged(pool, member, change, actor),
+        workers: this.#workerSync,
       }),
       verify,
-      publicMetrics: config.admin.publicMetrics,
+      publicMetrics: admin.publicMetrics,
       dashboardHtml,
-      log,
+      log: this.#log,
     });
-    const { hostname, port } = splitAddress(config.admin.address);
+    const { hostname, port } = splitAddress(admin.address);
     try {
-      admin = await listenHttp1(platform, hostname, port, (request, conn) => app.fetch(request, { remoteAddress: conn.remoteAddress }), {
-        config: defaultListenerConfig(config.admin.address),
-        events: listeners.events("admin"),
+      this.#admin = await listenHttp1(platform, hostname, port, (request, conn) => app.fetch(request, { remoteAddress: conn.remoteAddress }), {
+        config: defaultListenerConfig(admin.address),
+        events: this.#listeners.events("admin"),
       });
     } catch (error) {
-      platform.stderr(`admin.address: cannot listen on ${config.admin.address}: ${(error as Error).message}`);
-      platform.exit(1);
+      platform.stderr(`admin.address: cannot listen on ${admin.address}: ${(error as Error).message}`);
+      return platform.exit(1);
     }
-    logEvent(platform, "admin-listening", { address: `${admin.hostname}:${admin.port}`, auth: verify !== undefined });
+    logEvent(platform, "admin-listening", { address: `${this.#admin.hostname}:${this.#admin.port}`, auth: verify !== undefined });
   }
 }
 
