@@ -95,95 +95,131 @@ export const WORKER_CHANNEL = "tandem-workers";
 export const STATS_TIMEOUT_MS = 250;
 
 export function createWorkerSync(options: WorkerSyncOptions): WorkerSync {
-  const { channel, store, balancer, worker, clock } = options;
-  const lead = worker.index === 0;
+  return new _WorkerSync(options);
+}
+
+/** A stats request of worker 0 waiting for answers. */
+interface _Gathering {
+  take(answer: WorkerStatsAnswer): void;
+  finish(): void;
+}
+
+class _WorkerSync implements WorkerSync {
+  readonly count: number;
+  readonly #options: WorkerSyncOptions;
+  readonly #channel: SyncChannel;
+  readonly #store: ReplicaStore;
+  readonly #balancer: Balancer;
+  readonly #worker: WorkerIdentity;
+  readonly #clock: Clock;
+  readonly #lead: boolean;
   /** Worker 0's stats requests waiting for answers, by id. */
-  const gathering = new Map<string, { take(answer: WorkerStatsAnswer): void; finish(): void }>();
-  const unsubscribe = store.subscribe((record, source) => {
-    if (source !== "workers") channel.postMessage({ type: "records", records: [record] });
-  });
-  const answerHello = () => {
+  readonly #gathering = new Map<string, _Gathering>();
+  readonly #unsubscribe: () => void;
+
+  constructor(options: WorkerSyncOptions) {
+    this.#options = options;
+    this.#channel = options.channel;
+    this.#store = options.store;
+    this.#balancer = options.balancer;
+    this.#worker = options.worker;
+    this.#clock = options.clock;
+    this.#lead = options.worker.index === 0;
+    this.count = options.worker.count;
+    this.#unsubscribe = this.#store.subscribe((record, source) => {
+      if (source !== "workers") this.#channel.postMessage({ type: "records", records: [record] });
+    });
+    this.#channel.addEventListener("message", ({ data: message }) => this.#receive(message));
+    this.#channel.postMessage({ type: "hello" });
+  }
+
+  // The interface's calls are arrow properties: the closure this replaced let callers hold them
+  // apart from the object (as hooks), and they still may.
+
+  readonly healthChanged = (pool: string, member: string, up: boolean, reason: string): void => {
+    if (this.#lead) this.#channel.postMessage({ type: "health", pool, member, up, reason });
+  };
+
+  readonly reloaded = (trigger: string): void => this.#channel.postMessage({ type: "reload", trigger });
+
+  readonly gather = (want: StatsWant): Promise<WorkerStatsAnswer[]> => {
+    if (!this.#lead || this.#worker.count < 2) return Promise.resolve([]);
+    // Unique across restarts of worker 0: a late answer to an earlier worker 0 is not taken for one to this.
+    const id = crypto.randomUUID();
+    return new Promise((resolve) => {
+      const answers = new Map<number, WorkerStats>();
+      const finish = () => {
+        if (!this.#gathering.delete(id)) return;
+        cancelTimer();
+        resolve([...answers].sort(([a], [b]) => a - b).map(([index, stats]) => ({ worker: index, stats })));
+      };
+      const cancelTimer = this.#clock.setTimer(finish, STATS_TIMEOUT_MS);
+      const take = (answer: WorkerStatsAnswer) => {
+        // Counted once per worker, whatever arrives twice or from outside the process's range.
+        if (!Number.isInteger(answer.worker) || answer.worker < 1 || answer.worker >= this.#worker.count) return;
+        answers.set(answer.worker, answer.stats);
+        if (answers.size === this.#worker.count - 1) finish();
+      };
+      this.#gathering.set(id, { take, finish });
+      this.#channel.postMessage({ type: "stats-request", id, want });
+    });
+  };
+
+  readonly close = (): void => {
+    this.#unsubscribe();
+    // An admin request still waiting gets what arrived.
+    for (const { finish } of [...this.#gathering.values()]) finish();
+    this.#channel.close();
+  };
+
+  #receive(message: SyncMessage): void {
+    switch (message.type) {
+      case "records":
+        for (const record of message.records) this.#store.apply(record, "workers");
+        break;
+      case "health":
+        this.#balancer.pools.get(message.pool)?.member(message.member)?.health.follow(message.up, message.reason);
+        break;
+      case "hello":
+        this.#answerHello();
+        break;
+      case "reload":
+        this.#options.reload(message.trigger);
+        break;
+      case "stats-request":
+        if (!this.#lead) this.#answerStats(message.id, message.want);
+        break;
+      case "stats":
+        this.#gathering.get(message.id)?.take({ worker: message.worker, stats: message.stats });
+        break;
+    }
+  }
+
+  #answerHello(): void {
     let batch: ReplicaRecord[] = [];
-    for (const record of store.snapshot()) {
+    for (const record of this.#store.snapshot()) {
       batch.push(record);
       if (batch.length < SNAPSHOT_BATCH) continue;
-      channel.postMessage({ type: "records", records: batch });
+      this.#channel.postMessage({ type: "records", records: batch });
       batch = [];
     }
-    if (batch.length > 0) channel.postMessage({ type: "records", records: batch });
-    if (!lead) return;
-    for (const pool of balancer.pools.values()) {
+    if (batch.length > 0) this.#channel.postMessage({ type: "records", records: batch });
+    if (!this.#lead) return;
+    for (const pool of this.#balancer.pools.values()) {
       for (const member of pool.members) {
-        channel.postMessage({ type: "health", pool: pool.name, member: member.name, up: member.health.up, reason: member.health.reason });
+        this.#channel.postMessage({ type: "health", pool: pool.name, member: member.name, up: member.health.up, reason: member.health.reason });
       }
     }
-  };
-  const answerStats = (id: string, want: StatsWant) => {
+  }
+
+  #answerStats(id: string, want: StatsWant): void {
     let stats: WorkerStats;
     try {
-      stats = options.stats(want);
+      stats = this.#options.stats(want);
     } catch {
       // A bug taking stats must not end the worker; worker 0 reports it as not answering.
       return;
     }
-    channel.postMessage({ type: "stats", id, worker: worker.index, stats });
-  };
-  channel.addEventListener("message", ({ data: message }) => {
-    switch (message.type) {
-      case "records":
-        for (const record of message.records) store.apply(record, "workers");
-        break;
-      case "health":
-        balancer.pools.get(message.pool)?.member(message.member)?.health.follow(message.up, message.reason);
-        break;
-      case "hello":
-        answerHello();
-        break;
-      case "reload":
-        options.reload(message.trigger);
-        break;
-      case "stats-request":
-        if (!lead) answerStats(message.id, message.want);
-        break;
-      case "stats":
-        gathering.get(message.id)?.take({ worker: message.worker, stats: message.stats });
-        break;
-    }
-  });
-  channel.postMessage({ type: "hello" });
-  return {
-    count: worker.count,
-    healthChanged(pool, member, up, reason) {
-      if (lead) channel.postMessage({ type: "health", pool, member, up, reason });
-    },
-    reloaded: (trigger) => channel.postMessage({ type: "reload", trigger }),
-    gather(want) {
-      if (!lead || worker.count < 2) return Promise.resolve([]);
-      // Unique across restarts of worker 0: a late answer to an earlier worker 0 is not taken for one to this.
-      const id = crypto.randomUUID();
-      return new Promise((resolve) => {
-        const answers = new Map<number, WorkerStats>();
-        const finish = () => {
-          if (!gathering.delete(id)) return;
-          cancelTimer();
-          resolve([...answers].sort(([a], [b]) => a - b).map(([index, stats]) => ({ worker: index, stats })));
-        };
-        const cancelTimer = clock.setTimer(finish, STATS_TIMEOUT_MS);
-        const take = (answer: WorkerStatsAnswer) => {
-          // Counted once per worker, whatever arrives twice or from outside the process's range.
-          if (!Number.isInteger(answer.worker) || answer.worker < 1 || answer.worker >= worker.count) return;
-          answers.set(answer.worker, answer.stats);
-          if (answers.size === worker.count - 1) finish();
-        };
-        gathering.set(id, { take, finish });
-        channel.postMessage({ type: "stats-request", id, want });
-      });
-    },
-    close() {
-      unsubscribe();
-      // An admin request still waiting gets what arrived.
-      for (const { finish } of [...gathering.values()]) finish();
-      channel.close();
-    },
-  };
+    this.#channel.postMessage({ type: "stats", id, worker: this.#worker.index, stats });
+  }
 }

@@ -42,8 +42,26 @@ const ANONYMOUS = "anonymous";
 export function createAdminApp(options: AdminAppOptions): Hono<AdminEnv> {
   const { control, verify, log } = options;
   const app = new Hono<AdminEnv>();
+  app.use(_guard(verify));
+  const auth = _auth(verify);
+  const mutate = _mutate(log);
+  _probeRoutes(app, control);
+  _statusRoutes(app, options, auth);
+  _memberRoutes(app, control, auth, mutate);
+  _sessionRoutes(app, control, auth, mutate);
+  _clusterRoutes(app, control, auth);
+  _reloadRoutes(app, control, auth, mutate);
+  _pageAndErrors(app, options);
+  return app;
+}
 
-  app.use(async (c, next) => {
+type _Auth = (need: Scope) => MiddlewareHandler<AdminEnv>;
+
+type _Mutate = (c: Context<AdminEnv>, action: string, fields: Record<string, unknown>, run: () => Promise<Response> | Response) => Promise<Response>;
+
+/** Runs around every call, routed or not. */
+function _guard(verify: Verifier | undefined): MiddlewareHandler<AdminEnv> {
+  return async (c, next) => {
     const refusal = verify === undefined ? _browserAttack(c) : undefined;
     if (refusal === undefined) await next();
     else c.res = _error(c, 403, "FORBIDDEN", refusal);
@@ -51,14 +69,17 @@ export function createAdminApp(options: AdminAppOptions): Hono<AdminEnv> {
     c.header("X-Content-Type-Options", "nosniff");
     // The dashboard can stop members: no other page may frame it and trick a click.
     c.header("X-Frame-Options", "DENY");
-  });
-
-  const open: MiddlewareHandler<AdminEnv> = async (c, next) => {
-    c.set("actor", ANONYMOUS);
-    await next();
   };
-  const auth = (need: Scope): MiddlewareHandler<AdminEnv> => async (c, next) => {
-    if (verify === undefined) return open(c, next);
+}
+
+const _open: MiddlewareHandler<AdminEnv> = async (c, next) => {
+  c.set("actor", ANONYMOUS);
+  await next();
+};
+
+function _auth(verify: Verifier | undefined): _Auth {
+  return (need) => async (c, next) => {
+    if (verify === undefined) return _open(c, next);
     const result = await verify(c.req.header("authorization") ?? null, c.env?.remoteAddress);
     if (!result.ok) {
       if (result.status === 429) return _error(c, 429, "RATE_LIMITED", result.error, { "Retry-After": String(result.retryAfter) });
@@ -69,9 +90,11 @@ export function createAdminApp(options: AdminAppOptions): Hono<AdminEnv> {
     c.set("actor", result.subject);
     await next();
   };
+}
 
-  /** Runs a mutating call and logs it with its outcome, whether it succeeded or not; `run` may add to `fields`. */
-  const mutate = async (c: Context<AdminEnv>, action: string, fields: Record<string, unknown>, run: () => Promise<Response> | Response) => {
+/** Runs a mutating call and logs it with its outcome, whether it succeeded or not; `run` may add to `fields`. */
+function _mutate(log: AdminAppOptions["log"]): _Mutate {
+  return async (c, action, fields, run) => {
     let response: Response;
     let error: string | undefined;
     try {
@@ -91,12 +114,20 @@ export function createAdminApp(options: AdminAppOptions): Hono<AdminEnv> {
     });
     return response;
   };
+}
 
+function _probeRoutes(app: Hono<AdminEnv>, control: AdminControl): void {
   app.get("/healthz", (c) => c.text("ok"));
   app.get("/readyz", (c) => (control.ready() ? c.text("ready") : c.text("not ready", 503)));
+}
 
+function _statusRoutes(app: Hono<AdminEnv>, options: AdminAppOptions, auth: _Auth): void {
+  const { control } = options;
   app.get("/api/v1/status", auth("read"), async (c) => c.json(await control.status()));
+  app.get("/metrics", options.publicMetrics ? _open : auth("read"), async (c) => c.body(await control.metrics(), 200, { "Content-Type": PROMETHEUS_TEXT }));
+}
 
+function _memberRoutes(app: Hono<AdminEnv>, control: AdminControl, auth: _Auth, mutate: _Mutate): void {
   app.patch("/api/v1/pools/:pool/members/:member", auth("admin"), bodyLimit({
     maxSize: MAX_BODY_BYTES,
     onError: (c) => _error(c, 413, "TOO_LARGE", `the body is limited to ${MAX_BODY_BYTES} bytes`),
@@ -116,7 +147,9 @@ export function createAdminApp(options: AdminAppOptions): Hono<AdminEnv> {
       return c.json(await control.setMember(pool, member, change.output, c.get("actor")));
     });
   });
+}
 
+function _sessionRoutes(app: Hono<AdminEnv>, control: AdminControl, auth: _Auth, mutate: _Mutate): void {
   app.get("/api/v1/pools/:pool/sessions", auth("read"), (c) => {
     const query = v.safeParse(SessionsQuerySchema, c.req.query());
     if (!query.success) return _error(c, 400, "INVALID", describeIssues(query.issues));
@@ -131,7 +164,9 @@ export function createAdminApp(options: AdminAppOptions): Hono<AdminEnv> {
       return c.body(null, 204);
     });
   });
+}
 
+function _clusterRoutes(app: Hono<AdminEnv>, control: AdminControl, auth: _Auth): void {
   app.get("/api/v1/vrrp", auth("read"), (c) => {
     const status = control.vrrp?.() ?? null;
     return status === null ? _error(c, 404, "NOT_FOUND", "no vrrp configured") : c.json(status);
@@ -141,25 +176,26 @@ export function createAdminApp(options: AdminAppOptions): Hono<AdminEnv> {
     const status = control.cluster?.() ?? null;
     return status === null ? _error(c, 404, "NOT_FOUND", "no cluster configured") : c.json(status);
   });
+}
 
+function _reloadRoutes(app: Hono<AdminEnv>, control: AdminControl, auth: _Auth, mutate: _Mutate): void {
   app.post("/api/v1/reload", auth("admin"), (c) =>
     mutate(c, "reload", {}, async () => {
       const result = await control.reload(c.get("actor"));
       if (result.ok) return c.json({ ok: true, summary: result.summary });
       return c.json({ error: "the new config is invalid; the running one is kept", code: "INVALID_CONFIG", problems: result.problems }, 422);
     }));
+}
 
-  app.get("/metrics", options.publicMetrics ? open : auth("read"), async (c) => c.body(await control.metrics(), 200, { "Content-Type": PROMETHEUS_TEXT }));
-
+function _pageAndErrors(app: Hono<AdminEnv>, options: AdminAppOptions): void {
   app.get("/", (c) => (options.dashboardHtml === undefined ? _error(c, 404, "NOT_FOUND", "no dashboard") : c.html(options.dashboardHtml)));
 
   app.notFound((c) => _error(c, 404, "NOT_FOUND", `no route ${c.req.method} ${c.req.path}`));
   app.onError((error, c) => {
     const response = _fromError(c, error);
-    if (response.status === 500) log({ event: "error", message: String(error?.stack ?? error) });
+    if (response.status === 500) options.log({ event: "error", message: String(error?.stack ?? error) });
     return response;
   });
-  return app;
 }
 
 function _error(c: Context<AdminEnv>, status: ContentfulStatusCode, code: string, error: string, headers?: Record<string, string>): Response {
