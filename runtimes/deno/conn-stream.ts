@@ -9,8 +9,14 @@
 import type { Socket } from "node:net";
 import type { StreamConnection } from "../../core/ports.ts";
 
-/** Bytes asked for per read: a whole TLS record, most response heads with their body. */
+/** Bytes asked for per read while data streams: a whole TLS record, most response heads with their body. */
 const READ_SIZE = 64 * 1024;
+/**
+ * Bytes asked for while little arrives (a request head, an idle keep-alive connection waiting for
+ * its next request): every connection keeps a read outstanding, so 5,000 idle clients would hold
+ * 5,000 large buffers.
+ */
+const SMALL_READ_SIZE = 4 * 1024;
 
 /** Closes `conn`, which may already be closed. */
 export function closeConn(conn: Deno.Conn): void {
@@ -26,18 +32,29 @@ export function wrapConn(conn: Deno.Conn): StreamConnection {
   let closed = false;
   /** Settles a read in progress when `close` comes first (Deno's read would reject instead). */
   let cancelRead: (() => void) | undefined;
-  /** Kept from read to read while what arrives is copied out; a fresh 64 KiB per read shows in profiles. */
+  /** Kept from read to read while what arrives is small and copied out; a fresh buffer per read shows in profiles. */
   let buffer: Uint8Array | undefined;
+  let size = SMALL_READ_SIZE;
   return {
     async read() {
       if (closed) return null;
-      const into = buffer ??= new Uint8Array(READ_SIZE);
+      const into = buffer ??= new Uint8Array(size);
       const closing = new Promise<null>((resolve) => void (cancelRead = () => resolve(null)));
       try {
         const n = await Promise.race([conn.read(into), closing]);
         if (n === null || closed) return null;
-        // A small chunk is copied out and the buffer kept; a large one takes the buffer with it.
-        if (n < READ_SIZE / 4) return into.slice(0, n);
+        if (n === into.length) {
+          // A full buffer: more is coming, so it goes out whole and the next read asks for more.
+          buffer = undefined;
+          size = READ_SIZE;
+          return into;
+        }
+        if (n < SMALL_READ_SIZE) {
+          // Little arrived: copied out, and the connection goes back to a small buffer.
+          if (into.length > SMALL_READ_SIZE) buffer = undefined;
+          size = SMALL_READ_SIZE;
+          return into.slice(0, n);
+        }
         buffer = undefined;
         return into.subarray(0, n);
       } catch (error) {
