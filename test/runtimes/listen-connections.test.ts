@@ -18,21 +18,10 @@ import { checkKeyPair } from "../../core/tls/certificate.ts";
 import type { ListenerTls } from "../../core/tls/certificate.ts";
 import { type Leaf, makeCertificates } from "../support/certs.ts";
 import { runtime } from "../support/runtime-connect.ts";
+import { eventually, sleep } from "../support/waiting.ts";
 
 const { platform }: { platform: Platform } = await import(`../../runtimes/${runtime}/platform.ts`);
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Resolves with what `condition` returns once it is defined, polling for at most `timeoutMs`. */
-async function eventually<T>(condition: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = condition();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** `promise`, or a rejection naming `what` once `timeoutMs` have passed. */
 function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {

@@ -8,22 +8,11 @@ import { readFileSync } from "node:fs";
 import type { ConnectOptions, RemoteAddress, StreamConnection, StreamListener } from "../../core/ports.ts";
 import { makeCertificates } from "../support/certs.ts";
 import { bindDatagram, connect, listenStream, runCommand, runtime } from "../support/runtime-connect.ts";
+import { eventually, sleep } from "../support/waiting.ts";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const text = (data: Uint8Array) => new TextDecoder().decode(data);
 const bytes = (value: string) => new TextEncoder().encode(value);
 const MiB = 1024 * 1024;
-
-/** Resolves with what `condition` returns once it is defined, polling for at most `timeoutMs`. */
-async function eventually<T>(condition: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = condition();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** A byte that depends on its position in the stream, so lost, repeated or reordered bytes show. */
 const patternByte = (position: number) => (position * 7 + (position >> 16)) % 251;

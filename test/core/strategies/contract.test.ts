@@ -19,6 +19,7 @@ import { STRATEGIES } from "../../../core/config/schema.ts";
 import { type Candidate, createStrategy, type Strategy, type StrategyName, type StrategyOptions } from "../../../core/strategies/index.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 import { fakeFarm, poolConfig } from "../../support/fake-upstream.ts";
+import { seeded } from "../../support/seeded-random.ts";
 
 interface Variant {
   label: string;
@@ -28,16 +29,6 @@ interface Variant {
   keyed: boolean;
   /** The pool config that selects this strategy in a balancer. */
   pool: Record<string, unknown>;
-}
-
-/** mulberry32: a seeded stand-in for Math.random. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const HASH_POOL = { strategy: "hash", hash: { key: "header", name: "x-client" } };

@@ -2,6 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { type Candidate, createStrategy, hash32, type Strategy } from "../../../core/strategies/index.ts";
+import { seeded } from "../../support/seeded-random.ts";
 
 type Member = { name: string; weight: number };
 
@@ -32,16 +33,6 @@ function windowDrift(sequence: string[], members: readonly Member[]): number {
     for (const m of members) drift = Math.max(drift, Math.abs((counts.get(m.name) ?? 0) - m.weight));
   }
   return drift;
-}
-
-/** mulberry32: a seeded stand-in for Math.random so runs are reproducible. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
