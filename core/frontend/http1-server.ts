@@ -30,7 +30,8 @@
  */
 import type { Clock, ConnInfo, RemoteAddress, StreamConnection } from "../ports.ts";
 import { Deadline } from "../proxy/deadline.ts";
-import { ChunkedDecoder, concatBytes, encodeChunk, findHeadEnd, LAST_CHUNK, ProtocolError } from "../proxy/http1-parse.ts";
+import { concatBytes, encodeChunk, findHeadEnd, LAST_CHUNK } from "../proxy/http1-parse.ts";
+import { RequestBody } from "./request-body.ts";
 import {
   encodeResponseHead,
   parseRequestHead,
@@ -210,7 +211,7 @@ class _Connection {
   #idle = false;
   /** Aborts the request in flight when the client leaves before its answer is written. */
   #abort: AbortController | undefined;
-  #body: _RequestBody | undefined;
+  #body: RequestBody | undefined;
   /** The answer's head has gone out (or started to): no error answer can follow. */
   #responding = false;
   #continuing: Promise<void> | undefined;
@@ -326,7 +327,7 @@ class _Connection {
   /** Serves one request; true when the connection may carry another. */
   async #exchange(head: RequestHead, first: boolean): Promise<boolean> {
     const abort = new AbortController();
-    const body = head.framing.type === "none" ? undefined : new _RequestBody(this, head);
+    const body = head.framing.type === "none" ? undefined : new RequestBody(this, head);
     const request = this.#request(head, abort.signal, body);
     const info: ConnInfo = { remoteAddress: this.#remote.address, tls: this.#options.tls, firstRequest: first };
     if (head.upgrade) info.takeOver = () => this.#takeOver();
@@ -359,7 +360,7 @@ class _Connection {
     }
   }
 
-  #request(head: RequestHead, signal: AbortSignal, body: _RequestBody | undefined): Request {
+  #request(head: RequestHead, signal: AbortSignal, body: RequestBody | undefined): Request {
     const method = head.method;
     if (FORBIDDEN_METHODS.has(method.toUpperCase())) throw new RequestError(501, "method not supported");
     const headers = _forwardedHeaders(head);
@@ -566,80 +567,6 @@ class _Connection {
     this.#expired = kind;
     this.#notify();
     this.#options.onTimeout?.(kind);
-  }
-}
-
-/**
- * The request body, decoded (Content-Length or chunked) and pulled on demand: nothing is read
- * before the handler asks, so a client waiting for 100 Continue is told to go on only then.
- */
-class _RequestBody {
-  /** The body ended exactly at its framing. */
-  done = false;
-  /** The chunked framing broke: the client gets this, whatever the handler answered to the failed upload. */
-  malformed: RequestError | undefined;
-  #remaining: number;
-  #decoder: ChunkedDecoder | undefined;
-  /** The chunk last pushed into the decoder: the bytes past the body's end are its tail. */
-  #pushed: Uint8Array = EMPTY;
-  #started = false;
-
-  constructor(readonly connection: _Connection, readonly head: RequestHead) {
-    const framing = head.framing;
-    this.#remaining = framing.type === "length" ? framing.length : 0;
-    if (framing.type === "chunked") this.#decoder = new ChunkedDecoder();
-  }
-
-  stream(): ReadableStream<Uint8Array> {
-    // highWaterMark 0: the stream pulls only when its reader asks, never ahead.
-    return new ReadableStream<Uint8Array>({ pull: (controller) => this.#pull(controller) }, { highWaterMark: 0 });
-  }
-
-  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
-    if (!this.#started) {
-      this.#started = true;
-      if (this.head.expectContinue) await this.connection.sendContinue();
-    }
-    for (;;) {
-      let piece: Uint8Array | null;
-      try {
-        piece = this.#decoder ? this.#chunk(this.#decoder) : this.#counted();
-      } catch (error) {
-        if (error instanceof ProtocolError) this.malformed = new RequestError(400, error.message);
-        throw error;
-      }
-      if (piece) return controller.enqueue(piece);
-      if (this.done) return controller.close();
-      await this.connection.awaitBody();
-    }
-  }
-
-  #counted(): Uint8Array | null {
-    const piece = this.connection.take(this.#remaining);
-    this.#remaining -= piece.length;
-    if (this.#remaining === 0) this.done = true;
-    return piece.length > 0 ? piece : null;
-  }
-
-  /**
-   * Pushes only when the decoder has used up what it had, so the bytes past the body's end all
-   * come from the last push. Malformed framing throws, which errors the stream: the upstream then
-   * sees a failed upload, never a shortened one.
-   */
-  #chunk(decoder: ChunkedDecoder): Uint8Array | null {
-    for (;;) {
-      const piece = decoder.next();
-      if (piece) return piece;
-      if (decoder.done) {
-        this.done = true;
-        this.connection.unread(this.#pushed.subarray(this.#pushed.length - decoder.excess));
-        return null;
-      }
-      const bytes = this.connection.takeBuffered();
-      if (bytes.length === 0) return null;
-      decoder.push(bytes);
-      this.#pushed = bytes;
-    }
   }
 }
 
