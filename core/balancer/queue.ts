@@ -41,12 +41,13 @@ export class SlotQueue<M> {
 
   /**
    * Waits until {@link handOver} passes a slot of `wanted` (null: of any member). Resolves with
-   * that member, or undefined: at once when the queue is full or its timeout is 0, else when the
-   * timeout passes or `signal` aborts.
+   * that member, or undefined: at once when the queue is full, its timeout is 0 or `signal` has
+   * aborted, else when the timeout passes or `signal` aborts.
    */
   wait(wanted: M | null, signal?: AbortSignal): Promise<M | undefined> {
     const { size, timeout } = this.#limits;
-    if (this.#waiters.length >= size || timeout === 0) return Promise.resolve(undefined);
+    // A client already gone must not hold a place (an abort listener added now would never fire).
+    if (this.#waiters.length >= size || timeout === 0 || signal?.aborted) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const waiter: Waiter<M> = {
         wanted,
