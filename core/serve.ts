@@ -20,6 +20,8 @@ import { splitAddress } from "./config/fields.ts";
 import { prepareReload } from "./config/reload.ts";
 import type { Config } from "./config/schema.ts";
 import { defaultListenerConfig, type Listener, listenHttp1 } from "./frontend/http1-listener.ts";
+import { type Answer, type ClientRequest, textAnswer } from "./http/message.ts";
+import { webHandler } from "./http/web.ts";
 import { ListenerSet } from "./frontend/listener-set.ts";
 import { Registry } from "./metrics/registry.ts";
 import type { Platform } from "./platform.ts";
@@ -148,12 +150,12 @@ class _Process {
   }
 
   /** A bug must cost one request, never the process. */
-  async #answer(request: Request, conn: ConnInfo): Promise<Response | undefined> {
+  async #answer(request: ClientRequest, conn: ConnInfo): Promise<Answer | undefined> {
     try {
-      return await this.#balancer.fetch(request, conn);
+      return await this.#balancer.handle(request, conn);
     } catch (error) {
       logEvent(this.#platform, "error", { message: String((error as Error)?.stack ?? error) });
-      return new Response("500 internal error\n", { status: 500, headers: { "content-type": "text/plain" } });
+      return textAnswer(500, "500 internal error\n");
     }
   }
 
@@ -270,7 +272,7 @@ class _Process {
     });
     const { hostname, port } = splitAddress(admin.address);
     try {
-      this.#admin = await listenHttp1(platform, hostname, port, (request, conn) => app.fetch(request, { remoteAddress: conn.remoteAddress }), {
+      this.#admin = await listenHttp1(platform, hostname, port, webHandler((request, conn) => app.fetch(request, { remoteAddress: conn.remoteAddress })), {
         config: defaultListenerConfig(admin.address),
         events: this.#listeners.events("admin"),
       });

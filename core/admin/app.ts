@@ -6,7 +6,7 @@
  *
  * ```ts
  * const app = createAdminApp({ control, verify, publicMetrics: false, log });
- * await listenHttp1(platform, hostname, port, (request, conn) => app.fetch(request, { remoteAddress: conn.remoteAddress }), { config });
+ * await listenHttp1(platform, hostname, port, webHandler((request, conn) => app.fetch(request, { remoteAddress: conn.remoteAddress })), { config });
  * ```
  * @module
  */

@@ -1,13 +1,20 @@
 /**
- * The data plane: `fetch(request, conn)` routes a web-standard Request to a pool, applies
+ * The data plane: `handle(request, conn)` routes a client's request to a pool, applies
  * stickiness, picks and reserves a member, forwards with retries and redispatch, and returns the
- * member's response with cookies and headers fixed up. Runtimes hand in the clock, the upstream
+ * member's answer with cookies and fields fixed up. It works on the compact message of
+ * `core/http/message.ts`, which the socket front end builds straight from the wire; `fetch` is the
+ * web front end over the same steps (edge workers). Runtimes hand in the clock, the upstream
  * client and the log sink, so the same code runs on Bun, Deno, an edge worker and in tests.
+ *
+ * The steps of one request, each a method below: route → forwarding fields (`#prepareFields`) →
+ * read the session (`#readSession`) → choose a member (`#chooseMember`) → wait for its slot
+ * (`pool.acquire`) → send (`#attempt`) → retry verdict (`#failed`, `retryOn`) → sticky write on
+ * the answer (`#respond`) → access line and metrics (`_Exchange.finish`).
  *
  * @example
  * ```ts
  * const balancer = createBalancer(config, { clock, upstream: client.request.bind(client), log: console.log });
- * await listenHttp1(platform, "0.0.0.0", 8080, (request, conn) => balancer.fetch(request, conn), { config: listener });
+ * await listenHttp1(platform, "0.0.0.0", 8080, (request, conn) => balancer.handle(request, conn), { config: listener });
  * ```
  * @module
  */
@@ -17,13 +24,15 @@ import type { PassiveError } from "../health/schema.ts";
 import type { HealthTransition } from "../health/member-health.ts";
 import type { ProbeClient } from "../health/http-probe.ts";
 import type { Origin, RequestTimeouts, UpgradeAnswer, UpstreamErrorKind, UpstreamRequest, UpstreamResponse } from "../proxy/http1-client.ts";
+import { type Answer, type BodyReader, type ClientRequest, type Fields, pathOf, textAnswer } from "../http/message.ts";
+import { fromWebRequest, toWebResponse } from "../http/web.ts";
 import { joinConnections } from "../proxy/relay.ts";
 import { reasonPhrase } from "../frontend/http1-request.ts";
 import { isIdempotent, UpstreamError } from "../proxy/http1-client.ts";
-import { applyForwarding, HeaderError, isWebSocketUpgrade, stripHopByHop } from "../proxy/headers.ts";
+import { applyForwarding, HeaderError, stripHopByHop } from "../proxy/headers.ts";
 import type { StickyLookup } from "../sticky/mode.ts";
 import { parseCookieHeader } from "../sticky/cookies.ts";
-import { type Member, Pool } from "./pool.ts";
+import { Member, Pool } from "./pool.ts";
 import type { BalancerMetrics } from "./metrics.ts";
 import { createRouter, type Router } from "./router.ts";
 
@@ -63,6 +72,8 @@ export interface Balancer {
   /** Stops health checking (shutdown). */
   close(): void;
   /** Answers one client request; undefined only when it took the client connection over (WebSocket). */
+  handle(request: ClientRequest, conn: ConnInfo): Promise<Answer | undefined>;
+  /** The web front end: `handle` for a web Request (edge workers, tests). */
   fetch(request: Request, conn: ConnInfo): Promise<Response | undefined>;
   /** Requests still being answered (headers or body), for graceful shutdown. */
   readonly inFlight: number;
@@ -90,28 +101,6 @@ const _OUTCOME_OF_ERROR: Record<Exclude<UpstreamErrorKind, "aborted">, PassiveEr
  */
 const BUFFERED_BODY_LIMIT = 64 * 1024;
 
-/**
- * `host[:port]` as RFC 3986 allows it in a Host field: a reg-name, an IPv4 address or a bracketed
- * IPv6 one. Anything else (spaces, `/ ? # @ \`, two Host fields joined with a comma and space) would
- * let a runtime's URL parser turn the Host into part of the path, so it is refused.
- */
-const VALID_HOST = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
-
-/** Why a request cannot be taken as it is, or undefined. */
-function _malformed(request: Request): { status: number; message: string } | undefined {
-  const host = request.headers.get("host");
-  if (host !== null && !VALID_HOST.test(host)) return { status: 400, message: "invalid Host" };
-  const codings = request.headers.get("transfer-encoding");
-  if (codings !== null && codings.toLowerCase() !== "chunked") return { status: 501, message: "unsupported Transfer-Encoding" };
-  // The runtimes hand GET and HEAD over without their body; forwarding the framing alone would
-  // make the member read the next request on its connection as this one's body.
-  const declared = request.headers.get("content-length");
-  if (request.body === null && (codings !== null || (declared !== null && declared !== "0"))) {
-    return { status: 400, message: `a ${request.method} request with a body` };
-  }
-  if (request.method === "CONNECT") return { status: 405, message: "CONNECT is not supported" };
-}
-
 /** Everything derived from one config; replaced whole on reload. */
 interface State {
   config: Config;
@@ -132,8 +121,9 @@ interface _Session {
 }
 
 /**
- * One request on its way through the balancer: the pool it was routed to, the headers going to
- * the member, its access record, and the bookkeeping of its attempts.
+ * One request on its way through the balancer: the pool it was routed to, the fields going to
+ * the member (the request's own: the front end hands them over), its access record, and the
+ * bookkeeping of its attempts.
  */
 class _Exchange {
   readonly entry: AccessRecord;
@@ -148,10 +138,9 @@ class _Exchange {
     readonly ports: BalancerPorts,
     readonly config: Config,
     readonly pool: Pool,
-    readonly request: Request,
+    readonly request: ClientRequest,
     readonly conn: ConnInfo,
-    readonly url: URL,
-    readonly headers: Headers,
+    readonly path: string,
     readonly release: () => void,
   ) {
     this.started = ports.clock.now();
@@ -159,16 +148,20 @@ class _Exchange {
       time: "",
       client: conn.remoteAddress,
       method: request.method,
-      path: url.pathname,
+      path,
       status: 0,
       pool: pool.name,
       member: null,
       sticky: "none",
       upstreamMs: null,
       totalMs: 0,
-      bytesIn: Number(request.headers.get("content-length") ?? 0),
+      bytesIn: request.framing !== null && request.framing > 0 ? request.framing : 0,
       bytesOut: 0,
     };
+  }
+
+  get fields(): Fields {
+    return this.request.fields;
   }
 
   /** The answer is settled: counts it, frees the in-flight slot and writes the access line. */
@@ -186,15 +179,15 @@ class _Exchange {
   };
 
   /** tandem answers by itself; `message` goes to the access line (and to the client for a 4xx). */
-  fail(status: number, message: string, extra?: HeadersInit): Response {
+  fail(status: number, message: string, extra?: string[]): Answer {
     this.entry.error = message;
     this.finish(status);
-    return _errorResponse(status, message, extra);
+    return _errorAnswer(status, message, extra);
   }
 }
 
 /** What an attempt on one member came to: the answer, or go on with the next attempt, or stop trying. */
-type _Outcome = Response | undefined | "next" | "stop";
+type _Outcome = Answer | undefined | "next" | "stop";
 
 class _Balancer implements Balancer {
   readonly #ports: BalancerPorts;
@@ -227,6 +220,13 @@ class _Balancer implements Balancer {
   }
 
   async fetch(request: Request, conn: ConnInfo): Promise<Response | undefined> {
+    const taken = fromWebRequest(request);
+    if (!("fields" in taken)) return toWebResponse(_errorAnswer(taken.status, taken.message));
+    const answer = await this.handle(taken, conn);
+    return answer && toWebResponse(answer);
+  }
+
+  async handle(request: ClientRequest, conn: ConnInfo): Promise<Answer | undefined> {
     this.#inFlight++;
     let counted = true;
     const release = () => {
@@ -258,33 +258,26 @@ class _Balancer implements Balancer {
     return { config, pools, route: createRouter(config) };
   }
 
-  async #handle(request: Request, conn: ConnInfo, release: () => void): Promise<Response | undefined> {
+  async #handle(request: ClientRequest, conn: ConnInfo, release: () => void): Promise<Answer | undefined> {
     // One state for the whole request, even if a reload swaps it meanwhile.
     const { config, pools, route } = this.#state;
-    const malformed = _malformed(request);
-    const url = malformed ? undefined : URL.parse(request.url);
-    if (!url) {
-      release();
-      return _errorResponse(malformed?.status ?? 400, malformed?.message ?? "invalid request target");
-    }
-    // The target's authority: the Host field for an origin-form target, the URI's own for an
-    // absolute-form one (RFC 9112 §3.2.2), so routing and the member see the same host.
-    const pool = pools.get(route(url.host, url.pathname))!;
+    const path = pathOf(request.target);
+    const pool = pools.get(route(request.host, path))!;
     if (this.#ports.lazyHealth) for (const check of pool.probeDue()) conn.waitUntil?.(check);
-    const ex = new _Exchange(this.#ports, config, pool, request, conn, url, new Headers(request.headers), release);
+    const ex = new _Exchange(this.#ports, config, pool, request, conn, path, release);
     const takeOver = this.#ports.upgrade !== undefined ? conn.takeOver : undefined;
-    const webSocket = takeOver !== undefined && isWebSocketUpgrade(request);
-    const refusal = this.#prepareHeaders(ex, webSocket);
+    const webSocket = takeOver !== undefined && request.webSocket;
+    const refusal = this.#prepareFields(ex, webSocket);
     if (refusal) return refusal;
     const session = await this.#readSession(ex);
     const { retries } = pool.config;
     for (let attempt = 0; attempt <= retries; attempt++) {
       const member = this.#chooseMember(ex, session, attempt);
       if (member === undefined) break;
-      if (member instanceof Response) return member;
+      if (!(member instanceof Member)) return member;
       const granted = await pool.acquire(member, ex.entry.sticky !== "hit", request.signal);
       if (!granted) {
-        if (member !== session.stuck) return ex.fail(503, "no free connection slot within the queue timeout", { "retry-after": "1" });
+        if (member !== session.stuck) return ex.fail(503, "no free connection slot within the queue timeout", RETRY_AFTER);
         // The session's member stayed at maxconn past the queue timeout: treat it as unusable.
         ex.tried.add(member);
         attempt--;
@@ -294,42 +287,42 @@ class _Balancer implements Balancer {
       if (outcome === "stop") break;
       if (outcome !== "next") return outcome;
     }
-    if (!ex.lastError) return ex.fail(503, `no usable member in pool ${pool.name}`, { "retry-after": "1" });
+    if (!ex.lastError) return ex.fail(503, `no usable member in pool ${pool.name}`, RETRY_AFTER);
     const timeout = ex.lastError.kind === "response-timeout";
     return ex.fail(timeout ? 504 : 502, `upstream ${ex.lastError.kind}: ${ex.lastError.message}`);
   }
 
   /** Hop-by-hop fields out, forwarding fields in; a Connection header abusing the proxy is refused. */
-  #prepareHeaders(ex: _Exchange, webSocket: boolean): Response | undefined {
-    const { headers, pool, conn } = ex;
+  #prepareFields(ex: _Exchange, webSocket: boolean): Answer | undefined {
+    const { fields, pool, conn } = ex;
     try {
-      stripHopByHop(headers, { request: true, keepUpgrade: webSocket });
+      stripHopByHop(fields, { request: true, keepUpgrade: webSocket });
     } catch (error) {
       if (error instanceof HeaderError) return ex.fail(400, error.message);
       throw error;
     }
-    applyForwarding(headers, pool.config.forwarding, {
+    applyForwarding(fields, pool.config.forwarding, {
       clientAddress: conn.remoteAddress,
       trusted: pool.isTrustedProxy(conn.remoteAddress),
       proto: conn.tls ? "https" : "http",
-      host: ex.url.host,
+      host: ex.request.host,
     });
   }
 
   async #readSession(ex: _Exchange): Promise<_Session> {
-    const { pool, request, url, conn, headers } = ex;
-    const lookup = pool.sticky ? await pool.sticky.read(url, headers) : {};
+    const { pool, request, path, conn, fields } = ex;
+    const lookup = pool.sticky ? await pool.sticky.read(path, fields) : {};
     const stuck = lookup.member === undefined ? undefined : pool.member(lookup.member);
-    const hashKey = pool.config.strategy === "hash" ? _hashKey(pool, request, url, conn) : undefined;
+    const hashKey = pool.config.strategy === "hash" ? _hashKey(pool, request, conn) : undefined;
     return { lookup, stuck, hashKey };
   }
 
   /**
    * Which member: without redispatch a retry stays where it failed; otherwise the session's own
-   * member while it can serve, else its failover; new sessions go to the strategy. A Response is
+   * member while it can serve, else its failover; new sessions go to the strategy. An Answer is
    * `sticky.force` refusing to move a session.
    */
-  #chooseMember(ex: _Exchange, { stuck, hashKey }: _Session, attempt: number): Member | Response | undefined {
+  #chooseMember(ex: _Exchange, { stuck, hashKey }: _Session, attempt: number): Member | Answer | undefined {
     const { pool, entry, tried } = ex;
     if (attempt > 0 && !pool.config.redispatch) return ex.previous;
     if (stuck && !tried.has(stuck) && pool.takesSticky(stuck)) {
@@ -337,7 +330,7 @@ class _Balancer implements Balancer {
       return stuck;
     }
     if (stuck) {
-      if (pool.config.sticky.force) return ex.fail(503, `session's member ${stuck.name} is unavailable (sticky force)`, { "retry-after": "1" });
+      if (pool.config.sticky.force) return ex.fail(503, `session's member ${stuck.name} is unavailable (sticky force)`, RETRY_AFTER);
       entry.sticky = "moved";
       return pool.selectFailover(stuck, tried, hashKey);
     }
@@ -347,23 +340,24 @@ class _Balancer implements Balancer {
 
   /** Sends the request to `member` (its slot already taken) and decides what its answer means. */
   async #attempt(ex: _Exchange, member: Member, session: _Session, attempt: number): Promise<_Outcome> {
-    const { pool, request, url, headers, entry, conn } = ex;
+    const { pool, request, fields, entry, conn } = ex;
     ex.previous = member;
     entry.member = member.name;
     member.requests++;
     const upstreamStarted = this.#ports.clock.now();
     let response: UpstreamResponse;
     try {
-      headers.set("host", pool.config.forwarding.preserveHost ? url.host : member.url.host);
+      fields.set("host", pool.config.forwarding.preserveHost ? request.host : member.url.host);
       response = await this.#ports.upstream(member.origin, {
         method: request.method,
-        target: url.pathname + url.search,
-        headers,
+        target: request.target,
+        fields,
         body: request.body,
+        framing: request.framing,
         signal: request.signal,
         freshConnection: conn.firstRequest,
       }, pool.config.timeouts);
-      if (response.body instanceof ReadableStream && Number(response.headers.get("content-length") ?? Infinity) <= BUFFERED_BODY_LIMIT) {
+      if (_isReader(response.body) && Number(response.fields.get("content-length") ?? Infinity) <= BUFFERED_BODY_LIMIT) {
         response.body = await _readWhole(response.body);
       }
     } catch (error) {
@@ -378,7 +372,7 @@ class _Balancer implements Balancer {
     if (attempt < retries && _replayable(request) && retryOn.includes(String(response.status) as never)) {
       pool.release(member);
       ex.tried.add(member);
-      if (response.body instanceof ReadableStream) await response.body.cancel();
+      if (_isReader(response.body)) response.body.cancel();
       return "next";
     }
     return await this.#respond(ex, member, response, session.lookup);
@@ -401,12 +395,12 @@ class _Balancer implements Balancer {
   }
 
   /** The member's answer to the client: hop-by-hop out, the sticky cookie in, the slot held until the body is sent. */
-  async #respond(ex: _Exchange, member: Member, upstream: UpstreamResponse, lookup: StickyLookup): Promise<Response> {
+  async #respond(ex: _Exchange, member: Member, upstream: UpstreamResponse, lookup: StickyLookup): Promise<Answer> {
     const { pool, entry } = ex;
-    // The member's headers are ours to change: no copy.
-    const { headers, body: upstreamBody } = upstream;
-    stripHopByHop(headers);
-    if (pool.sticky) await pool.sticky.write(headers, lookup, member.name, ex.conn.tls);
+    // The member's fields are ours to change: no copy.
+    const { fields, body: upstreamBody } = upstream;
+    stripHopByHop(fields);
+    if (pool.sticky) await pool.sticky.write(fields, lookup, member.name, ex.conn.tls);
     let released = false;
     const done = () => {
       if (released) return;
@@ -416,12 +410,12 @@ class _Balancer implements Balancer {
       ex.finish(upstream.status);
       member.latency.record(entry.totalMs);
     };
-    if (!(upstreamBody instanceof ReadableStream)) {
+    if (!_isReader(upstreamBody)) {
       entry.bytesOut = upstreamBody?.length ?? 0;
       done();
-      return new Response(upstreamBody as Uint8Array<ArrayBuffer> | null, { status: upstream.status, headers });
+      return upstream;
     }
-    return new Response(_countedBody(upstreamBody, entry, done), { status: upstream.status, headers });
+    return { status: upstream.status, fields, body: new _CountedBody(upstreamBody, entry, done) };
   }
 
   /**
@@ -429,13 +423,13 @@ class _Balancer implements Balancer {
    * so the member's own 101 (with its Sec-WebSocket-Accept and chosen subprotocol) reaches the
    * client unchanged; then the two connections are joined. A member that does not switch gets 502.
    */
-  async #joinWebSocket(ex: _Exchange, member: Member, takeOver: NonNullable<ConnInfo["takeOver"]>): Promise<Response | undefined> {
-    const { pool, url, headers, request, entry } = ex;
+  async #joinWebSocket(ex: _Exchange, member: Member, takeOver: NonNullable<ConnInfo["takeOver"]>): Promise<Answer | undefined> {
+    const { pool, fields, request, entry } = ex;
     pool.release(member);
     entry.member = member.name;
     member.requests++;
-    headers.set("host", pool.config.forwarding.preserveHost ? url.host : member.url.host);
-    const handshake = { method: "GET", target: url.pathname + url.search, headers, body: null, signal: request.signal };
+    fields.set("host", pool.config.forwarding.preserveHost ? request.host : member.url.host);
+    const handshake = { method: "GET", target: request.target, fields, body: null, framing: null, signal: request.signal };
     let answer: UpgradeAnswer;
     try {
       answer = await this.#ports.upgrade!(member.origin, handshake, pool.config.timeouts);
@@ -453,37 +447,38 @@ class _Balancer implements Balancer {
 }
 
 /** After bytes went out, only an idempotent request without a body may be sent again. */
-function _replayable(request: Request): boolean {
+function _replayable(request: ClientRequest): boolean {
   return isIdempotent(request.method) && request.body === null;
+}
+
+function _isReader(body: Uint8Array | BodyReader | null): body is BodyReader {
+  return body !== null && !(body instanceof Uint8Array);
 }
 
 /**
  * Pull-through wrapper: holds the member's slot until the body is fully sent (leastconn and
  * maxconn count real work) and counts bytes for the access log.
  */
-function _countedBody(body: ReadableStream<Uint8Array>, entry: AccessRecord, done: () => void): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done: end, value } = await reader.read();
-        if (end) {
-          done();
-          controller.close();
-        } else {
-          entry.bytesOut += value.byteLength;
-          controller.enqueue(value);
-        }
-      } catch (error) {
-        done();
-        controller.error(error);
-      }
-    },
-    cancel(reason) {
-      done();
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
+class _CountedBody implements BodyReader {
+  constructor(readonly body: BodyReader, readonly entry: AccessRecord, readonly done: () => void) {}
+
+  async read(): Promise<Uint8Array | null> {
+    let piece: Uint8Array | null;
+    try {
+      piece = await this.body.read();
+    } catch (error) {
+      this.done();
+      throw error;
+    }
+    if (piece === null) this.done();
+    else this.entry.bytesOut += piece.length;
+    return piece;
+  }
+
+  cancel(): void {
+    this.done();
+    this.body.cancel();
+  }
 }
 
 type AccessRecord = {
@@ -504,15 +499,12 @@ type AccessRecord = {
 };
 
 /** A body declared small enough to buffer, read to its end (a failure inside it throws here, before any byte is sent). */
-async function _readWhole(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+async function _readWhole(body: BodyReader): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let length = 0;
-  const reader = body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    length += value.length;
+  for (let piece = await body.read(); piece !== null; piece = await body.read()) {
+    chunks.push(piece);
+    length += piece.length;
   }
   if (chunks.length === 1) return chunks[0];
   const whole = new Uint8Array(length);
@@ -530,28 +522,26 @@ function _elapsed(clock: Clock, start: number): number {
 }
 
 
-function _hashKey(pool: Pool, request: Request, url: URL, conn: ConnInfo): string | undefined {
+function _hashKey(pool: Pool, request: ClientRequest, conn: ConnInfo): string | undefined {
   const { key, name } = pool.config.hash;
   switch (key) {
     case "source":
       return conn.remoteAddress;
     case "uri":
-      return url.pathname + url.search;
+      return request.target;
     case "header":
-      return request.headers.get(name!) ?? undefined;
+      return request.fields.get(name!) ?? undefined;
     case "cookie":
-      return parseCookieHeader(request.headers.get("cookie")).find(([cookie]) => cookie === name)?.[1];
+      return parseCookieHeader(request.fields.get("cookie")).find(([cookie]) => cookie === name)?.[1];
   }
 }
+
+const RETRY_AFTER = ["retry-after", "1"];
 
 /**
  * A refusal names what was wrong with the client's own request (4xx); a failure of the farm (5xx)
  * says only its status, since addresses, member names and errors are for the access log alone.
  */
-function _errorResponse(status: number, message: string, extra?: HeadersInit): Response {
-  const headers = new Headers(extra);
-  headers.set("content-type", "text/plain; charset=utf-8");
-  headers.set("cache-control", "no-store");
-  const text = status >= 500 ? reasonPhrase(status) : message;
-  return new Response(`${status} ${text}\n`, { status, headers });
+function _errorAnswer(status: number, message: string, extra?: string[]): Answer {
+  return textAnswer(status, `${status} ${status >= 500 ? reasonPhrase(status) : message}\n`, extra);
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
+import { hostnameOf } from "../http/message.ts";
 
 interface CompiledRoute {
   pool: string;
@@ -29,7 +30,7 @@ export function createRouter(config: Config): Router {
   });
   if (routes.length === 0) return () => fallback;
   return (hostHeader, pathname) => {
-    const host = _hostWithoutPort(hostHeader).toLowerCase();
+    const host = hostnameOf(hostHeader).toLowerCase();
     for (const route of routes) {
       if (route.host !== undefined && route.host !== host) continue;
       if (route.hostSuffix !== undefined && !host.endsWith(route.hostSuffix)) continue;
@@ -45,10 +46,4 @@ function _hasPrefix(pathname: string, prefix: string): boolean {
   if (!pathname.startsWith(prefix)) return false;
   const next = pathname[prefix.length];
   return next === undefined || next === "/" || next === ";" || next === "?";
-}
-
-function _hostWithoutPort(host: string): string {
-  if (host.startsWith("[")) return host.slice(0, host.indexOf("]") + 1);
-  const colon = host.lastIndexOf(":");
-  return colon === -1 ? host : host.slice(0, colon);
 }

@@ -8,6 +8,7 @@ import { formatProblem, validateConfig } from "../config/load.ts";
 import type { Platform } from "../platform.ts";
 import { serve } from "../serve.ts";
 import { defaultListenerConfig, type Listener, listenHttp1 } from "../frontend/http1-listener.ts";
+import { webHandler } from "../http/web.ts";
 import { createSessionApp } from "./session-app.ts";
 
 /** Two session apps on free loopback ports and the balancer on 127.0.0.1:8080 in front of them. */
@@ -15,7 +16,7 @@ export async function serveDemo(platform: Platform): Promise<void> {
   const backends: Listener[] = [];
   for (const name of ["demo1", "demo2"]) {
     const app = createSessionApp(`backend-${name}`, name);
-    backends.push(await listenHttp1(platform, "127.0.0.1", 0, (request) => app(request), { config: defaultListenerConfig("127.0.0.1:0") }));
+    backends.push(await listenHttp1(platform, "127.0.0.1", 0, webHandler((request) => app(request)), { config: defaultListenerConfig("127.0.0.1:0") }));
   }
   const secret = Array.from(crypto.getRandomValues(new Uint8Array(32)), (byte) => byte.toString(16).padStart(2, "0")).join("");
   const token = await mintToken({ secret, audience: "tandem-admin", subject: "demo", scope: "admin", ttlSeconds: 12 * 3600 });

@@ -8,12 +8,9 @@
 import * as v from "valibot";
 import { type ListenerConfig, ListenerSchema } from "../config/schema.ts";
 import type { Platform } from "../platform.ts";
-import type { ConnInfo } from "../ports.ts";
+import type { Handler } from "../http/web.ts";
 import type { ListenerTls } from "../tls/certificate.ts";
 import { Http1Server, type Http1ServerOptions, type TimeoutKind } from "./http1-server.ts";
-
-/** Answers one request; undefined once the connection was taken over (WebSocket). */
-export type Handler = (request: Request, conn: ConnInfo) => Promise<Response | undefined> | Response | undefined;
 
 export interface Listener {
   readonly hostname: string;
@@ -49,7 +46,7 @@ export async function listenHttp1(
 ): Promise<Http1Listener> {
   const options: Http1ServerOptions = {
     clock: platform.clock,
-    handler: async (request, conn) => await handler(request, conn),
+    handler,
     tls: tls !== undefined,
     ..._settings(config),
     onTimeout: events?.timeout,

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { Fields } from "../http/message.ts";
 import { encodeLatin1, latin1 } from "../proxy/http1-parse.ts";
 
 /** A request the server refuses: `status` and a short `reason` go into the error answer. */
@@ -53,8 +54,8 @@ export interface RequestHead {
   /** The Host field, or the authority of an absolute-form target (RFC 9112 §3.2.2). */
   host: string;
   version: "HTTP/1.0" | "HTTP/1.1";
-  /** Every field line in order, names as sent, values without their surrounding whitespace. */
-  fields: [string, string][];
+  /** Every field line in order, names lower-cased, values without their surrounding whitespace. */
+  fields: Fields;
   framing: RequestBodyFraming;
   /** The client allows another request on this connection after this one. */
   keepAlive: boolean;
@@ -116,7 +117,7 @@ export function parseRequestHead(bytes: Uint8Array, limits: RequestLimits): Requ
   let lineEnd = text.indexOf("\r\n");
   if (lineEnd < 0) lineEnd = text.length;
   const { method, target, version } = _requestLine(text.slice(0, lineEnd), limits);
-  const fields: [string, string][] = [];
+  const fields: string[] = [];
   const special: _Special = {
     hosts: [],
     contentLength: -1,
@@ -130,10 +131,10 @@ export function parseRequestHead(bytes: Uint8Array, limits: RequestLimits): Requ
   for (let start = lineEnd + 2; start < text.length; start = lineEnd + 2) {
     lineEnd = text.indexOf("\r\n", start);
     if (lineEnd < 0) lineEnd = text.length;
-    if (fields.length === limits.fields) throw new RequestError(431, "too many header fields");
-    const field = _fieldLine(text.slice(start, lineEnd));
-    fields.push(field);
-    _noteField(field, special);
+    if (fields.length === limits.fields * 2) throw new RequestError(431, "too many header fields");
+    const [name, value] = _fieldLine(text.slice(start, lineEnd));
+    fields.push(name, value);
+    _noteField(name, value, special);
   }
   const http10 = version === "HTTP/1.0";
   const { host, path } = _hostAndPath(target, special.hosts);
@@ -144,7 +145,7 @@ export function parseRequestHead(bytes: Uint8Array, limits: RequestLimits): Requ
     path,
     host,
     version,
-    fields,
+    fields: new Fields(fields),
     framing: _framing(upper, http10, special),
     keepAlive: !special.close && (!http10 || special.keepAliveToken),
     expectContinue: !http10 && _expectsContinue(special.expect),
@@ -181,11 +182,11 @@ function _fieldLine(line: string): [string, string] {
   if (!TOKEN.test(name)) throw new RequestError(400, "malformed header name");
   const value = line.slice(colon + 1).replace(OWS, "");
   if (CONTROL.test(value)) throw new RequestError(400, "control character in header value");
-  return [name, value];
+  return [name.toLowerCase(), value];
 }
 
-function _noteField([name, value]: [string, string], special: _Special): void {
-  switch (name.toLowerCase()) {
+function _noteField(name: string, value: string, special: _Special): void {
+  switch (name) {
     case "host":
       special.hosts.push(value);
       break;
@@ -357,22 +358,22 @@ export function reasonPhrase(status: number): string {
  */
 export function encodeResponseHead(
   status: number,
-  headers: Headers,
+  fields: Fields,
   framing: ResponseBodyFraming,
   connection?: "close" | "keep-alive",
 ): Uint8Array {
   // RFC 9110 §8.6: a HEAD or 304 answer may announce the length a GET would have had.
   const keepLength = framing.type === "none" && status >= 200 && status !== 204;
   let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
-  for (const [name, value] of headers) {
+  const list = fields.list;
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i];
     if (
-      name === "set-cookie" || name === "transfer-encoding" || name === "connection" ||
-      name === "keep-alive" || (name === "content-length" && !keepLength)
+      name === "transfer-encoding" || name === "connection" || name === "keep-alive" ||
+      (name === "content-length" && !keepLength)
     ) continue;
-    head += `${name}: ${value}\r\n`;
+    head += `${name}: ${list[i + 1]}\r\n`;
   }
-  // Each cookie on its own line: a comma-joined Set-Cookie is unparseable (expiry dates hold commas).
-  for (const cookie of headers.getSetCookie()) head += `set-cookie: ${cookie}\r\n`;
   if (framing.type === "length") head += `content-length: ${framing.length}\r\n`;
   else if (framing.type === "chunked") head += "transfer-encoding: chunked\r\n";
   if (connection === "close" || framing.type === "close") head += "connection: close\r\n";

@@ -1,15 +1,18 @@
 /**
  * The socket-level HTTP/1.1 front end: one loop per client connection over the
- * {@link StreamConnection} port, handing each request to a handler as a web `Request` and writing
- * the `Response` it gets back. Parsing HTTP ourselves, rather than through `Bun.serve` or
- * `Deno.serve`, is what gives every connection head, idle and body timeouts, strict framing, and
- * pipelined requests answered in order.
+ * {@link StreamConnection} port, handing each request to a handler as the compact
+ * {@link ClientRequest} (fields parsed once, the body read piece by piece) and writing the
+ * {@link Answer} it gets back straight to bytes. Parsing HTTP ourselves, rather than through
+ * `Bun.serve` or `Deno.serve`, is what gives every connection head, idle and body timeouts, strict
+ * framing, and pipelined requests answered in order; building no Request, Headers, Response or
+ * web stream per request is what makes it fast.
  *
  * ```ts
  * import { Http1Server } from "./http1-server.ts";
+ * import { textAnswer } from "../http/message.ts";
  * const server = new Http1Server({
  *   clock,
- *   handler: (request) => Promise.resolve(new Response(`hello ${new URL(request.url).pathname}`)),
+ *   handler: (request) => Promise.resolve(textAnswer(200, `hello ${request.target}`)),
  *   tls: false,
  *   timeouts: { request: 10_000, keepAlive: 60_000, body: 30_000 },
  *   limits: { headBytes: 16_384, fields: 100, targetBytes: 8_192 },
@@ -18,8 +21,9 @@
  * listenConnections(options, (connection, remote) => server.accept(connection, remote));
  * ```
  *
- * What a member sees of odd targets: the Request's URL is parsed by the runtime (WHATWG URL, the
- * same on Bun 1.4.5 and Deno 2.9.6), and routing and forwarding both use its `pathname + search`.
+ * What a member sees of odd targets: a target or host a URL parser would change goes through the
+ * runtime's WHATWG URL parser (the same on Bun 1.4.5 and Deno 2.9.6), and routing and forwarding
+ * both use its `pathname + search` and `host`; plain ones, nearly all, are taken as they are.
  * Dot segments are resolved (`/a/../admin` and `/%2e%2e/admin` become `/admin`), `\` counts as `/`
  * (`/a\..\admin` becomes `/admin`), `"<>` and backtick are percent-encoded, `%2f` stays encoded.
  * `{` `}` are encoded on both, `^` only on Bun; `|` on neither. The Host value goes through the
@@ -28,6 +32,8 @@
  *
  * @module
  */
+import { type Answer, type BodyReader, type ClientRequest, Fields } from "../http/message.ts";
+import type { Handler } from "../http/web.ts";
 import type { Clock, ConnInfo, RemoteAddress, StreamConnection } from "../ports.ts";
 import { Deadline } from "../proxy/deadline.ts";
 import { concatBytes, encodeChunk, findHeadEnd, LAST_CHUNK } from "../proxy/http1-parse.ts";
@@ -44,13 +50,11 @@ import {
 
 export type TimeoutKind = "request" | "keepAlive" | "body";
 
-/** Answers one request; undefined only after taking the connection over (`conn.takeOver`). */
-export type Http1Handler = (request: Request, conn: ConnInfo) => Promise<Response | undefined>;
-
 export interface Http1ServerOptions {
   clock: Clock;
-  handler: Http1Handler;
-  /** The listener terminated TLS: request URLs say https. */
+  /** Answers each request; undefined only after taking the connection over (`conn.takeOver`). */
+  handler: Handler;
+  /** The listener terminated TLS (default ports are https's). */
   tls: boolean;
   /**
    * Milliseconds (0: none). `request`: from the connection's start, or from the first byte of a
@@ -71,7 +75,7 @@ const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
 const OVERLOADED = encoder.encode("HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-const ERROR_HEADERS = new Headers({ "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+const ERROR_FIELDS = new Fields(["content-type", "text/plain; charset=utf-8", "cache-control", "no-store"]);
 const NO_BODY: ResponseBodyFraming = { type: "none" };
 const EMPTY_BODY: ResponseBodyFraming = { type: "length", length: 0 };
 const CHUNKED: ResponseBodyFraming = { type: "chunked" };
@@ -84,21 +88,46 @@ const LENGTH = /^[0-9]{1,15}$/;
  */
 const COALESCE_BYTES = 72 * 1024;
 /**
- * Methods the fetch standard forbids in a Request: Deno throws, Bun passes them. Refused on both
- * so the runtimes agree; CONNECT never gets this far (the codec refuses it).
+ * TRACE and TRACK echo the request, cookies and credentials included, back to whoever sent it
+ * (cross-site tracing); the fetch standard forbids them, so the admin plane could not take them
+ * either. CONNECT never gets this far (the codec refuses it).
  */
-const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+const FORBIDDEN_METHODS = new Set(["TRACE", "TRACK"]);
+/**
+ * Characters in a target that a URL parser changes: dot segments (also `%2e`), `\`, the ones it
+ * percent-encodes, and an empty query. A target without any is what the parser would give back.
+ */
+const URL_WOULD_CHANGE = /\/\.|%2e|[\\"<>`{}^']|\?$/i;
+/** A host that is already what a URL parser gives back: lower-case name labels (the last one not numeric, not punycode) and no port. */
+const PLAIN_HOST = /^(?:(?!xn--)[a-z0-9-]+\.)*(?!xn--)[a-z][a-z0-9-]*$/;
+/** Hosts told apart per listener: few in practice, bounded against a client sending many. */
+const HOST_CACHE_SIZE = 1024;
 const _noop = () => {};
 
 /** Accepts client connections and serves HTTP/1.1 on each until it ends. */
 export class Http1Server {
   readonly #options: Http1ServerOptions;
   readonly #open = new Set<_Connection>();
+  /** Host field → the URL parser's host, or null when it refuses it. */
+  readonly #hosts = new Map<string, string | null>();
   #draining = false;
   #whenEmpty: (() => void)[] = [];
 
   constructor(options: Http1ServerOptions) {
     this.#options = options;
+  }
+
+  /** The authority as a URL parser gives it (lower case, default port dropped, `0x7f.1` read as 127.0.0.1). */
+  normalHost(host: string): string {
+    if (PLAIN_HOST.test(host)) return host;
+    let normal = this.#hosts.get(host);
+    if (normal === undefined) {
+      normal = URL.parse(`${this.#options.tls ? "https" : "http"}://${host}/`)?.host ?? null;
+      if (this.#hosts.size >= HOST_CACHE_SIZE) this.#hosts.clear();
+      this.#hosts.set(host, normal);
+    }
+    if (normal === null) throw new RequestError(400, "invalid host");
+    return normal;
   }
 
   /**
@@ -334,116 +363,102 @@ class _Connection {
     this.#abort = abort;
     this.#body = body;
     this.#responding = false;
-    let response: Response | undefined;
+    let answer: Answer | undefined;
     try {
-      response = await this.#options.handler(request, info);
+      answer = await this.#options.handler(request, info);
     } catch {
-      response = undefined;
+      answer = undefined;
     }
     try {
       if (this.#takenOver || abort.signal.aborted || this.#closed) {
-        void response?.body?.cancel().catch(_noop);
+        _cancel(answer);
         return false;
       }
       if (body?.malformed) {
-        void response?.body?.cancel().catch(_noop);
+        _cancel(answer);
         throw body.malformed;
       }
-      if (!response) {
+      if (!answer) {
         await this.#sendError(500, "internal error");
         return false;
       }
-      return await this.#respond(head, request.method, response);
+      return await this.#respond(head, answer);
     } finally {
       this.#abort = undefined;
       this.#body = undefined;
     }
   }
 
-  #request(head: RequestHead, signal: AbortSignal, body: RequestBody | undefined): Request {
-    const method = head.method;
+  /**
+   * The request as the handler takes it. Fields go on as the client sent them, except Expect:
+   * 100-continue (answered here), a Host that an absolute-form target overrides (RFC 9112 §3.2.2:
+   * a proxy replaces it) or the URL parser normalises, Transfer-Encoding (the body goes on
+   * decoded) and a repeated Content-Length (one is enough).
+   */
+  #request(head: RequestHead, signal: AbortSignal, body: RequestBody | undefined): ClientRequest {
+    const { method, fields, framing } = head;
     if (FORBIDDEN_METHODS.has(method.toUpperCase())) throw new RequestError(501, "method not supported");
-    const headers = _forwardedHeaders(head);
-    let request: Request;
-    try {
-      request = new Request(`${this.#options.tls ? "https" : "http"}://${head.host}${head.path}`, {
-        method,
-        headers,
-        body: body ? body.stream() : null,
-        signal,
-        duplex: "half",
-      } as RequestInit);
-    } catch {
-      // The target is plain visible ASCII starting with "/", so only the host can fail the URL.
-      throw new RequestError(400, "invalid host");
-    }
-    // Bun turns a method it does not know into GET; forwarding that would run another request.
-    if (request.method !== method && request.method !== method.toUpperCase()) {
-      throw new RequestError(501, "method not supported");
-    }
-    return request;
+    const host = this.#server.normalHost(head.host);
+    const target = URL_WOULD_CHANGE.test(head.path) ? _normalPath(head.path) : head.path;
+    if (head.expectContinue) fields.delete("expect");
+    if (head.target.charCodeAt(0) !== 47 || host !== head.host) fields.set("host", host);
+    // The framing fields say what the body is, once: the member gets it decoded or re-framed.
+    if (framing.type === "chunked") fields.delete("transfer-encoding");
+    else if (framing.type === "length" && fields.get("content-length") !== `${framing.length}`) fields.set("content-length", `${framing.length}`);
+    return {
+      method,
+      target,
+      host,
+      fields,
+      body: body ?? null,
+      // A client's own `content-length: 0` goes on: servers that insist on a length for POST expect it.
+      framing: framing.type === "length" ? framing.length : framing.type === "chunked" ? -1 : fields.has("content-length") ? 0 : null,
+      webSocket: head.upgrade,
+      signal,
+    };
   }
 
   /** Writes the handler's answer; true when the connection may carry another request. */
-  async #respond(head: RequestHead, method: string, response: Response): Promise<boolean> {
+  async #respond(head: RequestHead, answer: Answer): Promise<boolean> {
     if (this.#continuing) await this.#continuing.catch(_noop);
-    const framing = _responseFraming(method, response, head.version === "HTTP/1.0");
+    const framing = _responseFraming(head, answer);
     // A 1xx as the final answer (a 101 without taking the connection over) leaves the client
     // expecting something other than HTTP next: nothing more goes on this connection.
-    const keepAlive = head.keepAlive && framing !== UNTIL_CLOSE && !this.#server.draining && response.status >= 200 &&
-      !_saysClose(response.headers.get("connection")) && (this.#body?.done ?? true) && !this.#closed;
+    const keepAlive = head.keepAlive && framing !== UNTIL_CLOSE && !this.#server.draining && answer.status >= 200 &&
+      !_saysClose(answer.fields.get("connection")) && (this.#body?.done ?? true) && !this.#closed;
     const connection = !keepAlive ? "close" : head.version === "HTTP/1.0" ? "keep-alive" : undefined;
     this.#responding = true;
-    const bytes = encodeResponseHead(response.status, response.headers, framing, connection);
-    const complete = framing.type === "length" && framing.length > 0 && framing.length <= COALESCE_BYTES
-      ? await this.#sendWhole(bytes, framing.length, response)
-      : await this.#sendBody(bytes, framing, response.body);
-    return keepAlive && complete;
-  }
-
-  /**
-   * A small body with a known length is taken whole (no reader, no read per chunk: the balancer
-   * has it in one piece already) and goes out with the head in one write.
-   */
-  async #sendWhole(head: Uint8Array, length: number, response: Response): Promise<boolean> {
-    let body: Uint8Array;
+    const bytes = encodeResponseHead(answer.status, answer.fields, framing, connection);
+    const { body } = answer;
+    if (framing === NO_BODY || body === null) {
+      _cancel(answer);
+      await this.#write(bytes);
+      return keepAlive && (framing.type !== "length" || framing.length === 0);
+    }
+    if (body instanceof Uint8Array) {
+      // Whole bytes come with their own length: head and body in one write when small.
+      if (bytes.length + body.length <= COALESCE_BYTES) await this.#write(concatBytes(bytes, body));
+      else {
+        await this.#write(bytes);
+        await this.#write(body);
+      }
+      return keepAlive;
+    }
     try {
-      body = new Uint8Array(await response.arrayBuffer());
+      return await this.#copyBody(body, bytes, framing) && keepAlive;
     } catch {
+      // The client left or the handler's body failed: either way the answer ends with the connection.
+      body.cancel();
       return false;
     }
-    // A body longer than announced: what was announced goes out, the rest would be a next answer.
-    await this.#write(concatBytes(head, body.length > length ? body.subarray(0, length) : body));
-    return body.length === length;
   }
 
   /** Writes head and body; true when the body matched its framing. */
-  async #sendBody(head: Uint8Array, framing: ResponseBodyFraming, body: ReadableStream<Uint8Array> | null): Promise<boolean> {
-    if (framing === NO_BODY || body === null) {
-      void body?.cancel().catch(_noop);
-      await this.#write(head);
-      return framing.type !== "length" || framing.length === 0;
-    }
-    const reader = body.getReader();
-    try {
-      return await this.#copyBody(reader, head, framing);
-    } catch {
-      // The client left or the handler's body failed: either way the answer ends with the connection.
-      void reader.cancel().catch(_noop);
-      return false;
-    }
-  }
-
-  async #copyBody(
-    reader: ReadableStreamDefaultReader<Uint8Array>,
-    head: Uint8Array,
-    framing: ResponseBodyFraming,
-  ): Promise<boolean> {
+  async #copyBody(body: BodyReader, head: Uint8Array, framing: ResponseBodyFraming): Promise<boolean> {
     let pending: Uint8Array | undefined = head;
     let remaining = framing.type === "length" ? framing.length : Infinity;
-    for (let read = await reader.read(); !read.done; read = await reader.read()) {
-      let chunk = read.value;
-      if (chunk.length === 0) continue;
+    for (let piece = await body.read(); piece !== null; piece = await body.read()) {
+      let chunk = piece;
       const excess = chunk.length > remaining;
       if (excess) chunk = chunk.subarray(0, remaining);
       remaining -= chunk.length;
@@ -454,7 +469,7 @@ class _Connection {
       await this.#write(chunk);
       // A longer body than announced: what was announced went out; the rest would be a next answer.
       if (excess) {
-        void reader.cancel().catch(_noop);
+        body.cancel();
         return false;
       }
     }
@@ -484,7 +499,7 @@ class _Connection {
   /** A short plain-text answer that closes the connection; the reason is ours, never the client's bytes. */
   async #sendError(status: number, reason: string): Promise<void> {
     const text = encoder.encode(`${status} ${reasonPhrase(status)}: ${reason}\n`);
-    const head = encodeResponseHead(status, ERROR_HEADERS, { type: "length", length: text.length }, "close");
+    const head = encodeResponseHead(status, ERROR_FIELDS, { type: "length", length: text.length }, "close");
     this.#responding = true;
     await this.#write(concatBytes(head, text));
   }
@@ -571,38 +586,29 @@ class _Connection {
 }
 
 /**
- * The member's fields as the client sent them, except: Transfer-Encoding (the body goes on
- * decoded), a repeated Content-Length (one is enough), Expect: 100-continue (answered here), and
- * a Host that an absolute-form target overrides (RFC 9112 §3.2.2: a proxy replaces it).
+ * The body's length decides for bytes; a reader's answer keeps a plain Content-Length of its own,
+ * else goes chunked (HTTP/1.0 has no chunked coding: its body runs until the connection closes).
  */
-function _forwardedHeaders(head: RequestHead): Headers {
-  const headers = new Headers();
-  const absolute = head.target.charCodeAt(0) !== 47;
-  let hasLength = false;
-  for (const [name, value] of head.fields) {
-    const size = name.length;
-    const lower = size === 4 || size === 6 || size === 14 || size === 17 ? name.toLowerCase() : "";
-    if (lower === "content-length") {
-      hasLength = true;
-      continue;
-    }
-    const dropped = lower === "transfer-encoding" || (lower === "expect" && head.expectContinue) ||
-      (lower === "host" && absolute);
-    if (!dropped) headers.append(name, value);
-  }
-  if (hasLength) headers.set("content-length", head.framing.type === "length" ? `${head.framing.length}` : "0");
-  if (absolute) headers.set("host", head.host);
-  return headers;
+function _responseFraming(head: RequestHead, { status, fields, body }: Answer): ResponseBodyFraming {
+  if (head.method === "HEAD" || status < 200 || status === 204 || status === 304) return NO_BODY;
+  if (body === null) return EMPTY_BODY;
+  if (body instanceof Uint8Array) return { type: "length", length: body.length };
+  const length = fields.get("content-length");
+  if (length !== null && LENGTH.test(length)) return { type: "length", length: Number(length) };
+  return head.version === "HTTP/1.0" ? UNTIL_CLOSE : CHUNKED;
 }
 
-function _responseFraming(method: string, response: Response, http10: boolean): ResponseBodyFraming {
-  const status = response.status;
-  if (method === "HEAD" || status < 200 || status === 204 || status === 304) return NO_BODY;
-  const length = response.headers.get("content-length");
-  if (length !== null && LENGTH.test(length)) return { type: "length", length: Number(length) };
-  if (response.body === null) return EMPTY_BODY;
-  // HTTP/1.0 has no chunked coding: the body runs until the connection closes.
-  return http10 ? UNTIL_CLOSE : CHUNKED;
+/** A body the answer will not be sent with is let go of. */
+function _cancel(answer: Answer | undefined): void {
+  const body = answer?.body;
+  if (body && !(body instanceof Uint8Array)) body.cancel();
+}
+
+/** A target with dot segments or characters a URL parser encodes, as the parser gives it back. */
+function _normalPath(path: string): string {
+  const url = URL.parse(`http://host${path}`);
+  if (!url) throw new RequestError(400, "malformed request target");
+  return url.pathname + url.search;
 }
 
 function _saysClose(connection: string | null): boolean {

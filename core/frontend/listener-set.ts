@@ -11,7 +11,9 @@ import { logEvent } from "../log.ts";
 import type { Registry } from "../metrics/registry.ts";
 import type { Platform } from "../platform.ts";
 import type { ListenerTls } from "../tls/certificate.ts";
-import { type FrontEndEvents, type Handler, type Http1Listener, listenHttp1 } from "./http1-listener.ts";
+import { type Answer, Fields, hostnameOf } from "../http/message.ts";
+import type { Handler } from "../http/web.ts";
+import { type FrontEndEvents, type Http1Listener, listenHttp1 } from "./http1-listener.ts";
 
 /**
  * How long a listener replaced by one with new certificates keeps accepting beside it. Closing it
@@ -172,11 +174,11 @@ export class ListenerSet {
     const handler = this.#handler;
     return async (request, conn) => {
       const { redirectToHttps } = open.config;
-      if (redirectToHttps !== undefined) return _redirectToHttps(request, redirectToHttps);
-      const response = await handler(request, conn);
-      if (open.hsts !== undefined) response?.headers.set("strict-transport-security", open.hsts);
-      if (bound.draining) response?.headers.set("connection", "close");
-      return response;
+      if (redirectToHttps !== undefined) return _redirectToHttps(request.host, request.target, redirectToHttps);
+      const answer = await handler(request, conn);
+      if (open.hsts !== undefined) answer?.fields.set("strict-transport-security", open.hsts);
+      if (bound.draining) answer?.fields.set("connection", "close");
+      return answer;
     };
   }
 
@@ -205,10 +207,9 @@ export class ListenerSet {
 }
 
 /** 308 keeps the method and body (a POST stays a POST), unlike 301/302. */
-function _redirectToHttps(request: Request, port: number): Response {
-  const url = new URL(request.url);
-  const location = `https://${url.hostname}${port === 443 ? "" : `:${port}`}${url.pathname}${url.search}`;
-  return new Response(null, { status: 308, headers: { location } });
+function _redirectToHttps(host: string, target: string, port: number): Answer {
+  const location = `https://${hostnameOf(host)}${port === 443 ? "" : `:${port}`}${target}`;
+  return { status: 308, fields: new Fields(["location", location]), body: null };
 }
 
 function _hstsValue(config: ListenerConfig): string | undefined {

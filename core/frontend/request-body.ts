@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { BodyReader } from "../http/message.ts";
 import { ChunkedDecoder, ProtocolError } from "../proxy/http1-parse.ts";
 import { type RequestHead, RequestError } from "./http1-request.ts";
 
@@ -27,7 +28,7 @@ export interface BodySource {
  * The request body, decoded (Content-Length or chunked) and pulled on demand: nothing is read
  * before the handler asks, so a client waiting for 100 Continue is told to go on only then.
  */
-export class RequestBody {
+export class RequestBody implements BodyReader {
   /** The body ended exactly at its framing. */
   done = false;
   /** The chunked framing broke: the client gets this, whatever the handler answered to the failed upload. */
@@ -44,12 +45,8 @@ export class RequestBody {
     if (framing.type === "chunked") this.#decoder = new ChunkedDecoder();
   }
 
-  stream(): ReadableStream<Uint8Array> {
-    // highWaterMark 0: the stream pulls only when its reader asks, never ahead.
-    return new ReadableStream<Uint8Array>({ pull: (controller) => this.#pull(controller) }, { highWaterMark: 0 });
-  }
-
-  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+  /** Rejects when the chunked framing breaks: the upstream then sees a failed upload, never a shortened one. */
+  async read(): Promise<Uint8Array | null> {
     if (!this.#started) {
       this.#started = true;
       if (this.head.expectContinue) await this.connection.sendContinue();
@@ -62,11 +59,14 @@ export class RequestBody {
         if (error instanceof ProtocolError) this.malformed = new RequestError(400, error.message);
         throw error;
       }
-      if (piece) return controller.enqueue(piece);
-      if (this.done) return controller.close();
+      if (piece) return piece;
+      if (this.done) return null;
       await this.connection.awaitBody();
     }
   }
+
+  /** Nothing to stop: unread bytes stay on the connection, which then carries no other request. */
+  cancel(): void {}
 
   #counted(): Uint8Array | null {
     const piece = this.connection.take(this.#remaining);
@@ -77,8 +77,7 @@ export class RequestBody {
 
   /**
    * Pushes only when the decoder has used up what it had, so the bytes past the body's end all
-   * come from the last push. Malformed framing throws, which errors the stream: the upstream then
-   * sees a failed upload, never a shortened one.
+   * come from the last push. Malformed framing throws.
    */
   #chunk(decoder: ChunkedDecoder): Uint8Array | null {
     for (;;) {

@@ -9,8 +9,9 @@
  * ```
  * @module
  */
+import { type BodyReader, Fields } from "../http/message.ts";
 import type { Clock } from "../ports.ts";
-import { type Http1Client, type Origin, toResponse, UpstreamError } from "../proxy/http1-client.ts";
+import { type Http1Client, type Origin, UpstreamError } from "../proxy/http1-client.ts";
 import type { Probe, ProbeResult } from "./member-health.ts";
 import { type CheckConfig, formatStatuses, statusExpected } from "./schema.ts";
 
@@ -44,23 +45,20 @@ export function httpProbe(client: ProbeClient, origin: Origin, check: CheckConfi
     const result = (ok: boolean, reason: string) => ({ ok, reason, durationMs: clock.now() - started });
     try {
       if (signal?.aborted) return result(false, "aborted");
-      const response = toResponse(await client.request(origin, {
+      const response = await client.request(origin, {
         method: check.method,
         target: check.path,
         // Nothing is pooled after a check, so each one opens a new connection as HAProxy's do: a
         // kept-alive one would not show that the member stopped accepting connections.
-        headers: new Headers({ host, "user-agent": "tandem-health", connection: "close" }),
+        fields: new Fields(["host", host, "user-agent", "tandem-health", "connection", "close"]),
         body: null,
+        framing: null,
         signal: deadline.signal,
-      }, timeouts));
+      }, timeouts);
       const status = response.status;
-      if (!statusExpected(check.expect, status)) {
-        await response.body?.cancel();
-        return result(false, `HTTP ${status} (expected ${expected})`);
-      }
-      if (check.body === undefined) {
-        await response.body?.cancel();
-        return result(true, `HTTP ${status}`);
+      if (!statusExpected(check.expect, status) || check.body === undefined) {
+        if (response.body !== null && !(response.body instanceof Uint8Array)) response.body.cancel();
+        return statusExpected(check.expect, status) ? result(true, `HTTP ${status}`) : result(false, `HTTP ${status} (expected ${expected})`);
       }
       const text = await _readStart(response.body, MAX_BODY);
       if (!text.includes(check.body)) return result(false, `body lacks ${JSON.stringify(check.body)}`);
@@ -76,19 +74,19 @@ export function httpProbe(client: ProbeClient, origin: Origin, check: CheckConfi
   };
 }
 
-async function _readStart(body: ReadableStream<Uint8Array> | null, limit: number): Promise<string> {
+async function _readStart(body: Uint8Array | BodyReader | null, limit: number): Promise<string> {
   if (!body) return "";
-  const reader = body.getReader();
+  if (body instanceof Uint8Array) return new TextDecoder().decode(body.subarray(0, limit));
   const bytes = new Uint8Array(limit);
   let length = 0;
   while (length < limit) {
-    const { done, value } = await reader.read();
-    if (done) return new TextDecoder().decode(bytes.subarray(0, length));
-    const take = Math.min(value.length, limit - length);
-    bytes.set(value.subarray(0, take), length);
+    const piece = await body.read();
+    if (piece === null) return new TextDecoder().decode(bytes.subarray(0, length));
+    const take = Math.min(piece.length, limit - length);
+    bytes.set(piece.subarray(0, take), length);
     length += take;
   }
-  await reader.cancel();
+  body.cancel();
   return new TextDecoder().decode(bytes);
 }
 

@@ -5,6 +5,7 @@
  * @module
  */
 import type { ForwardingConfig } from "../config/schema.ts";
+import type { FieldMap } from "../http/message.ts";
 import { displayIp } from "./ip.ts";
 
 const HOP_BY_HOP = [
@@ -42,7 +43,7 @@ export class HeaderError extends Error {
 }
 
 /** The field names listed in Connection, lower-cased. */
-function _connectionTokens(headers: Headers): string[] {
+function _connectionTokens(headers: FieldMap): string[] {
   const value = headers.get("connection");
   if (!value) return [];
   return value.split(",").map((token) => token.trim().toLowerCase()).filter(Boolean);
@@ -53,7 +54,7 @@ function _connectionTokens(headers: Headers): string[] {
  * handshake; TE is kept only as `trailers`, the one value meaningful end to end.
  * Throws {@link HeaderError} when Connection names a protected field.
  */
-export function stripHopByHop(headers: Headers, options: { keepUpgrade?: boolean; request?: boolean } = {}): void {
+export function stripHopByHop(headers: FieldMap, options: { keepUpgrade?: boolean; request?: boolean } = {}): void {
   const tokens = _connectionTokens(headers);
   if (options.request) {
     for (const token of tokens) {
@@ -87,7 +88,7 @@ export interface ForwardContext {
 }
 
 /** Sets the forwarding headers the pool asks for; client-sent copies survive only from trusted proxies. */
-export function applyForwarding(headers: Headers, forwarding: ForwardingConfig, context: ForwardContext): void {
+export function applyForwarding(headers: FieldMap, forwarding: ForwardingConfig, context: ForwardContext): void {
   const client = displayIp(context.clientAddress);
   if (!context.trusted) {
     headers.delete("x-forwarded-for");
@@ -116,11 +117,4 @@ export function applyForwarding(headers: Headers, forwarding: ForwardingConfig, 
     const previous = headers.get("via");
     headers.set("via", previous ? `${previous}, 1.1 tandem` : "1.1 tandem");
   }
-}
-
-/** True for a WebSocket opening handshake (RFC 6455 §4.1). */
-export function isWebSocketUpgrade(request: Request): boolean {
-  return request.method === "GET" &&
-    request.headers.get("upgrade")?.toLowerCase() === "websocket" &&
-    _connectionTokens(request.headers).includes("upgrade");
 }

@@ -4,19 +4,21 @@
  * ever reached the backend, which decides whether retrying elsewhere is safe.
  *
  * ```ts
- * import { Http1Client, toResponse } from "./http1-client.ts";
+ * import { Http1Client } from "./http1-client.ts";
+ * import { Fields } from "../http/message.ts";
  * const client = new Http1Client({ connect, clock });
  * const answer = await client.request(
  *   { hostname: "127.0.0.1", port: 8080 },
- *   { method: "GET", target: "/", headers: new Headers({ host: "app" }), body: null },
+ *   { method: "GET", target: "/", fields: new Fields(["host", "app"]), body: null, framing: null },
  *   { connect: 1000, response: 30_000, idle: 30_000 },
  * );
- * const text = await toResponse(answer).text();
+ * console.log(answer.status);
  * ```
  *
  * @module
  */
 
+import type { Answer, BodyReader, Fields, RequestFraming } from "../http/message.ts";
 import type { Clock, Connect, StreamConnection } from "../ports.ts";
 import { Deadline } from "./deadline.ts";
 import {
@@ -31,7 +33,6 @@ import {
   lengthFraming,
   parseResponseHead,
   ProtocolError,
-  type RequestFraming,
   type ResponseHead,
 } from "./http1-parse.ts";
 
@@ -70,9 +71,11 @@ export interface UpstreamRequest {
   method: string;
   /** Origin-form, e.g. "/a/b?x=1". */
   target: string;
-  /** Sent as given (including Host), except the framing headers, which describe `body` and nothing else. */
-  headers: Headers;
-  body: ReadableStream<Uint8Array> | null;
+  /** Sent as given (including Host), except the framing fields, which `framing` decides. */
+  fields: Fields;
+  body: BodyReader | null;
+  /** How `body` goes on the wire (null: no body; a length must be exactly the body's). */
+  framing: RequestFraming;
   /** Aborting closes the connection; it is never reused. */
   signal?: AbortSignal;
   /**
@@ -84,20 +87,10 @@ export interface UpstreamRequest {
 }
 
 /**
- * A member's answer as the balancer takes it: no web Response is built for it, since the balancer
- * builds the one it returns anyway. `headers` belong to the receiver (it may change them), and a
- * body that came whole with the head (small responses) is handed over as bytes, not as a stream.
+ * A member's answer: its fields belong to the receiver (it may change them), and a body that came
+ * whole with the head (small responses) is handed over as bytes, not as a reader.
  */
-export interface UpstreamResponse {
-  status: number;
-  headers: Headers;
-  body: Uint8Array | ReadableStream<Uint8Array> | null;
-}
-
-/** The answer as a web Response, for callers that want one (health checks, tests). */
-export function toResponse({ status, headers, body }: UpstreamResponse): Response {
-  return new Response(body as BodyInit | null, { status, headers });
-}
+export type UpstreamResponse = Answer;
 
 /** A member's answer to a protocol switch: on 101, its connection and every byte it sent so far. */
 export type UpgradeAnswer =
@@ -129,7 +122,6 @@ export function isIdempotent(method: string): boolean {
 const EMPTY = new Uint8Array(0);
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const TARGET = /^[!-~]+$/;
-const DIGITS = /^[0-9]{1,15}$/;
 const _noop = () => {};
 
 /** One HTTP/1.1 connection; `read` hands out the pending read started while it was pooled. */
@@ -187,7 +179,7 @@ interface _Call {
   isHead: boolean;
   /** A request that went out on a pooled connection which then closed unanswered may be sent again on a fresh one. */
   replayable: boolean;
-  body: ReadableStream<Uint8Array> | null;
+  body: BodyReader | null;
   /** Declared request body length; -1 sends the body chunked. */
   length: number;
   signal: AbortSignal | undefined;
@@ -203,7 +195,7 @@ class _Exchange {
   reusable = false;
   finished = false;
   awaitingHead = true;
-  bodyReader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  body: BodyReader | undefined;
   detach: () => void = _noop;
   constructor(readonly conn: _Conn, readonly responseTimeout: number) {}
 
@@ -233,17 +225,6 @@ async function _read(
   }
   if (conn.failure) throw conn.failure;
   return chunk;
-}
-
-/**
- * The body alone decides the framing: a plain declared length is kept, any other body goes
- * chunked, and no body means no framing header (bar a client's own `content-length: 0`, which
- * servers that insist on a length for POST expect).
- */
-function _framing(headers: Headers, body: ReadableStream<Uint8Array> | null): RequestFraming {
-  const declared = headers.get("content-length");
-  if (body === null) return declared === "0" ? 0 : null;
-  return declared !== null && DIGITS.test(declared) && !headers.has("transfer-encoding") ? Number(declared) : -1;
 }
 
 function _junk(message: string, cause?: unknown): UpstreamError {
@@ -305,13 +286,13 @@ export class Http1Client {
     request: UpstreamRequest,
     timeouts: RequestTimeouts,
   ): Promise<UpstreamResponse> {
-    const { method, target, headers, body, signal, freshConnection } = request;
+    const { method, target, fields, body, framing, signal, freshConnection } = request;
     if (!METHOD.test(method) || !TARGET.test(target)) {
       throw new TypeError(`invalid request line: ${JSON.stringify(`${method} ${target}`)}`);
     }
+    if (body === null ? framing !== null && framing !== 0 : framing === null) throw new TypeError("the framing does not describe the body");
     if (signal?.aborted) throw new UpstreamError("aborted", false, "aborted before connecting");
-    const framing = _framing(headers, body);
-    const head = encodeRequestHead(method, target, headers, framing);
+    const head = encodeRequestHead(method, target, fields, framing);
     const call: _Call = { head, isHead: method === "HEAD", replayable: isIdempotent(method), body, length: framing ?? 0, signal, timeouts };
     const key = _originKey(origin);
     const pooled = freshConnection ? undefined : this.#takeIdle(key);
@@ -333,7 +314,7 @@ export class Http1Client {
     const conn = await this.#open(origin, _originKey(origin), request.signal, timeouts.connect);
     const failed = (cause: unknown) => conn.failure ?? _empty(true, "connection failed before the upgrade answer", cause);
     try {
-      const writing = conn.write(encodeRequestHead(request.method, request.target, request.headers, null));
+      const writing = conn.write(encodeRequestHead(request.method, request.target, request.fields, null));
       if (writing) await writing;
       conn.deadline.set(timeouts.response, () => conn.fail(new UpstreamError("response-timeout", true, `no upgrade answer within ${timeouts.response} ms`)));
       let received: Uint8Array = EMPTY;
@@ -483,19 +464,19 @@ export class Http1Client {
     isHead: boolean,
     idle: number,
   ): UpstreamResponse {
-    const { status, headers, contentLength, keepAlive } = head;
+    const { status, fields, contentLength, keepAlive } = head;
     const bodyless = isHead || status === 204 || status === 304;
     // 205 may not carry content in a Response; any framed body on it spoils the connection.
     if (bodyless || status === 205 || contentLength === 0) {
       ex.reusable = keepAlive && rest.length === 0 && (bodyless || contentLength === 0);
       this.#finish(ex, true);
-      return { status, headers, body: null };
+      return { status, fields, body: null };
     }
-    // The whole body came with the head (small responses): hand it over as bytes, no stream built.
+    // The whole body came with the head (small responses): hand it over as bytes, no reader built.
     if (!head.chunked && contentLength > 0 && rest.length === contentLength) {
       ex.reusable = keepAlive;
       this.#finish(ex, true);
-      return { status, headers, body: rest };
+      return { status, fields, body: rest };
     }
     const conn = ex.conn;
     const onIdle = () => conn.fail(_bodyError(`no response body bytes for ${idle} ms`));
@@ -517,61 +498,36 @@ export class Http1Client {
     else if (contentLength > 0) framing = lengthFraming(contentLength, read);
     else framing = closeFraming(read);
     ex.reusable = keepAlive && (head.chunked || contentLength > 0);
-    const end = (complete: boolean) => this.#finish(ex, complete);
-    const stream = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const chunk = await framing.next();
-          if (chunk !== null && chunk.length > 0) controller.enqueue(chunk);
-          // Checked after every piece so the connection is pooled before the consumer sees the end.
-          if (chunk === null || framing.complete()) {
-            end(framing.complete());
-            controller.close();
-          }
-        } catch (error) {
-          end(false);
-          const failure = error instanceof ProtocolError ? _bodyError(error.message, error) : error;
-          controller.error(failure);
-        }
-      },
-      cancel: () => end(false),
-    }, { highWaterMark: 0 });
-    return { status, headers, body: stream };
+    return { status, fields, body: new _ResponseBody(framing, (complete) => this.#finish(ex, complete)) };
   }
 
   /** Streams the request body; the response timeout pauses while the client is the slow side. */
-  async #upload(ex: _Exchange, body: ReadableStream<Uint8Array>, length: number) {
+  async #upload(ex: _Exchange, body: BodyReader, length: number) {
     const conn = ex.conn;
     const fail = (message: string, cause?: unknown) =>
       conn.fail(new UpstreamError("aborted", true, message, { cause }));
-    let reader: ReadableStreamDefaultReader<Uint8Array>;
-    try {
-      reader = ex.bodyReader = body.getReader();
-    } catch (error) {
-      return fail("request body is not readable", error);
-    }
+    ex.body = body;
     let written = 0;
     for (;;) {
       ex.waitForBackend(false);
       ex.bodyTouched = true;
-      let result: ReadableStreamReadResult<Uint8Array>;
+      let piece: Uint8Array | null;
       try {
-        result = await reader.read();
+        piece = await body.read();
       } catch (error) {
         return fail("request body failed", error);
       }
       if (conn.closed) return;
       ex.waitForBackend(true);
-      if (result.done) break;
-      written += result.value.length;
+      if (piece === null) break;
+      written += piece.length;
       if (length >= 0 && written > length) return fail("request body exceeds its content-length");
-      if (result.value.length === 0) continue;
       try {
-        const writing = conn.write(length >= 0 ? result.value : encodeChunk(result.value));
+        const writing = conn.write(length >= 0 ? piece : encodeChunk(piece));
         if (writing) await writing;
       } catch {
         // The backend may have answered early (413) and closed; the head reader reports the rest.
-        reader.cancel().catch(_noop);
+        body.cancel();
         return;
       }
     }
@@ -595,7 +551,7 @@ export class Http1Client {
       return;
     }
     conn.close();
-    if (!ex.uploadDone) ex.bodyReader?.cancel().catch(_noop);
+    if (!ex.uploadDone) ex.body?.cancel();
   }
 
   #takeIdle(key: string): _Conn | undefined {
@@ -634,5 +590,41 @@ export class Http1Client {
   #closeIdle(conn: _Conn): void {
     conn.idle = false;
     conn.close();
+  }
+}
+
+/**
+ * A member's response body, decoded from its framing. The connection is pooled (or closed) as
+ * soon as the framing is complete, before the reader sees the end.
+ */
+class _ResponseBody implements BodyReader {
+  #ended = false;
+
+  constructor(readonly framing: BodyFraming, readonly end: (complete: boolean) => void) {}
+
+  async read(): Promise<Uint8Array | null> {
+    const framing = this.framing;
+    while (!this.#ended) {
+      let piece: Uint8Array | null;
+      try {
+        piece = await framing.next();
+      } catch (error) {
+        this.#finish(false);
+        throw error instanceof ProtocolError ? _bodyError(error.message, error) : error;
+      }
+      if (piece === null || framing.complete()) this.#finish(framing.complete());
+      if (piece !== null && piece.length > 0) return piece;
+    }
+    return null;
+  }
+
+  cancel(): void {
+    this.#finish(false);
+  }
+
+  #finish(complete: boolean): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.end(complete);
   }
 }

@@ -12,12 +12,15 @@
  * @module
  */
 
+import { Fields, type RequestFraming } from "../http/message.ts";
+
 /** Malformed bytes from the upstream; the client maps it to junk-response or body-error. */
 export class ProtocolError extends Error {}
 
 export interface ResponseHead {
   status: number;
-  headers: Headers;
+  /** Names lower-cased, values without surrounding whitespace. */
+  fields: Fields;
   /** -1 when absent. */
   contentLength: number;
   /** False under a Transfer-Encoding that does not end in chunked: the body runs until close. */
@@ -38,6 +41,11 @@ const utf8 = new TextDecoder();
 const STATUS_LINE = /^HTTP\/1\.([01]) ([0-9]{3})(?: |$)/;
 const CONTENT_LENGTH = /^[ \t]*([0-9]{1,15})[ \t]*$/;
 const NON_ASCII = /[\x80-\uffff]/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A CTL other than HTAB, including a bare CR or LF inside a line. */
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+const OWS = /^[ \t]+|[ \t]+$/g;
 
 /** Terminates a chunked request body (no trailers). */
 export const LAST_CHUNK: Uint8Array = new Uint8Array([48, 13, 10, 13, 10]);
@@ -96,23 +104,21 @@ function _encodeLatin1(text: string): Uint8Array {
 export { _encodeLatin1 as encodeLatin1, _latin1 as latin1 };
 
 /**
- * How a request body is framed on the wire: `length` bytes, chunked (-1), or no body at all
- * (null). The framing headers come from here alone, never from the caller's headers, so what
- * they announce is always exactly the body that follows.
+ * Request head bytes; the fields' Content-Length and Transfer-Encoding are replaced by `framing`,
+ * so what they announce is always exactly the body that follows.
  */
-export type RequestFraming = number | null;
-
-/** Request head bytes; the caller's Content-Length and Transfer-Encoding are replaced by `framing`. */
 export function encodeRequestHead(
   method: string,
   target: string,
-  headers: Headers,
+  fields: Fields,
   framing: RequestFraming,
 ): Uint8Array {
   let head = `${method} ${target} HTTP/1.1\r\n`;
-  for (const [name, value] of headers) {
+  const list = fields.list;
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i];
     if (name === "content-length" || name === "transfer-encoding") continue;
-    head += `${name}: ${value}\r\n`;
+    head += `${name}: ${list[i + 1]}\r\n`;
   }
   if (framing === -1) head += "transfer-encoding: chunked\r\n";
   else if (framing !== null) head += `content-length: ${framing}\r\n`;
@@ -137,7 +143,7 @@ export function parseResponseHead(bytes: Uint8Array): ResponseHead {
   const statusLine = text.slice(0, lineEnd);
   const match = STATUS_LINE.exec(statusLine);
   if (!match) throw new ProtocolError(`bad status line: ${JSON.stringify(statusLine.slice(0, 80))}`);
-  const headers = new Headers();
+  const fields: string[] = [];
   let contentLength = -1;
   let transferEncoding = "";
   let close = false;
@@ -149,18 +155,12 @@ export function parseResponseHead(bytes: Uint8Array): ResponseHead {
     if (first === SP || first === HTAB) throw new ProtocolError("obsolete line folding");
     const colon = text.indexOf(":", start);
     if (colon <= start || colon > lineEnd) throw new ProtocolError("header line without a name and colon");
-    const name = text.slice(start, colon);
-    // Headers.append strips the whitespace around the value itself.
-    const value = text.slice(colon + 1, lineEnd);
-    try {
-      headers.append(name, value);
-    } catch {
-      throw new ProtocolError(`invalid header ${JSON.stringify(name.slice(0, 80))}`);
-    }
-    // Only three names matter here; checking the length first spares lower-casing the others.
-    const size = name.length;
-    const lower = size === 14 || size === 17 || size === 10 ? name.toLowerCase() : "";
-    if (lower === "content-length") {
+    const name = text.slice(start, colon).toLowerCase();
+    const value = text.slice(colon + 1, lineEnd).replace(OWS, "");
+    if (!TOKEN.test(name)) throw new ProtocolError(`invalid header name ${JSON.stringify(name.slice(0, 80))}`);
+    if (CONTROL.test(value)) throw new ProtocolError(`control character in header ${JSON.stringify(name.slice(0, 80))}`);
+    fields.push(name, value);
+    if (name === "content-length") {
       for (const token of value.split(",")) {
         const digits = CONTENT_LENGTH.exec(token);
         if (!digits) throw new ProtocolError("invalid content-length");
@@ -170,9 +170,9 @@ export function parseResponseHead(bytes: Uint8Array): ResponseHead {
         }
         contentLength = length;
       }
-    } else if (lower === "transfer-encoding") {
+    } else if (name === "transfer-encoding") {
       transferEncoding += transferEncoding ? `,${value}` : value;
-    } else if (lower === "connection") {
+    } else if (name === "connection") {
       for (const token of _tokens(value)) {
         if (token === "close") close = true;
         else if (token === "keep-alive") keepAliveToken = true;
@@ -187,7 +187,7 @@ export function parseResponseHead(bytes: Uint8Array): ResponseHead {
   const codings = transferEncoding ? _tokens(transferEncoding) : [];
   return {
     status: Number(match[2]),
-    headers,
+    fields: new Fields(fields),
     contentLength,
     chunked: codings[codings.length - 1] === "chunked",
     keepAlive: !close && (match[1] === "1" || keepAliveToken),

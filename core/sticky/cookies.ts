@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { FieldMap } from "../http/message.ts";
 
 export type CookiePair = [name: string, value: string];
 
@@ -25,7 +26,7 @@ export function serializeCookieHeader(pairs: readonly CookiePair[]): string {
 }
 
 /** Writes `pairs` back as the Cookie header, removing it when nothing is left. */
-export function setCookieHeader(headers: Headers, pairs: readonly CookiePair[]): void {
+export function setCookieHeader(headers: FieldMap, pairs: readonly CookiePair[]): void {
   if (pairs.length === 0) headers.delete("cookie");
   else headers.set("cookie", serializeCookieHeader(pairs));
 }
@@ -56,8 +57,8 @@ export function buildSetCookie(name: string, value: string, attributes: CookieAt
   return `${line}; SameSite=${attributes.sameSite}`;
 }
 
-/** Replaces every Set-Cookie of a Headers object (Headers has no API to edit one in place). */
-export function replaceSetCookies(headers: Headers, lines: readonly string[]): void {
+/** Replaces every Set-Cookie line (neither Headers nor Fields edit one in place). */
+export function replaceSetCookies(headers: FieldMap, lines: readonly string[]): void {
   headers.delete("set-cookie");
   for (const line of lines) headers.append("set-cookie", line);
 }

@@ -54,7 +54,7 @@ export function createInsertMode(config: StickyConfig, members: readonly StickyM
   };
 
   return {
-    async read(_url, headers) {
+    async read(_path, headers) {
       const pairs = parseCookieHeader(headers.get("cookie"));
       const kept = pairs.filter(([name]) => name !== cookieName);
       if (kept.length === pairs.length) return {};

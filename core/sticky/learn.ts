@@ -17,8 +17,8 @@ export function createLearnMode(config: StickyConfig, table: StickTable): Sticky
   const cookieName = stickyCookieName(config);
   return {
     table,
-    read(url, headers) {
-      const candidates = [pathParameterValue(url.pathname, config.pathParameter)];
+    read(path, headers) {
+      const candidates = [pathParameterValue(path, config.pathParameter)];
       for (const [name, value] of parseCookieHeader(headers.get("cookie"))) {
         if (name === cookieName) candidates.push(value);
       }

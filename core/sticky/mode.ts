@@ -4,6 +4,7 @@
  * @module
  */
 import type { StickyConfig } from "../config/schema.ts";
+import type { FieldMap } from "../http/message.ts";
 import type { StickTable } from "../stick-table/stick-table.ts";
 
 /** What the request said about its session. */
@@ -15,10 +16,10 @@ export interface StickyLookup {
 }
 
 export interface StickyMode {
-  /** Reads the session from the request and rewrites `headers` (the upstream copy) when the mode owns a cookie. */
-  read(url: URL, headers: Headers): StickyLookup | Promise<StickyLookup>;
+  /** Reads the session from the request (`path` without its query) and rewrites `headers` (what goes to the member) when the mode owns a cookie. */
+  read(path: string, headers: FieldMap): StickyLookup | Promise<StickyLookup>;
   /** Sets or rewrites cookies on the response of `member`, which may differ from lookup.member after a failover. */
-  write(headers: Headers, lookup: StickyLookup, member: string, secure: boolean): void | Promise<void>;
+  write(headers: FieldMap, lookup: StickyLookup, member: string, secure: boolean): void | Promise<void>;
   /** The learned sessions, for modes that keep a table. */
   readonly table?: StickTable;
 }

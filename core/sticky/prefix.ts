@@ -16,7 +16,7 @@ export function createPrefixMode(config: StickyConfig, members: readonly StickyM
   const byId = new Map(members.map((member) => [member.id, member.name]));
   const idOf = new Map(members.map((member) => [member.name, member.id]));
   return {
-    read(_url, headers) {
+    read(_path, headers) {
       const pairs = parseCookieHeader(headers.get("cookie"));
       let lookup: StickyLookup = {};
       let changed = false;

@@ -19,10 +19,10 @@ export function createRouteMode(config: StickyConfig, members: readonly StickyMe
     return member ? { member, session: value } : {};
   };
   return {
-    read(url, headers) {
+    read(path, headers) {
       // The path parameter wins over the cookie, as in mod_proxy_balancer: a client with
       // cookies off still carries an older cookie for the same site.
-      const fromPath = memberOf(pathParameterValue(url.pathname, config.pathParameter));
+      const fromPath = memberOf(pathParameterValue(path, config.pathParameter));
       if (fromPath.member) return fromPath;
       for (const [name, value] of parseCookieHeader(headers.get("cookie"))) {
         if (name !== cookieName) continue;

@@ -11,12 +11,14 @@
  * @example
  * ```ts
  * const upstream = fetchUpstream(fetch, systemClock);
- * const response = await upstream({ hostname: "10.0.0.5", port: 8080 }, { method: "GET", target: "/", headers, body: null }, timeouts);
+ * const answer = await upstream({ hostname: "10.0.0.5", port: 8080 }, { method: "GET", target: "/", fields, body: null, framing: null }, timeouts);
  * ```
  * @module
  */
 import type { Upstream } from "../../core/balancer/balancer.ts";
 import type { Clock } from "../../core/ports.ts";
+import { Fields } from "../../core/http/message.ts";
+import { readerOf, streamOf } from "../../core/http/web.ts";
 import { type Origin, UpstreamError } from "../../core/proxy/http1-client.ts";
 
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
@@ -33,10 +35,13 @@ export function fetchUpstream(fetchFunction: FetchFunction, clock: Clock): Upstr
       timedOut = true;
       controller.abort();
     }, headTimeout);
+    // fetch frames the body itself.
+    const headers = new Headers();
+    for (const [name, value] of request.fields) if (name !== "content-length" && name !== "transfer-encoding") headers.append(name, value);
     const init: RequestInit & { duplex?: "half" } = {
       method: request.method,
-      headers: request.headers,
-      body: request.body,
+      headers,
+      body: request.body && streamOf(request.body),
       redirect: "manual",
       signal: controller.signal,
     };
@@ -55,15 +60,14 @@ export function fetchUpstream(fetchFunction: FetchFunction, clock: Clock): Upstr
     } finally {
       cancelTimer();
     }
-    // A fetched response's headers are immutable; the balancer gets its own copy to change.
-    const headers = new Headers(response.headers);
+    const fields = Fields.of(response.headers);
     if (!response.body) {
       request.signal?.removeEventListener("abort", onClientAbort);
-      return { status: response.status, headers, body: null };
+      return { status: response.status, fields, body: null };
     }
     const body = _withIdleTimeout(response.body, timeouts.idle, clock, controller, () =>
       request.signal?.removeEventListener("abort", onClientAbort));
-    return { status: response.status, headers, body };
+    return { status: response.status, fields, body: readerOf(body) };
   };
 }
 

@@ -11,7 +11,8 @@
  *   Bun fetch      the runtime's own client (native code), for comparison
  *
  * and, without sockets, the balancer's own work per request (core/balancer/balancer.ts with a
- * member that answers at once: routing, stickiness, headers, metrics, the Response).
+ * member that answers at once: routing, stickiness, fields, metrics), on the compact message the
+ * socket front end hands it and through the web front end (Request in, Response out).
  *
  * @module
  */
@@ -20,6 +21,7 @@ import { createBalancer } from "../../core/balancer/balancer.ts";
 import { createBalancerMetrics } from "../../core/balancer/metrics.ts";
 import { systemClock } from "../../core/clock.ts";
 import { formatProblem, validateConfig } from "../../core/config/load.ts";
+import { Fields } from "../../core/http/message.ts";
 import { Registry } from "../../core/metrics/registry.ts";
 import { Http1Client } from "../../core/proxy/http1-client.ts";
 import { connect } from "../../runtimes/bun/connect.ts";
@@ -69,7 +71,7 @@ async function _rawSockets(port: number): Promise<() => Promise<void>> {
     const socket = await Bun.connect({
       hostname: "127.0.0.1",
       port,
-      socket: { data: (_socket, data) => data[data.length - 1] === 10 && answered() },
+      socket: { data: (_socket, data) => void (data[data.length - 1] === 10 && answered()) },
     });
     socket.setNoDelay(true);
     idle.push({ write: () => new Promise<void>((resolve) => (answered = resolve, socket.write(head))) });
@@ -96,8 +98,8 @@ function _tandemClient(port: number): () => Promise<void> {
   const client = new Http1Client({ connect, clock: systemClock });
   const timeouts = { connect: 5_000, response: 30_000, idle: 30_000 };
   return async () => {
-    const answer = await client.request({ hostname: "127.0.0.1", port }, { method: "GET", target: "/", headers: new Headers({ host: `127.0.0.1:${port}` }), body: null }, timeouts);
-    if (answer.body instanceof ReadableStream) await answer.body.cancel();
+    const answer = await client.request({ hostname: "127.0.0.1", port }, { method: "GET", target: "/", fields: new Fields(["host", `127.0.0.1:${port}`]), body: null, framing: null }, timeouts);
+    if (answer.body !== null && !(answer.body instanceof Uint8Array)) answer.body.cancel();
   };
 }
 
@@ -109,7 +111,7 @@ function _bunFetch(port: number): () => Promise<void> {
 }
 
 /** The balancer with the bench's pool (round robin, insert cookie, forwarding) and a member answering at once. */
-function _balancer(): () => Promise<void> {
+function _balancer(frontEnd: "socket" | "web"): () => Promise<void> {
   const result = validateConfig({
     listeners: [{ address: "127.0.0.1:0" }],
     accessLog: false,
@@ -122,11 +124,19 @@ function _balancer(): () => Promise<void> {
     clock: systemClock,
     log: () => {},
     metrics: createBalancerMetrics(registry, () => balancer.pools),
-    upstream: () => Promise.resolve({ status: 200, headers: new Headers({ "content-type": "text/plain", "content-length": "13" }), body }),
+    upstream: () => Promise.resolve({ status: 200, fields: new Fields(["content-type", "text/plain", "content-length", "13"]), body }),
   });
+  const conn = { remoteAddress: "127.0.0.1", tls: false };
+  const signal = new AbortController().signal;
+  if (frontEnd === "socket") {
+    return async () => {
+      const fields = new Fields(["host", "127.0.0.1:8080", "user-agent", "wrk"]);
+      await balancer.handle({ method: "GET", target: "/", host: "127.0.0.1:8080", fields, body: null, framing: null, webSocket: false, signal }, conn);
+    };
+  }
   return async () => {
     const request = new Request("http://127.0.0.1:8080/", { headers: { host: "127.0.0.1:8080", "user-agent": "wrk" } });
-    const response = await balancer.fetch(request, { remoteAddress: "127.0.0.1", tls: false });
+    const response = await balancer.fetch(request, conn);
     await response!.arrayBuffer();
   };
 }
@@ -138,7 +148,8 @@ try {
     await _measure("stream port (socket-stream.ts)", await _streamPort(member.port)),
     await _measure("tandem client (http1-client.ts)", _tandemClient(member.port)),
     await _measure("Bun fetch()", _bunFetch(member.port)),
-    await _measure("balancer, no sockets (balancer.ts)", _balancer()),
+    await _measure("balancer, no sockets, compact message (balancer.handle)", _balancer("socket")),
+    await _measure("balancer, no sockets, web front end (balancer.fetch)", _balancer("web")),
   ];
   console.log(`Bun ${Bun.version}, ${IN_FLIGHT} in flight, ${REQUESTS} requests per row, CPU of this process per request\n`);
   console.log("| layer | user µs | system µs | requests/s |\n|---|---:|---:|---:|");

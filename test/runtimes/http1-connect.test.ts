@@ -4,7 +4,9 @@ import net from "node:net";
 import https from "node:https";
 import { systemClock } from "../../core/clock.ts";
 import { connect, runtime } from "../support/runtime-connect.ts";
-import { Http1Client, type Origin, toResponse, UpstreamError } from "../../core/proxy/http1-client.ts";
+import { Fields } from "../../core/http/message.ts";
+import { toWebResponse } from "../../core/http/web.ts";
+import { Http1Client, type Origin, UpstreamError } from "../../core/proxy/http1-client.ts";
 
 
 const clock = systemClock;
@@ -72,9 +74,9 @@ describe(`${runtime} connect adapter`, () => {
     }));
     const client = new Http1Client({ connect, clock });
     const get = async (tls: Origin["tls"]) =>
-      toResponse(await client.request(
+      toWebResponse(await client.request(
         { hostname: "127.0.0.1", port, tls },
-        { method: "GET", target: "/", headers: new Headers({ host: "backend.test" }), body: null },
+        { method: "GET", target: "/", fields: new Fields(["host", "backend.test"]), body: null, framing: null },
         TIMEOUTS,
       ));
     try {

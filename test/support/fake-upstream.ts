@@ -5,7 +5,9 @@
 import type { Upstream } from "../../core/balancer/balancer.ts";
 import { validateConfig } from "../../core/config/load.ts";
 import type { Config } from "../../core/config/schema.ts";
-import { UpstreamError, type UpstreamRequest, type UpstreamResponse } from "../../core/proxy/http1-client.ts";
+import { Fields } from "../../core/http/message.ts";
+import { fromWebResponse } from "../../core/http/web.ts";
+import { UpstreamError, type UpstreamRequest } from "../../core/proxy/http1-client.ts";
 
 export type Behaviour = "ok" | "refuse" | "junk" | "timeout" | "hang" | ((request: UpstreamRequest) => Response | Promise<Response>);
 
@@ -39,16 +41,11 @@ export function fakeFarm(names: string[]): FakeFarm {
     if (behaviour === "timeout") throw new UpstreamError("response-timeout", true, "no response");
     if (behaviour === "hang") return new Promise(() => {});
     served.push(name);
-    if (typeof behaviour === "function") return fromResponse(await behaviour(request));
+    if (typeof behaviour === "function") return fromWebResponse(await behaviour(request));
     // As the HTTP/1 client hands over a small body: bytes, not a stream.
-    return { status: 200, headers: new Headers({ "x-member": name, "content-type": "text/plain;charset=UTF-8" }), body: new TextEncoder().encode(name) };
+    return { status: 200, fields: new Fields(["x-member", name, "content-type", "text/plain;charset=UTF-8"]), body: new TextEncoder().encode(name) };
   };
   return { upstream, received, served, requests, behave: (member, behaviour) => behaviours.set(member, behaviour) };
-}
-
-/** A scripted Response as an upstream answer; its body streams. */
-export function fromResponse(response: Response): UpstreamResponse {
-  return { status: response.status, headers: new Headers(response.headers), body: response.body };
 }
 
 /** A validated config for one pool "app" with `members` (names, extra fields) and pool options. */

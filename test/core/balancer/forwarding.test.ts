@@ -13,7 +13,7 @@ function setup(pool: Record<string, unknown> = {}, names = ["a", "b"]) {
     const request = new Request(`http://${init.host ?? "tandem.test"}${init.path ?? "/"}`, init);
     return (await balancer.fetch(request, { remoteAddress: init.from ?? "192.0.2.7", tls: init.tls ?? false }))!;
   };
-  const lastHeaders = () => farm.requests.at(-1)!.headers;
+  const lastHeaders = () => farm.requests.at(-1)!.fields;
   return { clock, farm, balancer, send, lastHeaders };
 }
 

@@ -1,7 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type Http1Handler, Http1Server, type Http1ServerOptions } from "../../../core/frontend/http1-server.ts";
+import { Http1Server, type Http1ServerOptions } from "../../../core/frontend/http1-server.ts";
+import { type Handler, webHandler, type WebHandler } from "../../../core/http/web.ts";
+import { Fields } from "../../../core/http/message.ts";
 import type { ConnInfo, StreamConnection } from "../../../core/ports.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 import { type MemoryStream, streamPair } from "../../support/memory-stream.ts";
@@ -21,32 +23,26 @@ function deferred<T = void>() {
   return { promise, resolve };
 }
 
-/** Answers with what the handler saw, as JSON; under `/stream` through a stream of unknown length. */
-const echo: Http1Handler = async (request) => {
-  const body = text(new Uint8Array(await request.arrayBuffer()));
-  const json = JSON.stringify({ method: request.method, url: request.url, headers: [...request.headers], body });
+/** Answers with what the handler saw, as JSON; under `/stream` through a reader of unknown length. */
+const echo: Handler = async (request, info) => {
+  let body = "";
+  for (let piece = await request.body?.read(); piece; piece = await request.body!.read()) body += text(piece);
+  const url = `${info.tls ? "https" : "http"}://${request.host}${request.target}`;
+  const json = JSON.stringify({ method: request.method, url, headers: [...request.fields], body });
   const data = bytes(json);
-  if (!new URL(request.url).pathname.startsWith("/stream")) {
-    return new Response(data, { headers: { "content-length": `${data.length}` } });
-  }
-  return new Response(
-    new ReadableStream({
-      start(controller) {
-        controller.enqueue(data.subarray(0, 5));
-        controller.enqueue(data.subarray(5));
-        controller.close();
-      },
-    }),
-  );
+  if (!request.target.startsWith("/stream")) return { status: 200, fields: new Fields(), body: data };
+  const pieces = [data.subarray(0, 5), data.subarray(5)];
+  return { status: 200, fields: new Fields(), body: { read: () => Promise.resolve(pieces.shift() ?? null), cancel: () => {} } };
 };
 
-function setup(overrides: Partial<Http1ServerOptions> = {}) {
+/** A server over memory streams; `handler` is a web handler (served through `webHandler`), `native` a compact one. */
+function setup({ handler, native, ...overrides }: Partial<Omit<Http1ServerOptions, "handler">> & { handler?: WebHandler; native?: Handler } = {}) {
   const clock = new FakeClock();
   const timeouts: string[] = [];
   const refused: [number, string][] = [];
   const server = new Http1Server({
     clock,
-    handler: echo,
+    handler: native ?? (handler ? webHandler(handler) : echo),
     tls: false,
     timeouts: TIMEOUTS,
     limits: { headBytes: 2048, fields: 30, targetBytes: 512 },
@@ -212,6 +208,32 @@ describe("http1 server: requests and answers", () => {
       return url.pathname + url.search;
     });
     assert.deepEqual(urls, cases.map(([, seenAs]) => seenAs));
+  });
+
+  test("hosts reach the handler as the URL parser reads them; one it refuses is a 400", async () => {
+    const cases: [string, string][] = [
+      ["app.example", "app.example"],
+      ["App.Example:80", "app.example"],
+      ["app.example:8080", "app.example:8080"],
+      ["0x7f.1", "127.0.0.1"],
+      ["%41pp", "app"],
+      ["[0:0::1]:81", "[::1]:81"],
+      ["xn--nxasmq6b", "xn--nxasmq6b"],
+    ];
+    const { connect } = setup();
+    const client = connect();
+    client.write(bytes(cases.map(([host], i) =>
+      `GET / HTTP/1.1\r\nHost: ${host}\r\n${i === cases.length - 1 ? "Connection: close\r\n" : ""}\r\n`
+    ).join("")));
+    const hosts = answers(await readAll(client)).map((answer) => {
+      const request = seen(answer);
+      assert.deepEqual(request.headers.find(([name]) => name === "host"), ["host", new URL(request.url).host]);
+      return new URL(request.url).host;
+    });
+    assert.deepEqual(hosts, cases.map(([, seenAs]) => seenAs));
+    const refused = connect();
+    refused.write(bytes("GET / HTTP/1.1\r\nHost: 999.1.1.1\r\n\r\n"));
+    assert.equal(answers(await readAll(refused))[0].status, 400);
   });
 
   test("absolute-form: the authority replaces the Host field", async () => {

@@ -5,17 +5,26 @@ import http from "node:http";
 import { systemClock } from "../../../core/clock.ts";
 import type { Clock, Connect } from "../../../core/ports.ts";
 import { connect } from "../../support/runtime-connect.ts";
-import {
-  Http1Client,
-  type RequestTimeouts,
-  UpstreamError,
-  type UpstreamErrorKind,
-  type UpstreamRequest,
-  toResponse,
-} from "../../../core/proxy/http1-client.ts";
+import { Fields } from "../../../core/http/message.ts";
+import { readerOf, toWebResponse } from "../../../core/http/web.ts";
+import { type Origin, Http1Client, type RequestTimeouts, UpstreamError, type UpstreamErrorKind } from "../../../core/proxy/http1-client.ts";
 
-/** The client's answer as a web Response, to read it the usual way. */
-const responseOf = async (client: Http1Client, ...args: Parameters<Http1Client["request"]>) => toResponse(await client.request(...args));
+/** A request as these tests write it: web headers and a stream body, framed from them as the web front end does. */
+interface TestRequest {
+  method: string;
+  target: string;
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | null;
+  signal?: AbortSignal;
+  freshConnection?: boolean;
+}
+
+/** The client's answer to a {@link TestRequest} as a web Response, to read it the usual way. */
+async function responseOf(client: Http1Client, origin: Origin, { headers, body, ...request }: TestRequest, timeouts: RequestTimeouts): Promise<Response> {
+  const declared = headers.get("content-length");
+  const framing = body === null ? (declared === "0" ? 0 : null) : declared !== null && /^[0-9]+$/.test(declared) ? Number(declared) : -1;
+  return toWebResponse(await client.request(origin, { ...request, fields: Fields.of(headers), body: body && readerOf(body), framing }, timeouts));
+}
 
 const clock = systemClock;
 const TIMEOUTS: RequestTimeouts = { connect: 2000, response: 5000, idle: 5000 };
@@ -90,7 +99,7 @@ async function httpServer(handler: http.RequestListener): Promise<TestServer & {
   return state;
 }
 
-function get(target = "/", init: Partial<UpstreamRequest> = {}): UpstreamRequest {
+function get(target = "/", init: Partial<TestRequest> = {}): TestRequest {
   return { method: "GET", target, headers: new Headers({ host: "backend" }), body: null, ...init };
 }
 

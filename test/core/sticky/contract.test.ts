@@ -110,7 +110,7 @@ function setup(variant: Variant, names: string[]) {
   let lastIssued: string | undefined;
   for (const name of names) {
     farm.behave(name, (request: UpstreamRequest) => {
-      const session = cookiesOf(request.headers.get("cookie")).JSESSIONID;
+      const session = cookiesOf(request.fields.get("cookie")).JSESSIONID;
       if (session !== undefined && issuedBy.get(session) === name) return new Response(name);
       lastIssued = `S${++sessions}.${name}`;
       issuedBy.set(lastIssued, name);
@@ -138,7 +138,7 @@ function setup(variant: Variant, names: string[]) {
       response,
       member: farm.served.at(-1)!,
       decision: record.sticky,
-      seen: cookiesOf(farm.requests.at(-1)!.headers.get("cookie")),
+      seen: cookiesOf(farm.requests.at(-1)!.fields.get("cookie")),
     };
   };
 

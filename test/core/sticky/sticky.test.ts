@@ -39,7 +39,7 @@ describe("insert", () => {
       assert.equal(cookieOf(again, "SERVERID"), undefined, "no new cookie while sticking");
     }
     assert.deepEqual(farm.served, Array(6).fill(member));
-    const seen = farm.received.get(member)!.at(-1)!.headers.get("cookie");
+    const seen = farm.received.get(member)!.at(-1)!.fields.get("cookie");
     assert.equal(seen, "other=1");
   });
 
@@ -99,7 +99,7 @@ describe("prefix", () => {
     const cookie = line.split(";")[0];
     await get("/", { cookie });
     assert.equal(farm.served[1], member);
-    assert.equal(farm.received.get(member)!.at(-1)!.headers.get("cookie"), `JSESSIONID=${member.toUpperCase()}123`);
+    assert.equal(farm.received.get(member)!.at(-1)!.fields.get("cookie"), `JSESSIONID=${member.toUpperCase()}123`);
   });
 
   test("failover re-prefixes the session for its new member", async () => {
