@@ -7,7 +7,8 @@
  *   tb-br       a bridge (br0) and the host end of every veth pair
  *   tb-client   wrk, curl and the idle-connection client     10.77.0.10
  *   tb-backend  the nginx members and the upload sink        10.77.0.20
- *   tb-haproxy, tb-nginx, tb-bun, tb-deno, tb-node, tb-stunnel   10.77.0.30 …
+ *   tb-haproxy, tb-nginx, tb-bun, tb-deno, tb-node, tb-stunnel,
+ *   tb-bun-relay, tb-deno-relay                                 10.77.0.30 …
  *
  * Everything is named with the `tb-` prefix, so a crashed run's leftovers can be found and
  * removed by name at the next start.
@@ -30,6 +31,8 @@ export const HOSTS = {
   deno: 33,
   node: 34,
   stunnel: 35,
+  "bun-relay": 36,
+  "deno-relay": 37,
 } as const;
 export type Host = keyof typeof HOSTS;
 

@@ -23,8 +23,10 @@ export const STATUS_PORT = 8009;
 export const BUN = "node_modules/.bin/bun";
 export const DENO = "node_modules/.bin/deno";
 
-export type ProxyId = "haproxy" | "nginx" | "bun" | "deno" | "node";
-export const PROXY_IDS: readonly ProxyId[] = ["haproxy", "nginx", "bun", "deno", "node"];
+export type ProxyId = "haproxy" | "nginx" | "bun" | "deno" | "node" | "bun-relay" | "deno-relay";
+export const PROXY_IDS: readonly ProxyId[] = ["haproxy", "nginx", "bun", "deno", "node", "bun-relay", "deno-relay"];
+/** The raw relays (raw-relay.ts): the floor a JavaScript proxy can reach on each runtime. Plain HTTP, one thread. */
+export const RELAY_IDS: readonly ProxyId[] = ["bun-relay", "deno-relay"];
 
 /** What each proxy does differently from the common setup; printed under the tables. */
 export const NOTES: Record<string, string> = {
@@ -33,6 +35,8 @@ export const NOTES: Record<string, string> = {
   node:
     "@fastify/reply-from has no stickiness and no health checks: a plain alternation between the two members, X-Forwarded-For added in `rewriteRequestHeaders`.",
   tandem: "tandem also sets X-Forwarded-Proto and X-Forwarded-Host (its forwarding defaults).",
+  relay:
+    "The raw relays (test/bench/raw-relay.ts, the same script on each runtime) are not proxies one would deploy but the floor a JavaScript proxy can reach: Bun.listen/Deno.listen sockets, the head found by its CRLFCRLF and searched only for Content-Length, Transfer-Encoding and Connection, round robin over the two members (`/upload` to the sink), an X-Forwarded-For line added, kept-alive member connections, bodies copied as they are (framed by Content-Length or chunked); no health checks, no sticky cookie, no timeouts, no TLS, one thread.",
 };
 
 /** The shared state every server needs: a scratch directory, the supervisor, the certificate. */
@@ -45,6 +49,8 @@ export interface Workspace {
 /** A running server that load is sent to. `roots` are the PIDs whose families are measured. */
 export interface Target {
   id: string;
+  /** Which proxy it is (the id also says TLS or workers); undefined for direct and stunnel. */
+  proxy?: ProxyId;
   label: string;
   host: Host;
   port: number;
@@ -79,9 +85,10 @@ async function _waitReady(url: string, started: Started[], bothMembers: boolean,
   throw new Error(`${url} was not ready after ${timeoutMs} ms (members seen: ${[...seen].join(", ") || "none"}); see ${started.map((s) => s.log).join(", ")}`);
 }
 
-function _target(ws: Workspace, id: string, label: string, host: Host, port: number, tls: boolean, started: Started[]): Target {
+function _target(ws: Workspace, proxy: ProxyId, id: string, label: string, host: Host, port: number, tls: boolean, started: Started[]): Target {
   return {
     id,
+    proxy,
     label,
     host,
     port,
@@ -273,6 +280,10 @@ export function proxyLabel(ws: Workspace, id: ProxyId | "stunnel", options: Prox
       return `tandem on Deno ${v.deno}${workers}`;
     case "node":
       return `@fastify/reply-from ${v.replyFrom} on Node ${v.node} ²`;
+    case "bun-relay":
+      return `raw relay on Bun ${v.bun} (floor) ³`;
+    case "deno-relay":
+      return `raw relay on Deno ${v.deno} (floor) ³`;
     case "stunnel":
       return `stunnel ${v.stunnel} → HAProxy`;
   }
@@ -318,8 +329,16 @@ export async function startProxy(ws: Workspace, id: ProxyId, options: ProxyOptio
       ];
       break;
     }
+    case "bun-relay":
+    case "deno-relay": {
+      if (options.tls || options.workers !== undefined) throw new Error(`${id} has neither TLS nor workers`);
+      const relayArgs = ["test/bench/raw-relay.ts", `${ipOf(id)}:${port}`, MEMBER_PORTS.map(member).join(","), member(SINK_PORT)];
+      const command = id === "bun-relay" ? [BUN, "run", ...relayArgs] : [DENO, "run", "-A", ...relayArgs];
+      started = [ws.supervisor.start(name, id, command, { env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" } })];
+      break;
+    }
   }
-  const target = _target(ws, name, proxyLabel(ws, id, options), id, port, options.tls ?? false, started);
+  const target = _target(ws, id, name, proxyLabel(ws, id, options), id, port, options.tls ?? false, started);
   try {
     await _waitReady(target.url, started, true);
   } catch (error) {

@@ -18,6 +18,7 @@ import {
   type ProxyId,
   type ProxyOptions,
   proxyLabel,
+  RELAY_IDS,
   SINK_PORT,
   startProxy,
   startStunnel,
@@ -59,7 +60,13 @@ const HANDSHAKE_CONNECTIONS = 16;
 /** Proxies that probe both members every 2 s (±10 %): about one request per second each. */
 const ACTIVE_CHECKERS: readonly string[] = ["haproxy", "bun", "deno"];
 
-const FOOTNOTES = [`¹ ${NOTES.nginx}`, `² ${NOTES.node}`, NOTES.tandem];
+const FOOTNOTES = [`¹ ${NOTES.nginx}`, `² ${NOTES.node}`, NOTES.tandem, `³ ${NOTES.relay}`];
+
+/** Why the raw relays, when selected, have no row in a scenario they cannot take part in. */
+function _relaysLeftOut(ctx: Context, why: string): string[] {
+  const left = ctx.proxies.filter((id) => RELAY_IDS.includes(id));
+  return left.length > 0 ? [`Not in this table: ${left.join(", ")} (${why}).`] : [];
+}
 
 /** Starts the proxies one after the other; one that fails to start becomes a row saying why. */
 async function _startAll(ctx: Context, ids: readonly ProxyId[], options: ProxyOptions = {}): Promise<{ targets: Target[]; broken: Row[] }> {
@@ -163,7 +170,7 @@ async function _measureWrk(ctx: Context, target: Target, options: { path: string
 }
 
 function _checkers(targets: readonly Target[]): number {
-  return targets.filter((target) => ACTIVE_CHECKERS.some((id) => target.id.startsWith(id))).length;
+  return targets.filter((target) => target.proxy !== undefined && ACTIVE_CHECKERS.includes(target.proxy)).length;
 }
 
 function _sum(values: readonly number[]): number {
@@ -465,7 +472,7 @@ export const tls: Scenario = {
             method: `wrk -t1 -c${KEEPALIVE_CONNECTIONS} -d${ctx.seconds}s --latency https://PROXY/ (13-byte body, ECDSA P-256 certificate), ${ctx.rounds} interleaved round(s), medians; (n×) = ratio to HAProxy ssl.`,
             columns: _errorColumn([...broken], [...WRK_COLUMNS.filter((c) => c.key !== "p99Added")]),
             rows: [..._wrkRows(all, keepalive), ...broken],
-            notes: [stunnelNote, NOTES.tandem],
+            notes: [stunnelNote, NOTES.tandem, ..._relaysLeftOut(ctx, "the raw relays speak plain HTTP only, they have no TLS")],
           },
           {
             title: "5b. TLS handshakes",
@@ -480,7 +487,7 @@ export const tls: Scenario = {
               { key: "failures", label: "failures (all rounds)", text: true },
             ]),
             rows: [..._wrkRows(all, handshakes), ...broken],
-            notes: [closeNote, stunnelNote, NOTES.tandem],
+            notes: [closeNote, stunnelNote, NOTES.tandem, ..._relaysLeftOut(ctx, "the raw relays speak plain HTTP only, they have no TLS")],
           },
         ],
       };
@@ -538,7 +545,7 @@ export const workers: Scenario = {
             method: `As scenario 1 (wrk -t1 -c${KEEPALIVE_CONNECTIONS} -d${ctx.seconds}s, 13-byte body) with \`workers: 1\` and \`workers: 2\` (worker threads; HAProxy: \`nbthread\`). The machine has ${navigator.hardwareConcurrency} cores shared by wrk, the members and the proxy, so this shows overhead more than headroom.`,
             columns: _errorColumn(rows, WRK_COLUMNS.filter((c) => c.key !== "p99Added")),
             rows,
-            notes: [NOTES.tandem],
+            notes: [NOTES.tandem, ..._relaysLeftOut(ctx, "the raw relays run on one thread, they have no workers")],
           },
         ],
       };
