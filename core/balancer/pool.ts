@@ -6,6 +6,7 @@
  * @module
  */
 import type { Activation, MemberConfig, PoolConfig } from "../config/schema.ts";
+import type { ClientSignal } from "../http/message.ts";
 import type { Clock } from "../ports.ts";
 import { httpProbe, type ProbeClient } from "../health/http-probe.ts";
 import { type HealthTransition, MemberHealth } from "../health/member-health.ts";
@@ -267,7 +268,7 @@ export class Pool {
    * Resolves with the member granted (a request waiting for "any" may get another one), or
    * undefined when the queue is full, the wait times out or `signal` aborts.
    */
-  acquire(member: Member, anyMember: boolean, signal?: AbortSignal): Promise<Member | undefined> | Member {
+  acquire(member: Member, anyMember: boolean, signal?: ClientSignal): Promise<Member | undefined> | Member {
     if (member.hasCapacity) {
       member.active++;
       return member;

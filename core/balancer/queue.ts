@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { ClientSignal } from "../http/message.ts";
 import type { Clock } from "../ports.ts";
 
 /** A pool's `queue` settings. */
@@ -44,7 +45,7 @@ export class SlotQueue<M> {
    * that member, or undefined: at once when the queue is full, its timeout is 0 or `signal` has
    * aborted, else when the timeout passes or `signal` aborts.
    */
-  wait(wanted: M | null, signal?: AbortSignal): Promise<M | undefined> {
+  wait(wanted: M | null, signal?: ClientSignal): Promise<M | undefined> {
     const { size, timeout } = this.#limits;
     // A client already gone must not hold a place (an abort listener added now would never fire).
     if (this.#waiters.length >= size || timeout === 0 || signal?.aborted) return Promise.resolve(undefined);

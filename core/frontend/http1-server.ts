@@ -32,7 +32,7 @@
  *
  * @module
  */
-import { type Answer, type BodyReader, type ClientRequest, Fields } from "../http/message.ts";
+import { type Answer, type BodyReader, ClientAbort, type ClientRequest, Fields } from "../http/message.ts";
 import type { Handler } from "../http/web.ts";
 import type { Clock, ConnInfo, RemoteAddress, StreamConnection } from "../ports.ts";
 import { Deadline } from "../proxy/deadline.ts";
@@ -239,7 +239,7 @@ class _Connection {
   /** Waiting for the next request with nothing of it received. */
   #idle = false;
   /** Aborts the request in flight when the client leaves before its answer is written. */
-  #abort: AbortController | undefined;
+  #abort: ClientAbort | undefined;
   #body: RequestBody | undefined;
   /** The answer's head has gone out (or started to): no error answer can follow. */
   #responding = false;
@@ -355,9 +355,9 @@ class _Connection {
 
   /** Serves one request; true when the connection may carry another. */
   async #exchange(head: RequestHead, first: boolean): Promise<boolean> {
-    const abort = new AbortController();
+    const abort = new ClientAbort();
     const body = head.framing.type === "none" ? undefined : new RequestBody(this, head);
-    const request = this.#request(head, abort.signal, body);
+    const request = this.#request(head, abort, body);
     const info: ConnInfo = { remoteAddress: this.#remote.address, tls: this.#options.tls, firstRequest: first };
     if (head.upgrade) info.takeOver = () => this.#takeOver();
     this.#abort = abort;
@@ -370,7 +370,7 @@ class _Connection {
       answer = undefined;
     }
     try {
-      if (this.#takenOver || abort.signal.aborted || this.#closed) {
+      if (this.#takenOver || abort.aborted || this.#closed) {
         _cancel(answer);
         return false;
       }
@@ -395,7 +395,7 @@ class _Connection {
    * a proxy replaces it) or the URL parser normalises, Transfer-Encoding (the body goes on
    * decoded) and a repeated Content-Length (one is enough).
    */
-  #request(head: RequestHead, signal: AbortSignal, body: RequestBody | undefined): ClientRequest {
+  #request(head: RequestHead, signal: ClientAbort, body: RequestBody | undefined): ClientRequest {
     const { method, fields, framing } = head;
     if (FORBIDDEN_METHODS.has(method.toUpperCase())) throw new RequestError(501, "method not supported");
     const host = this.#server.normalHost(head.host);

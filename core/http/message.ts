@@ -138,6 +138,51 @@ export interface BodyReader {
  */
 export type RequestFraming = number | null;
 
+/**
+ * What the balancer's waits listen to for a client that leaves: the part of `AbortSignal` they
+ * use, so a web Request's own signal serves as it is.
+ */
+export interface ClientSignal {
+  readonly aborted: boolean;
+  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: () => void): void;
+}
+
+/**
+ * A {@link ClientSignal} at a fraction of an AbortController's cost (measured on Bun: 3 µs of
+ * CPU per proxied request between them), made by the socket front end for every request.
+ */
+export class ClientAbort implements ClientSignal {
+  aborted = false;
+  /** Nearly always one listener at a time: the wait in progress. */
+  #listener: (() => void) | undefined;
+  #others: (() => void)[] | undefined;
+
+  addEventListener(_type: "abort", listener: () => void): void {
+    if (this.#listener === undefined) this.#listener = listener;
+    else (this.#others ??= []).push(listener);
+  }
+
+  removeEventListener(_type: "abort", listener: () => void): void {
+    if (this.#listener === listener) this.#listener = undefined;
+    else if (this.#others) {
+      const index = this.#others.indexOf(listener);
+      if (index >= 0) this.#others.splice(index, 1);
+    }
+  }
+
+  /** Runs every listener once. */
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const first = this.#listener;
+    const others = this.#others;
+    this.#listener = this.#others = undefined;
+    first?.();
+    if (others) for (const listener of others) listener();
+  }
+}
+
 /** A client's request as a front end hands it to the balancer. */
 export interface ClientRequest {
   /** As sent (methods are case-sensitive). */
@@ -153,7 +198,7 @@ export interface ClientRequest {
   /** A WebSocket handshake (GET, `Upgrade: websocket`, `Connection: upgrade`). */
   webSocket: boolean;
   /** Aborts when the client leaves before its answer is written. */
-  signal: AbortSignal;
+  signal: ClientSignal;
 }
 
 /**

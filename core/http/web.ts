@@ -6,7 +6,7 @@
  * @module
  */
 import type { ConnInfo } from "../ports.ts";
-import { type Answer, type BodyReader, type ClientRequest, Fields, type RequestFraming } from "./message.ts";
+import { type Answer, type BodyReader, type ClientRequest, type ClientSignal, Fields, type RequestFraming } from "./message.ts";
 
 /** Answers one web request; undefined only after taking the connection over. */
 export type WebHandler = (request: Request, conn: ConnInfo) => Promise<Response | undefined> | Response | undefined;
@@ -97,9 +97,17 @@ export function toWebRequest(request: ClientRequest, tls: boolean): Request {
     method: request.method,
     headers,
     body: request.body && streamOf(request.body),
-    signal: request.signal,
+    signal: _abortSignal(request.signal),
     duplex: "half",
   } as RequestInit);
+}
+
+function _abortSignal(signal: ClientSignal): AbortSignal {
+  if (signal instanceof AbortSignal) return signal;
+  const controller = new AbortController();
+  if (signal.aborted) controller.abort();
+  else signal.addEventListener("abort", () => controller.abort());
+  return controller.signal;
 }
 
 /** A web handler served through the compact interface. */

@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { Answer, BodyReader, Fields, RequestFraming } from "../http/message.ts";
+import type { Answer, BodyReader, ClientSignal, Fields, RequestFraming } from "../http/message.ts";
 import type { Clock, Connect, StreamConnection } from "../ports.ts";
 import { Deadline } from "./deadline.ts";
 import {
@@ -77,7 +77,7 @@ export interface UpstreamRequest {
   /** How `body` goes on the wire (null: no body; a length must be exactly the body's). */
   framing: RequestFraming;
   /** Aborting closes the connection; it is never reused. */
-  signal?: AbortSignal;
+  signal?: ClientSignal;
   /**
    * Never send this on a pooled connection (HAProxy's `http-reuse safe` for the first request of
    * a client connection): a pooled connection may be closed by the member just as the request
@@ -182,7 +182,7 @@ interface _Call {
   body: BodyReader | null;
   /** Declared request body length; -1 sends the body chunked. */
   length: number;
-  signal: AbortSignal | undefined;
+  signal: ClientSignal | undefined;
   timeouts: RequestTimeouts;
 }
 
@@ -345,7 +345,7 @@ export class Http1Client {
     }
   }
 
-  #open(origin: Origin, key: string, signal: AbortSignal | undefined, ms: number): Promise<_Conn> {
+  #open(origin: Origin, key: string, signal: ClientSignal | undefined, ms: number): Promise<_Conn> {
     const { hostname, port, tls } = origin;
     return new Promise((resolve, reject) => {
       const attempt = new AbortController();

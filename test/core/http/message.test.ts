@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Fields, hostnameOf, pathOf, textAnswer } from "../../../core/http/message.ts";
+import { ClientAbort, Fields, hostnameOf, pathOf, textAnswer } from "../../../core/http/message.ts";
 
 describe("Fields", () => {
   test("keeps lines in order with lower-case names; get joins repeats, Cookie with '; '", () => {
@@ -69,5 +69,26 @@ describe("message helpers", () => {
     assert.equal(answer.status, 503);
     assert.deepEqual(answer.fields.list, ["content-type", "text/plain; charset=utf-8", "cache-control", "no-store", "retry-after", "1"]);
     assert.equal(new TextDecoder().decode(answer.body as Uint8Array), "503 Service Unavailable\n");
+  });
+});
+
+describe("ClientAbort", () => {
+  test("runs each listener still registered once, in order, and reports aborted", () => {
+    const abort = new ClientAbort();
+    const calls: string[] = [];
+    const a = () => calls.push("a");
+    const b = () => calls.push("b");
+    const c = () => calls.push("c");
+    abort.addEventListener("abort", a);
+    abort.addEventListener("abort", b);
+    abort.addEventListener("abort", c);
+    abort.removeEventListener("abort", a);
+    abort.removeEventListener("abort", b);
+    abort.addEventListener("abort", b);
+    assert.equal(abort.aborted, false);
+    abort.abort();
+    abort.abort();
+    assert.equal(abort.aborted, true);
+    assert.deepEqual(calls.sort(), ["b", "c"]);
   });
 });
