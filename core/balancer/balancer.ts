@@ -129,7 +129,7 @@ class _Exchange {
   readonly entry: AccessRecord;
   readonly started: number;
   /** Members that failed this request (or whose queue timed out): not tried again. */
-  readonly tried = new Set<Member>();
+  tried: ReadonlySet<Member> = NO_MEMBERS;
   lastError: UpstreamError | undefined;
   /** The member of the last attempt, where a retry without redispatch goes back to. */
   previous: Member | undefined;
@@ -164,6 +164,12 @@ class _Exchange {
     return this.request.fields;
   }
 
+  /** Most requests never exclude anyone: the set is made for the first. */
+  exclude(member: Member): void {
+    if (this.tried === NO_MEMBERS) this.tried = new Set([member]);
+    else (this.tried as Set<Member>).add(member);
+  }
+
   /** The answer is settled: counts it, frees the in-flight slot and writes the access line. */
   readonly finish = (status: number): void => {
     const { entry, ports } = this;
@@ -177,6 +183,14 @@ class _Exchange {
       ports.log(entry);
     }
   };
+
+  /** The member answered and its body is sent (or given up): its slot is free, the answer counted. */
+  answered(member: Member, status: number): void {
+    this.pool.release(member);
+    member.countResponse(status);
+    this.finish(status);
+    member.latency.record(this.entry.totalMs);
+  }
 
   /** tandem answers by itself; `message` goes to the access line (and to the client for a 4xx). */
   fail(status: number, message: string, extra?: string[]): Answer {
@@ -269,17 +283,21 @@ class _Balancer implements Balancer {
     const webSocket = takeOver !== undefined && request.webSocket;
     const refusal = this.#prepareFields(ex, webSocket);
     if (refusal) return refusal;
-    const session = await this.#readSession(ex);
+    // Sticky modes and the queue answer at once unless they must wait: no await (a microtask
+    // turn each) for an answer that is already there.
+    const reading = this.#readSession(ex);
+    const session = reading instanceof Promise ? await reading : reading;
     const { retries } = pool.config;
     for (let attempt = 0; attempt <= retries; attempt++) {
       const member = this.#chooseMember(ex, session, attempt);
       if (member === undefined) break;
       if (!(member instanceof Member)) return member;
-      const granted = await pool.acquire(member, ex.entry.sticky !== "hit", request.signal);
+      const acquiring = pool.acquire(member, ex.entry.sticky !== "hit", request.signal);
+      const granted = acquiring instanceof Promise ? await acquiring : acquiring;
       if (!granted) {
         if (member !== session.stuck) return ex.fail(503, "no free connection slot within the queue timeout", RETRY_AFTER);
         // The session's member stayed at maxconn past the queue timeout: treat it as unusable.
-        ex.tried.add(member);
+        ex.exclude(member);
         attempt--;
         continue;
       }
@@ -309,12 +327,10 @@ class _Balancer implements Balancer {
     });
   }
 
-  async #readSession(ex: _Exchange): Promise<_Session> {
-    const { pool, request, path, conn, fields } = ex;
-    const lookup = pool.sticky ? await pool.sticky.read(path, fields) : {};
-    const stuck = lookup.member === undefined ? undefined : pool.member(lookup.member);
-    const hashKey = pool.config.strategy === "hash" ? _hashKey(pool, request, conn) : undefined;
-    return { lookup, stuck, hashKey };
+  #readSession(ex: _Exchange): _Session | Promise<_Session> {
+    const { pool, path, fields } = ex;
+    const lookup = pool.sticky ? pool.sticky.read(path, fields) : NO_SESSION;
+    return lookup instanceof Promise ? lookup.then((found) => _session(ex, found)) : _session(ex, lookup);
   }
 
   /**
@@ -371,7 +387,7 @@ class _Balancer implements Balancer {
     const { retries, retryOn } = pool.config;
     if (attempt < retries && _replayable(request) && retryOn.includes(String(response.status) as never)) {
       pool.release(member);
-      ex.tried.add(member);
+      ex.exclude(member);
       if (_isReader(response.body)) response.body.cancel();
       return "next";
     }
@@ -384,7 +400,7 @@ class _Balancer implements Balancer {
     ex.lastError = error;
     this.#ports.metrics?.upstreamError(pool.name, member.name, error.kind);
     if (error.kind === "aborted") return ex.fail(499, "client closed the request");
-    ex.tried.add(member);
+    ex.exclude(member);
     member.health.observe(_OUTCOME_OF_ERROR[error.kind]);
     if (error.kind === "connect-failure" || error.kind === "connect-timeout") {
       pool.markConnectFailure(member);
@@ -395,27 +411,11 @@ class _Balancer implements Balancer {
   }
 
   /** The member's answer to the client: hop-by-hop out, the sticky cookie in, the slot held until the body is sent. */
-  async #respond(ex: _Exchange, member: Member, upstream: UpstreamResponse, lookup: StickyLookup): Promise<Answer> {
-    const { pool, entry } = ex;
+  #respond(ex: _Exchange, member: Member, upstream: UpstreamResponse, lookup: StickyLookup): Answer | Promise<Answer> {
     // The member's fields are ours to change: no copy.
-    const { fields, body: upstreamBody } = upstream;
-    stripHopByHop(fields);
-    if (pool.sticky) await pool.sticky.write(fields, lookup, member.name, ex.conn.tls);
-    let released = false;
-    const done = () => {
-      if (released) return;
-      released = true;
-      pool.release(member);
-      member.countResponse(upstream.status);
-      ex.finish(upstream.status);
-      member.latency.record(entry.totalMs);
-    };
-    if (!_isReader(upstreamBody)) {
-      entry.bytesOut = upstreamBody?.length ?? 0;
-      done();
-      return upstream;
-    }
-    return { status: upstream.status, fields, body: new _CountedBody(upstreamBody, entry, done) };
+    stripHopByHop(upstream.fields);
+    const writing = ex.pool.sticky?.write(upstream.fields, lookup, member.name, ex.conn.tls);
+    return writing instanceof Promise ? writing.then(() => _answer(ex, member, upstream)) : _answer(ex, member, upstream);
   }
 
   /**
@@ -455,29 +455,58 @@ function _isReader(body: Uint8Array | BodyReader | null): body is BodyReader {
   return body !== null && !(body instanceof Uint8Array);
 }
 
+const NO_MEMBERS: ReadonlySet<Member> = new Set();
+const NO_SESSION: StickyLookup = Object.freeze({});
+
+function _session(ex: _Exchange, lookup: StickyLookup): _Session {
+  const { pool, request, conn } = ex;
+  const stuck = lookup.member === undefined ? undefined : pool.member(lookup.member);
+  const hashKey = pool.config.strategy === "hash" ? _hashKey(pool, request, conn) : undefined;
+  return { lookup, stuck, hashKey };
+}
+
+/** The member's answer as it goes to the client. */
+function _answer(ex: _Exchange, member: Member, upstream: UpstreamResponse): Answer {
+  const body = upstream.body;
+  if (!_isReader(body)) {
+    ex.entry.bytesOut = body?.length ?? 0;
+    ex.answered(member, upstream.status);
+    return upstream;
+  }
+  return { status: upstream.status, fields: upstream.fields, body: new _CountedBody(body, ex, member, upstream.status) };
+}
+
 /**
  * Pull-through wrapper: holds the member's slot until the body is fully sent (leastconn and
  * maxconn count real work) and counts bytes for the access log.
  */
 class _CountedBody implements BodyReader {
-  constructor(readonly body: BodyReader, readonly entry: AccessRecord, readonly done: () => void) {}
+  #ended = false;
+
+  constructor(readonly body: BodyReader, readonly ex: _Exchange, readonly member: Member, readonly status: number) {}
 
   async read(): Promise<Uint8Array | null> {
     let piece: Uint8Array | null;
     try {
       piece = await this.body.read();
     } catch (error) {
-      this.done();
+      this.#end();
       throw error;
     }
-    if (piece === null) this.done();
-    else this.entry.bytesOut += piece.length;
+    if (piece === null) this.#end();
+    else this.ex.entry.bytesOut += piece.length;
     return piece;
   }
 
   cancel(): void {
-    this.done();
+    this.#end();
     this.body.cancel();
+  }
+
+  #end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.ex.answered(this.member, this.status);
   }
 }
 

@@ -95,6 +95,20 @@ export class Fields implements FieldMap {
     this.#deleteFrom(name.toLowerCase(), 0);
   }
 
+  /** Removes every line whose name is in `names` (lower case), in one pass. */
+  deleteAll(names: ReadonlySet<string>): void {
+    const list = this.#list;
+    let kept = 0;
+    while (kept < list.length && !names.has(list[kept])) kept += 2;
+    for (let i = kept; i < list.length; i += 2) {
+      if (names.has(list[i])) continue;
+      list[kept] = list[i];
+      list[kept + 1] = list[i + 1];
+      kept += 2;
+    }
+    list.length = kept;
+  }
+
   getSetCookie(): string[] {
     const list = this.#list;
     const lines: string[] = [];
@@ -111,6 +125,7 @@ export class Fields implements FieldMap {
     const list = this.#list;
     let kept = start;
     while (kept < list.length && list[kept] !== lower) kept += 2;
+    if (kept === list.length) return;
     for (let i = kept; i < list.length; i += 2) {
       if (list[i] === lower) continue;
       list[kept] = list[i];

@@ -5,10 +5,10 @@
  * @module
  */
 import type { ForwardingConfig } from "../config/schema.ts";
-import type { FieldMap } from "../http/message.ts";
+import type { Fields } from "../http/message.ts";
 import { displayIp } from "./ip.ts";
 
-const HOP_BY_HOP = [
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "connection",
   "keep-alive",
   "proxy-connection",
@@ -19,7 +19,11 @@ const HOP_BY_HOP = [
   "http2-settings",
   "proxy-authorization",
   "proxy-authenticate",
-];
+]);
+/** A WebSocket handshake keeps Upgrade and Connection (set to `upgrade` again afterwards). */
+const HOP_BY_HOP_BUT_UPGRADE: ReadonlySet<string> = new Set([...HOP_BY_HOP].filter((name) => name !== "upgrade" && name !== "connection"));
+/** What an untrusted client's request may not say about where it came from. */
+const FORWARDING: ReadonlySet<string> = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port", "x-real-ip", "forwarded"]);
 
 /**
  * Fields a client must not be able to make a proxy drop by listing them in Connection: removing
@@ -43,19 +47,19 @@ export class HeaderError extends Error {
 }
 
 /** The field names listed in Connection, lower-cased. */
-function _connectionTokens(headers: FieldMap): string[] {
-  const value = headers.get("connection");
+function _connectionTokens(fields: Fields): string[] {
+  const value = fields.get("connection");
   if (!value) return [];
   return value.split(",").map((token) => token.trim().toLowerCase()).filter(Boolean);
 }
 
 /**
- * Removes hop-by-hop fields in place. `keepUpgrade` keeps Upgrade/Connection for a WebSocket
- * handshake; TE is kept only as `trailers`, the one value meaningful end to end.
- * Throws {@link HeaderError} when Connection names a protected field.
+ * Removes hop-by-hop fields in place, in one pass over the fields. `keepUpgrade` keeps
+ * Upgrade/Connection for a WebSocket handshake; TE is kept only as `trailers`, the one value
+ * meaningful end to end. Throws {@link HeaderError} when Connection names a protected field.
  */
-export function stripHopByHop(headers: FieldMap, options: { keepUpgrade?: boolean; request?: boolean } = {}): void {
-  const tokens = _connectionTokens(headers);
+export function stripHopByHop(fields: Fields, options: { keepUpgrade?: boolean; request?: boolean } = {}): void {
+  const tokens = _connectionTokens(fields);
   if (options.request) {
     for (const token of tokens) {
       if (PROTECTED.has(token) || token.startsWith("x-forwarded-")) {
@@ -63,19 +67,13 @@ export function stripHopByHop(headers: FieldMap, options: { keepUpgrade?: boolea
       }
     }
   }
-  const te = headers.get("te");
-  for (const token of tokens) {
-    if (options.keepUpgrade && token === "upgrade") continue;
-    headers.delete(token);
-  }
-  for (const name of HOP_BY_HOP) {
-    if (options.keepUpgrade && (name === "upgrade" || name === "connection")) continue;
-    headers.delete(name);
-  }
-  if (options.request && te && te.split(",").some((part) => part.trim().toLowerCase() === "trailers")) {
-    headers.set("te", "trailers");
-  }
-  if (options.keepUpgrade) headers.set("connection", "upgrade");
+  const te = options.request ? fields.get("te") : null;
+  let names = options.keepUpgrade ? HOP_BY_HOP_BUT_UPGRADE : HOP_BY_HOP;
+  const listed = tokens.filter((token) => !(options.keepUpgrade && token === "upgrade"));
+  if (listed.length > 0) names = new Set([...names, ...listed]);
+  fields.deleteAll(names);
+  if (te && te.split(",").some((part) => part.trim().toLowerCase() === "trailers")) fields.set("te", "trailers");
+  if (options.keepUpgrade) fields.set("connection", "upgrade");
 }
 
 export interface ForwardContext {
@@ -88,16 +86,9 @@ export interface ForwardContext {
 }
 
 /** Sets the forwarding headers the pool asks for; client-sent copies survive only from trusted proxies. */
-export function applyForwarding(headers: FieldMap, forwarding: ForwardingConfig, context: ForwardContext): void {
+export function applyForwarding(headers: Fields, forwarding: ForwardingConfig, context: ForwardContext): void {
   const client = displayIp(context.clientAddress);
-  if (!context.trusted) {
-    headers.delete("x-forwarded-for");
-    headers.delete("x-forwarded-proto");
-    headers.delete("x-forwarded-host");
-    headers.delete("x-forwarded-port");
-    headers.delete("x-real-ip");
-    headers.delete("forwarded");
-  }
+  if (!context.trusted) headers.deleteAll(FORWARDING);
   if (forwarding.xForwardedFor) {
     const previous = headers.get("x-forwarded-for");
     headers.set("x-forwarded-for", previous ? `${previous}, ${client}` : client);

@@ -10,6 +10,7 @@
  * @module
  */
 import type { StickyConfig } from "../config/schema.ts";
+import type { FieldMap } from "../http/message.ts";
 import type { Clock } from "../ports.ts";
 import { buildSetCookie, parseCookieHeader, setCookieHeader } from "./cookies.ts";
 import { stickyCookieName, type StickyLookup, type StickyMember, type StickyMode } from "./mode.ts";
@@ -38,7 +39,8 @@ export function createInsertMode(config: StickyConfig, members: readonly StickyM
   };
   const seconds = () => Math.floor(clock.now() / 1000);
 
-  const parse = async (value: string): Promise<InsertLookup> => {
+  /** The cookie's session when it is well-formed, in date and (with a key) genuine: at once without a key. */
+  const parse = (value: string): InsertLookup | Promise<InsertLookup> => {
     const parts = value.split(".");
     if (parts.length !== (key ? 4 : 3)) return {};
     const [id, issuedText, lastText] = parts;
@@ -46,28 +48,46 @@ export function createInsertMode(config: StickyConfig, members: readonly StickyM
     const issued = _parseBase36(issuedText);
     const lastSeen = _parseBase36(lastText);
     if (!member || issued === undefined || lastSeen === undefined) return {};
-    if (key && !_equal(parts[3], await mac(`${id}.${issuedText}.${lastText}`))) return {};
-    const now = seconds();
-    if (config.maxLife > 0 && now - issued > config.maxLife / 1000) return {};
-    if (config.maxIdle > 0 && now - lastSeen > config.maxIdle / 1000) return {};
-    return { member, issued, lastSeen };
+    const fresh = (): InsertLookup => {
+      const now = seconds();
+      if (config.maxLife > 0 && now - issued > config.maxLife / 1000) return {};
+      if (config.maxIdle > 0 && now - lastSeen > config.maxIdle / 1000) return {};
+      return { member, issued, lastSeen };
+    };
+    if (!key) return fresh();
+    return mac(`${id}.${issuedText}.${lastText}`).then((expected) => _equal(parts[3], expected) ? fresh() : {});
+  };
+
+  const setCookie = (headers: FieldMap, value: string, secure: boolean) => {
+    headers.append("set-cookie", buildSetCookie(cookieName, value, {
+      path: config.path,
+      httpOnly: config.httpOnly,
+      secure: config.secure ?? secure,
+      sameSite: config.sameSite,
+    }));
+    if (!headers.has("cache-control")) headers.set("cache-control", 'private, no-cache="set-cookie"');
   };
 
   return {
-    async read(_path, headers) {
-      const pairs = parseCookieHeader(headers.get("cookie"));
+    read(_path, headers) {
+      const cookie = headers.get("cookie");
+      if (cookie === null) return {};
+      const pairs = parseCookieHeader(cookie);
       const kept = pairs.filter(([name]) => name !== cookieName);
       if (kept.length === pairs.length) return {};
       // indirect: the application never sees tandem's cookie.
       setCookieHeader(headers, kept);
-      for (const [name, value] of pairs) {
-        if (name !== cookieName) continue;
-        const lookup = await parse(value);
-        if (lookup.member) return lookup;
-      }
-      return {};
+      const values = pairs.filter(([name]) => name === cookieName).map(([, value]) => value);
+      if (!key) return values.map((value) => parse(value) as InsertLookup).find((lookup) => lookup.member) ?? {};
+      return (async () => {
+        for (const value of values) {
+          const lookup = await parse(value);
+          if (lookup.member) return lookup;
+        }
+        return {};
+      })();
     },
-    async write(headers, lookup: InsertLookup, member, secure) {
+    write(headers, lookup: InsertLookup, member, secure) {
       const now = seconds();
       const moved = lookup.member !== member;
       // Refreshing last-seen on every response would send Set-Cookie every time; a quarter of
@@ -76,15 +96,9 @@ export function createInsertMode(config: StickyConfig, members: readonly StickyM
       if (!moved && !refresh) return;
       const id = idOf.get(member)!;
       const issued = moved ? now : lookup.issued!;
-      let value = `${id}.${issued.toString(36)}.${now.toString(36)}`;
-      if (key) value += `.${await mac(value)}`;
-      headers.append("set-cookie", buildSetCookie(cookieName, value, {
-        path: config.path,
-        httpOnly: config.httpOnly,
-        secure: config.secure ?? secure,
-        sameSite: config.sameSite,
-      }));
-      if (!headers.has("cache-control")) headers.set("cache-control", 'private, no-cache="set-cookie"');
+      const value = `${id}.${issued.toString(36)}.${now.toString(36)}`;
+      if (!key) return setCookie(headers, value, secure);
+      return mac(value).then((signature) => setCookie(headers, `${value}.${signature}`, secure));
     },
   };
 }
