@@ -17,7 +17,7 @@
  * @module
  */
 import { Fields } from "../http/message.ts";
-import { encodeLatin1, latin1 } from "../proxy/http1-parse.ts";
+import { encodeLatin1, fieldValue, latin1 } from "../proxy/http1-parse.ts";
 
 /** A request the server refuses: `status` and a short `reason` go into the error answer. */
 export class RequestError extends Error {
@@ -180,7 +180,7 @@ function _fieldLine(line: string): [string, string] {
   const name = line.slice(0, colon);
   // Whitespace before the colon fails here too (RFC 9112 §5.1 requires a 400 for it).
   if (!TOKEN.test(name)) throw new RequestError(400, "malformed header name");
-  const value = line.slice(colon + 1).replace(OWS, "");
+  const value = fieldValue(line, colon + 1, line.length);
   if (CONTROL.test(value)) throw new RequestError(400, "control character in header value");
   return [name.toLowerCase(), value];
 }
