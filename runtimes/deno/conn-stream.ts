@@ -30,8 +30,6 @@ export function closeConn(conn: Deno.Conn): void {
 /** A native connection: each read asks Deno for the next bytes, a write resolves once all are taken. */
 export function wrapConn(conn: Deno.Conn): StreamConnection {
   let closed = false;
-  /** Settles a read in progress when `close` comes first (Deno's read would reject instead). */
-  let cancelRead: (() => void) | undefined;
   /** Kept from read to read while what arrives is small and copied out; a fresh buffer per read shows in profiles. */
   let buffer: Uint8Array | undefined;
   let size = SMALL_READ_SIZE;
@@ -39,9 +37,9 @@ export function wrapConn(conn: Deno.Conn): StreamConnection {
     async read() {
       if (closed) return null;
       const into = buffer ??= new Uint8Array(size);
-      const closing = new Promise<null>((resolve) => void (cancelRead = () => resolve(null)));
       try {
-        const n = await Promise.race([conn.read(into), closing]);
+        // A read in progress when `close` comes rejects (bad resource): that is the end, not an error.
+        const n = await conn.read(into);
         if (n === null || closed) return null;
         if (n === into.length) {
           // A full buffer: more is coming, so it goes out whole and the next read asks for more.
@@ -60,8 +58,6 @@ export function wrapConn(conn: Deno.Conn): StreamConnection {
       } catch (error) {
         if (closed) return null;
         throw error;
-      } finally {
-        cancelRead = undefined;
       }
     },
     write(data) {
@@ -71,7 +67,6 @@ export function wrapConn(conn: Deno.Conn): StreamConnection {
     close() {
       if (closed) return;
       closed = true;
-      cancelRead?.();
       closeConn(conn);
     },
   };
