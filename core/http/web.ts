@@ -6,7 +6,7 @@
  * @module
  */
 import type { ConnInfo } from "../ports.ts";
-import { type Answer, type BodyReader, type ClientRequest, type ClientSignal, Fields, type RequestFraming } from "./message.ts";
+import { type Answer, type BodyReader, type ClientRequest, type ClientSignal, Fields, type RequestFraming, textAnswer } from "./message.ts";
 
 /** Answers one web request; undefined only after taking the connection over. */
 export type WebHandler = (request: Request, conn: ConnInfo) => Promise<Response | undefined> | Response | undefined;
@@ -113,7 +113,10 @@ function _abortSignal(signal: ClientSignal): AbortSignal {
 /** A web handler served through the compact interface. */
 export function webHandler(handler: WebHandler): Handler {
   return async (request, conn) => {
-    const response = await handler(toWebRequest(request, conn.tls), conn);
+    const web = toWebRequest(request, conn.tls);
+    // Bun turns a method it does not know into GET: the app would run another request.
+    if (web.method !== request.method && web.method !== request.method.toUpperCase()) return textAnswer(501, "501 method not supported\n");
+    const response = await handler(web, conn);
     return response && fromWebResponse(response);
   };
 }
