@@ -8,7 +8,7 @@
  *   tb-client   wrk, curl and the idle-connection client     10.77.0.10
  *   tb-backend  the nginx members and the upload sink        10.77.0.20
  *   tb-haproxy, tb-nginx, tb-bun, tb-deno, tb-node, tb-stunnel,
- *   tb-bun-relay, tb-deno-relay                                 10.77.0.30 …
+ *   tb-bun-relay, tb-deno-relay, tb-bun-web, tb-deno-web        10.77.0.30 …
  *
  * Everything is named with the `tb-` prefix, so a crashed run's leftovers can be found and
  * removed by name at the next start.
@@ -33,6 +33,8 @@ export const HOSTS = {
   stunnel: 35,
   "bun-relay": 36,
   "deno-relay": 37,
+  "bun-web": 38,
+  "deno-web": 39,
 } as const;
 export type Host = keyof typeof HOSTS;
 

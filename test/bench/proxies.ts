@@ -23,10 +23,12 @@ export const STATUS_PORT = 8009;
 export const BUN = "node_modules/.bin/bun";
 export const DENO = "node_modules/.bin/deno";
 
-export type ProxyId = "haproxy" | "nginx" | "bun" | "deno" | "node" | "bun-relay" | "deno-relay";
-export const PROXY_IDS: readonly ProxyId[] = ["haproxy", "nginx", "bun", "deno", "node", "bun-relay", "deno-relay"];
+export type ProxyId = "haproxy" | "nginx" | "bun" | "deno" | "node" | "bun-relay" | "deno-relay" | "bun-web" | "deno-web";
+export const PROXY_IDS: readonly ProxyId[] = ["haproxy", "nginx", "bun", "deno", "node", "bun-relay", "deno-relay", "bun-web", "deno-web"];
 /** The raw relays (raw-relay.ts): the floor a JavaScript proxy can reach on each runtime. Plain HTTP, one thread. */
 export const RELAY_IDS: readonly ProxyId[] = ["bun-relay", "deno-relay"];
+/** tandem's balancer behind Bun.serve / Deno.serve (web-front-end.ts): the web front end. Plain HTTP, one thread. */
+export const WEB_IDS: readonly ProxyId[] = ["bun-web", "deno-web"];
 
 /** What each proxy does differently from the common setup; printed under the tables. */
 export const NOTES: Record<string, string> = {
@@ -37,6 +39,8 @@ export const NOTES: Record<string, string> = {
   tandem: "tandem also sets X-Forwarded-Proto and X-Forwarded-Host (its forwarding defaults).",
   relay:
     "The raw relays (test/bench/raw-relay.ts, the same script on each runtime) are not proxies one would deploy but the floor a JavaScript proxy can reach: Bun.listen/Deno.listen sockets, the head found by its CRLFCRLF and searched only for Content-Length, Transfer-Encoding and Connection, round robin over the two members (`/upload` to the sink), an X-Forwarded-For line added, kept-alive member connections, bodies copied as they are (framed by Content-Length or chunked); no health checks, no sticky cookie, no timeouts, no TLS, one thread.",
+  web:
+    "The web front-end rows (test/bench/web-front-end.ts) run the same balancer with the same config file as the tandem rows (same member and health-check clients, same log records, metrics), but behind the runtime's own HTTP server: Bun.serve or Deno.serve parses the request and hands a web `Request` to `balancer.fetch`, which converts it to the balancer's message and its answer back to a `Response` (core/http/web.ts). That is the path of the edge build and of future HTTP/2 and HTTP/3 listeners, not a configuration operators run: `tandem serve` answers on its own socket-level front end (the tandem rows). Plain HTTP, one thread, first listener only. On Bun (1.4.5), a Response that resolves after the handler's first turn, as every proxied answer does (it waits for the member), is sent in pieces of about 4 KiB, some 15 send calls per 64 KiB body where an immediate one goes out in one; Bun.serve alone then takes 57 instead of 22 µs of CPU per 64 KiB response, which weighs on the Bun web row in the 64 KiB table.",
 };
 
 /** The shared state every server needs: a scratch directory, the supervisor, the certificate. */
@@ -266,6 +270,13 @@ export function tandemCommand(runtime: "bun" | "deno", config: string): string[]
     : [DENO, "run", "--unstable-net", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", "--allow-run", "runtimes/deno/main.ts", "serve", "--config", config];
 }
 
+/** The web front-end entry (web-front-end.ts) on one runtime, given the tandem config file. */
+export function webFrontEndCommand(runtime: "bun" | "deno", config: string): string[] {
+  return runtime === "bun"
+    ? [BUN, "run", "test/bench/web-front-end.ts", "--config", config]
+    : [DENO, "run", "-A", "test/bench/web-front-end.ts", "--config", config];
+}
+
 export function proxyLabel(ws: Workspace, id: ProxyId | "stunnel", options: ProxyOptions = {}): string {
   const v = ws.versions;
   const workers = options.workers === undefined ? "" : `, ${id === "haproxy" ? "nbthread" : "workers"} ${options.workers}`;
@@ -284,6 +295,10 @@ export function proxyLabel(ws: Workspace, id: ProxyId | "stunnel", options: Prox
       return `raw relay on Bun ${v.bun} (floor) ³`;
     case "deno-relay":
       return `raw relay on Deno ${v.deno} (floor) ³`;
+    case "bun-web":
+      return `tandem web front end on Bun ${v.bun} (Bun.serve + balancer.fetch) ⁴`;
+    case "deno-web":
+      return `tandem web front end on Deno ${v.deno} (Deno.serve + balancer.fetch) ⁴`;
     case "stunnel":
       return `stunnel ${v.stunnel} → HAProxy`;
   }
@@ -335,6 +350,15 @@ export async function startProxy(ws: Workspace, id: ProxyId, options: ProxyOptio
       const relayArgs = ["test/bench/raw-relay.ts", `${ipOf(id)}:${port}`, MEMBER_PORTS.map(member).join(","), member(SINK_PORT)];
       const command = id === "bun-relay" ? [BUN, "run", ...relayArgs] : [DENO, "run", "-A", ...relayArgs];
       started = [ws.supervisor.start(name, id, command, { env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" } })];
+      break;
+    }
+    case "bun-web":
+    case "deno-web": {
+      if (options.tls || options.workers !== undefined) throw new Error(`${id} serves plain HTTP on one thread: neither TLS nor workers`);
+      // The tandem rows' config, written and passed the same way (`--config FILE`).
+      const file = join(ws.dir, `${name}.json`);
+      writeFileSync(file, JSON.stringify(tandemConfig(id, options), null, 2));
+      started = [ws.supervisor.start(name, id, webFrontEndCommand(id === "bun-web" ? "bun" : "deno", file), { env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" } })];
       break;
     }
   }

@@ -2,8 +2,9 @@
  * The benchmark harness: `npm run bench` (= `bun test/bench/run.ts`).
  *
  * tandem on Bun and on Deno against HAProxy, nginx and @fastify/reply-from on Node, with wrk
- * straight at a member as the floor, and a minimal raw-socket relay on each runtime (raw-relay.ts)
- * as the floor of a JavaScript proxy there; every server in its own network namespace. Prints a
+ * straight at a member as the floor, a minimal raw-socket relay on each runtime (raw-relay.ts)
+ * as the floor of a JavaScript proxy there, and tandem's balancer behind Bun.serve/Deno.serve
+ * (web-front-end.ts, the web front end); every server in its own network namespace. Prints a
  * markdown table per scenario (progress goes to stderr) and writes test/bench/results/<date>.json and .md.
  * Needs root (network namespaces); installs missing tools with apt-get and the Node peer with
  * npm ci. See USAGE.
@@ -23,8 +24,10 @@ import { type Context, formatCount, SCENARIOS, type ScenarioResult } from "./sce
 const USAGE = `usage: bun test/bench/run.ts [--quick] [--only=SCENARIO,…] [--proxies=PROXY,…] [--rounds=N] [--duration=SECONDS] [--keep]
   --quick      1 round, 3 s runs, 500 idle connections: for development, not for figures
   --only       scenarios by name or number: small (1), 64k (2), upload (3), idle (4), tls (5), workers (6)
-  --proxies    haproxy, nginx, bun, deno, node, bun-relay, deno-relay (default all; the direct-to-member
-               floor always runs; bun-relay and deno-relay are raw-relay.ts, the JavaScript floor per runtime)
+  --proxies    haproxy, nginx, bun, deno, node, bun-relay, deno-relay, bun-web, deno-web (default all; the
+               direct-to-member floor always runs; bun-relay and deno-relay are raw-relay.ts, the JavaScript
+               floor per runtime; bun-web and deno-web are web-front-end.ts, tandem's balancer behind
+               Bun.serve/Deno.serve: the web front end, plain HTTP only)
   --rounds     interleaved rounds (default 3)     --duration  seconds per timed run (default 5)
   --keep       keep the scratch directory (configs, logs) instead of deleting it`;
 
@@ -40,7 +43,7 @@ const startedAt = Date.now();
 function log(message: string): void {
   const seconds = Math.round((Date.now() - startedAt) / 1000);
   // Without the tables' footnote marks.
-  console.error(`[${String(Math.floor(seconds / 60)).padStart(2, "0")}:${String(seconds % 60).padStart(2, "0")}] ${message.replace(/ [¹²³]/g, "")}`);
+  console.error(`[${String(Math.floor(seconds / 60)).padStart(2, "0")}:${String(seconds % 60).padStart(2, "0")}] ${message.replace(/ [¹²³⁴]/g, "")}`);
 }
 
 interface Options {
@@ -119,7 +122,7 @@ function _ensureNodePeer(): void {
   const command = ["npm", "ci", "--prefix", NODE_PEER, "--no-audit", "--no-fund"];
   log(`the Node peer is not installed: running ${command.join(" ")}`);
   if (spawnSync(command[0], command.slice(1), { cwd: REPO, stdio: ["ignore", 2, 2] }).status !== 0) {
-    console.error(`bench: ${command.join(" ")} failed (leave the node peer out with --proxies=haproxy,nginx,bun,deno,bun-relay,deno-relay)`);
+    console.error(`bench: ${command.join(" ")} failed (leave the node peer out with --proxies=haproxy,nginx,bun,deno,bun-relay,deno-relay,bun-web,deno-web)`);
     process.exit(2);
   }
 }

@@ -24,6 +24,7 @@ import {
   startStunnel,
   type Target,
   targetUrl,
+  WEB_IDS,
   type Workspace,
 } from "./proxies.ts";
 import { type Column, median, medians, type Row, type Table } from "./report.ts";
@@ -58,15 +59,28 @@ export interface Scenario {
 const KEEPALIVE_CONNECTIONS = 64;
 const HANDSHAKE_CONNECTIONS = 16;
 /** Proxies that probe both members every 2 s (±10 %): about one request per second each. */
-const ACTIVE_CHECKERS: readonly string[] = ["haproxy", "bun", "deno"];
+const ACTIVE_CHECKERS: readonly string[] = ["haproxy", "bun", "deno", "bun-web", "deno-web"];
 
-const FOOTNOTES = [`¹ ${NOTES.nginx}`, `² ${NOTES.node}`, NOTES.tandem, `³ ${NOTES.relay}`];
+const FOOTNOTES = [`¹ ${NOTES.nginx}`, `² ${NOTES.node}`, NOTES.tandem, `³ ${NOTES.relay}`, `⁴ ${NOTES.web}`];
 
-/** Why the raw relays, when selected, have no row in a scenario they cannot take part in. */
-function _relaysLeftOut(ctx: Context, why: string): string[] {
-  const left = ctx.proxies.filter((id) => RELAY_IDS.includes(id));
-  return left.length > 0 ? [`Not in this table: ${left.join(", ")} (${why}).`] : [];
+/** Why the raw relays and the web front-end rows, when selected, have no row in a scenario they cannot take part in. */
+function _leftOut(ctx: Context, why: { relays: string; web: string }): string[] {
+  const notes: string[] = [];
+  for (const [ids, reason] of [[RELAY_IDS, why.relays], [WEB_IDS, why.web]] as const) {
+    const left = ctx.proxies.filter((id) => ids.includes(id));
+    if (left.length > 0) notes.push(`Not in this table: ${left.join(", ")} (${reason}).`);
+  }
+  return notes;
 }
+
+const TLS_LEFT_OUT = {
+  relays: "the raw relays speak plain HTTP only, they have no TLS",
+  web: "web-front-end.ts serves the plain listener only: TLS termination, with its certificate files, SNI and rotation, is `tandem serve`'s, measured in the tandem rows",
+};
+const WORKERS_LEFT_OUT = {
+  relays: "the raw relays run on one thread, they have no workers",
+  web: "web-front-end.ts runs one balancer on one thread: worker threads and their synchronisation are `tandem serve`'s, measured in the tandem rows",
+};
 
 /** Starts the proxies one after the other; one that fails to start becomes a row saying why. */
 async function _startAll(ctx: Context, ids: readonly ProxyId[], options: ProxyOptions = {}): Promise<{ targets: Target[]; broken: Row[] }> {
@@ -472,7 +486,7 @@ export const tls: Scenario = {
             method: `wrk -t1 -c${KEEPALIVE_CONNECTIONS} -d${ctx.seconds}s --latency https://PROXY/ (13-byte body, ECDSA P-256 certificate), ${ctx.rounds} interleaved round(s), medians; (n×) = ratio to HAProxy ssl.`,
             columns: _errorColumn([...broken], [...WRK_COLUMNS.filter((c) => c.key !== "p99Added")]),
             rows: [..._wrkRows(all, keepalive), ...broken],
-            notes: [stunnelNote, NOTES.tandem, ..._relaysLeftOut(ctx, "the raw relays speak plain HTTP only, they have no TLS")],
+            notes: [stunnelNote, NOTES.tandem, ..._leftOut(ctx, TLS_LEFT_OUT)],
           },
           {
             title: "5b. TLS handshakes",
@@ -487,7 +501,7 @@ export const tls: Scenario = {
               { key: "failures", label: "failures (all rounds)", text: true },
             ]),
             rows: [..._wrkRows(all, handshakes), ...broken],
-            notes: [closeNote, stunnelNote, NOTES.tandem, ..._relaysLeftOut(ctx, "the raw relays speak plain HTTP only, they have no TLS")],
+            notes: [closeNote, stunnelNote, NOTES.tandem, ..._leftOut(ctx, TLS_LEFT_OUT)],
           },
         ],
       };
@@ -545,7 +559,7 @@ export const workers: Scenario = {
             method: `As scenario 1 (wrk -t1 -c${KEEPALIVE_CONNECTIONS} -d${ctx.seconds}s, 13-byte body) with \`workers: 1\` and \`workers: 2\` (worker threads; HAProxy: \`nbthread\`). The machine has ${navigator.hardwareConcurrency} cores shared by wrk, the members and the proxy, so this shows overhead more than headroom.`,
             columns: _errorColumn(rows, WRK_COLUMNS.filter((c) => c.key !== "p99Added")),
             rows,
-            notes: [NOTES.tandem, ..._relaysLeftOut(ctx, "the raw relays run on one thread, they have no workers")],
+            notes: [NOTES.tandem, ..._leftOut(ctx, WORKERS_LEFT_OUT)],
           },
         ],
       };
