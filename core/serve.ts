@@ -13,6 +13,7 @@ import { type Balancer, createBalancer } from "./balancer/balancer.ts";
 import { type BalancerMetrics, createBalancerMetrics } from "./balancer/metrics.ts";
 import { registerVrrpMetrics } from "./cluster/vrrp/metrics.ts";
 import { createVrrpRole, type VrrpRole } from "./cluster/vrrp/role.ts";
+import type { ReplicationSync } from "./cluster/vrrp/agent.ts";
 import { registerReplicationMetrics } from "./cluster/replication/metrics.ts";
 import { ReplicaStore } from "./cluster/replication/replica-store.ts";
 import { createReplicationRole, type ReplicationRole } from "./cluster/replication/role.ts";
@@ -116,7 +117,15 @@ class _Process {
       stats: (want) => (want === "metrics" ? { metrics: this.#registry.snapshot() } : { pools: poolCounters(this.#balancer) }),
     });
     const env = (name: string) => platform.env(name);
-    this.#vrrp = createVrrpRole({ clock, bindDatagram: platform.bindDatagram, runCommand: platform.runCommand, ready: () => balancerReady(this.#balancer), log: this.#log, env });
+    this.#vrrp = createVrrpRole({
+      clock,
+      bindDatagram: platform.bindDatagram,
+      runCommand: platform.runCommand,
+      ready: () => balancerReady(this.#balancer),
+      replication: () => this.#replicationSync(),
+      log: this.#log,
+      env,
+    });
     registerVrrpMetrics(this.#registry, this.#vrrp.status);
     this.#replication = createReplicationRole({ clock, connect: platform.connect, listenStream: platform.listenStream, log: this.#log, env, store: this.#store });
     registerReplicationMetrics(this.#registry, this.#replication.status);
@@ -147,6 +156,13 @@ class _Process {
     }
     // With workers, worker 0 alone answers the admin plane; its changes reach the others as records.
     if (config.admin && this.#isLead) await this.#openAdmin(config.admin, verify);
+  }
+
+  /** Whether a peer's full resync has been applied since this process started (what VRRP waits for). */
+  #replicationSync(): ReplicationSync {
+    if (!this.#balancer.config.cluster) return "off";
+    const peers = this.#replication.status()?.peers ?? [];
+    return peers.some((peer) => peer.resyncsReceived > 0) ? "synced" : "waiting";
   }
 
   /** A bug must cost one request, never the process. */

@@ -41,7 +41,14 @@ export const bindDatagram: BindDatagram = async ({ hostname, port, multicast }, 
     port: socket.port,
     send(data, address, toPort) {
       // After close, like a datagram lost.
-      if (!socket.closed) socket.send(data, toPort, address);
+      if (socket.closed) return true;
+      try {
+        socket.send(data, toPort, address);
+        return true;
+      } catch {
+        // ECONNREFUSED: the last datagram to this peer found no listener. This one is lost too.
+        return false;
+      }
     },
     close: () => socket.close(),
   };

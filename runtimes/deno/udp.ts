@@ -42,7 +42,13 @@ export const bindDatagram: BindDatagram = ({ hostname, port, multicast }, onMess
         port: socket.address().port,
         send(data, address, toPort) {
           // After close, like a datagram lost; node would throw ERR_SOCKET_DGRAM_NOT_RUNNING.
-          if (!closed) socket.send(data, toPort, address);
+          if (closed) return true;
+          try {
+            socket.send(data, toPort, address);
+            return true;
+          } catch {
+            return false;
+          }
         },
         close() {
           if (closed) return;

@@ -36,6 +36,7 @@ function fail(message: string): never {
   console.error(`web-front-end: ${message}`);
   if (runtime === "bun") process.exit(2);
   Deno.exit(2);
+  throw new Error(message);
 }
 
 // `--config FILE` or `--config=FILE`, as `tandem serve` takes it.

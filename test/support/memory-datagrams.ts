@@ -17,6 +17,8 @@ export class MemoryDatagramNetwork {
   #sockets: BoundSocket[] = [];
   /** Return true to lose a datagram from `from` to `to` (node addresses). */
   blocked: (from: string, to: string) => boolean = () => false;
+  /** Addresses whose datagrams are refused at the send, as Bun does for a dead unicast peer. */
+  readonly refusing = new Set<string>();
   /** Every datagram sent, for replay by tests. */
   readonly sent: { from: string; to: string; data: Uint8Array }[] = [];
 
@@ -28,9 +30,12 @@ export class MemoryDatagramNetwork {
       return Promise.resolve({
         port: options.port,
         send: (data, address, port) => {
-          if (socket.closed) throw new Error("socket closed");
+          if (socket.closed) return true;
+          // A node that is gone answers with ICMP port unreachable: Bun reports it on a later send.
+          if (this.refusing.has(address)) return false;
           this.sent.push({ from: node, to: address, data: data.slice() });
           this.inject(data, { address: node, port: options.port }, address, port);
+          return true;
         },
         close: () => {
           socket.closed = true;

@@ -114,6 +114,8 @@ interface _Peer {
   inbound: FramedConnection | undefined;
   /** Wakes the sending loop (new updates, a resync request, the connection closing). */
   wake: (() => void) | undefined;
+  /** Ends the reconnect backoff early (the peer just connected to this node: it is back). */
+  endBackoff: (() => void) | undefined;
   attempts: number;
   resyncsSent: number;
   resyncsReceived: number;
@@ -164,6 +166,7 @@ export class ReplicationNode {
         outbound: undefined,
         inbound: undefined,
         wake: undefined,
+        endBackoff: undefined,
         attempts: 0,
         resyncsSent: 0,
         resyncsReceived: 0,
@@ -235,7 +238,8 @@ export class ReplicationNode {
     this.#droppedFrames.set(reason, (this.#droppedFrames.get(reason) ?? 0) + 1);
   }
 
-  #sleep(ms: number): Promise<void> {
+  /** Waits `ms`; `early` receives a function that ends the wait at once. */
+  #sleep(ms: number, early?: (end: () => void) => void): Promise<void> {
     return new Promise((resolve) => {
       const cancel = this.#ports.clock.setTimer(() => {
         this.#timers.delete(done);
@@ -243,9 +247,11 @@ export class ReplicationNode {
       }, ms);
       const done = () => {
         cancel();
+        this.#timers.delete(done);
         resolve();
       };
       this.#timers.add(done);
+      early?.(done);
     });
   }
 
@@ -313,12 +319,13 @@ export class ReplicationNode {
         }
         // The state was changed by #ship meanwhile, which TypeScript cannot see.
         if ((peer.state as PeerState) === "up" || (peer.state as PeerState) === "resync") {
-          this.#ports.log({ event: "replication-peer-down", peer: peer.name, reason: peer.lastError });
+          this.#ports.log({ event: "replication-peer-down", peer: peer.name, reason: peer.lastError ?? "the connection closed" });
         }
       }
       if (this.#stopped) return;
       peer.state = "backoff";
-      await this.#sleep(reconnectDelay(peer.attempts++, this.#random));
+      await this.#sleep(reconnectDelay(peer.attempts++, this.#random), (end) => (peer.endBackoff = end));
+      peer.endBackoff = undefined;
     }
   }
 
@@ -482,7 +489,7 @@ export class ReplicationNode {
       heard = peer.lastContact = this.#ports.clock.now();
       await this.#applyStream(peer, framed, hello.bootId, () => {
         heard = peer!.lastContact = this.#ports.clock.now();
-      });
+      }, () => this.#contact(peer!));
     } catch (error) {
       if (error instanceof FrameError) {
         this.#drop(error.reason);
@@ -494,7 +501,18 @@ export class ReplicationNode {
     }
   }
 
-  async #applyStream(peer: _Peer, framed: FramedConnection, bootId: string, heard: () => void): Promise<void> {
+  /**
+   * The peer spoke to this node on a connection authenticated by the session key: it is back, so
+   * a reconnect backoff towards it ends now and this node's changes (a full resync for a peer
+   * that restarted) reach it at once instead of after up to BACKOFF_MAX_MS.
+   */
+  #contact(peer: _Peer): void {
+    if (peer.state !== "backoff") return;
+    peer.attempts = 0;
+    peer.endBackoff?.();
+  }
+
+  async #applyStream(peer: _Peer, framed: FramedConnection, bootId: string, heard: () => void, authenticated: () => void): Promise<void> {
     let askedResync = false;
     const askResync = async () => {
       if (askedResync) return;
@@ -510,6 +528,7 @@ export class ReplicationNode {
         // before, or a replayed hello could cut the real peer off.
         peer.inbound?.close();
         peer.inbound = framed;
+        authenticated();
       }
       switch (frame.type) {
         case "updates": {

@@ -29,6 +29,22 @@ const MAX_PENDING = 256;
  * reset their timer on the second copy within a millisecond of the first: the RFC's timings hold.
  */
 const COPIES = 2;
+/** How often a node waiting for its first resync looks at replication. */
+const SYNC_POLL_MS = 50;
+
+/**
+ * Replication as the agent sees it: `off` (no `cluster`, nothing to wait for), `waiting` (no full
+ * resync from any peer yet), `synced` (one was applied).
+ */
+export type ReplicationSync = "off" | "waiting" | "synced";
+
+/** Where the wait for the session table stands after a start (see `vrrp.syncTimeout`). */
+export interface SyncStatus {
+  state: "off" | "waiting" | "synced" | "timed-out";
+  timeoutMs: number;
+  /** How long the wait took (so far, while waiting); null when there was none. */
+  waitedMs: number | null;
+}
 
 export interface VrrpAgentOptions {
   config: VrrpConfig;
@@ -42,6 +58,8 @@ export interface VrrpAgentOptions {
   log: LogSink;
   /** Per-boot epoch; defaults to the clock's time, which grows from one boot to the next. */
   epoch?: number;
+  /** Replication's state: a node that starts waits for its first resync before it may preempt. */
+  replication?: () => ReplicationSync;
 }
 
 export interface TrackerStatus {
@@ -76,6 +94,9 @@ export interface VrrpStatus {
   destinations: string[];
   /** Every drop, including those no instance could be told of (unknown VRID, garbage), by reason. */
   drops: Record<DropReason, number>;
+  /** Datagrams the system refused at the send (a dead unicast peer, on Bun): lost, nothing skipped. */
+  sendErrors: number;
+  sync: SyncStatus;
   instances: VrrpInstanceStatus[];
 }
 
@@ -121,6 +142,13 @@ class _VrrpAgent implements VrrpAgent {
   #epoch: number;
   #counter = 0;
   #sending: Promise<void> = Promise.resolve();
+  #sendErrors = 0;
+  #sync: { state: SyncStatus["state"]; started: number; ended: number | undefined; cancel: (() => void) | undefined } = {
+    state: "off",
+    started: 0,
+    ended: undefined,
+    cancel: undefined,
+  };
   #pending = 0;
   #processing: Promise<void> = Promise.resolve();
 
@@ -134,6 +162,7 @@ class _VrrpAgent implements VrrpAgent {
   static async start(options: VrrpAgentOptions): Promise<_VrrpAgent> {
     const agent = new _VrrpAgent(options);
     agent.#transport = await agent.#openTransport(options.config, options.key);
+    agent.#startSyncWait();
     for (const instance of options.config.instances) agent.#startInstance(instance);
     return agent;
   }
@@ -146,6 +175,12 @@ class _VrrpAgent implements VrrpAgent {
       transport: config.peers === undefined ? "multicast" : "unicast",
       destinations: config.peers ?? [config.multicast],
       drops: { ...receiver.drops },
+      sendErrors: this.#sendErrors,
+      sync: {
+        state: this.#sync.state,
+        timeoutMs: config.syncTimeout,
+        waitedMs: this.#sync.state === "off" ? null : (this.#sync.ended ?? this.#clock.now()) - this.#sync.started,
+      },
       instances: [...this.#instances.values()].map(_instanceStatus),
     };
   }
@@ -158,6 +193,7 @@ class _VrrpAgent implements VrrpAgent {
       this.#counter = 0;
       this.#transport = await this.#openTransport(config, key);
       for (const instance of config.instances) this.#startInstance(instance);
+      if (this.#sync.state === "waiting") this.#checkSync();
       this.#event("vrrp-reloaded", { restarted: "all" });
       return;
     }
@@ -171,8 +207,34 @@ class _VrrpAgent implements VrrpAgent {
   }
 
   async stop(): Promise<void> {
+    this.#sync.cancel?.();
     await Promise.all([...this.#instances.values()].map((running) => this.#stopInstance(running)));
     this.#transport.socket.close();
+  }
+
+  /**
+   * A node that starts with replication holds its routers (priority 1: no preemption) until a
+   * peer's full resync has been applied, at most `syncTimeout`: taking the address back before
+   * it has the session table would send the sessions it does not know yet to new members.
+   */
+  #startSyncWait(): void {
+    const timeout = this.#transport.config.syncTimeout;
+    if (timeout === 0 || (this.#options.replication?.() ?? "off") === "off") return;
+    this.#sync = { state: "waiting", started: this.#clock.now(), ended: undefined, cancel: undefined };
+    this.#checkSync();
+  }
+
+  #checkSync(): void {
+    const timeout = this.#transport.config.syncTimeout;
+    const synced = this.#options.replication?.() !== "waiting";
+    const waited = this.#clock.now() - this.#sync.started;
+    if (!synced && waited < timeout) {
+      this.#sync.cancel = this.#clock.setTimer(() => this.#checkSync(), Math.min(SYNC_POLL_MS, timeout - waited));
+      return;
+    }
+    this.#sync = { ...this.#sync, state: synced ? "synced" : "timed-out", ended: this.#clock.now(), cancel: undefined };
+    this.#event("vrrp-sync", { state: this.#sync.state, waitedMs: waited, timeoutMs: timeout });
+    for (const running of this.#instances.values()) running.router.setHold(false);
   }
 
   #sameTransport(config: VrrpConfig, key: string): boolean {
@@ -235,7 +297,9 @@ class _VrrpAgent implements VrrpAgent {
       const destinations = current.config.peers ?? [current.config.multicast];
       for (const copy of counters) {
         const bytes = await encodeAdvertisement(advert, { sender: current.config.address, epoch: this.#epoch, counter: copy }, current.cryptoKey);
-        for (const destination of destinations) current.socket.send(bytes, destination, current.config.port);
+        for (const destination of destinations) {
+          if (!current.socket.send(bytes, destination, current.config.port)) this.#sendErrors++;
+        }
       }
     }).catch((error) => this.#event("vrrp-send-failed", { instance: instance.name, message: (error as Error)?.message ?? String(error) }));
   }
@@ -263,6 +327,7 @@ class _VrrpAgent implements VrrpAgent {
     };
     this.#startTrackers(running);
     this.#instances.set(config.vrid, running);
+    if (this.#sync.state === "waiting") running.router.setHold(true);
     running.router.start();
   }
 

@@ -29,6 +29,14 @@ export function registerVrrpMetrics(registry: Registry, status: () => VrrpStatus
     perInstance((i) => i.effectivePriority),
   );
   registry.counterFn("tandem_vrrp_transitions_total", "State changes of each virtual router.", ["instance", "vrid"], perInstance((i) => i.transitions));
+  registry.counterFn("tandem_vrrp_send_errors_total", "Advertisements the system refused at the send (a dead unicast peer): lost, nothing else skipped.", [], () => {
+    const current = status();
+    return current === undefined ? [] : [[[], current.sendErrors]];
+  });
+  registry.gaugeFn("tandem_vrrp_sync_waiting", "1 while this node waits for its first resync after a start before it may preempt (vrrp.syncTimeout), else 0.", [], () => {
+    const current = status();
+    return current === undefined ? [] : [[[], current.sync.state === "waiting" ? 1 : 0]];
+  });
   registry.counterFn(
     "tandem_vrrp_drops_total",
     "Received datagrams dropped, by reason (truncated, auth, replay, unknown-sender, vrid...).",

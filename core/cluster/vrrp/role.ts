@@ -12,7 +12,7 @@
  * @module
  */
 import type { BindDatagram, Clock, LogSink, RunCommand } from "../../ports.ts";
-import { startVrrpAgent, type VrrpAgent, type VrrpStatus } from "./agent.ts";
+import { type ReplicationSync, startVrrpAgent, type VrrpAgent, type VrrpStatus } from "./agent.ts";
 import type { VrrpConfig } from "./schema.ts";
 
 export interface VrrpRoleOptions {
@@ -20,6 +20,8 @@ export interface VrrpRoleOptions {
   bindDatagram: BindDatagram;
   runCommand: RunCommand;
   ready: () => boolean;
+  /** Replication's state, for the wait after a start (`vrrp.syncTimeout`). */
+  replication: () => ReplicationSync;
   log: LogSink;
   /** Environment lookup (TANDEM_VRRP_KEY). */
   env: (name: string) => string | undefined;

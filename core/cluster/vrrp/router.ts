@@ -64,7 +64,7 @@ export interface VirtualRouter {
   readonly state: VrrpState;
   /** The master's address as last heard (own address when Master), undefined before any. */
   readonly masterAddress: string | undefined;
-  /** Configured priority less the weights of failing trackers, within 1–254 (255 only untouched). */
+  /** Configured priority less the weights of failing trackers, within 1–254 (255 only untouched); 1 while held. */
   readonly effectivePriority: number;
   readonly transitions: number;
   /** Initialize → Backup (or Master for the address owner). */
@@ -74,6 +74,12 @@ export interface VirtualRouter {
   setPenalty(penalty: number): void;
   /** A tracker without weight failed (true) or recovered (false). */
   setFault(fault: boolean): void;
+  /**
+   * While held the router advertises priority 1: it preempts no one, and takes over only when no
+   * other master speaks (a node waiting for its session table, see the agent's sync wait). Takes
+   * effect at the next advertisement sent or heard.
+   */
+  setHold(hold: boolean): void;
   /** Graceful stop: a Master resigns with priority 0, then the router is idle in Initialize. */
   stop(): void;
 }
@@ -105,6 +111,7 @@ class _VirtualRouter implements VirtualRouter {
   #transitions = 0;
   #penalty = 0;
   #fault = false;
+  #hold = false;
   #masterAdverInterval: number;
   #preemptAfter = 0;
   #cancelMasterDown: (() => void) | undefined;
@@ -131,6 +138,7 @@ class _VirtualRouter implements VirtualRouter {
   }
 
   get effectivePriority(): number {
+    if (this.#hold) return 1;
     return this.#penalty === 0 ? this.#priority : Math.min(254, Math.max(1, this.#priority - this.#penalty));
   }
 
@@ -151,6 +159,10 @@ class _VirtualRouter implements VirtualRouter {
 
   setPenalty(penalty: number): void {
     this.#penalty = penalty;
+  }
+
+  setHold(hold: boolean): void {
+    this.#hold = hold;
   }
 
   setFault(fault: boolean): void {

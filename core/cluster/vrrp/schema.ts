@@ -109,6 +109,12 @@ export const VrrpSchema = v.pipe(
     multicast: v.optional(multicastGroup, DEFAULT_VRRP_GROUP),
     /** Unicast: advertisements go to each peer and only peers are heard (clouds block multicast). */
     peers: v.optional(v.pipe(v.array(ipv4), v.minLength(1, "at least one peer address (omit peers for multicast)"))),
+    /**
+     * With replication (`cluster`): after a start, the longest wait for the first full resync from
+     * a peer before this node may preempt (0: no wait). A node that took the address back before it
+     * had the session table would send known sessions to new members.
+     */
+    syncTimeout: duration("5s"),
     instances: v.pipe(v.array(VrrpInstanceSchema), v.minLength(1, "at least one instance")),
   }),
   v.rawCheck(({ dataset, addIssue }) => {

@@ -79,6 +79,25 @@ describe("replication between nodes", () => {
     });
   });
 
+  test("a restarted node's first contact ends the survivor's reconnect backoff: its resync comes at once", async () => {
+    await withCluster(["n1", "n2"], async (cluster) => {
+      await cluster.until(() => allUp(cluster), "links up");
+      for (let i = 0; i < 10; i++) cluster.nodes.get("n2")!.table.set(`S${i}`, "b");
+      await cluster.until(() => cluster.nodes.get("n1")!.table.size === 10, "n1 has n2's sessions");
+      cluster.stopNode("n1");
+      // n2's reconnect attempts fail for a while: its backoff grows towards BACKOFF_MAX_MS (5 s).
+      await cluster.until(() => peerOf(cluster, "n2", "n1").state === "backoff", "n2 backs off");
+      const startedAt = cluster.clock.now();
+      while (cluster.clock.now() - startedAt < 20_000) await cluster.until(() => true, "tick").then(() => cluster.clock.advance(500));
+      await cluster.until(() => peerOf(cluster, "n2", "n1").state === "backoff", "n2 backs off again");
+      const restartedAt = cluster.clock.now();
+      await cluster.startNode("n1");
+      await cluster.until(() => peerOf(cluster, "n1", "n2").resyncsReceived === 1, "the new n1 got n2's resync", 5);
+      assert.ok(cluster.clock.now() - restartedAt < 200, `resync after ${cluster.clock.now() - restartedAt} ms of fake time, not after the backoff`);
+      assert.equal(cluster.nodes.get("n1")!.table.size, 10);
+    });
+  });
+
   test("a peer that falls more than sendQueue updates behind gets a full resync", async () => {
     await withCluster(["n1", "n2"], async (cluster) => {
       await cluster.until(() => allUp(cluster), "links up");

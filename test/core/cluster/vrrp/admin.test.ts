@@ -27,6 +27,7 @@ function role(clock: FakeClock, env: Record<string, string> = {}) {
     bindDatagram: network.bindFor("10.0.0.11"),
     runCommand: () => Promise.resolve({ code: 0, output: "" }),
     ready: () => true,
+    replication: () => "off",
     log: () => {},
     env: (name) => env[name],
   });
@@ -87,6 +88,8 @@ describe("VRRP role, admin API and metrics", () => {
       ["web", "master", "10.0.0.11", 100, 2],
     );
     assert.equal(body.drops.replay, 0);
+    assert.equal(body.sendErrors, 0);
+    assert.deepEqual(body.sync, { state: "off", timeoutMs: 5000, waitedMs: null });
     const metrics = await (await app.fetch(new Request("http://127.0.0.1/metrics"))).text();
     for (
       const line of [
@@ -97,6 +100,8 @@ describe("VRRP role, admin API and metrics", () => {
         'tandem_vrrp_transitions_total{instance="web",vrid="51"} 2',
         'tandem_vrrp_drops_total{reason="auth"} 0',
         "# TYPE tandem_vrrp_drops_total counter",
+        "tandem_vrrp_send_errors_total 0",
+        "tandem_vrrp_sync_waiting 0",
       ]
     ) assert.ok(metrics.includes(line), line);
     await vrrp.stop();

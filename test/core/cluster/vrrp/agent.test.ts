@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as v from "valibot";
-import { startVrrpAgent, type VrrpAgent } from "../../../../core/cluster/vrrp/agent.ts";
+import { type ReplicationSync, startVrrpAgent, type VrrpAgent } from "../../../../core/cluster/vrrp/agent.ts";
 import { decodeAdvertisement } from "../../../../core/cluster/vrrp/packet.ts";
 import { type VrrpConfig, VrrpSchema } from "../../../../core/cluster/vrrp/schema.ts";
 import type { RunCommand } from "../../../../core/ports.ts";
@@ -16,7 +16,14 @@ interface Command {
 }
 
 /** A node: its agent, the commands it ran, and switches for its tracker results. */
-async function node(clock: FakeClock, network: MemoryDatagramNetwork, address: string, vrrp: Record<string, unknown>, key = KEY) {
+async function node(
+  clock: FakeClock,
+  network: MemoryDatagramNetwork,
+  address: string,
+  vrrp: Record<string, unknown>,
+  key = KEY,
+  replication?: () => ReplicationSync,
+) {
   const commands: Command[] = [];
   const state = { ready: true, trackerExit: 0 };
   const runCommand: RunCommand = (argv, options) => {
@@ -34,6 +41,7 @@ async function node(clock: FakeClock, network: MemoryDatagramNetwork, address: s
     ready: () => state.ready,
     log: (line) => logs.push(line),
     epoch: 1000,
+    replication,
   });
   const instance = (name = "web") => agent.status().instances.find((i) => i.name === name)!;
   return { agent, commands, state, logs, instance, config };
@@ -136,6 +144,75 @@ describe("VRRP agent over an in-memory UDP segment", () => {
     assert.equal(b.instance().state, "backup");
     assert.equal(b.instance().masterAddress, "10.0.0.11");
     await stopAll(a.agent, b.agent, stranger.agent, otherVrid.agent);
+  });
+
+  test("a dead unicast peer: refused sends are counted as lost and skip no copy and no other peer", async () => {
+    const clock = new FakeClock();
+    const network = new MemoryDatagramNetwork();
+    const peersOf = (self: string) => ["10.0.0.11", "10.0.0.12", "10.0.0.13"].filter((address) => address !== self);
+    const a = await node(clock, network, "10.0.0.11", { peers: peersOf("10.0.0.11"), ...web(150) });
+    const b = await node(clock, network, "10.0.0.12", { peers: peersOf("10.0.0.12"), ...web(100) });
+    // 10.0.0.13 is dead, and listed first by b: on Bun every send to it throws.
+    network.refusing.add("10.0.0.13");
+    await run(clock, 2000);
+    assert.equal(a.instance().state, "master");
+    assert.equal(b.instance().state, "backup");
+    assert.equal(b.instance().transitions, 1, "b never took over: it heard every advertisement");
+    const fromA = network.sent.filter((datagram) => datagram.from === "10.0.0.11");
+    assert.ok(fromA.length >= 30, `a's adverts reached b: ${fromA.length}`);
+    assert.ok(fromA.every((datagram) => datagram.to === "10.0.0.12"));
+    assert.equal(a.agent.status().sendErrors, fromA.length, "one refused send to the dead peer per datagram to the live one");
+    assert.equal(a.logs.filter((line) => line.event === "vrrp-send-failed").length, 0);
+    await stopAll(a.agent, b.agent);
+  });
+
+  test("after a start with replication: held at priority 1 (no preemption) until a resync, then preempts", async () => {
+    const clock = new FakeClock();
+    const network = new MemoryDatagramNetwork();
+    const b = await node(clock, network, "10.0.0.12", { peers: ["10.0.0.11"], ...web(100) });
+    await run(clock, 1000);
+    assert.equal(b.instance().state, "master");
+    let replication: ReplicationSync = "waiting";
+    const a = await node(clock, network, "10.0.0.11", { peers: ["10.0.0.12"], ...web(200) }, KEY, () => replication);
+    await run(clock, 2000);
+    assert.equal(a.instance().state, "backup", "no preemption while the session table is missing");
+    assert.equal(a.instance().effectivePriority, 1);
+    assert.equal(b.instance().state, "master");
+    assert.equal(a.agent.status().sync.state, "waiting");
+    replication = "synced";
+    await run(clock, 1000);
+    assert.equal(a.instance().state, "master");
+    assert.equal(b.instance().state, "backup");
+    assert.equal(a.instance().effectivePriority, 200);
+    const sync = a.logs.find((line) => line.event === "vrrp-sync")!;
+    assert.equal(sync.state, "synced");
+    assert.ok((sync.waitedMs as number) >= 2000 && (sync.waitedMs as number) < 2200, String(sync.waitedMs));
+    const transition = a.logs.findIndex((line) => line.event === "vrrp-transition" && line.to === "master");
+    assert.ok(a.logs.indexOf(sync) < transition, "synced before it took the address");
+    assert.deepEqual(a.agent.status().sync, { state: "synced", timeoutMs: 5000, waitedMs: sync.waitedMs });
+    await stopAll(a.agent, b.agent);
+  });
+
+  test("without a resync the wait ends at syncTimeout; alone, a waiting node still becomes master (at priority 1)", async () => {
+    const clock = new FakeClock();
+    const network = new MemoryDatagramNetwork();
+    const b = await node(clock, network, "10.0.0.12", { peers: ["10.0.0.11"], ...web(100) });
+    await run(clock, 1000);
+    const a = await node(clock, network, "10.0.0.11", { peers: ["10.0.0.12"], syncTimeout: "2s", ...web(200) }, KEY, () => "waiting");
+    await run(clock, 1500);
+    assert.equal(a.instance().state, "backup");
+    await run(clock, 1500);
+    assert.equal(a.instance().state, "master");
+    assert.equal(a.logs.find((line) => line.event === "vrrp-sync")?.state, "timed-out");
+    await stopAll(a.agent, b.agent);
+    const aloneClock = new FakeClock();
+    const aloneNetwork = new MemoryDatagramNetwork();
+    const alone = await node(aloneClock, aloneNetwork, "10.0.0.11", web(200), KEY, () => "waiting");
+    await run(aloneClock, 1000);
+    assert.equal(alone.instance().state, "master", "no one else speaks: it takes over as any backup would");
+    const advertised = aloneNetwork.sent.map((datagram) => decodeAdvertisement(datagram.data)).map((decoded) => decoded.ok && decoded.advert.priority);
+    assert.ok(advertised.length > 0 && advertised.every((priority) => priority === 1), JSON.stringify(advertised));
+    await stopAll(alone.agent);
   });
 
   test("multicast without peers: a node holding another key or another VRID changes nothing, and is counted", async () => {
