@@ -18,7 +18,7 @@ import { formatProblem, parseConfig } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { serveDemo } from "./demo/demo.ts";
 import type { Platform } from "./platform.ts";
-import { serve, summarize } from "./serve.ts";
+import { serve, startFailed, summarize } from "./serve.ts";
 import { loadConfigFiles } from "./config/files.ts";
 import { superviseWorkers } from "./workers.ts";
 
@@ -73,10 +73,7 @@ export async function runCli(platform: Platform): Promise<void> {
       if (config.workers > 1 && platform.worker === undefined) {
         // Refused here, once, rather than by every worker in a restart loop.
         const loaded = await loadConfigFiles(config, path, platform);
-        if (!loaded.ok) {
-          for (const problem of loaded.problems) platform.stderr(problem);
-          return platform.exit(1);
-        }
+        if (!loaded.ok) return startFailed(platform, loaded.problems);
         return await superviseWorkers(platform, config);
       }
       await serve(platform, config, { configPath: path });

@@ -17,7 +17,8 @@ export type WorkerCommand =
   | { type: "signal"; signal: Signal };
 
 /** What a worker tells the main thread. */
-export type WorkerReport = { type: "exit"; code: number };
+/** From a worker: it serves (`started`), or it ended, with what it printed to stderr as the reason. */
+export type WorkerReport = { type: "started" } | { type: "exit"; code: number; reason?: string };
 
 /** A worker thread as the main thread sees it (a web Worker running the runtime's worker module). */
 export interface WorkerThread {

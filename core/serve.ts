@@ -47,11 +47,18 @@ export async function serve(platform: Platform, config: Config, options: ServeOp
   // Admin settings are read once: the admin listener and its keys do not change on reload.
   const verify = config.admin ? await _verifier(platform, config, options.configPath) : undefined;
   const loaded = await loadConfigFiles(config, options.configPath, platform);
-  if (!loaded.ok) {
-    for (const problem of loaded.problems) platform.stderr(problem);
-    return platform.exit(1);
-  }
+  if (!loaded.ok) return startFailed(platform, loaded.problems);
   await new _Process(platform, config, options, loaded.files).start(verify);
+}
+
+/**
+ * Start-up failed: every problem to stderr, one `fatal` line, exit 1. A worker leaves the `fatal`
+ * line to the main thread, which stops the whole process (see workers.ts) and writes one for all.
+ */
+export function startFailed(platform: Platform, problems: string[]): never {
+  for (const problem of problems) platform.stderr(problem);
+  if (platform.worker === undefined) logEvent(platform, "fatal", { reason: problems.join("; ") });
+  return platform.exit(1);
 }
 
 /** One serving process (or worker): the balancer and everything around it, wired once. */
@@ -150,10 +157,7 @@ class _Process {
     const problems = await this.#listeners.sync(config.listeners, this.#files.listenerTls);
     this.#watchFiles();
     problems.push(...await this.#applyRoles(config));
-    if (problems.length > 0) {
-      for (const problem of problems) platform.stderr(problem);
-      platform.exit(1);
-    }
+    if (problems.length > 0) startFailed(platform, problems);
     // With workers, worker 0 alone answers the admin plane; its changes reach the others as records.
     if (config.admin && this.#isLead) await this.#openAdmin(config.admin, verify);
   }
@@ -293,8 +297,7 @@ class _Process {
         events: this.#listeners.events("admin"),
       });
     } catch (error) {
-      platform.stderr(`admin.address: cannot listen on ${admin.address}: ${(error as Error).message}`);
-      return platform.exit(1);
+      return startFailed(platform, [`admin.address: cannot listen on ${admin.address}: ${(error as Error).message}`]);
     }
     logEvent(platform, "admin-listening", { address: `${this.#admin.hostname}:${this.#admin.port}`, auth: verify !== undefined });
   }
@@ -312,23 +315,20 @@ async function _verifier(platform: Platform, config: Config, configPath: string 
     try {
       jwks = JSON.parse(await platform.readTextFile(resolvePath(configPath, auth.jwksFile)));
     } catch (error) {
-      platform.stderr(`admin.auth.jwksFile: cannot read ${auth.jwksFile}: ${(error as Error).message}`);
-      return platform.exit(1);
+      return startFailed(platform, [`admin.auth.jwksFile: cannot read ${auth.jwksFile}: ${(error as Error).message}`]);
     }
   }
   if (secret === undefined && jwks === undefined) {
     const { hostname } = splitAddress(address);
     if (!["127.0.0.1", "::1", "localhost"].includes(hostname)) {
-      platform.stderr(`admin.address: ${address} is not loopback and no auth is configured (admin.auth.secret, admin.auth.jwksFile or TANDEM_ADMIN_SECRET)`);
-      return platform.exit(1);
+      return startFailed(platform, [`admin.address: ${address} is not loopback and no auth is configured (admin.auth.secret, admin.auth.jwksFile or TANDEM_ADMIN_SECRET)`]);
     }
     return undefined;
   }
   try {
     return createVerifier({ secret, jwks: jwks as never, audience: auth.audience, maxLifetime: auth.maxTokenLifetime });
   } catch (error) {
-    platform.stderr(`admin.auth: ${(error as Error).message}`);
-    return platform.exit(1);
+    return startFailed(platform, [`admin.auth: ${(error as Error).message}`]);
   }
 }
 

@@ -26,12 +26,15 @@ const EXIT_GRACE_MS = 5_000;
 /**
  * Runs `config.workers` workers until SIGTERM/SIGINT, then lets each drain and exits 0 (1 when a
  * worker had to be terminated or exited non-zero). SIGHUP reaches every worker, and each reloads
- * the config file itself.
+ * the config file itself. A worker that fails before it served (a port in use, an admin address
+ * refused, a file gone) stops the whole process with exit status 1 and one `fatal` line: retrying
+ * cannot fix it, and a supervisor that kept restarting would look alive to systemd while serving
+ * nothing. Only a worker that dies after it started serving is restarted.
  */
 export function superviseWorkers(platform: Platform, config: Config): Promise<never> {
   const count = config.workers;
   /** `delay`: how long a restart waits if this worker dies soon. */
-  const workers: { thread: WorkerThread; startedAt: number; delay: number; exited: boolean }[] = [];
+  const workers: { thread: WorkerThread; startedAt: number; delay: number; exited: boolean; serving: boolean }[] = [];
   let stopping = false;
   let failed = false;
   let resolveAllExited: () => void;
@@ -39,7 +42,7 @@ export function superviseWorkers(platform: Platform, config: Config): Promise<ne
 
   const start = (index: number, delay: number) => {
     const thread = platform.startWorker();
-    const slot = { thread, startedAt: platform.clock.now(), delay, exited: false };
+    const slot = { thread, startedAt: platform.clock.now(), delay, exited: false, serving: false };
     workers[index] = slot;
     const ended = (code: number, reason?: string) => {
       if (slot.exited) return;
@@ -50,6 +53,7 @@ export function superviseWorkers(platform: Platform, config: Config): Promise<ne
         if (workers.every((worker) => worker.exited)) resolveAllExited();
         return;
       }
+      if (!slot.serving) return fatal(index, code, reason);
       const ranFor = platform.clock.now() - slot.startedAt;
       const wait = ranFor >= STABLE_MS ? RESTART_MIN_MS : slot.delay;
       logEvent(platform, "worker-exited", { worker: index, code, reason, restartInMs: wait });
@@ -57,11 +61,20 @@ export function superviseWorkers(platform: Platform, config: Config): Promise<ne
         if (!stopping) start(index, Math.min(wait * 2, RESTART_MAX_MS));
       }, wait);
     };
-    thread.onReport((report) => ended(report.code));
+    thread.onReport((report) => {
+      if (report.type === "started") slot.serving = true;
+      else ended(report.code, report.reason);
+    });
     thread.onCrash((reason) => ended(1, reason));
     thread.postMessage({ type: "start", index, count, args: platform.args });
   };
 
+  const fatal = (index: number, code: number, reason: string | undefined) => {
+    stopping = true;
+    for (const worker of workers) if (!worker.exited) worker.thread.terminate();
+    logEvent(platform, "fatal", { worker: index, code, reason: reason ?? "the worker exited before it served" });
+    platform.exit(1);
+  };
   const forward = (signal: Signal) => {
     for (const worker of workers) if (!worker.exited) worker.thread.postMessage({ type: "signal", signal });
   };
@@ -104,6 +117,9 @@ export function workerThreadHandler(
   main: (platform: Platform) => Promise<void>,
 ): (command: WorkerCommand) => void {
   const handlers = new Map<Signal, (() => void)[]>();
+  /** What the worker printed to stderr before it served: the reason of an exit at start. */
+  const said: string[] = [];
+  let serving = false;
   return (command) => {
     if (command.type === "signal") {
       for (const handler of handlers.get(command.signal) ?? []) handler();
@@ -116,17 +132,25 @@ export function workerThreadHandler(
       onSignal(signal, handler) {
         handlers.set(signal, [...(handlers.get(signal) ?? []), handler]);
       },
+      stderr(line) {
+        if (!serving) said.push(line);
+        base.stderr(line);
+      },
       exit(code): never {
-        thread.report({ type: "exit", code });
+        thread.report({ type: "exit", code, reason: said.join("; ") || undefined });
         thread.close();
         // Nothing after exit() may run on: end this task the way process exit would.
         throw new WorkerExit(code);
       },
     };
-    main(platform).catch((error) => {
+    main(platform).then(() => {
+      serving = true;
+      said.length = 0;
+      thread.report({ type: "started" });
+    }, (error) => {
       if (error instanceof WorkerExit) return;
       base.stderr(`worker ${command.index}: ${(error as Error)?.stack ?? error}`);
-      thread.report({ type: "exit", code: 1 });
+      thread.report({ type: "exit", code: 1, reason: String((error as Error)?.message ?? error) });
       thread.close();
     });
   };

@@ -82,6 +82,37 @@ describe(`workers on ${runtime}`, () => {
     assert.doesNotMatch(result.stdout, /workers-started/);
   });
 
+  test("a port in use or an admin address that cannot be bound stops the whole process: exit 1 within 5 s, one fatal line", LIMIT, async () => {
+    const { runTandem, writeConfig } = await import("../support/tandem.ts");
+    const { createServer } = await import("node:net");
+    // Held without SO_REUSEPORT: the workers' listeners cannot share it.
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const busy = (holder.address() as { port: number }).port;
+    try {
+      const members = { app: { members: [{ name: "a", url: "http://127.0.0.1:9" }] } };
+      const free = await freePort();
+      for (
+        const [what, config, named] of [
+          ["a listener port in use", { workers: 2, listeners: [{ address: `127.0.0.1:${busy}` }], pools: members }, `127.0.0.1:${busy}`],
+          ["the admin address in use", { workers: 2, listeners: [{ address: `127.0.0.1:${free}` }], admin: { address: `127.0.0.1:${busy}` }, pools: members }, "admin.address"],
+        ] as const
+      ) {
+        const started = Date.now();
+        const result = await runTandem(["serve", "--config", writeConfig(config)]);
+        const lines = result.stdout.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line));
+        assert.equal(result.code, 1, what);
+        assert.ok(Date.now() - started < 5_000, `${what}: exited after ${Date.now() - started} ms`);
+        const fatal = lines.filter((line) => line.event === "fatal");
+        assert.equal(fatal.length, 1, `${what}: one fatal line: ${result.stdout}`);
+        assert.ok(String(fatal[0].reason).includes(named), `${what}: ${fatal[0].reason}`);
+        assert.equal(lines.filter((line) => line.event === "worker-exited").length, 0, `${what}: no restart`);
+      }
+    } finally {
+      holder.close();
+    }
+  });
+
   test("workers share state: a session learned by one is routed the same by the other; health and drains on worker 0 reach every worker", LIMIT, async () => {
     let bHealthy = true;
     let issued = 0;
