@@ -18,7 +18,7 @@ import { formatProblem, parseConfig } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { serveDemo } from "./demo/demo.ts";
 import type { Platform } from "./platform.ts";
-import { serve, startFailed, summarize } from "./serve.ts";
+import { adminVerifier, serve, startFailed, summarize } from "./serve.ts";
 import { loadConfigFiles } from "./config/files.ts";
 import { superviseWorkers } from "./workers.ts";
 
@@ -56,9 +56,11 @@ export async function runCli(platform: Platform): Promise<void> {
       // What only the files, the runtime and the environment can tell: certificates, keys, CA
       // bundles, TLS versions, shared keys given as TANDEM_CLUSTER_KEY / TANDEM_VRRP_KEY.
       const loaded = await loadConfigFiles(config, path, platform);
-      if (!loaded.ok) {
-        platform.stderr(`${path}: ${loaded.problems.length} problem(s):`);
-        for (const problem of loaded.problems) platform.stderr(`  ${problem}`);
+      const admin = await adminVerifier(platform, config, path);
+      const problems = [...(loaded.ok ? [] : loaded.problems), ...("problems" in admin ? admin.problems : [])];
+      if (problems.length > 0) {
+        platform.stderr(`${path}: ${problems.length} problem(s):`);
+        for (const problem of problems) platform.stderr(`  ${problem}`);
         return platform.exit(1);
       }
       platform.stdout(`${path}: OK (${summarize(config)})`);

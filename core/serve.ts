@@ -45,10 +45,11 @@ export interface ServeOptions {
  */
 export async function serve(platform: Platform, config: Config, options: ServeOptions = {}): Promise<void> {
   // Admin settings are read once: the admin listener and its keys do not change on reload.
-  const verify = config.admin ? await _verifier(platform, config, options.configPath) : undefined;
+  const admin = await adminVerifier(platform, config, options.configPath);
+  if ("problems" in admin) return startFailed(platform, admin.problems);
   const loaded = await loadConfigFiles(config, options.configPath, platform);
   if (!loaded.ok) return startFailed(platform, loaded.problems);
-  await new _Process(platform, config, options, loaded.files).start(verify);
+  await new _Process(platform, config, options, loaded.files).start(admin.verify);
 }
 
 /**
@@ -304,31 +305,37 @@ class _Process {
 }
 
 /**
- * The admin API's token check from the config (or TANDEM_ADMIN_SECRET). Without any key the API
- * is open, which is only allowed on loopback: anything else exits with the reason.
+ * The admin API's token check from the config (or TANDEM_ADMIN_SECRET), or why there can be none.
+ * Without any key the API is open, which is only allowed on loopback. `tandem check` asks the
+ * same, so a config it passes never fails here.
  */
-async function _verifier(platform: Platform, config: Config, configPath: string | undefined): Promise<Verifier | undefined> {
-  const { address, auth } = config.admin!;
+export async function adminVerifier(
+  platform: Platform,
+  config: Config,
+  configPath: string | undefined,
+): Promise<{ verify: Verifier | undefined } | { problems: string[] }> {
+  if (!config.admin) return { verify: undefined };
+  const { address, auth } = config.admin;
   const secret = platform.env("TANDEM_ADMIN_SECRET") ?? auth.secret;
   let jwks: { keys: Record<string, unknown>[] } | undefined;
   if (auth.jwksFile !== undefined) {
     try {
       jwks = JSON.parse(await platform.readTextFile(resolvePath(configPath, auth.jwksFile)));
     } catch (error) {
-      return startFailed(platform, [`admin.auth.jwksFile: cannot read ${auth.jwksFile}: ${(error as Error).message}`]);
+      return { problems: [`admin.auth.jwksFile: cannot read ${auth.jwksFile}: ${(error as Error).message}`] };
     }
   }
   if (secret === undefined && jwks === undefined) {
     const { hostname } = splitAddress(address);
     if (!["127.0.0.1", "::1", "localhost"].includes(hostname)) {
-      return startFailed(platform, [`admin.address: ${address} is not loopback and no auth is configured (admin.auth.secret, admin.auth.jwksFile or TANDEM_ADMIN_SECRET)`]);
+      return { problems: [`admin.address: ${address} is not loopback and no auth is configured (admin.auth.secret, admin.auth.jwksFile or TANDEM_ADMIN_SECRET)`] };
     }
-    return undefined;
+    return { verify: undefined };
   }
   try {
-    return createVerifier({ secret, jwks: jwks as never, audience: auth.audience, maxLifetime: auth.maxTokenLifetime });
+    return { verify: createVerifier({ secret, jwks: jwks as never, audience: auth.audience, maxLifetime: auth.maxTokenLifetime }) };
   } catch (error) {
-    return startFailed(platform, [`admin.auth: ${(error as Error).message}`]);
+    return { problems: [`admin.auth: ${(error as Error).message}`] };
   }
 }
 

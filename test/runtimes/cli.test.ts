@@ -1,9 +1,9 @@
 /** The program's commands on the runtime running the test: check, schema, serve errors, the demo. */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { runTandem, runtime, startTandem, writeConfig } from "../support/tandem.ts";
 
 const valid = {
@@ -33,6 +33,27 @@ describe(`cli on ${runtime}`, () => {
     assert.equal(result.code, 1);
     assert.match(result.stderr, /listeners: .*at least one listener/);
     assert.match(result.stderr, /pools: a value \(required\)/);
+  });
+
+  test("check and serve agree: every config serve refuses at start, check refuses with the same problem", async () => {
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      ["an open admin API off loopback", { admin: { address: "0.0.0.0:0" } }, /admin\.address: 0\.0\.0\.0:0 is not loopback and no auth is configured/],
+      ["a JWKS file that is missing", { admin: { address: "127.0.0.1:0", auth: { jwksFile: "no-such-jwks.json" } } }, /admin\.auth\.jwksFile: cannot read no-such-jwks\.json/],
+      ["a certificate file that is missing", { listeners: [{ address: "127.0.0.1:0", tls: { certificates: [{ cert: "gone.pem", key: "gone.key" }] } }] }, /gone\.pem/],
+      ["a JWKS file without a usable key", { admin: { address: "127.0.0.1:0", auth: { jwksFile: "bogus-jwks.json" } } }, /admin\.auth: /],
+    ];
+    for (const [what, change, problem] of cases) {
+      const path = writeConfig({ ...valid, ...change });
+      writeFileSync(join(dirname(path), "bogus-jwks.json"), JSON.stringify({ keys: [{ kty: "bogus", kid: "k" }] }));
+      const checked = await runTandem(["check", "--config", path]);
+      const served = await runTandem(["serve", "--config", path]);
+      assert.equal(served.code, 1, `${what}: serve refuses it`);
+      assert.match(served.stderr, problem, `${what}: serve names it`);
+      assert.equal(checked.code, 1, `${what}: check refuses what serve refuses (${checked.stdout})`);
+      assert.match(checked.stderr, problem, `${what}: check names it`);
+      const fatal = served.stdout.split("\n").filter((line) => line.includes('"event":"fatal"'));
+      assert.equal(fatal.length, 1, `${what}: one fatal line`);
+    }
   });
 
   test("schema prints the JSON Schema", async () => {
