@@ -2,8 +2,14 @@
  * The admin dashboard: one self-contained HTML page (inline CSS and JS, no external assets) that
  * the admin app serves at `GET /` without auth. The page asks for a token once (kept in
  * sessionStorage, sent only as `Authorization: Bearer`), polls `api/v1/status` every 2 s and
- * after each change, and PATCHes `api/v1/pools/{pool}/members/{member}` (both relative to the
+ * after each change, and PATCHes `api/v1/pools/{pool}/members/{member}` (all relative to the
  * page, so the app may be mounted under a prefix ending in `/`).
+ *
+ * Each poll also asks `api/v1/vrrp` and `api/v1/cluster`; they answer 404 when `vrrp` / `cluster`
+ * is not configured, and then their part of the Failover panel is hidden (the panel too, when
+ * both are). The panel shows each VRRP instance (state, master, priority and the effective one,
+ * virtual addresses, trackers, last transition), the wait for the session table after a start
+ * (`sync`), and each replication peer (state, inbound, last contact, lag, resyncs, last error).
  *
  * Rates are computed in the browser from two consecutive polls: req/s = Δrequests / Δt and
  * error rate = Δfailures / Δrequests (`–` on the first poll, when a counter went backwards, or
@@ -48,11 +54,13 @@ header button:hover:not(:disabled){background:#2c3745}
 .banner{padding:8px 12px;margin-bottom:12px;border-radius:6px;background:#fdecea;color:#8a1c17;border:1px solid #f3c2bf}
 .notice{padding:8px 12px;margin-bottom:12px;border-radius:6px;background:#eef3fd;border:1px solid #c9d7f5}
 .notice.bad{background:#fdecea;border-color:#f3c2bf;color:#8a1c17}
-section.pool{margin-bottom:18px;overflow-x:auto}
+section.pool,section.failover{margin-bottom:18px;overflow-x:auto}
 .pool-head{display:flex;align-items:baseline;gap:18px;padding:10px 14px;border-bottom:1px solid var(--line);flex-wrap:wrap}
-.pool-head h2{margin:0;font-size:16px}
+.pool-head h2{margin:0;font-size:16px}.pool-head h3{margin:0;font-size:14px}
+.failover .part+.part{border-top:1px solid var(--line)}
 dl.facts{display:flex;gap:16px;margin:0;color:var(--muted);font-size:13px;flex-wrap:wrap}
 dl.facts div{display:flex;gap:5px}dl.facts dd{margin:0;color:var(--ink);font-weight:600;font-variant-numeric:tabular-nums}
+.failover dd.warn{color:var(--drain)}.failover dd.bad{color:var(--down)}.failover dd.ok{color:var(--up)}
 .badge{font-size:12px;font-weight:600;padding:1px 8px;border-radius:10px;background:#fdecea;color:var(--down)}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{padding:4px 6px;text-align:left;border-bottom:1px solid var(--line);white-space:nowrap;vertical-align:middle}
@@ -62,9 +70,11 @@ tbody th{font-weight:600}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .sub{color:var(--muted);font-size:12px;font-weight:400;margin-left:8px}
 .why{display:block;color:var(--down);font-size:11px;max-width:150px;overflow:hidden;text-overflow:ellipsis}
-td.check{max-width:210px;overflow:hidden;text-overflow:ellipsis}
+td.check{max-width:210px;overflow:hidden;text-overflow:ellipsis}td.clip{max-width:360px;overflow:hidden;text-overflow:ellipsis}
+.note{display:block;color:var(--muted);font-size:11px;max-width:260px;overflow:hidden;text-overflow:ellipsis}
 .pill{display:inline-block;min-width:64px;text-align:center;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px;font-weight:600}
 .s-up{background:var(--up)}.s-down{background:var(--down)}.s-draining{background:var(--drain)}.s-stopped{background:var(--stop)}
+.s-master{background:var(--up)}.s-fault{background:var(--down)}.s-backup,.s-initialize{background:var(--stop)}
 .warn{color:var(--drain);font-weight:600}.muted{color:var(--stop);font-weight:600}.bad{color:var(--down);font-weight:600}.ok{color:var(--up)}
 td.actions>*+*{margin-left:4px}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
@@ -96,6 +106,21 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
 <div id="readonly" class="notice bad" hidden>This token is read-only: changes are not allowed.</div>
 <div id="status" class="notice" role="status" hidden></div>
 <p id="loading">Loading…</p>
+<section id="failover" class="card failover" aria-labelledby="failover-title" hidden>
+<div class="pool-head"><h2 id="failover-title">Failover</h2></div>
+<div id="vrrp" class="part" hidden>
+<div class="pool-head"><h3 id="vrrp-title">VRRP instances</h3><dl class="facts"><div><dt>transport</dt><dd id="vrrp-transport"></dd></div>
+<div><dt>send errors</dt><dd id="vrrp-send-errors"></dd></div><div id="vrrp-sync-fact"><dt>session sync</dt><dd id="vrrp-sync"></dd></div></dl></div>
+<table aria-labelledby="vrrp-title"><thead><tr><th scope="col">Instance</th><th scope="col" class="num">VRID</th><th scope="col">State</th><th scope="col">Master</th>
+<th scope="col" class="num">Priority (eff.)</th><th scope="col">Virtual addresses</th><th scope="col">Trackers</th><th scope="col">Last transition</th></tr></thead><tbody id="vrrp-rows"></tbody></table>
+</div>
+<div id="peers" class="part" hidden>
+<div class="pool-head"><h3 id="peers-title">Replication peers</h3><dl class="facts"><div><dt>cluster</dt><dd id="cluster-name"></dd></div>
+<div><dt>node</dt><dd id="cluster-node"></dd></div><div><dt>updates</dt><dd id="cluster-updates"></dd></div></dl></div>
+<table aria-labelledby="peers-title"><thead><tr><th scope="col">Peer</th><th scope="col">State</th><th scope="col">Inbound</th><th scope="col">Last contact</th>
+<th scope="col" class="num">Lag</th><th scope="col" class="num">Resyncs (recv/sent)</th><th scope="col">Last error</th></tr></thead><tbody id="peer-rows"></tbody></table>
+</div>
+</section>
 <div id="pools"></div>
 </div>
 </main>
@@ -113,7 +138,7 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
   const $ = (id) => document.getElementById(id);
   let token = sessionStorage.getItem(TOKEN_KEY) || "", timer = 0, polling = false, again = false;
   let readOnly = false, pending = null, seq = 0;
-  const pools = new Map(), samples = new Map();
+  const pools = new Map(), samples = new Map(), instances = new Map(), peers = new Map();
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -153,12 +178,14 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
     }
     return data;
   }
+  // Answers 404 when its part (vrrp, cluster) is not configured: null, and that part is hidden.
+  const optional = (path) => api("GET", path).catch((e) => { if (e.status === 404) return null; throw e; });
 
   function signOut(message) {
     token = ""; readOnly = false;
     sessionStorage.removeItem(TOKEN_KEY);
     clearTimeout(timer);
-    pools.forEach((p) => p.section.remove()); pools.clear(); samples.clear();
+    pools.forEach((p) => p.section.remove()); pools.clear(); samples.clear(); renderFailover(null, null);
     show($("dash"), false); show($("meta"), false); show($("signout"), false); show($("login"), true);
     put($("login-error"), message ? "Token rejected: " + message : "");
     $("token").focus();
@@ -170,10 +197,11 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
     if (polling) { again = true; return; }
     polling = true;
     try {
-      const doc = await api("GET", "status");
+      const [doc, vrrp, cluster] = await Promise.all([api("GET", "status"), optional("vrrp"), optional("cluster")]);
       if (!token) return;
       const t0 = performance.now();
       render(doc, t0);
+      renderFailover(vrrp, cluster);
       performance.measure("tandem-render", { start: t0, end: performance.now() });
       show($("banner"), false);
     } catch (e) {
@@ -204,6 +232,87 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
       updatePool(view, p, now);
     }
     for (const [name, view] of pools) if (!seen.has(name)) { view.section.remove(); pools.delete(name); }
+  }
+
+  // Brings the rows of tbody in line with items (by key), in order.
+  function keyed(views, tbody, items, key, make, update) {
+    const seen = new Set();
+    let before = tbody.firstChild;
+    for (const item of items) {
+      const k = key(item);
+      let view = views.get(k);
+      if (!view) { view = make(); views.set(k, view); }
+      if (view.tr !== before) tbody.insertBefore(view.tr, before);
+      before = view.tr.nextSibling;
+      seen.add(k);
+      update(view.cells, item);
+    }
+    for (const [k, view] of views) if (!seen.has(k)) { view.tr.remove(); views.delete(k); }
+  }
+
+  // A row: a header cell (name, then a grey second part) and one cell per key; a pill in state.
+  function plainRow(keys, numeric) {
+    const tr = el("tr"), th = el("th"), cells = {};
+    th.scope = "row";
+    th.append(cells.name = el("span"), cells.sub = el("span", "sub"));
+    tr.append(th);
+    for (const key of keys) tr.append(cells[key] = el("td", numeric.includes(key) ? "num" : ""));
+    cells.state.append(cells.pill = el("span"));
+    return { tr, cells };
+  }
+  const makeInstance = () => {
+    const row = plainRow(["vrid", "state", "master", "priority", "vips", "trackers", "transition"], ["vrid", "priority"]);
+    row.cells.transition.append(row.cells.change = el("span"), row.cells.reason = el("span", "note"));
+    return row;
+  };
+  const makePeer = () => plainRow(["state", "inbound", "contact", "lag", "resyncs", "error"], ["lag", "resyncs"]);
+
+  function updateInstance(c, i) {
+    const t = i.lastTransition;
+    put(c.name, i.name); put(c.sub, i.interface);
+    put(c.vrid, i.vrid);
+    put(c.pill, i.state, "pill s-" + i.state);
+    put(c.master, i.masterAddress ?? DASH);
+    put(c.priority, i.priority === i.effectivePriority ? i.priority : i.priority + " (" + i.effectivePriority + ")",
+      "num" + (i.effectivePriority < i.priority ? " warn" : ""));
+    put(c.vips, i.virtualAddresses.join(", ") || DASH);
+    put(c.trackers, i.trackers.map((k) => (k.passing ? "\\u2713 " : "\\u2717 ") + k.name).join(", ") || DASH,
+      i.trackers.some((k) => !k.passing) ? "bad" : "");
+    put(c.change, t ? t.from + " \\u2192 " + t.to + " \\u00b7 " + age(Date.now() - Date.parse(t.at)) + " ago" : DASH);
+    put(c.reason, t ? t.reason : "");
+    c.transition.title = t ? t.reason + " at " + t.at : "";
+  }
+
+  const PEER_PILL = { up: "s-up", backoff: "s-down", stopped: "s-stopped" };
+  function updatePeer(c, p) {
+    put(c.name, p.name); put(c.sub, p.address);
+    put(c.pill, p.state, "pill " + (PEER_PILL[p.state] ?? "s-draining"));
+    put(c.inbound, p.inbound ? "yes" : "no", p.inbound ? "ok" : "warn");
+    put(c.contact, p.lastContact ? age(Date.now() - Date.parse(p.lastContact)) + " ago" : "never");
+    c.contact.title = p.lastContact ?? "no frame from this peer yet";
+    put(c.lag, p.lag, "num" + (p.lag > 0 ? " warn" : ""));
+    put(c.resyncs, p.resyncsReceived + " / " + p.resyncsSent);
+    put(c.error, p.lastError ?? DASH, "clip" + (p.lastError ? " bad" : ""));
+    c.error.title = p.lastError ?? "";
+  }
+
+  function renderFailover(vrrp, cluster) {
+    show($("failover"), Boolean(vrrp || cluster)); show($("vrrp"), Boolean(vrrp)); show($("peers"), Boolean(cluster));
+    if (vrrp) {
+      put($("vrrp-transport"), vrrp.transport + " " + vrrp.address + ":" + vrrp.port + " \\u2192 " + vrrp.destinations.join(", "));
+      put($("vrrp-send-errors"), vrrp.sendErrors ?? 0, vrrp.sendErrors > 0 ? "warn" : "");
+      const sync = vrrp.sync || { state: "off" }, secs = (v) => Math.floor(v / 100) / 10 + " s";
+      show($("vrrp-sync-fact"), sync.state !== "off");
+      put($("vrrp-sync"), sync.state === "waiting"
+        ? "waiting for the session table from a peer\\u2026 (" + secs(sync.waitedMs) + " of " + secs(sync.timeoutMs) + ")"
+        : (sync.state === "synced" ? "synced" : "timed out") + " after " + Math.round(sync.waitedMs) + " ms",
+        { waiting: "warn", synced: "ok", "timed-out": "bad" }[sync.state] ?? "");
+    }
+    keyed(instances, $("vrrp-rows"), vrrp ? vrrp.instances : [], (i) => i.name, makeInstance, updateInstance);
+    if (cluster) {
+      put($("cluster-name"), cluster.cluster); put($("cluster-node"), cluster.node); put($("cluster-updates"), cluster.updates);
+    }
+    keyed(peers, $("peer-rows"), cluster ? cluster.peers : [], (p) => p.name, makePeer, updatePeer);
   }
 
   function makePool(name) {

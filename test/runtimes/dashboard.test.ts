@@ -4,11 +4,17 @@
  * - Against the REAL tandem process (Bun under `bun test`, Deno under `deno test`): the admin
  *   listener serves the page, a minted admin token signs in, live members are listed (one of them
  *   down by its health check), Drain + Confirm reaches the real API, and a read-only token gets no
- *   controls. Writes test/artifacts/dashboard.png.
+ *   controls. Writes test/artifacts/dashboard.png. Without `vrrp` and `cluster` (their API
+ *   answers 404) there is no Failover panel and no error.
+ * - The real tandem with `vrrp` (unicast on 127.0.0.1, no virtual address, so no command runs) and
+ *   `cluster` (one peer that never answers): the Failover panel shows the instance taking over,
+ *   the wait for the session table timing out, and the peer in backoff. Writes
+ *   test/artifacts/dashboard-failover.png.
  * - Against a fake admin API served from node:http, for what a small farm cannot show: a
  *   StatusDocument with two pools (one of 50 members) whose counters grow on every poll, rates,
  *   latencies, hostile text, and a token revoked mid-session. Writes
- *   test/artifacts/dashboard-50-members.png.
+ *   test/artifacts/dashboard-50-members.png. Also failover states a lone node cannot reach
+ *   (fault, synced, a peer up), hostile text in them, and VRRP without replication.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -19,6 +25,8 @@ import type { Locator, Page } from "playwright-core";
 import { mintToken } from "../../core/admin/auth.ts";
 import { dashboardHtml } from "../../core/admin/dashboard.ts";
 import type { MemberChange, MemberStatus, StatusDocument } from "../../core/admin/model.ts";
+import type { ClusterStatus } from "../../core/cluster/replication/replication-node.ts";
+import type { VrrpStatus } from "../../core/cluster/vrrp/agent.ts";
 import { type Backend, startBackend } from "../support/backends.ts";
 import { browserSkipReason, withPage } from "../support/browser.ts";
 import { freePort, waitFor } from "../support/ports.ts";
@@ -29,6 +37,7 @@ const VIEWER_TOKEN = "viewer-token";
 const EVIL = `<img src=x onerror="window.__xss=1">`;
 const SCREENSHOT = new URL("../artifacts/dashboard.png", import.meta.url);
 const SCREENSHOT_50 = new URL("../artifacts/dashboard-50-members.png", import.meta.url);
+const SCREENSHOT_FAILOVER = new URL("../artifacts/dashboard-failover.png", import.meta.url);
 
 const skip = browserSkipReason();
 if (skip) console.warn(`dashboard.test.ts: skipped, ${skip}`);
@@ -97,7 +106,7 @@ async function startFakeAdmin() {
   const doc = fakeStatus(), started = Date.now();
   const patches: { pool: string; member: string; body: MemberChange }[] = [];
   const urls: string[] = [];
-  const state = { revoked: false };
+  const state = { revoked: false, vrrp: null as VrrpStatus | null, cluster: null as ClusterStatus | null };
   const send = (res: ServerResponse, status: number, body: unknown) => {
     const text = typeof body === "string" ? body : JSON.stringify(body);
     res.writeHead(status, { "content-type": typeof body === "string" ? "text/html; charset=utf-8" : "application/json" });
@@ -123,6 +132,10 @@ async function startFakeAdmin() {
     if (req.method === "GET" && path === "/api/v1/status") {
       advance(doc, (Date.now() - started) / 1000);
       return send(res, 200, doc);
+    }
+    if (req.method === "GET" && (path === "/api/v1/vrrp" || path === "/api/v1/cluster")) {
+      const body = path.endsWith("vrrp") ? state.vrrp : state.cluster;
+      return body ? send(res, 200, body) : send(res, 404, { error: `no ${path.slice(8)} configured`, code: "NOT_FOUND" });
     }
     const match = /^\/api\/v1\/pools\/([^/]+)\/members\/([^/]+)$/.exec(path);
     if (req.method === "PATCH" && match) {
@@ -161,6 +174,14 @@ function row(page: Page, pool: string, name: string): Locator {
 
 const cells = (r: Locator) => r.locator("td").allInnerTexts();
 
+/** Neither vrrp nor cluster (both 404): no Failover panel, no error banner. */
+async function assertNoFailoverPanel(page: Page) {
+  assert.equal(await page.getByRole("region", { name: "Failover" }).count(), 0);
+  assert.ok(await page.locator("#failover").isHidden());
+  assert.equal(await page.locator("#failover tbody tr").count(), 0);
+  assert.ok(await page.locator("#banner").isHidden(), "no error for the 404s");
+}
+
 async function signIn(page: Page, token: string) {
   await page.getByLabel("Admin token").fill(token);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -170,7 +191,7 @@ test("the page is self-contained and never uses innerHTML", () => {
   assert.ok(dashboardHtml.startsWith("<!doctype html>"));
   assert.doesNotMatch(dashboardHtml, /<script[^>]+src|<link|@import|url\(|https?:\/\//i);
   assert.doesNotMatch(dashboardHtml, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/);
-  assert.ok(dashboardHtml.split("\n").length < 400);
+  assert.ok(dashboardHtml.split("\n").length < 500);
 });
 
 const SECRET = "tandem-dashboard-test-secret-0123456789";
@@ -249,6 +270,7 @@ test(`dashboard on the real admin API (${runtime}): sign in, live members, drain
       assert.match(tc3cells[0], /^down\n1\/1 checks failed: HTTP 503/);
       assert.match(tc3cells[8], /^✗ HTTP 503/);
       assert.equal(await row(page, "shop", "tc1").locator("th .sub").innerText(), backends[0].url.replace("http://", ""));
+      await assertNoFailoverPanel(page);
 
       // Drain tc1: the confirmation names it; Confirm sends the PATCH to the real API.
       await tc1.getByRole("button", { name: "Drain" }).click();
@@ -288,6 +310,84 @@ test(`dashboard on the real admin API (${runtime}): sign in, live members, drain
   }
 });
 
+test(`dashboard on the real admin API (${runtime}): the Failover panel with vrrp and cluster`, { skip, timeout: 60_000 }, async () => {
+  const backend = await farmBackend("tc1");
+  const address = `127.0.0.1:${await freePort()}`;
+  const deadPeer = `127.0.0.1:${await freePort()}`;
+  let tandem: TandemProcess | undefined;
+  try {
+    // The browser starts first: the 3 s wait for the session table must still be on at sign-in.
+    await withPage(async (page) => {
+      tandem = await startTandem({
+        listeners: [{ address: "127.0.0.1:0" }],
+        accessLog: false,
+        admin: { address, auth: { secret: SECRET } },
+        pools: { shop: { members: [{ name: backend.name, url: backend.url }] } },
+        vrrp: {
+          key: "the dashboard test's vrrp key",
+          address: "127.0.0.1",
+          port: await freePort(),
+          peers: ["127.0.0.2"],
+          syncTimeout: "3s",
+          // No virtual address: no `ip addr` (root) runs when the instance becomes master.
+          instances: [{ name: "web", vrid: 51, interface: "lo", advertInterval: "100ms", virtualAddresses: [] }],
+        },
+        cluster: {
+          name: "shop-lb",
+          node: "lb1",
+          listen: `127.0.0.1:${await freePort()}`,
+          peers: [{ name: "lb2", address: deadPeer }],
+          key: "the dashboard test cluster's key, 32+ characters",
+        },
+      });
+      await tandem.waitForLine((l) => l.event === "admin-listening");
+      const token = await mintToken({ secret: SECRET, audience: "tandem-admin", subject: "dashboard-failover", scope: "admin", ttlSeconds: 600 });
+      await page.goto(`http://${address}/`);
+      await signIn(page, token);
+
+      const panel = page.getByRole("region", { name: "Failover" });
+      await panel.waitFor();
+      const sync = page.locator("#vrrp-sync");
+      // Held at priority 1 while waiting: the lone node still takes over (no master speaks).
+      assert.match(await sync.innerText(), /^waiting for the session table from a peer… \(\d+(\.\d)? s of 3 s\)$/);
+      assert.equal(await sync.getAttribute("class"), "warn");
+      const web = row(page, "VRRP instances", "web");
+      await waitFor(async () => (await cells(web))[1] === "master", 5000, "web shown as master");
+      let webCells = await cells(web);
+      assert.deepEqual(webCells.slice(0, 6), ["51", "master", "127.0.0.1", "100 (1)", "–", "–"]);
+      assert.match(webCells[6], /^backup → master · \d+s ago\nno advertisement for Master_Down_Interval$/);
+      assert.equal(await web.locator("th .sub").innerText(), "lo");
+      assert.equal(await page.evaluate(`getComputedStyle(document.querySelector("#vrrp-rows .pill")).backgroundColor`), "rgb(30, 142, 62)");
+      assert.match(await panel.innerText(), /transport\s*unicast 127\.0\.0\.1:\d+ → 127\.0\.0\.2[\s\S]*send errors\s*\d+/);
+
+      // The peer never answers: backoff, nothing inbound, no contact, why the connect failed.
+      const lb2 = row(page, "Replication peers", "lb2");
+      await waitFor(async () => (await cells(lb2))[0] === "backoff", 5000, "lb2 shown in backoff");
+      const lb2cells = await cells(lb2);
+      assert.deepEqual(lb2cells.slice(0, 5), ["backoff", "no", "never", "0", "0 / 0"]);
+      assert.match(lb2cells[5], /^cannot connect: /);
+      assert.equal(await lb2.locator("th .sub").innerText(), deadPeer);
+      assert.match(await panel.innerText(), /cluster\s*shop-lb[\s\S]*node\s*lb1[\s\S]*updates\s*\d+/);
+
+      // No resync can come: the wait times out after 3 s and the configured priority returns.
+      await waitFor(async () => /^timed out after 3\d{3} ms$/.test(await sync.innerText()), 8000, "the sync wait shown as timed out");
+      assert.equal(await sync.getAttribute("class"), "bad");
+      const logged = await tandem.waitForLine((l) => l.event === "vrrp-sync");
+      assert.equal(logged.state, "timed-out");
+      await waitFor(async () => (webCells = await cells(web))[3] === "100", 5000, "priority 100 after the wait");
+      assert.equal(webCells[1], "master");
+      assert.ok(await page.locator("#banner").isHidden());
+
+      await page.mouse.move(0, 0);
+      await mkdir(new URL(".", SCREENSHOT_FAILOVER), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT_FAILOVER.pathname });
+    });
+  } finally {
+    await tandem?.stop();
+    await backend.close();
+  }
+});
+
 test("dashboard: sign in, 50 members live, drain with confirmation, screenshot", { skip }, async () => {
   const fake = await startFakeAdmin();
   try {
@@ -310,6 +410,7 @@ test("dashboard: sign in, 50 members live, drain with confirmation, screenshot",
       const renders = await page.evaluate("performance.getEntriesByName('tandem-render').map((e) => e.duration)") as number[];
       assert.ok(renders.length >= 1 && Math.max(...renders) < 300, `render took ${renders.join(", ")} ms`);
       assert.equal(await page.getByRole("table", { name: "shop" }).locator("tbody tr").count(), 50);
+      await assertNoFailoverPanel(page);
       assert.equal(await page.evaluate("sessionStorage.getItem('tandem.adminToken')"), ADMIN_TOKEN);
       assert.deepEqual(
         await page.getByRole("table", { name: "shop" }).locator("thead th").allInnerTexts().then((t) => t.map((s) => s.toLowerCase())),
@@ -386,6 +487,65 @@ test("dashboard: sign in, 50 members live, drain with confirmation, screenshot",
       await page.evaluate("window.scrollTo(0, 0)");
       await mkdir(new URL(".", SCREENSHOT_50), { recursive: true });
       await page.screenshot({ path: SCREENSHOT_50.pathname });
+    });
+  } finally {
+    await fake.close();
+  }
+});
+
+test("dashboard: failover states, hostile text in them, and VRRP without replication (fake API)", { skip }, async () => {
+  const fake = await startFakeAdmin();
+  const now = Date.now(), ago = (ms: number) => new Date(now - ms).toISOString();
+  const instance = (name: string, vrid: number, state: "master" | "backup" | "fault", extra: object = {}) => ({
+    name, vrid, state, masterAddress: state === "fault" ? null : "10.0.0.11", priority: 150, effectivePriority: state === "fault" ? 0 : 150,
+    advertIntervalMs: 1000, interface: "eth0", virtualAddresses: ["10.0.0.100/24", "10.0.0.101/24"], transitions: 2,
+    lastTransition: { from: "backup" as const, to: state, reason: EVIL, at: ago(65_000) },
+    trackers: [{ name: "readiness", passing: state !== "fault", weight: null }], drops: {} as VrrpStatus["drops"], ...extra,
+  });
+  fake.state.vrrp = {
+    address: "10.0.0.11", port: 5798, transport: "unicast", destinations: ["10.0.0.12"], drops: {} as VrrpStatus["drops"], sendErrors: 3,
+    sync: { state: "synced", timeoutMs: 5000, waitedMs: 42 },
+    instances: [instance("web", 51, "master"), instance("db", 52, "fault"), instance("api", 53, "backup", { masterAddress: "10.0.0.12" })],
+  };
+  fake.state.cluster = {
+    cluster: "shop", node: "lb1", updates: 1200, droppedFrames: {}, droppedRecords: {},
+    peers: [{
+      name: "lb2", address: "10.0.0.12:7400", state: "up", inbound: true, lastContact: ago(1000), lag: 4, resyncPending: false,
+      resyncsSent: 1, resyncsReceived: 2, timeouts: 0, lastError: EVIL,
+    }],
+  };
+  try {
+    await withPage(async (page) => {
+      await page.goto(fake.url);
+      await signIn(page, VIEWER_TOKEN);
+      await page.getByRole("region", { name: "Failover" }).waitFor();
+      assert.equal(await page.locator("#vrrp-sync").innerText(), "synced after 42 ms");
+      assert.match(await page.getByRole("region", { name: "Failover" }).innerText(), /send errors\s*3/);
+      const web = await cells(row(page, "VRRP instances", "web"));
+      assert.deepEqual(web.slice(0, 6), ["51", "master", "10.0.0.11", "150", "10.0.0.100/24, 10.0.0.101/24", "✓ readiness"]);
+      assert.match(web[6], /^backup → master · 6\ds ago\n/);
+      assert.equal(web[6].split("\n")[1], EVIL);
+      const db = await cells(row(page, "VRRP instances", "db"));
+      assert.deepEqual(db.slice(0, 6), ["52", "fault", "–", "150 (0)", "10.0.0.100/24, 10.0.0.101/24", "✗ readiness"]);
+      assert.equal((await cells(row(page, "VRRP instances", "api")))[2], "10.0.0.12");
+      const colours = await page.evaluate(`[...document.querySelectorAll("#vrrp-rows .pill")]
+        .map((e) => e.textContent + "=" + getComputedStyle(e).backgroundColor)`) as string[];
+      assert.deepEqual(colours, ["master=rgb(30, 142, 62)", "fault=rgb(208, 49, 45)", "backup=rgb(123, 133, 148)"]);
+      const lb2 = await cells(row(page, "Replication peers", "lb2"));
+      assert.deepEqual([...lb2.slice(0, 2), ...lb2.slice(3)], ["up", "yes", "4", "2 / 1", EVIL]);
+      assert.match(lb2[2], /^\ds ago$/);
+      assert.equal(await page.evaluate("(window.__xss === undefined) + ':' + document.querySelectorAll('main img').length"), "true:0");
+
+      // Replication goes away (404): its part is hidden, VRRP stays, nothing errors.
+      fake.state.cluster = null;
+      await page.locator("#peers").waitFor({ state: "hidden" });
+      assert.equal(await page.locator("#peer-rows tr").count(), 0);
+      assert.ok(await page.getByRole("table", { name: "VRRP instances" }).isVisible());
+      assert.ok(await page.locator("#banner").isHidden());
+      // And VRRP too: the whole panel goes.
+      fake.state.vrrp = null;
+      await page.locator("#failover").waitFor({ state: "hidden" });
+      await assertNoFailoverPanel(page);
     });
   } finally {
     await fake.close();
