@@ -60,6 +60,8 @@ export interface Platform {
   /** Runs a program: VIP management (`ip`, `arping`), VRRP trackers and notify commands. */
   readonly runCommand: RunCommand;
   readTextFile(path: string): Promise<string>;
+  /** Replaces the file at `path` whole: written beside it, then renamed over it, so a crash leaves the old one or the new one. */
+  writeTextFileAtomic(path: string, text: string): Promise<void>;
   /** An environment variable (secrets such as TANDEM_ADMIN_SECRET), undefined when unset. */
   env(name: string): string | undefined;
   exists(path: string): Promise<boolean>;

@@ -25,6 +25,7 @@ import { type Answer, type ClientRequest, textAnswer } from "./http/message.ts";
 import { webHandler } from "./http/web.ts";
 import { ListenerSet } from "./frontend/listener-set.ts";
 import { Registry } from "./metrics/registry.ts";
+import { applyOverrides, decodeState, encodeState, runtimeOverrides } from "./balancer/runtime-state.ts";
 import type { Platform } from "./platform.ts";
 import { logEvent, processLog } from "./log.ts";
 import type { ConnInfo, LogSink } from "./ports.ts";
@@ -43,6 +44,9 @@ export interface ServeOptions {
  * Runs the balancer for `config` until SIGTERM/SIGINT, then drains and exits 0. SIGHUP (and, with
  * `watchConfig`, a change of the file) reloads: an invalid file is reported and changes nothing.
  */
+/** Run-time changes are written this long after the last of a burst. */
+const STATE_SAVE_DELAY_MS = 200;
+
 export async function serve(platform: Platform, config: Config, options: ServeOptions = {}): Promise<void> {
   // Admin settings are read once: the admin listener and its keys do not change on reload.
   const admin = await adminVerifier(platform, config, options.configPath);
@@ -89,6 +93,7 @@ class _Process {
   #stopping = false;
   #stopWatching: (() => void)[] = [];
   #cancelFilesReload: (() => void) | undefined;
+  #cancelStateSave: (() => void) | undefined;
 
   constructor(platform: Platform, config: Config, options: ServeOptions, files: ConfigFiles) {
     const { clock, worker } = platform;
@@ -155,12 +160,56 @@ class _Process {
         cancel = platform.clock.setTimer(() => void this.#reload("file change"), 200);
       });
     }
+    await this.#restoreState();
+    this.#store.subscribe((record) => {
+      if (record.kind === "admin") this.#saveStateSoon();
+    });
     const problems = await this.#listeners.sync(config.listeners, this.#files.listenerTls);
     this.#watchFiles();
     problems.push(...await this.#applyRoles(config));
     if (problems.length > 0) startFailed(platform, problems);
     // With workers, worker 0 alone answers the admin plane; its changes reach the others as records.
     if (config.admin && this.#isLead) await this.#openAdmin(config.admin, verify);
+  }
+
+  /** The state file of the config in force, undefined when run-time changes are not kept. */
+  #statePath(): string | undefined {
+    const { stateFile } = this.#balancer.config;
+    const configPath = this.#options.configPath;
+    if (stateFile === false || configPath === undefined) return undefined;
+    const name = configPath.slice(configPath.lastIndexOf("/") + 1).replace(/\.(ya?ml|json)$/i, "");
+    return resolvePath(configPath, stateFile ?? `${name}.state.json`);
+  }
+
+  /** At start: the activation and weight changes saved by the last run go back on their members. */
+  async #restoreState(): Promise<void> {
+    const path = this.#statePath();
+    if (path === undefined || !(await this.#platform.exists(path))) return;
+    const saved = decodeState(await this.#platform.readTextFile(path));
+    if ("problem" in saved) return logEvent(this.#platform, "state-file-ignored", { file: path, problem: saved.problem });
+    const outcome = applyOverrides(this.#balancer.pools, saved);
+    logEvent(this.#platform, "state-restored", { file: path, ...outcome });
+  }
+
+  /**
+   * Saves the run-time changes (worker 0 alone: the others hold the same state), a moment after
+   * the last of a burst (a resync from a peer brings many at once).
+   */
+  #saveStateSoon(): void {
+    if (!this.#isLead || this.#statePath() === undefined) return;
+    this.#cancelStateSave?.();
+    this.#cancelStateSave = this.#platform.clock.setTimer(() => void this.#saveState(), STATE_SAVE_DELAY_MS);
+  }
+
+  async #saveState(): Promise<void> {
+    this.#cancelStateSave = undefined;
+    const path = this.#statePath();
+    if (path === undefined) return;
+    try {
+      await this.#platform.writeTextFileAtomic(path, encodeState(runtimeOverrides(this.#balancer.pools), this.#platform.clock.now()));
+    } catch (error) {
+      logEvent(this.#platform, "state-file-not-saved", { file: path, message: (error as Error).message });
+    }
   }
 
   /** Whether a peer's full resync has been applied since this process started (what VRRP waits for). */
@@ -223,7 +272,12 @@ class _Process {
     if (!prepared.ok) return _reloadFailed(platform, trigger, prepared.problems);
     const next = prepared.config;
     this.#files = prepared.files;
+    // Run-time changes outlive the reload, unless the file changed the same setting.
+    const overrides = runtimeOverrides(this.#balancer.pools);
     this.#balancer.reload(next);
+    const kept = applyOverrides(this.#balancer.pools, overrides);
+    if (overrides.length > 0) logEvent(platform, "state-kept", { trigger, ...kept });
+    this.#saveStateSoon();
     this.#store.attach();
     const problems = await this.#listeners.sync(next.listeners, this.#files.listenerTls);
     problems.push(...await this.#applyRoles(next));

@@ -241,6 +241,12 @@ export const ConfigSchema = v.strictObject({
   /** Reload when the config file changes (SIGHUP and the API always work). */
   watchConfig: v.optional(v.boolean(), false),
   /**
+   * Where activation and weight set at run time (admin API, peers) are kept across reloads and
+   * restarts (HAProxy `server-state-file`), relative to the config file; default beside it as
+   * `<config name>.state.json`; `false` = not kept.
+   */
+  stateFile: v.optional(v.union([v.pipe(v.string(), v.minLength(1)), v.literal(false)])),
+  /**
    * Threads serving every listener side by side on the same ports (HAProxy `nbthread`). Worker 0
    * also runs the admin plane, health checks and the cluster roles; the others follow its state.
    * Absent: one per core, or 1 with a port-0 listener (see `defaultWorkers` in load.ts).

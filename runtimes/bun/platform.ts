@@ -4,6 +4,7 @@
  * @module
  */
 import { watch } from "node:fs";
+import { rename } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Platform } from "../../core/platform.ts";
 import { systemClock } from "../../core/clock.ts";
@@ -25,6 +26,11 @@ export const platform: Platform = {
   runCommand,
   env: (name) => process.env[name],
   readTextFile: (path) => Bun.file(path).text(),
+  async writeTextFileAtomic(path, text) {
+    const temporary = `${path}.${process.pid}.tmp`;
+    await Bun.write(temporary, text);
+    await rename(temporary, path);
+  },
   exists: (path) => Bun.file(path).exists(),
   // BoringSSL refuses TLS 1.0/1.1 by default; 1.3-only is the SSL_OP_NO_TLSv1_2 option.
   tlsMinVersions: ["1.2", "1.3"],

@@ -1,6 +1,7 @@
 /**
  * tandem on Deno: `deno task serve [--config FILE]`, or
- * `deno run --unstable-net --allow-net --allow-read --allow-env runtimes/deno/main.ts [serve|check|schema] [--config FILE]`.
+ * `deno run --unstable-net --allow-net --allow-read --allow-write --allow-env runtimes/deno/main.ts [serve|check|schema] [--config FILE]`
+ * (`--allow-write` for the state file, see `stateFile`).
  *
  * @module
  */

@@ -23,6 +23,11 @@ export const platform: Platform = {
   runCommand,
   env: (name) => Deno.env.get(name),
   readTextFile: (path) => Deno.readTextFile(path),
+  async writeTextFileAtomic(path, text) {
+    const temporary = `${path}.${Deno.pid}.tmp`;
+    await Deno.writeTextFile(temporary, text);
+    await Deno.rename(temporary, path);
+  },
   async exists(path) {
     try {
       await Deno.stat(path);

@@ -267,7 +267,7 @@ export function tandemConfig(host: Host, options: ProxyOptions): object {
 export function tandemCommand(runtime: "bun" | "deno", config: string): string[] {
   return runtime === "bun"
     ? [BUN, "run", "runtimes/bun/main.ts", "serve", "--config", config]
-    : [DENO, "run", "--unstable-net", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", "--allow-run", "runtimes/deno/main.ts", "serve", "--config", config];
+    : [DENO, "run", "--unstable-net", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-run", "runtimes/deno/main.ts", "serve", "--config", config];
 }
 
 /** The web front-end entry (web-front-end.ts) on one runtime, given the tandem config file. */

@@ -7,7 +7,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { SignJWT } from "jose";
 import { mintToken, type Scope } from "../../core/admin/auth.ts";
 import type { MemberStatus, StatusDocument, StickyEntry } from "../../core/admin/model.ts";
@@ -46,6 +46,20 @@ async function startAdmin(config: Record<string, unknown>, admin: Record<string,
     throw error;
   }
   return { tandem, base: `http://${address}`, address };
+}
+
+/** Starts tandem on an existing config file (a restart), with its admin listener as `config` says. */
+async function startAdminAt(configPath: string): Promise<Admin> {
+  const { admin } = JSON.parse(readFileSync(configPath, "utf8")) as { admin: { address: string } };
+  const tandem = await startTandem(undefined, { args: ["--config", configPath] });
+  await tandem.waitForLine((l) => l.event === "admin-listening");
+  return { tandem, base: `http://${admin.address}`, address: admin.address };
+}
+
+/** Waits (bounded) until the file at `path` exists. */
+async function waitUntilFile(path: string): Promise<void> {
+  for (let i = 0; i < 100 && !existsSync(path); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(existsSync(path), `${path} was written`);
 }
 
 interface Reply {
@@ -378,6 +392,51 @@ describe(`admin API on ${runtime}`, () => {
       await admin.tandem.waitForLine((l) => l.sticky === "moved" && l.member === other);
       const log = await admin.tandem.waitForLine((l) => l.event === "admin" && l.action === "set-member" && (l.change as { activation?: string })?.activation === "stopped");
       assert.deepEqual([log.actor, log.pool, log.member, log.status, log.client], ["test-admin", "app", mine, 200, "127.0.0.1"]);
+    } finally {
+      await admin.tandem.stop();
+      await Promise.all(backends.map((b) => b.close()));
+    }
+  });
+
+  test("run-time changes survive a reload and a restart (state file); a change of the same setting in the file wins", LIMIT, async () => {
+    const backends = await startSessionBackends(["n1", "n2"], (name) => `.${name}`);
+    const config = poolOf(backends, {});
+    let admin = await startAdmin(config);
+    const configPath = admin.tandem.configPath!;
+    const statePath = configPath.replace(/\.(ya?ml|json)$/, "") + ".state.json";
+    try {
+      const [read, write] = [await token("read"), await token("admin")];
+      assert.equal((await patch(admin, write, "app", "n1", { activation: "disabled" })).status, 200);
+      assert.equal((await patch(admin, write, "app", "n2", { weight: 7 })).status, 200);
+      await waitUntilFile(statePath).catch((error) => {
+        throw new Error(`${error.message}: ${JSON.stringify(admin.tandem.lines.filter((l) => String(l.event).startsWith("state") || l.event === "member-changed"))}`);
+      });
+
+      admin.tandem.signal("SIGHUP");
+      const kept = await admin.tandem.waitForLine((l) => l.event === "state-kept");
+      assert.deepEqual(kept.applied, ["app/n1", "app/n2"]);
+      let doc = await status(admin, read);
+      assert.equal(memberOf(doc, "app", "n1").activation, "disabled", "a SIGHUP with the same file keeps the drain");
+      assert.equal(memberOf(doc, "app", "n2").weight, 7);
+
+      await admin.tandem.stop();
+      admin = await startAdminAt(configPath);
+      const restored = await admin.tandem.waitForLine((l) => l.event === "state-restored");
+      assert.deepEqual(restored.applied, ["app/n1", "app/n2"]);
+      doc = await status(admin, read);
+      assert.equal(memberOf(doc, "app", "n1").activation, "disabled", "a restart keeps the drain");
+      assert.equal(memberOf(doc, "app", "n2").weight, 7);
+
+      // The file now says n1 is stopped: its activation is the file's; n2's weight, untouched in the file, stays.
+      const edited = structuredClone(config) as { pools: { app: { members: Record<string, unknown>[] } } };
+      edited.pools.app.members[0].activation = "stopped";
+      writeFileSync(configPath, JSON.stringify({ ...edited, admin: { address: admin.address, auth: { secret: SECRET } } }));
+      admin.tandem.signal("SIGHUP");
+      const afterEdit = await admin.tandem.waitForLine((l) => l.event === "state-kept" && Array.isArray(l.fileWins) && (l.fileWins as string[]).length > 0);
+      assert.deepEqual(afterEdit.fileWins, ["app/n1: activation"]);
+      doc = await status(admin, read);
+      assert.equal(memberOf(doc, "app", "n1").activation, "stopped");
+      assert.equal(memberOf(doc, "app", "n2").weight, 7);
     } finally {
       await admin.tandem.stop();
       await Promise.all(backends.map((b) => b.close()));

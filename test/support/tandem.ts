@@ -22,7 +22,7 @@ const root = new URL("../../", import.meta.url).pathname;
 export function tandemCommand(args: string[]): string[] {
   return runtime === "bun"
     ? [process.execPath, "run", join(root, "runtimes/bun/main.ts"), ...args]
-    : [process.execPath, "run", "--unstable-net", "--allow-net", "--allow-read", "--allow-env", "--allow-sys", "--allow-run", join(root, "runtimes/deno/main.ts"), ...args];
+    : [process.execPath, "run", "--unstable-net", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-run", join(root, "runtimes/deno/main.ts"), ...args];
 }
 
 export interface TandemProcess {
