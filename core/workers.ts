@@ -137,7 +137,7 @@ export function workerThreadHandler(
         base.stderr(line);
       },
       exit(code): never {
-        thread.report({ type: "exit", code, reason: said.join("; ") || undefined });
+        thread.report(said.length > 0 ? { type: "exit", code, reason: said.join("; ") } : { type: "exit", code });
         thread.close();
         // Nothing after exit() may run on: end this task the way process exit would.
         throw new WorkerExit(code);

@@ -25,8 +25,12 @@ class FakeThread implements WorkerThread {
   terminate(): void {
     this.terminated = true;
   }
-  exit(code: number): void {
-    this.#report({ type: "exit", code });
+  /** The worker's listeners are up: from now on a crash is restarted. */
+  serve(): void {
+    this.#report({ type: "started" });
+  }
+  exit(code: number, reason?: string): void {
+    this.#report(reason === undefined ? { type: "exit", code } : { type: "exit", code, reason });
   }
   crash(reason: string): void {
     this.#crash(reason);
@@ -136,6 +140,7 @@ test("workers: a crashed worker restarts after 1 s, then 2 s, 4 s… capped at 3
   void superviseWorkers(platform, config(2));
   const delays: number[] = [];
   for (let crash = 0; crash < 7; crash++) {
+    threads.at(-1)!.serve();
     threads.at(-1)!.crash("boom");
     const exited = lines.at(-1)!;
     assert.equal(exited.event, "worker-exited");
@@ -148,6 +153,7 @@ test("workers: a crashed worker restarts after 1 s, then 2 s, 4 s… capped at 3
     assert.deepEqual(threads.at(-1)!.commands[0], { type: "start", index: 1, count: 2, args: platform.args });
   }
   assert.deepEqual(delays, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
+  threads.at(-1)!.serve();
   clock.advance(60_000);
   threads.at(-1)!.exit(0);
   assert.equal(lines.at(-1)!.restartInMs, 1_000);
@@ -157,6 +163,7 @@ test("workers: a crashed worker restarts after 1 s, then 2 s, 4 s… capped at 3
 test("workers: no restart once stopping, and a crash report after an exit report counts once", async () => {
   const { platform, clock, threads, signal, exits } = fakePlatform();
   void superviseWorkers(platform, config(1));
+  threads[0].serve();
   threads[0].exit(0);
   threads[0].crash("after exit");
   signal("SIGTERM");
@@ -201,8 +208,39 @@ test("worker side: a worker whose main fails reports exit 1 instead of dying sil
   const handle = workerThreadHandler(base, { report: (report) => reports.push(report), close: () => {} }, () => Promise.reject(new Error("cannot listen")));
   handle({ type: "start", index: 0, count: 2, args: [] });
   await settle();
-  assert.deepEqual(reports, [{ type: "exit", code: 1 }]);
+  assert.deepEqual(reports, [{ type: "exit", code: 1, reason: "cannot listen" }]);
   assert.match(errors[0], /worker 0: .*cannot listen/);
+});
+
+test("worker side: started once main is done; an exit before it carries what the worker printed", async () => {
+  const reports: WorkerReport[] = [];
+  const base = { runtime: "fake", args: [], stderr: () => {} } as unknown as Platform;
+  const failing = workerThreadHandler(base, { report: (report) => reports.push(report), close: () => {} }, async (platform) => {
+    platform.stderr("listeners[0]: cannot listen on 127.0.0.1:80: in use");
+    platform.exit(1);
+  });
+  failing({ type: "start", index: 0, count: 2, args: [] });
+  await settle();
+  assert.deepEqual(reports, [{ type: "exit", code: 1, reason: "listeners[0]: cannot listen on 127.0.0.1:80: in use" }]);
+  reports.length = 0;
+  const serving = workerThreadHandler(base, { report: (report) => reports.push(report), close: () => {} }, () => Promise.resolve());
+  serving({ type: "start", index: 1, count: 2, args: [] });
+  await settle();
+  assert.deepEqual(reports, [{ type: "started" }]);
+});
+
+test("workers: a worker that fails before it served stops the process: one fatal line with its reason, no restart", () => {
+  const { platform, clock, threads, lines, exits } = fakePlatform();
+  void superviseWorkers(platform, config(3));
+  threads[0].serve();
+  threads[2].exit(1, "listeners[0]: cannot listen on 127.0.0.1:8080: in use");
+  assert.deepEqual(exits, [1]);
+  const fatal = lines.filter((line) => line.event === "fatal");
+  assert.deepEqual(fatal.map((line) => [line.worker, line.code, line.reason]), [[2, 1, "listeners[0]: cannot listen on 127.0.0.1:8080: in use"]]);
+  assert.ok(threads.every((thread) => thread.terminated), "the other workers are stopped");
+  clock.advance(60_000);
+  assert.equal(threads.length, 3, "nothing restarts");
+  assert.equal(lines.filter((line) => line.event === "worker-exited").length, 0);
 });
 
 test("config: workers > 1 with a port-0 listener is refused with the reason", () => {
