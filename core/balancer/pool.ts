@@ -24,8 +24,8 @@ export class Member {
   readonly url: URL;
   /** Where and how to connect; TLS settings follow the pool's on reload. */
   origin!: Origin;
-  /** Opaque id for insert/prefix cookies; derived from pool and member name, so stable across reloads. */
-  readonly id: string;
+  /** Its value in insert/prefix cookies: the configured `cookie`, or an id derived from pool and member name (stable across reloads). */
+  id!: string;
   route!: string;
   distance!: number;
   domain!: string | undefined;
@@ -49,12 +49,12 @@ export class Member {
   constructor(config: MemberConfig, id: string, upstreamTls: UpstreamTls) {
     this.name = config.name;
     this.url = new URL(config.url);
-    this.id = id;
-    this.applyConfig(config, upstreamTls);
+    this.applyConfig(config, id, upstreamTls);
   }
 
   /** Takes the settings of a reloaded config; state (counters, in-flight, health) stays. */
-  applyConfig(config: MemberConfig, upstreamTls: UpstreamTls): void {
+  applyConfig(config: MemberConfig, id: string, upstreamTls: UpstreamTls): void {
+    this.id = id;
     this.origin = _originOf(this.url, upstreamTls);
     this.route = config.route ?? config.name;
     this.distance = config.distance;
@@ -126,13 +126,13 @@ export class Pool {
     const { clock, previous } = options;
     this.#clock = clock;
     this.#queue = new SlotQueue(clock, config.queue);
-    const ids = memberIds(name, config.members.map((member) => member.name));
+    const ids = memberIds(name, config.members);
     const upstreamTls = { verify: config.tls.verify, caCerts: options.caCerts };
     const sameHealth = previous !== undefined && JSON.stringify(previous.config.health) === JSON.stringify(config.health);
     this.members = config.members.map((memberConfig) => {
       const kept = previous?.member(memberConfig.name);
       if (kept?.sameIdentity(memberConfig)) {
-        kept.applyConfig(memberConfig, upstreamTls);
+        kept.applyConfig(memberConfig, ids.get(memberConfig.name)!, upstreamTls);
         if (sameHealth) return kept;
         kept.health.stop();
         kept.health = this.#createHealth(kept, options);

@@ -135,6 +135,7 @@ function _crossCheck(config: Config): Problem[] {
     const names = pool.members.map((member) => member.name);
     const seenNames = new Set<string>();
     const seenRoutes = new Set<string>();
+    const seenCookies = new Set<string>();
     pool.members.forEach((member, index) => {
       const path = `pools.${poolName}.members[${index}]`;
       if (seenNames.has(member.name)) {
@@ -146,6 +147,10 @@ function _crossCheck(config: Config): Problem[] {
         problems.push({ path: `${path}.route`, expected: "a route unique in the pool (it decides where sessions go)", received: `"${route}" again` });
       }
       seenRoutes.add(route);
+      if (member.cookie !== undefined && seenCookies.has(member.cookie)) {
+        problems.push({ path: `${path}.cookie`, expected: "a cookie value unique in the pool (it decides where sessions go)", received: `"${member.cookie}" again` });
+      }
+      if (member.cookie !== undefined) seenCookies.add(member.cookie);
       if (member.redirect !== undefined && (member.redirect === member.name || !names.includes(member.redirect))) {
         problems.push({ path: `${path}.redirect`, expected: `another member of pool "${poolName}": ${quoted(names.filter((n) => n !== member.name))}`, received: `"${member.redirect}"` });
       }

@@ -63,6 +63,12 @@ export const MemberSchema = v.strictObject({
   weight: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(256)), 1),
   /** jvmRoute; defaults to the member's name. */
   route: v.optional(v.pipe(v.string(), v.regex(/^[^\s;,.=]+$/, "a route without spaces, ';', ',', '.' or '='"))),
+  /**
+   * The member's value in `insert` and `prefix` cookies (HAProxy `server … cookie A`), so the
+   * cookies clients already hold keep their member when a farm moves to tandem; default an
+   * opaque id derived from the pool and member names.
+   */
+  cookie: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, "a cookie value of letters, digits, '-' and '_' (at most 64)"))),
   distance: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
   domain: v.optional(nonEmpty),
   activation: v.optional(v.picklist(ACTIVATIONS), "active"),

@@ -7,6 +7,11 @@
  * and `maxIdle` (HAProxy's cookie `maxlife`/`maxidle`); the MAC (HMAC-SHA256, 128 bits) makes the
  * cookie tamper-proof when a key is configured, so a client cannot pick its own member.
  *
+ * Without a key, a bare `<id>` is taken too: what HAProxy's `cookie SERVERID insert` writes for a
+ * `server … cookie A`, so clients keep their member when a farm moves to tandem with the same
+ * `cookie` values. The answer replaces it with tandem's dated form. With a key it is refused: a
+ * value without a MAC is one a client could have chosen.
+ *
  * @module
  */
 import type { StickyConfig } from "../config/schema.ts";
@@ -20,6 +25,8 @@ const MAC_BYTES = 16;
 interface InsertLookup extends StickyLookup {
   issued?: number;
   lastSeen?: number;
+  /** A bare `<id>` (HAProxy's form): rewritten in tandem's on the answer. */
+  bare?: boolean;
 }
 
 export function createInsertMode(config: StickyConfig, members: readonly StickyMember[], clock: Clock): StickyMode {
@@ -42,6 +49,10 @@ export function createInsertMode(config: StickyConfig, members: readonly StickyM
   /** The cookie's session when it is well-formed, in date and (with a key) genuine: at once without a key. */
   const parse = (value: string): InsertLookup | Promise<InsertLookup> => {
     const parts = value.split(".");
+    if (parts.length === 1 && !key) {
+      const member = byId.get(value);
+      return member === undefined ? {} : { member, issued: seconds(), lastSeen: seconds(), bare: true };
+    }
     if (parts.length !== (key ? 4 : 3)) return {};
     const [id, issuedText, lastText] = parts;
     const member = byId.get(id);
@@ -93,7 +104,7 @@ export function createInsertMode(config: StickyConfig, members: readonly StickyM
       // Refreshing last-seen on every response would send Set-Cookie every time; a quarter of
       // maxIdle keeps the idle check accurate enough at a fraction of the traffic.
       const refresh = !moved && config.maxIdle > 0 && now - lookup.lastSeen! >= config.maxIdle / 4000;
-      if (!moved && !refresh) return;
+      if (!moved && !refresh && !lookup.bare) return;
       const id = idOf.get(member)!;
       const issued = moved ? now : lookup.issued!;
       const value = `${id}.${issued.toString(36)}.${now.toString(36)}`;

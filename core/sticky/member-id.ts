@@ -16,18 +16,25 @@ function _fnv1a(text: string): number {
   return hash >>> 0;
 }
 
-/** Ids for `members` of `pool`, unique within the pool (a collision is salted away). */
-export function memberIds(pool: string, members: readonly string[]): Map<string, string> {
+/**
+ * Ids for `members` of `pool`, unique within the pool: a member's configured `cookie` as it is,
+ * else a derived one (a collision, with another derived id or a configured one, is salted away).
+ */
+export function memberIds(pool: string, members: readonly { name: string; cookie?: string }[]): Map<string, string> {
   const ids = new Map<string, string>();
-  const taken = new Set<string>();
+  const taken = new Set(members.flatMap((member) => member.cookie === undefined ? [] : [member.cookie]));
   for (const member of members) {
+    if (member.cookie !== undefined) {
+      ids.set(member.name, member.cookie);
+      continue;
+    }
     let salt = 0;
     let id: string;
     do {
-      id = _fnv1a(`${pool}\u0000${member}\u0000${salt++}`).toString(36);
+      id = _fnv1a(`${pool}\u0000${member.name}\u0000${salt++}`).toString(36);
     } while (taken.has(id));
     taken.add(id);
-    ids.set(member, id);
+    ids.set(member.name, id);
   }
   return ids;
 }

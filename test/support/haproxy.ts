@@ -45,8 +45,11 @@ export function haproxySkipReason(): string | undefined {
 
 export interface HaproxyBackend {
   name: string;
-  /** host:port of its one server. */
-  server: string;
+  /** host:port of its one server, or `servers` for several. */
+  server?: string;
+  servers?: { name: string; address: string; cookie?: string }[];
+  /** The backend's `cookie` line, e.g. `SERVERID insert indirect nocache`. */
+  cookie?: string;
   /** Requests whose path starts with this go here (segment boundary not checked); none = default backend. */
   pathPrefix?: string;
 }
@@ -89,7 +92,13 @@ export function haproxyConfig(port: number, options: HaproxyOptions): string {
     `  bind 127.0.0.1:${port}`,
     ...routed.map((backend) => `  use_backend ${backend.name} if { path_beg ${backend.pathPrefix} }`),
     `  default_backend ${fallback.name}`,
-    ...options.backends.flatMap((backend) => [`backend ${backend.name}`, `  server ${backend.name}1 ${backend.server}`]),
+    ...options.backends.flatMap((backend) => [
+      `backend ${backend.name}`,
+      ...(backend.cookie === undefined ? [] : [`  cookie ${backend.cookie}`]),
+      ...(backend.servers ?? [{ name: `${backend.name}1`, address: backend.server!, cookie: undefined }]).map((server) =>
+        `  server ${server.name} ${server.address}${server.cookie === undefined ? "" : ` cookie ${server.cookie}`}`
+      ),
+    ]),
     "",
   ].join("\n");
 }

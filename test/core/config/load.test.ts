@@ -67,7 +67,7 @@ pools:
     assert.equal(lines.length, 8, lines.join("\n"));
   });
 
-  test("cross-field rules: unknown pools, duplicate names and routes, bad redirect, hash without a name", () => {
+  test("cross-field rules: unknown pools, duplicate names, routes and cookie values, bad redirect, hash without a name", () => {
     const result = parseConfig(`
 listeners: [{address: ":8080"}, {address: ":8080"}]
 routes: [{path: /api, pool: nope}, {pool: app}]
@@ -79,7 +79,8 @@ pools:
     members:
       - {name: a, url: "http://127.0.0.1:1", redirect: a}
       - {name: a, url: "http://127.0.0.1:2"}
-      - {name: c, url: "http://127.0.0.1:3", route: a}
+      - {name: c, url: "http://127.0.0.1:3", route: a, cookie: A}
+      - {name: d, url: "http://127.0.0.1:4", cookie: A}
 `);
     assert.ok(!result.ok);
     const paths = result.problems.map((problem) => problem.path).sort();
@@ -91,6 +92,7 @@ pools:
       "pools.app.members[1].name",
       "pools.app.members[1].route",
       "pools.app.members[2].route",
+      "pools.app.members[3].cookie",
       "routes[0].pool",
       "routes[1]",
     ]);

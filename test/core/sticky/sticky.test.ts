@@ -171,3 +171,48 @@ describe("malformed sticky values are treated as absent, never an error", () => 
     });
   }
 });
+
+describe("members' own cookie values (a farm moving from HAProxy)", () => {
+  function farmWithCookies(sticky: Record<string, unknown>) {
+    const names = ["a", "b", "c"];
+    const farm = fakeFarm(names);
+    const config = poolConfig(names.map((name) => ({ name, cookie: name.toUpperCase() })), { sticky });
+    const balancer = createBalancer(config, { clock: new FakeClock(1_700_000_000_000), upstream: farm.upstream, log: () => {} });
+    const get = async (headers: Record<string, string> = {}) => {
+      const response = (await balancer.fetch(new Request("http://tandem.test/", { headers }), conn))!;
+      await response.text();
+      return response;
+    };
+    return { farm, get };
+  }
+
+  test("insert: HAProxy's bare SERVERID=B keeps its member, the answer rewrites it in tandem's dated form", async () => {
+    const { farm, get } = farmWithCookies({ mode: "insert" });
+    const answer = await get({ cookie: "SERVERID=B" });
+    assert.deepEqual(farm.served, ["b"]);
+    const rewritten = cookieOf(answer, "SERVERID")!;
+    assert.match(rewritten, /^SERVERID=B\.[0-9a-z]+\.[0-9a-z]+$/);
+    await get({ cookie: rewritten });
+    assert.deepEqual(farm.served, ["b", "b"]);
+    assert.equal(farm.received.get("b")![0].fields.get("cookie"), null, "the application never sees it");
+    const fresh = cookieOf(await get(), "SERVERID")!;
+    assert.match(fresh, /^SERVERID=[ABC]\./, "new sessions get the configured values too");
+  });
+
+  test("insert with a key: a bare value has no MAC, so it is no session (a client could pick its member)", async () => {
+    const { farm, get } = farmWithCookies({ mode: "insert", key: "0123456789abcdef-secret" });
+    const picks = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      await get({ cookie: "SERVERID=B" });
+      picks.add(farm.served.at(-1)!);
+    }
+    assert.ok(picks.size > 1, `spread as new sessions: ${[...picks]}`);
+  });
+
+  test("prefix: HAProxy's JSESSIONID=B~<session> keeps its member; the application sees its own value", async () => {
+    const { farm, get } = farmWithCookies({ mode: "prefix" });
+    await get({ cookie: "JSESSIONID=B~abc123" });
+    assert.deepEqual(farm.served, ["b"]);
+    assert.equal(farm.received.get("b")![0].fields.get("cookie"), "JSESSIONID=abc123");
+  });
+});
