@@ -116,6 +116,7 @@ class _Process {
       onHealth: (pool, member, transition) => this.#workerSync?.healthChanged(pool, member, transition.up, transition.reason),
       metrics: this.#metrics,
       caCerts: (pool) => this.#files.backendCa.get(pool),
+      errorPage: (status) => this.#files.errorPages.get(status),
     });
     this.#store = new ReplicaStore({ node: config.cluster?.node ?? "local", pools: () => this.#balancer.pools, clock });
     this.#store.attach();

@@ -19,12 +19,13 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
+import type { ErrorPage } from "../config/files.ts";
 import type { Clock, ConnInfo, LogSink, StreamConnection } from "../ports.ts";
 import type { PassiveError } from "../health/schema.ts";
 import type { HealthTransition } from "../health/member-health.ts";
 import type { ProbeClient } from "../health/http-probe.ts";
 import type { Origin, RequestTimeouts, UpgradeAnswer, UpstreamErrorKind, UpstreamRequest, UpstreamResponse } from "../proxy/http1-client.ts";
-import { type Answer, type BodyReader, type ClientRequest, type Fields, pathOf, textAnswer } from "../http/message.ts";
+import { type Answer, type BodyReader, type ClientRequest, Fields, pathOf, textAnswer } from "../http/message.ts";
 import { fromWebRequest, toWebResponse } from "../http/web.ts";
 import { joinConnections } from "../proxy/relay.ts";
 import { reasonPhrase } from "../frontend/http1-request.ts";
@@ -57,6 +58,8 @@ export interface BalancerPorts {
   metrics?: BalancerMetrics;
   /** The trusted CAs (PEM) for a pool's `https://` members when its `tls.ca` is set; read whenever pools are built. */
   caCerts?: (pool: string) => string[] | undefined;
+  /** The operator's page for an answer tandem gives by itself (`errorPages`), if any. */
+  errorPage?: (status: number) => ErrorPage | undefined;
 }
 
 export interface Balancer {
@@ -196,7 +199,7 @@ class _Exchange {
   fail(status: number, message: string, extra?: string[]): Answer {
     this.entry.error = message;
     this.finish(status);
-    return _errorAnswer(status, message, extra);
+    return _errorAnswer(status, message, extra, this.ports.errorPage?.(status));
   }
 }
 
@@ -235,7 +238,7 @@ class _Balancer implements Balancer {
 
   async fetch(request: Request, conn: ConnInfo): Promise<Response | undefined> {
     const taken = fromWebRequest(request);
-    if (!("fields" in taken)) return toWebResponse(_errorAnswer(taken.status, taken.message));
+    if (!("fields" in taken)) return toWebResponse(_errorAnswer(taken.status, taken.message, undefined, this.#ports.errorPage?.(taken.status)));
     const answer = await this.handle(taken, conn);
     return answer && toWebResponse(answer);
   }
@@ -570,7 +573,9 @@ const RETRY_AFTER = ["retry-after", "1"];
 /**
  * A refusal names what was wrong with the client's own request (4xx); a failure of the farm (5xx)
  * says only its status, since addresses, member names and errors are for the access log alone.
+ * The operator's own page, when there is one for the status, replaces the text.
  */
-function _errorAnswer(status: number, message: string, extra?: string[]): Answer {
-  return textAnswer(status, `${status} ${status >= 500 ? reasonPhrase(status) : message}\n`, extra);
+function _errorAnswer(status: number, message: string, extra: string[] = [], page?: ErrorPage): Answer {
+  if (page === undefined) return textAnswer(status, `${status} ${status >= 500 ? reasonPhrase(status) : message}\n`, extra);
+  return { status, fields: new Fields(["content-type", page.contentType, "cache-control", "no-store", ...extra]), body: page.body };
 }

@@ -11,7 +11,23 @@ import { clusterKey } from "../cluster/replication/role.ts";
 import { vrrpKey } from "../cluster/vrrp/role.ts";
 import { checkKeyPair, type ListenerTls, parseCertificate, pemBlocks } from "../tls/certificate.ts";
 
+/** An error page as it is sent: its bytes and their type. */
+export interface ErrorPage {
+  contentType: string;
+  body: Uint8Array;
+}
+
+const ERROR_PAGE_TYPES: Record<string, string> = {
+  html: "text/html; charset=utf-8",
+  htm: "text/html; charset=utf-8",
+  json: "application/json",
+  xml: "application/xml",
+  txt: "text/plain; charset=utf-8",
+};
+
 export interface ConfigFiles {
+  /** `errorPages`, by status. */
+  errorPages: Map<number, ErrorPage>;
   /** By listener address, for listeners with `tls`. */
   listenerTls: Map<string, ListenerTls>;
   /** By pool name, for pools with `tls.ca`: the PEM text of the trusted CAs. */
@@ -95,6 +111,17 @@ export async function loadConfigFiles(
     if (problem) problems.push(`${where}: ${resolvePath(configPath, pool.tls.ca)}: ${problem}`);
     else backendCa.set(name, [text]);
   }
+  const errorPages = new Map<number, ErrorPage>();
+  for (const [status, file] of Object.entries(config.errorPages)) {
+    const where = `errorPages.${status}`;
+    const contentType = ERROR_PAGE_TYPES[file.slice(file.lastIndexOf(".") + 1).toLowerCase()];
+    if (contentType === undefined) {
+      problems.push(`${where}: ${file}: an .html, .htm, .json, .xml or .txt file (its type goes in Content-Type)`);
+      continue;
+    }
+    const text = await read(where, file);
+    if (text !== undefined) errorPages.set(Number(status), { contentType, body: new TextEncoder().encode(text) });
+  }
   let clusterTls: ConfigFiles["clusterTls"];
   // Shared keys may come from the environment instead, so they are checked here rather than by the schema.
   const env = (name: string) => platform.env?.(name);
@@ -111,7 +138,7 @@ export async function loadConfigFiles(
       else if (caText !== undefined && !caProblem) clusterTls = { cert: certText, key: keyText, caCerts: [caText] };
     }
   }
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, files: { listenerTls, backendCa, clusterTls, paths } };
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, files: { errorPages, listenerTls, backendCa, clusterTls, paths } };
 }
 
 function _caProblem(text: string): string | undefined {

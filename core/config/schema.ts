@@ -244,6 +244,15 @@ export const ConfigSchema = v.strictObject({
   accessLog: v.optional(v.boolean(), true),
   /** How long in-flight requests may finish after SIGTERM/SIGINT. */
   drainTimeout: duration("30s"),
+  /**
+   * Pages of the operator's own for the answers tandem gives by itself (HAProxy `errorfile`,
+   * httpd `ErrorDocument`), by status, relative to the config file: `.html`, `.htm`, `.json`,
+   * `.xml` or `.txt`, read at start and on every reload. The detail stays in the access log.
+   */
+  errorPages: v.optional(
+    v.record(v.pipe(v.string(), v.regex(/^[45][0-9]{2}$/, "an HTTP status from 400 to 599")), v.pipe(v.string(), v.minLength(1))),
+    {},
+  ),
   /** Reload when the config file changes (SIGHUP and the API always work). */
   watchConfig: v.optional(v.boolean(), false),
   /**
