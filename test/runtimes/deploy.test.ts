@@ -251,6 +251,12 @@ describe("systemd units", () => {
     const dir = mkdtempSync(join(tmpdir(), "tandem-systemd-"));
     const unit = readFileSync(join(root, "deploy/systemd/tandem.service"), "utf8");
     assert.match(unit, /^ExecStart=\/usr\/local\/bin\/tandem serve --config \/etc\/tandem\/tandem\.yaml$/m);
+    // systemd runs ExecReload lines in order and stops at the first failure: check before SIGHUP.
+    assert.deepEqual(unit.split("\n").filter((line) => line.startsWith("ExecReload=")), [
+      "ExecReload=/usr/local/bin/tandem check --config /etc/tandem/tandem.yaml",
+      "ExecReload=/bin/kill -HUP $MAINPID",
+    ]);
+    assert.match(unit, /^StateDirectory=tandem$/m, "the one writable place, for the state file");
     // verify checks that ExecStart names an executable file; the installed binary is not here.
     writeFileSync(join(dir, "tandem.service"), unit.replaceAll("/usr/local/bin/tandem", process.execPath));
     if (withVrrp) {
