@@ -160,6 +160,8 @@ class _Exchange {
       totalMs: 0,
       bytesIn: request.framing !== null && request.framing > 0 ? request.framing : 0,
       bytesOut: 0,
+      retries: 0,
+      redispatched: false,
     };
   }
 
@@ -189,10 +191,14 @@ class _Exchange {
 
   /** The member answered and its body is sent (or given up): its slot is free, the answer counted. */
   answered(member: Member, status: number): void {
+    const { entry } = this;
     this.pool.release(member);
     member.countResponse(status);
+    member.bytesIn += entry.bytesIn;
+    member.bytesOut += entry.bytesOut;
+    if (entry.sticky !== "none") member.sessions[entry.sticky]++;
     this.finish(status);
-    member.latency.record(this.entry.totalMs);
+    member.latency.record(entry.totalMs);
   }
 
   /** tandem answers by itself; `message` goes to the access line (and to the client for a 4xx). */
@@ -360,6 +366,15 @@ class _Balancer implements Balancer {
   /** Sends the request to `member` (its slot already taken) and decides what its answer means. */
   async #attempt(ex: _Exchange, member: Member, session: _Session, attempt: number): Promise<_Outcome> {
     const { pool, request, fields, entry, conn } = ex;
+    const before = ex.previous;
+    if (before !== undefined) {
+      entry.retries++;
+      before.retries++;
+      if (before !== member) {
+        entry.redispatched = true;
+        before.redispatches++;
+      }
+    }
     ex.previous = member;
     entry.member = member.name;
     member.requests++;
@@ -526,6 +541,9 @@ type AccessRecord = {
   totalMs: number;
   bytesIn: number;
   bytesOut: number;
+  /** Attempts after the first, and whether one went to another member. */
+  retries: number;
+  redispatched: boolean;
   /** Why tandem answered by itself (refusal or upstream failure), for the operator. */
   error?: string;
 };

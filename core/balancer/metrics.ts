@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { ACTIVATIONS } from "../config/schema.ts";
 import type { Registry } from "../metrics/registry.ts";
 import type { Pool } from "./pool.ts";
 
@@ -23,10 +24,34 @@ export function createBalancerMetrics(registry: Registry, pools: () => ReadonlyM
   const errors = registry.counter("tandem_upstream_errors_total", "Failed upstream attempts by kind.", ["pool", "member", "kind"]);
   // Every worker reloads on each reload: worker 0's count is the process's.
   const reloads = registry.counter("tandem_reloads_total", "Config reloads by result.", ["result"], { merge: "lead" });
+  // Present from the start: a rate over a series that appears only at the first reload misses it.
+  for (const result of ["ok", "invalid"]) reloads.inc([result], 0);
   const perMember = (value: (pool: Pool, member: Pool["members"][number]) => number) => () =>
     [...pools().values()].flatMap((pool) => pool.members.map((member) => [[pool.name, member.name], value(pool, member)] as [string[], number]));
   registry.gaugeFn("tandem_active_requests", "Requests in flight per member.", ["pool", "member"], perMember((_, m) => m.active), { merge: "sum" });
   registry.gaugeFn("tandem_member_up", "1 when the member is up (health), else 0.", ["pool", "member"], perMember((pool, m) => (pool.isUp(m) ? 1 : 0)));
+  registry.gaugeFn(
+    "tandem_member_activation",
+    "1 for the member's activation (active, disabled = draining, stopped), else 0: a drain left behind shows here.",
+    ["pool", "member", "state"],
+    () => [...pools().values()].flatMap((pool) =>
+      pool.members.flatMap((member) => ACTIVATIONS.map((state) => [[pool.name, member.name, state], member.activation === state ? 1 : 0] as [string[], number]))
+    ),
+  );
+  const perMemberTotal = (name: string, help: string, value: (member: Pool["members"][number]) => number) =>
+    registry.counterFn(name, help, ["pool", "member"], perMember((_, m) => value(m)));
+  perMemberTotal("tandem_member_bytes_in_total", "Request body bytes the member received (HAProxy bin).", (m) => m.bytesIn);
+  perMemberTotal("tandem_member_bytes_out_total", "Response body bytes the member sent (HAProxy bout).", (m) => m.bytesOut);
+  perMemberTotal("tandem_member_retries_total", "Attempts on the member that were tried again (HAProxy wretr).", (m) => m.retries);
+  perMemberTotal("tandem_member_redispatches_total", "Attempts on the member that were tried again on another member (HAProxy wredis).", (m) => m.redispatches);
+  registry.counterFn(
+    "tandem_sticky_decisions_total",
+    "Answered requests by how their session was decided: new (a new session), hit (stuck to its member), moved (its member could not serve).",
+    ["pool", "member", "decision"],
+    () => [...pools().values()].flatMap((pool) =>
+      pool.members.flatMap((member) => (["new", "hit", "moved"] as const).map((decision) => [[pool.name, member.name, decision], member.sessions[decision]] as [string[], number]))
+    ),
+  );
   registry.gaugeFn("tandem_member_effective_weight", "Weight after slow start.", ["pool", "member"], perMember((_, m) => m.weight));
   registry.gaugeFn(
     "tandem_health_check_duration_seconds",

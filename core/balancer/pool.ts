@@ -42,6 +42,14 @@ export class Member {
   downUntil = 0;
   requests = 0;
   failures = 0;
+  /** Body bytes of the requests it answered and of its answers (HAProxy `bin`/`bout`). */
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Attempts on it that were tried again (HAProxy `wretr`), and those that went to another member (`wredis`). */
+  retries = 0;
+  redispatches = 0;
+  /** How the sessions it answered were decided. */
+  readonly sessions = { new: 0, hit: 0, moved: 0 };
   readonly responses = { "1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0 };
   /** Recent response times for the dashboard's percentiles: a fixed ring, no growth. */
   readonly latency = new LatencyWindow(512);

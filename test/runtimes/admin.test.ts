@@ -6,7 +6,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { SignJWT } from "jose";
 import { mintToken, type Scope } from "../../core/admin/auth.ts";
@@ -17,6 +17,9 @@ import { rawExchange } from "../support/raw-http.ts";
 import { runTandem, runtime, startTandem, tandemCommand, type TandemProcess, writeConfig } from "../support/tandem.ts";
 
 const LIMIT = { timeout: 30_000 };
+/** Debian's `prometheus` package (in .ci/run); under CI=true a missing one fails rather than skips. */
+const promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].find((path) => existsSync(path));
+if (!promtool && process.env.CI === "true") throw new Error("promtool is missing: apt-get install prometheus");
 const SECRET = "tandem-admin-test-secret-0123456789-abcdef";
 const AUDIENCE = "tandem-admin";
 
@@ -597,10 +600,36 @@ describe(`admin API on ${runtime}`, () => {
       assert.deepEqual(up, { m1: 1, m2: 1, dead: 0 }, "dead rests after refusing a connection");
       const errors = seriesOf(samples, "tandem_upstream_errors_total");
       assert.ok(errors.some((s) => s.labels.member === "dead" && s.labels.kind === "connect-failure" && s.value >= 1), JSON.stringify(errors));
-      assert.deepEqual(seriesOf(samples, "tandem_reloads_total"), [], "no reload yet");
+      assert.deepEqual(seriesOf(samples, "tandem_reloads_total").map((s) => [s.labels.result, s.value]), [["ok", 0], ["invalid", 0]], "present at 0 before any reload");
       const durationCount = seriesOf(samples, "tandem_request_duration_seconds_count");
       assert.deepEqual(durationCount.map((s) => [s.labels.pool, s.value]), [["app", 9]]);
       assert.deepEqual(seriesOf(samples, "tandem_queue_length").map((s) => [s.labels.pool, s.value]), [["app", 0]]);
+
+      // Activation: the drain state an alert can see; m1 and m2 active again, dead left stopped.
+      const activation = seriesOf(samples, "tandem_member_activation").filter((s) => s.value === 1).map((s) => `${s.labels.member}=${s.labels.state}`).sort();
+      assert.deepEqual(activation, ["dead=stopped", "m1=active", "m2=active"]);
+      // Bytes, retries, redispatches and sticky outcomes, member by member, as the access log has them.
+      const lines = admin.tandem.lines.filter((l) => typeof l.status === "number" && l.method === "GET" && l.member);
+      const sum = (member: string, field: string) => lines.filter((l) => l.member === member).reduce((total, l) => total + Number(l[field]), 0);
+      for (const member of ["m1", "m2"]) {
+        const value = (name: string) => seriesOf(samples, name).find((s) => s.labels.member === member)?.value;
+        assert.equal(value("tandem_member_bytes_out_total"), sum(member, "bytesOut"), `${member} bytes out`);
+        assert.ok(sum(member, "bytesOut") > 0);
+      }
+      const retriesOfDead = seriesOf(samples, "tandem_member_retries_total").find((s) => s.labels.member === "dead")?.value ?? 0;
+      const redispatchesOfDead = seriesOf(samples, "tandem_member_redispatches_total").find((s) => s.labels.member === "dead")?.value ?? 0;
+      const retriedLines = admin.tandem.lines.filter((l) => typeof l.status === "number" && Number(l.retries) > 0);
+      assert.ok(retriesOfDead >= 1, "a request that picked dead was tried again");
+      assert.equal(retriesOfDead, retriedLines.length, "each request retried away from dead counts once on dead");
+      assert.equal(redispatchesOfDead, retriedLines.filter((l) => l.redispatched === true).length);
+      const decisions = seriesOf(samples, "tandem_sticky_decisions_total").reduce((total, s) => total + s.value, 0);
+      assert.equal(decisions, 0, "no sticky mode in this pool: no decision counted");
+
+      // And the whole exposition passes Prometheus's own checker.
+      if (promtool) {
+        const checked = spawnSync(promtool, ["check", "metrics"], { input: reply.text, encoding: "utf8" });
+        assert.equal(checked.status, 0, `promtool: ${checked.stdout}${checked.stderr}`);
+      }
     } finally {
       await admin.tandem.stop();
       await Promise.all(backends.map((b) => b.close()));
