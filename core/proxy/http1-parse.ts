@@ -93,7 +93,9 @@ function _latin1(bytes: Uint8Array): string {
 }
 
 function _encodeLatin1(text: string): Uint8Array {
-  if (!NON_ASCII.test(text)) return encoder.encode(text);
+  // Every character above 0x7f takes two or more UTF-8 bytes: same length means plain ASCII.
+  const utf8Bytes = encoder.encode(text);
+  if (utf8Bytes.length === text.length) return utf8Bytes;
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
   return bytes;
