@@ -13,6 +13,9 @@
  * behind. `stop()` is a hard kill: the node disappears the way a dead machine does; `restart()`
  * brings it back on the same port, with no sessions, the way a rebooted machine does.
  *
+ * `options.engine` puts an `<Engine>` of the caller's in server.xml (e.g. one with a Valve, read
+ * from a documented example), and `options.files` adds pages to the ROOT webapp.
+ *
  * @example
  * ```ts
  * if (tomcatAvailable()) {
@@ -29,9 +32,20 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
 import { appendFile, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import process from "node:process";
 import { freePort, waitFor } from "./ports.ts";
+
+export interface TomcatOptions {
+  /**
+   * The whole `<Engine>…</Engine>` element of server.xml instead of the default one (a single
+   * `<Host name="localhost" appBase="webapps">`). It must say `jvmRoute="<jvmRoute>"`, and its Host
+   * must serve webapps/ROOT, where the pages are.
+   */
+  engine?: string;
+  /** More files of the ROOT webapp, by path relative to it: `{"whoami.jsp": "<%@ page … %>…"}`. */
+  files?: Record<string, string>;
+}
 
 export interface TomcatInstance {
   name: string;
@@ -67,9 +81,17 @@ export function tomcatAvailable(): boolean {
  * Starts a Tomcat whose sessions carry `jvmRoute`, and resolves once `GET /` answered 200
  * (which also compiled the JSP, so later requests are fast). Retries on a lost port race.
  */
-export async function startTomcat(jvmRoute: string): Promise<TomcatInstance> {
+export async function startTomcat(jvmRoute: string, options: TomcatOptions = {}): Promise<TomcatInstance> {
   if (!/^[A-Za-z0-9_-]+$/.test(jvmRoute)) {
     throw new Error(`startTomcat: jvmRoute must match [A-Za-z0-9_-]+, got ${JSON.stringify(jvmRoute)}`);
+  }
+  if (options.engine !== undefined && !new RegExp(`<Engine\\b[^>]*\\bjvmRoute="${jvmRoute}"`).test(options.engine)) {
+    throw new Error(`startTomcat: options.engine must be an <Engine jvmRoute="${jvmRoute}"> element`);
+  }
+  for (const file of Object.keys(options.files ?? {})) {
+    if (file.split("/").some((part) => part === "" || part === "." || part === "..")) {
+      throw new Error(`startTomcat: options.files: ${JSON.stringify(file)} is not a relative path inside ROOT`);
+    }
   }
   if (!tomcatAvailable()) {
     throw new Error("startTomcat: tomcat10 or java not found (apt-get install tomcat10)");
@@ -77,10 +99,10 @@ export async function startTomcat(jvmRoute: string): Promise<TomcatInstance> {
   const base = await mkdtemp(join(tmpdir(), `tandem-tomcat-${jvmRoute}-`));
   let running: _Running;
   try {
-    await _writeBase(base, jvmRoute);
+    await _writeBase(base, jvmRoute, options);
     for (let attempt = 1;; attempt++) {
       const port = await freePort();
-      await writeFile(join(base, "conf", "server.xml"), _serverXml(port, jvmRoute));
+      await writeFile(join(base, "conf", "server.xml"), _serverXml(port, jvmRoute, options));
       try {
         running = await _launch(base, jvmRoute, port);
         break;
@@ -107,17 +129,17 @@ export async function startTomcat(jvmRoute: string): Promise<TomcatInstance> {
     restart: () =>
       restarting ??= (async () => {
         await running.stop();
-        running = await _relaunch(jvmRoute, port);
+        running = await _relaunch(jvmRoute, port, options);
       })().finally(() => (restarting = undefined)),
   };
 }
 
 /** The same node again on the same port: a port taken meanwhile is waited out, not changed. */
-async function _relaunch(jvmRoute: string, port: number): Promise<_Running> {
+async function _relaunch(jvmRoute: string, port: number, options: TomcatOptions): Promise<_Running> {
   const base = await mkdtemp(join(tmpdir(), `tandem-tomcat-${jvmRoute}-`));
   try {
-    await _writeBase(base, jvmRoute);
-    await writeFile(join(base, "conf", "server.xml"), _serverXml(port, jvmRoute));
+    await _writeBase(base, jvmRoute, options);
+    await writeFile(join(base, "conf", "server.xml"), _serverXml(port, jvmRoute, options));
     for (let attempt = 1;; attempt++) {
       try {
         return await _launch(base, jvmRoute, port);
@@ -278,7 +300,7 @@ async function _stop(
   if (!options.keepBase) await rm(base, { recursive: true, force: true });
 }
 
-async function _writeBase(base: string, jvmRoute: string): Promise<void> {
+async function _writeBase(base: string, jvmRoute: string, options: TomcatOptions): Promise<void> {
   const source = _confSource()!;
   for (const dir of ["conf", "logs", "temp", "work", "webapps/ROOT"]) {
     await mkdir(join(base, dir), { recursive: true });
@@ -291,9 +313,17 @@ async function _writeBase(base: string, jvmRoute: string): Promise<void> {
   );
   await writeFile(join(base, "conf", "logging.properties"), LOGGING_PROPERTIES);
   await writeFile(join(base, "webapps", "ROOT", "index.jsp"), _indexJsp(jvmRoute));
+  for (const [file, text] of Object.entries(options.files ?? {})) {
+    const path = join(base, "webapps", "ROOT", file);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, text);
+  }
 }
 
-function _serverXml(port: number, jvmRoute: string): string {
+function _serverXml(port: number, jvmRoute: string, options: TomcatOptions): string {
+  const engine = options.engine ?? `<Engine name="Catalina" defaultHost="localhost" jvmRoute="${jvmRoute}">
+      <Host name="localhost" appBase="webapps" unpackWARs="false" autoDeploy="false" />
+    </Engine>`;
   return `<?xml version="1.0" encoding="UTF-8"?>
 <!-- Written by tandem's test/support/tomcat.ts: one HTTP connector, no shutdown port, no AJP. -->
 <Server port="-1" shutdown="SHUTDOWN">
@@ -302,9 +332,7 @@ function _serverXml(port: number, jvmRoute: string): string {
   <Service name="Catalina">
     <Connector address="127.0.0.1" port="${port}" protocol="HTTP/1.1"
                connectionTimeout="20000" maxParameterCount="1000" />
-    <Engine name="Catalina" defaultHost="localhost" jvmRoute="${jvmRoute}">
-      <Host name="localhost" appBase="webapps" unpackWARs="false" autoDeploy="false" />
-    </Engine>
+    ${engine}
   </Service>
 </Server>
 `;
