@@ -59,6 +59,11 @@ export interface Platform {
   readonly listenStream: ListenStream;
   /** Runs a program: VIP management (`ip`, `arping`), VRRP trackers and notify commands. */
   readonly runCommand: RunCommand;
+  /**
+   * The runtime's web `fetch`, for `tandem ctl` calling a tandem's admin API. Requests to members
+   * never go through it (see core/proxy/http1-client.ts).
+   */
+  fetch(url: string, init?: RequestInit): Promise<Response>;
   readTextFile(path: string): Promise<string>;
   /** Replaces the file at `path` whole: written beside it, then renamed over it, so a crash leaves the old one or the new one. */
   writeTextFileAtomic(path: string, text: string): Promise<void>;

@@ -25,6 +25,7 @@ export const platform: Platform = {
   listenConnections,
   runCommand,
   env: (name) => process.env[name],
+  fetch: (url, init) => fetch(url, init),
   readTextFile: (path) => Bun.file(path).text(),
   async writeTextFileAtomic(path, text) {
     const temporary = `${path}.${process.pid}.tmp`;

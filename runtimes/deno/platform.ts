@@ -22,6 +22,7 @@ export const platform: Platform = {
   listenConnections,
   runCommand,
   env: (name) => Deno.env.get(name),
+  fetch: (url, init) => fetch(url, init),
   readTextFile: (path) => Deno.readTextFile(path),
   async writeTextFileAtomic(path, text) {
     const temporary = `${path}.${Deno.pid}.tmp`;
