@@ -59,10 +59,10 @@ export interface DatagramSocket {
   /** The local port (the one the system chose when 0 was asked). */
   readonly port: number;
   /**
-   * Sends one datagram; best effort, like UDP itself: false when the system refused it at once
-   * (Bun reports an ICMP port unreachable from an earlier datagram on the next send), a lost
-   * datagram like any other; it never throws (after `close`, the datagram is dropped). Datagrams
-   * may arrive in another order than sent.
+   * Sends one datagram; best effort, like UDP itself: false when the system reported a datagram
+   * lost (Bun reports the ICMP port unreachable of an earlier datagram on the next send, which the
+   * adapter then sends again); it never throws (after `close`, the datagram is dropped).
+   * Datagrams may arrive in another order than sent.
    */
   send(data: Uint8Array, address: string, port: number): boolean;
   close(): void;

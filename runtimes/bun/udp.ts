@@ -46,7 +46,14 @@ export const bindDatagram: BindDatagram = async ({ hostname, port, multicast }, 
         socket.send(data, toPort, address);
         return true;
       } catch {
-        // ECONNREFUSED: the last datagram to this peer found no listener. This one is lost too.
+        // ECONNREFUSED: an earlier datagram, to whichever peer, found no listener (ICMP port
+        // unreachable); Linux reports it on the socket's next send, which it then drops. That
+        // earlier one is lost; this one, maybe to a live peer, goes out again once.
+        try {
+          socket.send(data, toPort, address);
+        } catch {
+          // Another report of the same kind: this datagram is lost as well.
+        }
         return false;
       }
     },
