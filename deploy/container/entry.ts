@@ -3,7 +3,7 @@
  *
  * The image is built from scratch, so it has no shell, curl or wget for a HEALTHCHECK to call.
  * `healthcheck [URL]` asks the admin plane's `/healthz` and exits 0 on a 2xx answer, 1 otherwise
- * (within 3 s). Every other command line is tandem's own (`serve`, `check`, `schema`, `token`).
+ * (within 3 s). Every other command line is tandem's own (`serve`, `check`, `schema`, `token`, `ctl`, `version`).
  *
  * ```sh
  * node_modules/.bin/bun build --compile deploy/container/entry.ts deploy/container/worker.ts --outfile tandem
