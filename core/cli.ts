@@ -10,7 +10,6 @@
  * @module
  */
 import * as v from "valibot";
-import packageJson from "../package.json" with { type: "json" };
 import { mintToken } from "./admin/auth.ts";
 import { AdminAuthSchema } from "./admin/schema.ts";
 import { configJsonSchema } from "./config/json-schema.ts";
@@ -22,11 +21,9 @@ import { CTL_USAGE, runCtl } from "./ctl.ts";
 import { serveDemo } from "./demo/demo.ts";
 import type { Platform } from "./platform.ts";
 import { adminVerifier, serve, startFailed, summarize } from "./serve.ts";
+import { VERSION } from "./version.ts";
 import { loadConfigFiles } from "./config/files.ts";
 import { superviseWorkers } from "./workers.ts";
-
-/** tandem's version, from package.json. */
-export const VERSION: string = packageJson.version;
 
 const CONFIG_OPTION = "  --config FILE, -c FILE   the config file (default: tandem.yaml in the working directory)";
 

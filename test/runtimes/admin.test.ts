@@ -622,6 +622,9 @@ describe(`admin API on ${runtime}`, () => {
       assert.ok(retriesOfDead >= 1, "a request that picked dead was tried again");
       assert.equal(retriesOfDead, retriedLines.length, "each request retried away from dead counts once on dead");
       assert.equal(redispatchesOfDead, retriedLines.filter((l) => l.redispatched === true).length);
+      const build = seriesOf(samples, "tandem_build_info");
+      assert.deepEqual(build.map((s) => [s.labels.runtime.split(" ")[0], s.value]), [[runtime, 1]]);
+      assert.match(build[0].labels.version, /^\d+\.\d+\.\d+/);
       const decisions = seriesOf(samples, "tandem_sticky_decisions_total").reduce((total, s) => total + s.value, 0);
       assert.equal(decisions, 0, "no sticky mode in this pool: no decision counted");
 
