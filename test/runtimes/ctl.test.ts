@@ -37,6 +37,8 @@ function ctl(args: string[], token?: string, cwd = emptyDir): Promise<Run> {
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" };
   delete env.TANDEM_TOKEN;
   delete env.TANDEM_ADMIN_SECRET;
+  // `npm test` sets INIT_CWD, and tandem on Deno moves there (for `deno task`): `cwd` would not hold.
+  delete env.INIT_CWD;
   if (token !== undefined) env.TANDEM_TOKEN = token;
   return new Promise((resolve) => {
     const child = spawn(command, rest, { cwd, env });

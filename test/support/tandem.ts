@@ -47,7 +47,7 @@ export interface TandemProcess {
 export function runTandem(args: string[], cwd = root): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const [command, ...rest] = tandemCommand(args);
   return new Promise((resolve) => {
-    const child = spawn(command, rest, { cwd, env: { ...process.env, NO_COLOR: "1" } });
+    const child = spawn(command, rest, { cwd, env: _env() });
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (chunk) => (stdout += chunk));
@@ -117,7 +117,7 @@ interface Spawned {
  * it faithfully, so the harness uses it there.
  */
 function _spawn(command: string, args: string[], cwd: string): Spawned {
-  const env = { ...process.env, NO_COLOR: "1" } as Record<string, string>;
+  const env = _env();
   const Deno = (globalThis as { Deno?: any }).Deno;
   if (Deno) {
     const child = new Deno.Command(command, { args, cwd, env, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
@@ -153,4 +153,13 @@ function _spawn(command: string, args: string[], cwd: string): Spawned {
       if (child.exitCode === null) child.kill(signal);
     },
   };
+}
+
+/**
+ * The test's environment for a tandem it starts, without INIT_CWD: `npm test` sets it to where
+ * npm was run, and tandem on Deno moves there (what `deno task` needs), which would undo `cwd`.
+ */
+function _env(): Record<string, string> {
+  const { INIT_CWD: _, ...env } = process.env as Record<string, string>;
+  return { ...env, NO_COLOR: "1" };
 }
