@@ -49,8 +49,11 @@ describe(`workers on ${runtime}`, () => {
       tandem.signal("SIGHUP");
       await tandem.waitForLine((line) => line.event === "reloaded" && tandem.lines.filter((l) => l.event === "reloaded").length === 2);
       for (let i = 0; i < 20; i++) assert.equal(await getOnNewConnection(port), 200);
-      const after = tandem.lines.slice(tandem.lines.findLastIndex((line) => line.event === "reloaded"));
-      assert.ok(after.filter((line) => line.status === 200).every((line) => line.member === "b"), "every worker uses the reloaded pool");
+      const reloadedAt = tandem.lines.findLastIndex((line) => line.event === "reloaded");
+      const servedAfter = () => tandem.lines.slice(reloadedAt).filter((line) => line.status === 200);
+      // Access lines may trail the answers: wait for all 20, so the check below is not over fewer.
+      await tandem.waitForLine(() => servedAfter().length >= 20);
+      assert.ok(servedAfter().every((line) => line.member === "b"), "every worker uses the reloaded pool");
 
       // Without `workers` a port-0 listener passes the file's own check; the running workers refuse it.
       writeFileSync(tandem.configPath!, JSON.stringify(farmConfig(backends, {}, { listeners: [...config.listeners, { address: "127.0.0.1:0" }] })));
