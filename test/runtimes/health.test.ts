@@ -280,8 +280,8 @@ describe(`health checks on ${runtime}`, () => {
     }
   });
 
-  // BUG (core/balancer/pool.ts): a member that refused a connection rests for recoverTime (10 s by
-  // default) even after its active checks brought it back UP: `isUp()` still sees `downUntil`.
+  // Once a bug: a member that refused a connection rested for recoverTime (10 s by default) even
+  // after its active checks brought it back UP. Checks that pass end the rest.
   test("a member whose checks bring it back UP takes traffic at once, even if it refused a connection before (recoverTime)", LIMIT, async () => {
     const a = await switchable("a");
     const port = await freePort();
