@@ -683,6 +683,12 @@ describe(`certificate rotation on ${runtime}`, () => {
     await sleep(1000);
     assert.deepEqual(tandem!.lines.slice(mark).filter((l) => String(l.event).startsWith("certificates-")), [], "a change to a file no longer in the config reloaded something");
     assert.equal(await defaultSerial(), certs.a6.serial);
+    // The control: in the same time, a change to the files that are watched is noticed, so the
+    // silence above is the old files being left alone, not a watcher that stopped.
+    mark = tandem!.lines.length;
+    install(certs.a5, other);
+    await lineAfter(tandem!, mark, (l) => l.event === "certificates-reloaded");
+    assert.equal(await defaultSerial(), certs.a5.serial);
   });
 });
 
