@@ -203,9 +203,12 @@ class _Exchange {
 
   /** tandem answers by itself; `message` goes to the access line (and to the client for a 4xx). */
   fail(status: number, message: string, extra?: string[]): Answer {
+    const answer = _errorAnswer(status, message, extra, this.ports.errorPage?.(status));
     this.entry.error = message;
+    // The bytes the client gets, as for a member's answer.
+    this.entry.bytesOut = (answer.body as Uint8Array).length;
     this.finish(status);
-    return _errorAnswer(status, message, extra, this.ports.errorPage?.(status));
+    return answer;
   }
 }
 

@@ -41,6 +41,7 @@ describe(`error pages on ${runtime}`, () => {
       assert.deepEqual(await bad.json(), { error: "bad gateway" });
       const line = await tandem.waitForLine((l) => l.status === 502);
       assert.match(String(line.error), /connect/, "what went wrong stays in the access log");
+      assert.equal(line.bytesOut, new TextEncoder().encode('{"error":"bad gateway"}\n').length, "the bytes the client got");
 
       writeFileSync(join(pages, "503.html"), "<h1>Maintenance until 10:00</h1>\n");
       tandem.signal("SIGHUP");
