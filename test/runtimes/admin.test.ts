@@ -15,11 +15,12 @@ import { type Backend, type BackendHandler, startBackend } from "../support/back
 import { freePort } from "../support/ports.ts";
 import { rawExchange } from "../support/raw-http.ts";
 import { runTandem, runtime, startTandem, tandemCommand, type TandemProcess, writeConfig } from "../support/tandem.ts";
+import { requireTool } from "../support/tools.ts";
 
 const LIMIT = { timeout: 30_000 };
 /** Debian's `prometheus` package (in .ci/run); under CI=true a missing one fails rather than skips. */
 const promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].find((path) => existsSync(path));
-if (!promtool && process.env.CI === "true") throw new Error("promtool is missing: apt-get install prometheus");
+requireTool("admin.test.ts: promtool check metrics", promtool ? false : "promtool is not installed (Debian package prometheus)");
 const SECRET = "tandem-admin-test-secret-0123456789-abcdef";
 const AUDIENCE = "tandem-admin";
 

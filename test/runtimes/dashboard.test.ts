@@ -31,6 +31,7 @@ import { type Backend, startBackend } from "../support/backends.ts";
 import { browserSkipReason, withPage } from "../support/browser.ts";
 import { freePort, waitFor } from "../support/ports.ts";
 import { runtime, startTandem, type TandemProcess } from "../support/tandem.ts";
+import { requireTool } from "../support/tools.ts";
 
 const ADMIN_TOKEN = "admin-token";
 const VIEWER_TOKEN = "viewer-token";
@@ -39,8 +40,7 @@ const SCREENSHOT = new URL("../artifacts/dashboard.png", import.meta.url);
 const SCREENSHOT_50 = new URL("../artifacts/dashboard-50-members.png", import.meta.url);
 const SCREENSHOT_FAILOVER = new URL("../artifacts/dashboard-failover.png", import.meta.url);
 
-const skip = browserSkipReason();
-if (skip) console.warn(`dashboard.test.ts: skipped, ${skip}`);
+const skip = requireTool("dashboard.test.ts", browserSkipReason());
 
 type Member = MemberStatus;
 type FakeStatus = StatusDocument;

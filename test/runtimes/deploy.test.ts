@@ -7,7 +7,8 @@
  * families; every example config passes `tandem check`.
  *
  * The image test needs root, buildah, ip, unshare and chroot (CI installs buildah); the systemd
- * test needs systemd-analyze. Each is skipped with the reason when its tools are missing.
+ * test needs systemd-analyze. Each is skipped with the reason when its tools are missing (under
+ * CI=true that fails instead: support/tools.ts).
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -18,6 +19,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { parse } from "yaml";
 import { type Certificates, type Leaf, makeCertificates, run } from "../support/certs.ts";
 import { runtime, tandemCommand } from "../support/tandem.ts";
+import { requireTool } from "../support/tools.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 const MAX_IMAGE_BYTES = 150 * 1024 * 1024;
@@ -36,10 +38,8 @@ function _imageSkipReason(): string | false {
   return missing.length > 0 ? `missing ${missing.join(", ")} (Debian: apt-get install buildah; CI installs it)` : false;
 }
 
-const imageSkip = _imageSkipReason();
-if (imageSkip) console.warn(`deploy.test.ts: container image test skipped, ${imageSkip}`);
-const systemdSkip = _onPath("systemd-analyze") ? false : "systemd-analyze is not installed (Debian package systemd)";
-if (systemdSkip) console.warn(`deploy.test.ts: systemd test skipped, ${systemdSkip}`);
+const imageSkip = requireTool("deploy.test.ts: the container image test", _imageSkipReason());
+const systemdSkip = requireTool("deploy.test.ts: the systemd tests", _onPath("systemd-analyze") ? false : "systemd-analyze is not installed (Debian package systemd)");
 
 /** Runs a command line to its end (bounded). */
 function _run(argv: string[], timeoutMs = 30_000) {

@@ -23,9 +23,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runtime, tandemCommand } from "../support/tandem.ts";
 import { ADMIN_PORT, BACKEND_PORT, HTTP_PORT, labUnavailable, type LabProcess, sh, VIP, VrrpLab, waitUntil } from "../support/vrrp-lab.ts";
+import { requireTool } from "../support/tools.ts";
 
-const skip = labUnavailable();
-if (skip) console.warn(`failback.test.ts: skipped, ${skip}`);
+const skip = requireTool("failback.test.ts", labUnavailable());
 
 const VRRP_KEY = "the lab's shared vrrp key";
 const CLUSTER_KEY = "the lab cluster's shared key, 32+ characters";

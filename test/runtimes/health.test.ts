@@ -15,12 +15,12 @@ import { type Backend, startBackend } from "../support/backends.ts";
 import { freePort, waitFor } from "../support/ports.ts";
 import { runtime, startTandem, type TandemProcess } from "../support/tandem.ts";
 import { startTomcat, type TomcatInstance, tomcatAvailable } from "../support/tomcat.ts";
+import { requireTool } from "../support/tools.ts";
 
 const LIMIT = { timeout: 30_000 };
 const SECRET = "tandem-health-test-secret-0123456789-abcdef";
 
-const tomcatSkip = tomcatAvailable() ? false : "tomcat10 not installed: apt-get install tomcat10";
-if (tomcatSkip) console.warn(`health.test.ts: Tomcat test skipped, ${tomcatSkip}`);
+const tomcatSkip = requireTool("health.test.ts: the Tomcat test", tomcatAvailable() ? false : "tomcat10 not installed: apt-get install tomcat10");
 
 type Line = Record<string, unknown>;
 

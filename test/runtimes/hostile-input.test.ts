@@ -27,10 +27,10 @@ import {
   type WireResponse,
 } from "../support/recording-member.ts";
 import { runtime, startTandem, type TandemProcess } from "../support/tandem.ts";
+import { requireTool } from "../support/tools.ts";
 
 const LIMIT = { timeout: 30_000 };
-const haproxySkip = haproxySkipReason();
-if (haproxySkip) console.warn(`hostile-input.test.ts: HAProxy comparisons skipped, ${haproxySkip}`);
+const haproxySkip = requireTool("hostile-input.test.ts: the HAProxy comparisons", haproxySkipReason()) || undefined;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -8,9 +8,10 @@ import { request } from "node:http";
 import { type Backend, startBackend } from "../support/backends.ts";
 import { haproxySkipReason, startHaproxy } from "../support/haproxy.ts";
 import { runtime, startTandem } from "../support/tandem.ts";
+import { requireTool } from "../support/tools.ts";
 
 const LIMIT = { timeout: 30_000 };
-const skip = haproxySkipReason();
+const skip = requireTool("migration.test.ts", haproxySkipReason());
 
 /** GET / with `cookie`; the member that answered and the Set-Cookie lines. */
 function get(port: number, cookie?: string): Promise<{ backend: string; setCookie: string[] }> {

@@ -20,6 +20,7 @@ import { type Certificates, curl, type Leaf, makeCertificates, run, servedCertif
 import { freePort, waitFor } from "../support/ports.ts";
 import { rawExchange, startWebSocketEcho, type WebSocketEchoServer } from "../support/raw-http.ts";
 import { runtime, startTandem, tandemCommand, type TandemProcess } from "../support/tandem.ts";
+import { requireTool } from "../support/tools.ts";
 
 const LIMIT = { timeout: 60_000 };
 const root = new URL("../../", import.meta.url).pathname;
@@ -866,11 +867,12 @@ function findTestssl(): string | undefined {
 }
 
 const testssl = findTestssl();
+const testsslSkip = requireTool("tls.test.ts: the testssl scan", testssl ? false : "testssl not installed (Debian package testssl.sh; CI installs it)");
 
 describe(`testssl scan on ${runtime}`, () => {
   test(
     "testssl (protocols, ciphers, forward secrecy, server defaults, vulnerabilities) finds nothing HIGH or CRITICAL",
-    { timeout: 240_000, skip: testssl ? false : "testssl not installed (Debian package testssl.sh; CI installs it)" },
+    { timeout: 240_000, skip: testsslSkip },
     async () => {
       const certs = await certificates();
       const tandem = await startTandem({

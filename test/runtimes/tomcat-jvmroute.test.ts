@@ -6,9 +6,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startTandem } from "../support/tandem.ts";
 import { startTomcat, type TomcatInstance, tomcatAvailable } from "../support/tomcat.ts";
+import { requireTool } from "../support/tools.ts";
 
-const skip = tomcatAvailable() ? false : "tomcat10 not installed: apt-get install tomcat10";
-if (skip) console.warn(`tomcat-jvmroute.test.ts: skipped, ${skip}`);
+const skip = requireTool("tomcat-jvmroute.test.ts", tomcatAvailable() ? false : "tomcat10 not installed: apt-get install tomcat10");
 
 test("route stickiness keeps a Tomcat session on its node and fails over when the node is killed", { skip }, async () => {
   const nodes: TomcatInstance[] = [];

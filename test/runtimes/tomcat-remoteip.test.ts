@@ -18,9 +18,9 @@ import { rm } from "node:fs/promises";
 import { type Certificates, curl, type CurlResult, makeCertificates } from "../support/certs.ts";
 import { runtime, startTandem, type TandemProcess } from "../support/tandem.ts";
 import { startTomcat, type TomcatInstance, tomcatAvailable } from "../support/tomcat.ts";
+import { requireTool } from "../support/tools.ts";
 
-const skip = tomcatAvailable() ? false : "tomcat10 not installed: apt-get install tomcat10";
-if (skip) console.warn(`tomcat-remoteip.test.ts: skipped, ${skip}`); // runners hide skip reasons
+const skip = requireTool("tomcat-remoteip.test.ts", tomcatAvailable() ? false : "tomcat10 not installed: apt-get install tomcat10");
 
 const LIMIT = { timeout: 30_000 };
 const EXAMPLE = new URL("../../deploy/examples/tomcat-remoteip.xml", import.meta.url).pathname;

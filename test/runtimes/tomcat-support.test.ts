@@ -2,9 +2,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startTomcat, tomcatAvailable } from "../support/tomcat.ts";
+import { requireTool } from "../support/tools.ts";
 
-const skip = tomcatAvailable() ? false : "tomcat10 not installed: apt-get install tomcat10";
-if (skip) console.warn(`tomcat-support.test.ts: skipped, ${skip}`); // runners hide skip reasons
+const skip = requireTool("tomcat-support.test.ts", tomcatAvailable() ? false : "tomcat10 not installed: apt-get install tomcat10");
 
 test("startTomcat serves a counting session with the jvmRoute suffix, stop() kills it", { skip }, async () => {
   const tomcat = await startTomcat("tc1");

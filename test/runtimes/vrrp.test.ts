@@ -10,9 +10,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runtime, tandemCommand } from "../support/tandem.ts";
 import { ADMIN_PORT, BACKEND_PORT, CLIENT_IP, HTTP_PORT, labUnavailable, type LabProcess, sh, VIP, VrrpLab, waitUntil } from "../support/vrrp-lab.ts";
+import { requireTool } from "../support/tools.ts";
 
-const skip = labUnavailable();
-if (skip) console.warn(`vrrp.test.ts: skipped, ${skip}`);
+const skip = requireTool("vrrp.test.ts", labUnavailable());
 
 const KEY = "the lab's shared vrrp key";
 const runtimeArgv = (script: string) => (runtime === "bun" ? [process.execPath, script] : [process.execPath, "run", "-A", script]);
