@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { type Backend, startBackend } from "../support/backends.ts";
+import { call } from "../support/admin-call.ts";
 import { freePort } from "../support/ports.ts";
 import { runtime, startTandem, type TandemProcess } from "../support/tandem.ts";
 
@@ -48,27 +49,6 @@ function hs256(scope: string, secret: string): Promise<string> {
 
 function writeJwks(path: string, keys: KeyPair[]): void {
   writeFileSync(path, JSON.stringify({ keys: keys.map((k) => k.jwk) }, null, 2));
-}
-
-interface Reply {
-  status: number;
-  text: string;
-  json: any;
-}
-
-async function call(url: string, token?: string, method = "GET", body?: unknown): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  if (token !== undefined) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, text, json };
 }
 
 /** Resolves true when something accepts a TCP connection at 127.0.0.1:`port`. */
@@ -112,8 +92,8 @@ async function startAdmin(configValue: unknown, args: string[] = []): Promise<Ta
   return tandem;
 }
 
-const statusOf = (base: string, token: string) => call(`${base}/api/v1/status`, token);
-const patchWeight = (base: string, token: string, weight: number) => call(`${base}/api/v1/pools/app/members/b1`, token, "PATCH", { weight });
+const statusOf = (base: string, token: string) => call(`${base}/api/v1/status`, { token });
+const patchWeight = (base: string, token: string, weight: number) => call(`${base}/api/v1/pools/app/members/b1`, { token, method: "PATCH", body: { weight } });
 
 describe(`admin.auth.jwksFile on ${runtime}`, () => {
   test("EdDSA and ES256 tokens from the JWKS are accepted for their scope; another key's or an HS256 token is refused", LIMIT, async () => {
@@ -196,7 +176,7 @@ describe(`admin.auth.jwksFile on ${runtime}`, () => {
       // The file now moves the admin listener, swaps the keys and adds a secret, and adds a member.
       const changed = config(backends, `127.0.0.1:${newPort}`, { jwksFile: newJwks, secret: HS_SECRET });
       writeFileSync(configPath, JSON.stringify(changed));
-      const reload = await call(`${oldBase}/api/v1/reload`, oldAdmin, "POST");
+      const reload = await call(`${oldBase}/api/v1/reload`, { token: oldAdmin, method: "POST" });
       assert.equal(reload.status, 200, reload.text);
       await tandem.waitForLine((l) => l.event === "reloaded" && l.reloads === 1);
       const afterApi = await statusOf(oldBase, oldRead);
@@ -213,7 +193,7 @@ describe(`admin.auth.jwksFile on ${runtime}`, () => {
       assert.equal((await statusOf(oldBase, oldRead)).status, 200, "the key read at start still works after the key file changed");
       assert.equal((await statusOf(oldBase, newRead)).status, 401);
       assert.equal(await listening(newPort), false);
-      assert.equal((await call(`${oldBase}/api/v1/reload`, oldAdmin, "POST")).status, 200, "admin calls on the old listener still work");
+      assert.equal((await call(`${oldBase}/api/v1/reload`, { token: oldAdmin, method: "POST" })).status, 200, "admin calls on the old listener still work");
       await tandem.waitForLine((l) => l.event === "reloaded" && l.reloads === 3);
 
       // Control: a restart on the same file takes the new address and keys.

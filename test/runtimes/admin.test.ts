@@ -12,6 +12,7 @@ import { SignJWT } from "jose";
 import { mintToken, type Scope } from "../../core/admin/auth.ts";
 import type { MemberStatus, StatusDocument, StickyEntry } from "../../core/admin/model.ts";
 import { type Backend, type BackendHandler, startBackend } from "../support/backends.ts";
+import { call, type Reply } from "../support/admin-call.ts";
 import { freePort } from "../support/ports.ts";
 import { rawExchange } from "../support/raw-http.ts";
 import { runTandem, runtime, startTandem, tandemCommand, type TandemProcess, writeConfig } from "../support/tandem.ts";
@@ -64,33 +65,6 @@ async function startAdminAt(configPath: string): Promise<Admin> {
 async function waitUntilFile(path: string): Promise<void> {
   for (let i = 0; i < 100 && !existsSync(path); i++) await new Promise((resolve) => setTimeout(resolve, 50));
   assert.ok(existsSync(path), `${path} was written`);
-}
-
-interface Reply {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: any;
-}
-
-async function call(url: string, options: { token?: string; method?: string; body?: unknown; authorization?: string } = {}): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  if (options.authorization !== undefined) headers.authorization = options.authorization;
-  else if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  if (options.body !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(url, {
-    method: options.method ?? "GET",
-    headers,
-    body: options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body),
-  });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, headers: response.headers, text, json };
 }
 
 /** Asserts a JSON error reply with `code`, and the headers every admin reply carries. */
