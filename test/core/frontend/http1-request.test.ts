@@ -2,9 +2,6 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Fields } from "../../../core/http/message.ts";
-
-/** Fields from anything `Headers` takes (names lower-cased and sorted, as Headers gives them). */
-const fieldsOf = (init: HeadersInit = []) => Fields.of(new Headers(init));
 import {
   encodeResponseHead,
   parseRequestHead,
@@ -13,6 +10,9 @@ import {
   type RequestHead,
   type RequestLimits,
 } from "../../../core/frontend/http1-request.ts";
+
+/** Fields from anything `Headers` takes (names lower-cased and sorted, as Headers gives them). */
+const fieldsOf = (init: HeadersInit = []) => Fields.of(new Headers(init));
 
 const LIMITS: RequestLimits = { headBytes: 8192, fields: 20, targetBytes: 512 };
 const bytes = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));

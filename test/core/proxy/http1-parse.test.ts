@@ -1,9 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Fields } from "../../../core/http/message.ts";
-
-/** Fields from anything `Headers` takes (names lower-cased and sorted, as Headers gives them). */
-const fieldsOf = (init: HeadersInit = []) => Fields.of(new Headers(init));
 import {
   ChunkedDecoder,
   encodeChunk,
@@ -12,6 +9,9 @@ import {
   parseResponseHead,
   ProtocolError,
 } from "../../../core/proxy/http1-parse.ts";
+
+/** Fields from anything `Headers` takes (names lower-cased and sorted, as Headers gives them). */
+const fieldsOf = (init: HeadersInit = []) => Fields.of(new Headers(init));
 
 const bytes = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
 const text = (data: Uint8Array) => String.fromCharCode(...data);
