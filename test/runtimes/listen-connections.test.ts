@@ -18,6 +18,8 @@ import { checkKeyPair } from "../../core/tls/certificate.ts";
 import type { ListenerTls } from "../../core/tls/certificate.ts";
 import { type Leaf, makeCertificates } from "../support/certs.ts";
 import { runtime } from "../support/runtime-connect.ts";
+import { printedSkip } from "../support/tools.ts";
+import { waitFor } from "../support/ports.ts";
 import { eventually, sleep } from "../support/waiting.ts";
 
 const { platform }: { platform: Platform } = await import(`../../runtimes/${runtime}/platform.ts`);
@@ -55,12 +57,14 @@ function echoing(options: { tls?: ListenerTls; reusePort?: boolean } = {}, port 
 }
 
 /**
- * Closes `listener` and gives the runtime a moment to let go of its socket: Deno does so on a later
- * turn of its event loop, and a connection made before that is taken, then reset.
+ * Resolves with what `attempt` returns once it does not throw: after a listener on a shared port
+ * closes, Deno lets go of its socket on a later turn of its event loop, and a connection made
+ * before that is taken, then reset.
  */
-async function closeAndSettle(listener: StreamListener): Promise<void> {
-  listener.close();
-  await sleep(20);
+async function onceSettled<T>(attempt: () => Promise<T>, what: string): Promise<T> {
+  let result: { value: T } | undefined;
+  await waitFor(async () => ((result = { value: await attempt() }), true), 5000, what);
+  return result!.value;
 }
 
 async function closing<T>(listeners: StreamListener[], body: () => Promise<T>): Promise<T> {
@@ -163,6 +167,9 @@ const FD_LIMIT = 64;
 const FLOOD_PLAIN = 150;
 const FLOOD_TLS = 50;
 
+/** The shortest time a Linux client delays an ACK (TCP_DELACK_MIN): what Nagle makes a small write wait. */
+const DELAYED_ACK_MIN_MS = 40;
+
 // At the top level: Deno registers no tests that an async describe callback adds after an await.
 const certs = await makeCertificates();
 const tlsAB = await listenerTls([certs.a, certs.b]);
@@ -191,10 +198,16 @@ describe(`${runtime} listenConnections over plain TCP`, () => {
       await assert.rejects(platform.listenConnections("127.0.0.1", first.port, () => {}));
       await assert.rejects(platform.listenConnections("127.0.0.1", exclusive.port, () => {}));
       await assert.rejects(platform.listenConnections("127.0.0.1", exclusive.port, () => {}, { reusePort: true }));
-      await closeAndSettle(first);
-      const client = await tcpClient(first.port);
-      assert.equal(await roundTrip(client, "to the second"), "to the second");
-      client.destroy();
+      first.close();
+      const answer = await onceSettled(async () => {
+        const client = await tcpClient(first.port);
+        try {
+          return await roundTrip(client, "to the second");
+        } finally {
+          client.destroy();
+        }
+      }, "an answer from the second listener");
+      assert.equal(answer, "to the second");
     });
   });
 });
@@ -238,9 +251,8 @@ describe(`${runtime} listenConnections over TLS`, () => {
     });
   });
 
-  test("a client that does not finish its handshake within handshakeTimeout is closed and counted; a prompt one is served", {
-    skip: runtime === "deno" && "Deno 2.9.6 cannot close a TLS connection during its handshake: the close cancels the handshake and leaks the socket (see runtimes/deno/listen-connections.ts)",
-  }, async () => {
+  test("handshakeTimeout: on Bun a silent client is closed and counted, a prompt one served; on Deno a close during the handshake leaves the client connected (known, README)", async () => {
+    if (runtime === "deno") return await _denoCloseDuringHandshake();
     let expired = 0;
     const { listener, accepted, next } = await accepting({ tls: tlsAB, handshakeTimeout: () => 300, onHandshakeTimeout: () => expired++ });
     await closing([listener], async () => {
@@ -248,14 +260,15 @@ describe(`${runtime} listenConnections over TLS`, () => {
       silent.on("error", () => {}).resume();
       const started = performance.now();
       await closed(silent);
-      const after = performance.now() - started;
-      assert.ok(after >= 200 && after < 5000, `closed after ${after.toFixed(0)} ms (timeout 300 ms)`);
+      const silentFor = performance.now() - started;
+      assert.ok(silentFor >= 200, `closed after ${silentFor.toFixed(0)} ms, before the 300 ms timeout`);
       assert.equal(expired, 1);
       assert.equal(accepted.length, 0);
 
       const client = await tlsClient(listener.port, "a.test");
       const { connection } = await next();
-      await sleep(500);
+      // Twice as long as the silent client took to be closed: a timer left running would have fired.
+      await sleep(2 * silentFor);
       const echoed = echo(connection);
       assert.equal(await roundTrip(client, "handshake done in time"), "handshake done in time", "a finished handshake is not timed out later");
       client.end();
@@ -270,7 +283,8 @@ describe(`${runtime} listenConnections over TLS`, () => {
     const fresh = await echoing({ tls: rotated }, old.port);
     await closing([old, fresh], async () => {
       assert.equal(fresh.port, old.port);
-      await closeAndSettle(old);
+      old.close();
+      await onceSettled(async () => (await tlsClient(fresh.port, "a.test")).destroy(), "a handshake with the fresh listener alone");
       for (let i = 0; i < 3; i++) {
         const client = await tlsClient(fresh.port, "a.test");
         assert.equal(serialOf(client.getPeerCertificate()), rotated.certificates[0].leaf.serial);
@@ -280,7 +294,7 @@ describe(`${runtime} listenConnections over TLS`, () => {
   });
 
   test("minVersion 1.3 refuses a TLS 1.2 client and takes a TLS 1.3 one", {
-    skip: !platform.tlsMinVersions.includes("1.3") && `${runtime} cannot enforce TLS 1.3 only (Platform.tlsMinVersions)`,
+    skip: printedSkip("listen-connections.test.ts", !platform.tlsMinVersions.includes("1.3") && `${runtime} cannot enforce TLS 1.3 only (Platform.tlsMinVersions)`),
   }, async () => {
     const listener = await echoing({ tls: { ...tlsAB, minVersion: "1.3" } });
     await closing([listener], async () => {
@@ -301,38 +315,59 @@ describe(`${runtime} listenConnections, both kinds`, () => {
       const { listener, next } = await accepting(options());
       const accepted = await client(listener.port);
       const { connection } = await next();
-      await closeAndSettle(listener);
       listener.close();
-      await assert.rejects(tcpClient(listener.port));
+      listener.close();
+      await waitFor(() => tcpClient(listener.port).then((socket) => (socket.destroy(), false), () => true), 5000, "the closed listener's port to refuse connections");
       const echoed = echo(connection);
       assert.equal(await roundTrip(accepted, "still here"), "still here");
       accepted.end();
       await echoed;
     });
-
-    // Nagle would hold each second small write until the client's delayed ACK, ~40 ms a round.
-    test(`${kind}: Nagle is off, so a reply in two small writes comes back at once`, {
-      skip: kind === "tls" && runtime === "deno" && "Deno.TlsConn has no setNoDelay and Deno.listenTls leaves Nagle on (Deno 2.9.6)",
-    }, async () => {
-      const rounds = 10;
-      const listener = await platform.listenConnections("127.0.0.1", 0, (connection) =>
-        void (async () => {
-          for (let round = 0; round < rounds && (await connection.read()) !== null; round++) {
-            await connection.write(new TextEncoder().encode("head"));
-            await connection.write(new TextEncoder().encode("body"));
-          }
-          connection.close();
-        })().catch(() => {}), options());
-      await closing([listener], async () => {
-        const socket = await client(listener.port);
-        const started = performance.now();
-        for (let round = 0; round < rounds; round++) assert.equal(await roundTrip(socket, "?", 8), "headbody");
-        const elapsed = performance.now() - started;
-        assert.ok(elapsed < rounds * 20, `${rounds} rounds took ${elapsed.toFixed(0)} ms`);
-        socket.destroy();
-      });
-    });
   }
+
+  // Nagle holds the second of two small writes until the client acknowledges the first, and the
+  // client delays that ACK by at least 40 ms (Linux's TCP_DELACK_MIN): so each round of a Nagle
+  // connection takes 40 ms or more however idle or busy the machine, while a round without Nagle
+  // takes a loopback round trip. Rounds alternate between the kinds so that both see the same load.
+  test("Nagle: a reply in two small writes comes back at once over plain TCP; over TLS on Bun too, on Deno it waits for the delayed ACK (known, README Runtime support)", async () => {
+    const rounds = 20;
+    const reply = (connection: StreamConnection) =>
+      void (async () => {
+        for (let round = 0; round < rounds && (await connection.read()) !== null; round++) {
+          await connection.write(new TextEncoder().encode("head"));
+          await connection.write(new TextEncoder().encode("body"));
+        }
+        connection.close();
+      })().catch(() => {});
+    const plainListener = await platform.listenConnections("127.0.0.1", 0, reply);
+    const tlsListener = await platform.listenConnections("127.0.0.1", 0, reply, { tls: tlsAB });
+    await closing([plainListener, tlsListener], async () => {
+      const plain = await tcpClient(plainListener.port);
+      const secure = await tlsClient(tlsListener.port, "b.test");
+      const stalled = { plain: 0, tls: 0 };
+      const timed = async (socket: Socket) => {
+        const started = performance.now();
+        assert.equal(await roundTrip(socket, "?", 8), "headbody");
+        return performance.now() - started >= DELAYED_ACK_MIN_MS;
+      };
+      for (let round = 0; round < rounds; round++) {
+        if (await timed(plain)) stalled.plain++;
+        if (await timed(secure)) stalled.tls++;
+      }
+      plain.destroy();
+      secure.destroy();
+      const report = `rounds of ${DELAYED_ACK_MIN_MS} ms or more out of ${rounds}: ${JSON.stringify(stalled)}`;
+      assert.ok(stalled.plain < rounds / 2, `plain TCP has Nagle on: ${report}`);
+      if (runtime === "deno") {
+        assert.ok(
+          stalled.tls >= rounds / 2,
+          `Deno fixed it: its TLS listener no longer leaves Nagle on. Remove the workaround note in runtimes/deno/listen-connections.ts and the "TLS latency" row of README Runtime support, and expect Nagle off here on both runtimes: ${report}`,
+        );
+      } else {
+        assert.ok(stalled.tls < rounds / 2, `TLS has Nagle on: ${report}`);
+      }
+    });
+  });
 });
 
 describe(`${runtime} listenConnections out of file descriptors`, () => {
@@ -364,6 +399,43 @@ describe(`${runtime} listenConnections out of file descriptors`, () => {
     }
   });
 });
+/**
+ * Why tandem applies no handshakeTimeout on Deno (runtimes/deno/listen-connections.ts): closing a
+ * Deno.TlsConn whose handshake is pending cancels the handshake, but the socket stays open (Deno
+ * 2.9.6) until the client goes away. Asserted, so that a Deno release that fixes it fails here.
+ */
+async function _denoCloseDuringHandshake(): Promise<void> {
+  const Deno = (globalThis as { Deno?: any }).Deno;
+  const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: pem(certs.a.cert), key: pem(certs.a.key) });
+  const port: number = listener.addr.port;
+  const silent = await tcpClient(port);
+  try {
+    let silentClosed = false;
+    silent.on("error", () => {}).resume().once("close", () => (silentClosed = true));
+    const pending = await within(listener.accept(), 5000, "the silent client's connection") as { handshake(): Promise<unknown>; close(): void };
+    const handshake = pending.handshake();
+    pending.close();
+    await assert.rejects(within(handshake, 5000, "the cancelled handshake"), "the close cancels the handshake");
+
+    // The control, closed after the silent one: a connection past its handshake, whose close the client sees.
+    const prompting = tlsClient(port, "a.test");
+    const done = await within(listener.accept(), 5000, "the prompt client's connection") as { handshake(): Promise<unknown>; close(): void };
+    await within(done.handshake(), 5000, "the prompt client's handshake");
+    const prompt = await prompting;
+    prompt.resume();
+    done.close();
+    await closed(prompt);
+    assert.equal(
+      silentClosed,
+      false,
+      "Deno fixed it: closing a TLS connection during its handshake now closes it. Apply handshakeTimeout on Deno (runtimes/deno/listen-connections.ts), drop \"On Deno it does not\" from README (Whose job is what) and assert the Bun behaviour on both runtimes here",
+    );
+  } finally {
+    silent.destroy();
+    listener.close();
+  }
+}
+
 /** Listens with an echo, plain and TLS, and prints the two ports as a JSON line. */
 const FLOODED_SCRIPT = `
 import { readFileSync } from "node:fs";

@@ -22,6 +22,15 @@ export const inCi = process.env.CI === "true";
 export function requireTool(what: string, reason: string | false | undefined): string | false {
   if (!reason) return false;
   if (inCi) throw new Error(`${what}: ${reason} - under CI=true a missing tool fails instead of skipping (add its package to .ci/run)`);
+  return printedSkip(what, reason);
+}
+
+/**
+ * `reason` as a `{ skip }` value, printed with `what` when there is one: for what a runtime cannot
+ * do, which no package installs, so it skips under CI=true as well (README Runtime support says so).
+ */
+export function printedSkip(what: string, reason: string | false | undefined): string | false {
+  if (!reason) return false;
   console.warn(`${what}: skipped, ${reason}`);
   return reason;
 }
