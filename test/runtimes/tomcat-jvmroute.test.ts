@@ -20,7 +20,6 @@ test("route stickiness keeps a Tomcat session on its node and fails over when th
       pools: {
         tomcat: {
           sticky: { mode: "route" },
-          recoverTime: "30s",
           members: nodes.map((node) => ({ name: node.jvmRoute, url: node.url.replace(/\/$/, "") })),
         },
       },
