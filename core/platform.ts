@@ -7,13 +7,14 @@
  * @module
  */
 import type { BindDatagram, Clock, Connect, ListenStream, RemoteAddress, RunCommand, StreamConnection, StreamListener } from "./ports.ts";
+import type { ProcessStats } from "./metrics/process.ts";
 import type { ListenerTls } from "./tls/certificate.ts";
 
 export type Signal = "SIGTERM" | "SIGINT" | "SIGHUP";
 
 /** What the main thread tells a worker. */
 export type WorkerCommand =
-  | { type: "start"; index: number; count: number; args: readonly string[] }
+  | { type: "start"; index: number; count: number; args: readonly string[]; startTime: number }
   | { type: "signal"; signal: Signal };
 
 /** What a worker tells the main thread. */
@@ -70,6 +71,10 @@ export interface Platform {
   /** An environment variable (secrets such as TANDEM_ADMIN_SECRET), undefined when unset. */
   env(name: string): string | undefined;
   exists(path: string): Promise<boolean>;
+  /** CPU, memory and descriptors of this process, for the `process_*` metrics. */
+  processStats(): ProcessStats;
+  /** When the process started, in milliseconds since the epoch (a worker thread's is its process's). */
+  readonly startTime: number;
   /** The `tls.minVersion` values this runtime's TLS listener can enforce. */
   readonly tlsMinVersions: readonly ListenerTls["minVersion"][];
   /**

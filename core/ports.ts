@@ -91,8 +91,11 @@ export type BindDatagram = (
 export interface StreamListener {
   readonly hostname: string;
   readonly port: number;
-  /** Stops accepting; connections already handed out stay open until closed by their owner. */
-  close(): void;
+  /**
+   * Stops accepting; resolves once the address is free to listen on again (Deno frees it only when
+   * the pending accept has ended). Connections already handed out stay open until closed by their owner.
+   */
+  close(): Promise<void>;
 }
 
 export interface StreamListenOptions {

@@ -313,7 +313,7 @@ class _Process {
       }, drainTimeout)),
     ]);
     // After the drain: sessions learned by the last requests still reach the peers.
-    this.#replication.stop();
+    await this.#replication.stop();
     this.#workerSync?.close();
     this.#balancer.close();
     void this.#admin?.shutdown();

@@ -66,7 +66,7 @@ export function superviseWorkers(platform: Platform, config: Config): Promise<ne
       else ended(report.code, report.reason);
     });
     thread.onCrash((reason) => ended(1, reason));
-    thread.postMessage({ type: "start", index, count, args: platform.args });
+    thread.postMessage({ type: "start", index, count, args: platform.args, startTime: platform.startTime });
   };
 
   const fatal = (index: number, code: number, reason: string | undefined) => {
@@ -128,6 +128,7 @@ export function workerThreadHandler(
     const platform: Platform = {
       ...base,
       args: command.args,
+      startTime: command.startTime,
       worker: { index: command.index, count: command.count },
       onSignal(signal, handler) {
         handlers.set(signal, [...(handlers.get(signal) ?? []), handler]);

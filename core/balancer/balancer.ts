@@ -272,7 +272,8 @@ class _Balancer implements Balancer {
   #buildState(config: Config, previous?: State): State {
     const ports = this.#ports;
     const onHealth = (pool: string, member: Member, transition: HealthTransition) => {
-      ports.log({ event: "health", pool, member: member.name, up: transition.up, reason: transition.line });
+      // Worker 0 logged a verdict the others follow: one line per transition in the process.
+      if (!transition.followed) ports.log({ event: "health", pool, member: member.name, up: transition.up, reason: transition.line });
       ports.onHealth?.(pool, member.name, transition);
     };
     const pools = new Map(Object.entries(config.pools).map(([name, pool]) => [

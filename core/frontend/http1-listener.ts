@@ -21,6 +21,8 @@ export interface Listener {
 
 /** What the listener reports for metrics. */
 export interface FrontEndEvents {
+  /** A client connection was accepted (TLS: its handshake is done). */
+  accepted(): void;
   timeout(kind: TimeoutKind | "handshake"): void;
   refused(status: number): void;
 }
@@ -28,6 +30,8 @@ export interface FrontEndEvents {
 export interface Http1Listener extends Listener {
   /** Takes the timeouts, limits and connection cap of a reloaded config. */
   configure(config: ListenerConfig): void;
+  /** Client connections open now. */
+  readonly connections: number;
 }
 
 export interface Http1ListenOptions {
@@ -53,7 +57,10 @@ export async function listenHttp1(
     onRefused: events && ((status) => events.refused(status)),
   };
   const server = new Http1Server(options);
-  const sockets = await platform.listenConnections(hostname, port, (connection, remote) => server.accept(connection, remote), {
+  const sockets = await platform.listenConnections(hostname, port, (connection, remote) => {
+    events?.accepted();
+    server.accept(connection, remote);
+  }, {
     tls,
     reusePort,
     // The handshake gets as long as a request head: HAProxy's `timeout http-request` runs from the accept.
@@ -64,6 +71,9 @@ export async function listenHttp1(
     hostname: sockets.hostname,
     port: sockets.port,
     configure: (config) => void Object.assign(options, _settings(config)),
+    get connections() {
+      return server.connections;
+    },
     async shutdown() {
       sockets.close();
       await server.shutdown();

@@ -37,6 +37,10 @@ interface OpenListener {
 
 type Pair = ListenerTls["certificates"][number];
 
+const TIMEOUT_KINDS = ["request", "keepAlive", "body", "handshake"] as const satisfies readonly Parameters<FrontEndEvents["timeout"]>[0][];
+/** Every status a listener refuses with before a member sees the request (http1-request.ts, http1-server.ts; a 408 is a timeout). */
+const REFUSAL_CODES = [400, 414, 417, 431, 501, 503, 505];
+
 export class ListenerSet {
   readonly #platform: Platform;
   readonly #handler: Handler;
@@ -49,12 +53,23 @@ export class ListenerSet {
   constructor(platform: Platform, handler: Handler, registry: Registry) {
     this.#platform = platform;
     this.#handler = handler;
+    const accepted = registry.counter("tandem_client_connections_total", "Client connections a listener accepted (HAProxy cum_conn).", ["listener"]);
+    registry.gaugeFn("tandem_client_connections", "Client connections open now (HAProxy scur).", ["listener"], () =>
+      [...this.#open].map(([address, open]) => [[address], open.listener.connections]), { merge: "sum" });
     const timeouts = registry.counter("tandem_client_timeouts_total", "Client connections closed by a listener timeout (request head, keep-alive idle, body, TLS handshake).", ["listener", "kind"]);
     const refused = registry.counter("tandem_client_refused_total", "Requests and connections a listener refused before any member saw them, by status.", ["listener", "code"]);
-    this.#events = (listener) => ({
-      timeout: (kind) => timeouts.inc([listener, kind]),
-      refused: (status) => refused.inc([listener, String(status)]),
-    });
+    this.#events = (listener) => {
+      // Present at 0 from the listener's start: a rate over a series that appears at its first
+      // increment misses that increment.
+      accepted.inc([listener], 0);
+      for (const kind of TIMEOUT_KINDS) timeouts.inc([listener, kind], 0);
+      for (const code of REFUSAL_CODES) refused.inc([listener, String(code)], 0);
+      return {
+        accepted: () => accepted.inc([listener]),
+        timeout: (kind) => timeouts.inc([listener, kind]),
+        refused: (status) => refused.inc([listener, String(status)]),
+      };
+    };
     registry.gaugeFn("tandem_tls_certificate_not_after_timestamp_seconds", "End of validity of each listener certificate.", ["listener", "file"], this.#certificateSeries((pair) => pair.leaf.notAfter / 1000));
     registry.gaugeFn(
       "tandem_tls_certificate_valid",

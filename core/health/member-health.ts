@@ -39,6 +39,8 @@ export interface HealthTransition {
   line: string;
   /** Clock time of the transition. */
   at: number;
+  /** Taken from worker 0's checks ({@link MemberHealth.follow}), which reported it already. */
+  followed: boolean;
 }
 
 export interface MemberHealthOptions {
@@ -156,7 +158,7 @@ export class MemberHealth {
    * follow it); a change is a transition like any other.
    */
   follow(up: boolean, reason: string): void {
-    if (up !== this.#up) this.#transition(up, reason);
+    if (up !== this.#up) this.#transition(up, reason, true);
   }
 
   /** Drives checks and re-admission with clock timers until stop(). */
@@ -264,7 +266,7 @@ export class MemberHealth {
     return Math.round(base * (1 + (this.#random() - 0.5) / 5));
   }
 
-  #transition(up: boolean, reason: string): void {
+  #transition(up: boolean, reason: string, followed = false): void {
     const at = this.#clock.now();
     this.#up = up;
     this.#reason = reason;
@@ -273,6 +275,6 @@ export class MemberHealth {
     this.#streak = 0;
     this.#errors = 0;
     const line = `${this.name} ${up ? "UP" : "DOWN"}: ${reason}`;
-    this.#onTransition?.({ up, reason, line, at });
+    this.#onTransition?.({ up, reason, line, at, followed });
   }
 }

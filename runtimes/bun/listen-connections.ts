@@ -79,6 +79,7 @@ export function listenSockets(
 ): Promise<StreamListener> {
   const handOver = (socket: Socket<SocketStream>) => {
     const remote: RemoteAddress = { address: socket.remoteAddress, port: socket.remotePort };
+    if (options.tls) remote.tls = { version: socket.getTLSVersion(), serverName: socket.getServername() || undefined };
     onConnection(socket.data.connection, remote);
   };
   const handshakeTimers = new WeakMap<SocketStream, ReturnType<typeof setTimeout>>();
@@ -112,8 +113,8 @@ export function listenSockets(
     return Promise.resolve({
       hostname: listener.hostname,
       port: listener.port,
-      // stop(false) leaves accepted sockets open, as the port asks.
-      close: () => listener.stop(false),
+      // stop(false) leaves accepted sockets open, as the port asks; the port is free at once.
+      close: () => Promise.resolve(listener.stop(false)),
     });
   } catch (error) {
     return Promise.reject(error);

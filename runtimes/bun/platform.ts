@@ -3,11 +3,12 @@
  *
  * @module
  */
-import { watch } from "node:fs";
+import { readdirSync, readFileSync, watch } from "node:fs";
 import { rename } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Platform } from "../../core/platform.ts";
 import { systemClock } from "../../core/clock.ts";
+import { procStats } from "../../core/metrics/process.ts";
 import { startWebWorker } from "../shared/web-worker.ts";
 import { connect } from "./connect.ts";
 import { bindDatagram } from "./udp.ts";
@@ -33,6 +34,16 @@ export const platform: Platform = {
     await rename(temporary, path);
   },
   exists: (path) => Bun.file(path).exists(),
+  processStats() {
+    const { user, system } = process.cpuUsage();
+    return {
+      cpuSeconds: (user + system) / 1e6,
+      residentBytes: process.memoryUsage.rss(),
+      ...procStats((path) => readFileSync(path, "utf8"), (path) => readdirSync(path).length),
+    };
+  },
+  // The main thread's time origin is the process's start (a worker is told it by the main thread).
+  startTime: performance.timeOrigin,
   // BoringSSL refuses TLS 1.0/1.1 by default; 1.3-only is the SSL_OP_NO_TLSv1_2 option.
   tlsMinVersions: ["1.2", "1.3"],
   onSignal(signal, handler) {

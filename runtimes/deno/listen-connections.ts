@@ -74,7 +74,7 @@ function _listenTlsWithSni(hostname: string, port: number, tls: ListenerTls): De
 /** Accepts until closed, handing each connection to `onAccepted`; a failed accept is retried after a pause. */
 function _acceptEach<C extends Deno.Conn<Deno.NetAddr>>(listener: Deno.Listener<C, Deno.NetAddr>, onAccepted: (conn: C) => void): StreamListener {
   let closed = false;
-  (async () => {
+  const accepting = (async () => {
     while (!closed) {
       let conn: C;
       try {
@@ -94,10 +94,13 @@ function _acceptEach<C extends Deno.Conn<Deno.NetAddr>>(listener: Deno.Listener<
   return {
     hostname: listener.addr.hostname,
     port: listener.addr.port,
+    // The socket is freed only once the pending accept has ended, which ends the loop.
     close() {
-      if (closed) return;
-      closed = true;
-      listener.close();
+      if (!closed) {
+        closed = true;
+        listener.close();
+      }
+      return accepting;
     },
   };
 }

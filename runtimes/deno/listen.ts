@@ -44,7 +44,8 @@ function _listenMutualTls({ hostname, port, tls }: StreamListenOptions, onConnec
       // Accept errors after start have no one to go to; an 'error' without a listener would throw.
       server.on("error", () => {});
       const address = server.address() as AddressInfo;
-      resolve({ hostname: address.address, port: address.port, close: () => void server.close() });
+      // close() stops listening at once; its callback would wait for the connections, which stay open.
+      resolve({ hostname: address.address, port: address.port, close: () => Promise.resolve(void server.close()) });
     });
   });
 }

@@ -60,6 +60,7 @@ function fakePlatform() {
   const platform = {
     runtime: "fake",
     args: ["serve", "--config", "tandem.yaml"],
+    startTime: 1_700_000_000_000,
     clock,
     startWorker() {
       const thread = new FakeThread();
@@ -78,7 +79,7 @@ function fakePlatform() {
 /** Lets the supervisor's promise callbacks run. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-test("workers: each thread is told its index, the count and the program's arguments", () => {
+test("workers: each thread is told its index, the count, the program's arguments and the process's start", () => {
   const { platform, threads, lines } = fakePlatform();
   void superviseWorkers(platform, config(3));
   assert.equal(threads.length, 3);
@@ -87,6 +88,7 @@ test("workers: each thread is told its index, the count and the program's argume
     index,
     count: 3,
     args: ["serve", "--config", "tandem.yaml"],
+    startTime: 1_700_000_000_000,
   })));
   assert.equal(lines.at(-1)?.event, "workers-started");
 });
@@ -150,7 +152,7 @@ test("workers: a crashed worker restarts after 1 s, then 2 s, 4 s… capped at 3
     assert.equal(threads.length, before, "not before the delay");
     clock.advance(1);
     assert.equal(threads.length, before + 1);
-    assert.deepEqual(threads.at(-1)!.commands[0], { type: "start", index: 1, count: 2, args: platform.args });
+    assert.deepEqual(threads.at(-1)!.commands[0], { type: "start", index: 1, count: 2, args: platform.args, startTime: platform.startTime });
   }
   assert.deepEqual(delays, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
   threads.at(-1)!.serve();
@@ -189,9 +191,10 @@ test("worker side: forwarded signals reach the handlers serve registered; exit r
       finished();
     }
   });
-  handle({ type: "start", index: 1, count: 2, args: ["serve"] });
+  handle({ type: "start", index: 1, count: 2, args: ["serve"], startTime: 1_700_000_000_000 });
   assert.deepEqual(inner?.worker, { index: 1, count: 2 });
   assert.deepEqual(inner?.args, ["serve"]);
+  assert.equal(inner?.startTime, 1_700_000_000_000, "the process's start, not the thread's");
   handle({ type: "signal", signal: "SIGHUP" });
   assert.deepEqual(reports, [], "no handler for SIGHUP: nothing happens");
   handle({ type: "signal", signal: "SIGTERM" });
@@ -206,7 +209,7 @@ test("worker side: a worker whose main fails reports exit 1 instead of dying sil
   const errors: string[] = [];
   const base = { runtime: "fake", args: [], stderr: (line: string) => errors.push(line) } as unknown as Platform;
   const handle = workerThreadHandler(base, { report: (report) => reports.push(report), close: () => {} }, () => Promise.reject(new Error("cannot listen")));
-  handle({ type: "start", index: 0, count: 2, args: [] });
+  handle({ type: "start", index: 0, count: 2, args: [], startTime: 0 });
   await settle();
   assert.deepEqual(reports, [{ type: "exit", code: 1, reason: "cannot listen" }]);
   assert.match(errors[0], /worker 0: .*cannot listen/);
@@ -219,12 +222,12 @@ test("worker side: started once main is done; an exit before it carries what the
     platform.stderr("listeners[0]: cannot listen on 127.0.0.1:80: in use");
     platform.exit(1);
   });
-  failing({ type: "start", index: 0, count: 2, args: [] });
+  failing({ type: "start", index: 0, count: 2, args: [], startTime: 0 });
   await settle();
   assert.deepEqual(reports, [{ type: "exit", code: 1, reason: "listeners[0]: cannot listen on 127.0.0.1:80: in use" }]);
   reports.length = 0;
   const serving = workerThreadHandler(base, { report: (report) => reports.push(report), close: () => {} }, () => Promise.resolve());
-  serving({ type: "start", index: 1, count: 2, args: [] });
+  serving({ type: "start", index: 1, count: 2, args: [], startTime: 0 });
   await settle();
   assert.deepEqual(reports, [{ type: "started" }]);
 });

@@ -6,7 +6,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { connect as tcpConnect, createServer, type Server, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { type Backend, startBackend } from "../support/backends.ts";
@@ -65,25 +65,49 @@ interface Node {
   clusterPort: number;
 }
 
+/** Requests to /held wait at their member until the test releases them: an answer in flight on demand. */
+class HeldAnswers {
+  readonly #waiting: (() => void)[] = [];
+
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  hold(answer: () => void): void {
+    this.#waiting.push(answer);
+  }
+
+  releaseAll(): void {
+    for (const answer of this.#waiting.splice(0)) answer();
+  }
+}
+
 /** Sets a session cookie on the first request of each client, naming the backend. */
-async function sessionBackend(name: string): Promise<Backend> {
+async function sessionBackend(name: string, held: HeldAnswers): Promise<Backend> {
   let sessions = 0;
   return await startBackend(name, (request, response) => {
     if (!/JSESSIONID=/.test(request.headers.cookie ?? "")) response.setHeader("set-cookie", `JSESSIONID=${name}-${++sessions}; Path=/`);
     response.setHeader("x-backend", name);
-    response.end(name);
+    if (request.url === "/held") held.hold(() => response.end(name));
+    else response.end(name);
   });
+}
+
+interface LabOptions {
+  tls?: Record<string, { cert: string; key: string; ca: string }>;
+  drainTimeout?: string;
 }
 
 class Lab {
   readonly nodes = new Map<string, Node>();
   readonly relays = new Map<string, Relay>();
+  readonly held = new HeldAnswers();
   backends: Backend[] = [];
 
-  static async start(names: string[], tls?: Record<string, { cert: string; key: string; ca: string }>) {
+  static async start(names: string[], { tls, drainTimeout = "1s" }: LabOptions = {}) {
     const lab = new Lab();
     try {
-      lab.backends = await Promise.all(["m1", "m2", "m3"].map(sessionBackend));
+      lab.backends = await Promise.all(["m1", "m2", "m3"].map((name) => sessionBackend(name, lab.held)));
       const clusterPorts = new Map<string, number>();
       // Relays first: a port freePort hands out could otherwise be taken by a relay meanwhile.
       for (const from of names) {
@@ -97,7 +121,7 @@ class Lab {
         const config = {
           listeners: [{ address: "127.0.0.1:0" }],
           accessLog: false,
-          drainTimeout: "1s",
+          drainTimeout,
           admin: { address: "127.0.0.1:0" },
           pools: { app: { sticky: { mode: "learn" }, members: lab.backends.map((b) => ({ name: b.name, url: b.url })) } },
           cluster: {
@@ -128,6 +152,16 @@ class Lab {
     return node;
   }
 
+  /** Rewrites `name`'s config file with `change` applied, sends SIGHUP and waits for the reload. */
+  async reload(name: string, change: (config: any) => void): Promise<void> {
+    const node = this.nodes.get(name)!;
+    change(node.config);
+    writeFileSync(node.process.configPath!, JSON.stringify(node.config));
+    const reloads = node.process.lines.filter((line) => line.event === "reloaded").length;
+    node.process.signal("SIGHUP");
+    await node.process.waitForLine((line) => line.event === "reloaded" && line.reloads === reloads + 1);
+  }
+
   async restart(name: string): Promise<void> {
     const node = this.nodes.get(name)!;
     await node.process.stop("SIGKILL");
@@ -149,8 +183,8 @@ class Lab {
     for (const [pair, link] of this.relays) if (pair.split(">").includes(name)) cut ? link.cut() : link.heal();
   }
 
-  async get(name: string, cookie?: string): Promise<{ backend: string; session?: string }> {
-    const response = await fetch(`${this.url(name)}/`, { headers: cookie ? { cookie: `JSESSIONID=${cookie}` } : {} });
+  async get(name: string, cookie?: string, path = "/"): Promise<{ backend: string; session?: string }> {
+    const response = await fetch(`${this.url(name)}${path}`, { headers: cookie ? { cookie: `JSESSIONID=${cookie}` } : {} });
     await response.text();
     const set = response.headers.get("set-cookie")?.match(/JSESSIONID=([^;]+)/)?.[1];
     return { backend: response.headers.get("x-backend")!, session: set };
@@ -186,8 +220,8 @@ class Lab {
   }
 }
 
-async function withLab(names: string[], run: (lab: Lab) => Promise<void>, tls?: Parameters<typeof Lab.start>[1]) {
-  const lab = await Lab.start(names, tls);
+async function withLab(names: string[], run: (lab: Lab) => Promise<void>, options?: LabOptions) {
+  const lab = await Lab.start(names, options);
   try {
     await run(lab);
   } finally {
@@ -278,6 +312,63 @@ describe("replication between three tandem processes", () => {
   });
 });
 
+describe("replication across a reload and a shutdown", () => {
+  /** What shows replication restarting: its listening line, a peer going down or coming up, a resync. */
+  const restartSigns = (lab: Lab, name: string, fromLine: number) =>
+    lab.nodes.get(name)!.process.lines.slice(fromLine).filter((line) => /^replication-(listening|peer-down|peer-up)$/.test(String(line.event))).map((line) => line.event);
+  const resyncCounters = async (lab: Lab) =>
+    Object.fromEntries(await Promise.all(["A", "B"].map(async (name) => [name, (await lab.cluster(name)).peers.map((peer: { resyncsSent: number; resyncsReceived: number }) => [peer.resyncsSent, peer.resyncsReceived])])));
+
+  test("a reload with the cluster section unchanged keeps the peer connected and replicates the reloaded pool; a changed section restarts it", async () => {
+    await withLab(["A", "B"], async (lab) => {
+      const linesAt = () => ({ A: lab.nodes.get("A")!.process.lines.length, B: lab.nodes.get("B")!.process.lines.length });
+      const replicated = async (what: string) => {
+        const answer = await lab.get("A");
+        assert.ok(answer.session, "the backend handed out a session");
+        await waitFor(async () => (await lab.sessions("B"))[answer.session!] === answer.backend, 10_000, `B learned the session ${what}`);
+      };
+      await replicated("before the reloads");
+      const countersBefore = await resyncCounters(lab);
+      const before = linesAt();
+
+      // The pools change (a member's weight), the cluster section does not.
+      await lab.reload("A", (config) => (config.pools.app.members[0].weight = 3));
+      assert.equal((await lab.member("A", "m1")).weight, 3, "the reload took effect");
+      await replicated("after a reload that left the cluster section alone");
+      assert.deepEqual(restartSigns(lab, "A", before.A), [], "A's replication kept running");
+      assert.deepEqual(restartSigns(lab, "B", before.B), [], "B's connections to A stayed up");
+      assert.deepEqual(await resyncCounters(lab), countersBefore, "no resync either way");
+
+      // The control: a changed cluster section restarts replication, which the same checks see.
+      const changed = linesAt();
+      await lab.reload("A", (config) => (config.cluster.heartbeat = "400ms"));
+      await lab.converged("A's restarted replication reconnected");
+      assert.ok(restartSigns(lab, "A", changed.A).includes("replication-listening"), `A restarted replication: ${JSON.stringify(restartSigns(lab, "A", changed.A))}`);
+      assert.ok(restartSigns(lab, "B", changed.B).includes("replication-peer-down"), `B saw A's replication go: ${JSON.stringify(restartSigns(lab, "B", changed.B))}`);
+      const [sentBefore] = countersBefore.B[0];
+      const [sentAfter] = (await resyncCounters(lab)).B[0];
+      assert.equal(sentAfter, sentBefore + 1, "B sent the restarted A one full resync");
+      await replicated("after a reload that changed the cluster section");
+    });
+  });
+
+  test("SIGTERM while a member's answer is in flight: the session it creates still reaches the peer before replication stops", async () => {
+    await withLab(["A", "B"], async (lab) => {
+      const a = lab.nodes.get("A")!.process;
+      const answer = lab.get("A", undefined, "/held");
+      await waitFor(() => Promise.resolve(lab.held.waiting === 1), 10_000, "the request held at its member");
+      a.signal("SIGTERM");
+      await a.waitForLine((line) => line.event === "shutdown");
+      lab.held.releaseAll();
+      const { session, backend } = await answer;
+      assert.ok(session, "the member's answer, sent after the SIGTERM, created a session");
+      const stopped = await a.waitForLine((line) => line.event === "stopped");
+      assert.equal(stopped.drained, true, "the request finished within the drain");
+      await waitFor(async () => (await lab.sessions("B"))[session] === backend, 10_000, `B learned the last session from the stopped A: ${JSON.stringify(a.lines)}`);
+    }, { drainTimeout: "30s" });
+  });
+});
+
 describe("replication over mutual TLS", () => {
   test("peers with certificates from the private CA replicate; a client certificate from another CA is refused", async () => {
     const certs = await makeCertificates();
@@ -310,7 +401,7 @@ describe("replication over mutual TLS", () => {
       assert.equal(await helloWith(certs.peer2), "answered");
       assert.equal(await helloWith(certs.foreignPeer), "refused");
       assert.equal((await lab.cluster("A")).peers[0].state, "up");
-    }, { A: files(certs.peer1), B: files(certs.peer2) });
+    }, { tls: { A: files(certs.peer1), B: files(certs.peer2) } });
   });
 });
 

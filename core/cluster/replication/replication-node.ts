@@ -37,6 +37,8 @@ import { SendLog } from "./send-log.ts";
 const BATCH_RECORDS = 512;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5000;
+/** How often {@link ReplicationNode.flush} looks at the peers' acknowledgements. */
+const FLUSH_CHECK_MS = 10;
 /** Connections accepted at once; more are closed at once (real peers need one each). */
 const MAX_INBOUND = 64;
 
@@ -190,6 +192,18 @@ export class ReplicationNode {
   start(): void {
     this.#store.attach();
     for (const peer of this.#peers.values()) void this.#runOutbound(peer);
+  }
+
+  /**
+   * Resolves once every connected peer has acknowledged every update made so far, or after
+   * `timeoutMs`, so that a peer that is slow or half gone cannot hold up a shutdown: the last
+   * changes go out before {@link stop} closes the connections.
+   */
+  async flush(timeoutMs: number): Promise<void> {
+    const last = this.#log.lastId;
+    const deadline = this.#ports.clock.now() + timeoutMs;
+    const unacknowledged = () => [...this.#peers.values()].some((peer) => (peer.state === "up" || peer.state === "resync") && peer.acked < last);
+    while (!this.#stopped && unacknowledged() && this.#ports.clock.now() < deadline) await this.#sleep(FLUSH_CHECK_MS);
   }
 
   /** Closes every connection and stops reconnecting; local changes are no longer recorded. */

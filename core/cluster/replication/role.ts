@@ -1,14 +1,14 @@
 /**
  * Replication as one role of a running tandem: started from the `cluster` key once the listeners
  * are up, kept running by reloads that leave the section and its files unchanged (the store
- * follows the reloaded pools itself), restarted by reloads that change them, stopped on shutdown.
- * Restarting costs the peers one full resync each.
+ * follows the reloaded pools itself), restarted by reloads that change them, stopped on shutdown
+ * once the peers have the last changes. Restarting costs the peers one full resync each.
  *
  * @example
  * ```ts
  * const role = createReplicationRole({ clock, connect, listenStream, log, env, store });
  * const problems = await role.apply(config.cluster, files.clusterTls); // [] when running or absent
- * role.stop();
+ * await role.stop();
  * ```
  * @module
  */
@@ -17,6 +17,9 @@ import { splitAddress } from "../../config/fields.ts";
 import type { ReplicaStore } from "./replica-store.ts";
 import { type ClusterStatus, ReplicationNode } from "./replication-node.ts";
 import type { ClusterConfig } from "./schema.ts";
+
+/** The longest a shutdown waits for the peers to acknowledge the last changes. */
+const SHUTDOWN_FLUSH_MS = 2_000;
 
 export interface ClusterTlsFiles {
   cert: string;
@@ -40,7 +43,8 @@ export interface ReplicationRole {
   status(): ClusterStatus | undefined;
   /** Brings replication in line with `config` (undefined = off); returns problems, empty when done. */
   apply(config: ClusterConfig | undefined, tls: ClusterTlsFiles | undefined): Promise<string[]>;
-  stop(): void;
+  /** Waits (briefly) for the peers to acknowledge the last changes, then stops. */
+  stop(): Promise<void>;
 }
 
 /** The key in force: TANDEM_CLUSTER_KEY wins over `cluster.key`; without either, TLS must be set. */
@@ -61,24 +65,31 @@ export function clusterKey(
 export function createReplicationRole(options: ReplicationRoleOptions): ReplicationRole {
   const { store } = options;
   let running: { node: ReplicationNode; listener: StreamListener; fingerprint: string } | undefined;
-  const stop = () => {
-    running?.listener.close();
-    running?.node.stop();
+  /** Resolves once the listening address is free again: a restart listens on it at once. */
+  const stopNow = async () => {
+    const stopping = running;
     running = undefined;
+    if (stopping === undefined) return;
+    const closing = stopping.listener.close();
+    stopping.node.stop();
+    await closing;
   };
   return {
     status: () => running?.node.status(),
-    stop,
+    async stop() {
+      await running?.node.flush(SHUTDOWN_FLUSH_MS);
+      await stopNow();
+    },
     async apply(config, tls) {
       if (config === undefined) {
-        stop();
+        await stopNow();
         return [];
       }
       const key = clusterKey(config, options.env);
       if ("problem" in key) return [key.problem];
       const fingerprint = JSON.stringify([config, key.key, tls]);
       if (running?.fingerprint === fingerprint) return [];
-      stop();
+      await stopNow();
       store.node = config.node;
       const node = await ReplicationNode.create({
         cluster: config,

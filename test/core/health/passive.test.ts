@@ -13,7 +13,7 @@ function member(health: unknown) {
     name: "tc1",
     config: v.parse(HealthSchema, health),
     clock,
-    onTransition: (event) => lines.push(`${event.at} ${event.line}`),
+    onTransition: (event) => lines.push(`${event.at} ${event.line}${event.followed ? " (followed)" : ""}`),
   });
   return { clock, state, lines };
 }
@@ -122,5 +122,20 @@ describe("health: slow start", () => {
     assert.equal(state.up, true);
     assert.equal(state.weightFactor(), 1);
     state.stop();
+  });
+
+  test("a verdict followed from worker 0 is a transition marked followed (worker 0 logged it); its own ejection is not", () => {
+    const { clock, state, lines } = member({ passive: { errorLimit: 1 } });
+    state.follow(false, "1/1 checks failed: connection refused");
+    state.follow(false, "1/1 checks failed: connection refused");
+    clock.advance(5);
+    state.follow(true, "1/1 checks passed (200)");
+    clock.advance(5);
+    state.observe("connect");
+    assert.deepEqual(lines, [
+      "0 tc1 DOWN: 1/1 checks failed: connection refused (followed)",
+      "5 tc1 UP: 1/1 checks passed (200) (followed)",
+      "10 tc1 DOWN: 1 consecutive errors (last: connect error)",
+    ]);
   });
 });

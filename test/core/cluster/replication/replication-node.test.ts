@@ -150,6 +150,34 @@ describe("replication between nodes", () => {
       await cluster.until(() => memberOf(cluster, "n2", "after") === "b", "new connection carries updates", 500);
     });
   });
+
+  test("flush (a shutdown) resolves once the peers acknowledged the last change; a silent peer holds it only until the timeout", async () => {
+    await withCluster(["n1", "n2"], async (cluster) => {
+      await cluster.until(() => allUp(cluster) && peerOf(cluster, "n1", "n2").resyncsSent === 1, "links up, first resync done");
+      const n1 = cluster.nodes.get("n1")!;
+      const flushOutcome = (timeoutMs: number) => {
+        const outcome: { flushedAfterMs?: number } = {};
+        const started = cluster.clock.now();
+        void n1.node.flush(timeoutMs).then(() => (outcome.flushedAfterMs = cluster.clock.now() - started));
+        return outcome;
+      };
+
+      n1.table.set("last", "b");
+      const acknowledged = flushOutcome(5_000);
+      await cluster.until(() => acknowledged.flushedAfterMs !== undefined, "flush resolved");
+      assert.ok(acknowledged.flushedAfterMs! < 5_000, `resolved by the ack after ${acknowledged.flushedAfterMs} fake ms, not by its timeout`);
+      assert.equal(peerOf(cluster, "n1", "n2").lag, 0);
+      assert.equal(memberOf(cluster, "n2", "last"), "b");
+
+      // The control: nothing comes back on a muted link, so the same flush ends at its timeout.
+      cluster.mute("n1", "n2");
+      n1.table.set("unheard", "c");
+      const unacknowledged = flushOutcome(1_000);
+      await cluster.until(() => unacknowledged.flushedAfterMs !== undefined, "flush gave up");
+      assert.ok(unacknowledged.flushedAfterMs! >= 1_000, `gave up after ${unacknowledged.flushedAfterMs} fake ms`);
+      assert.equal(peerOf(cluster, "n1", "n2").lag, 1, "the peer never acknowledged it");
+    });
+  });
 });
 
 describe("handshake and hostile input", () => {
