@@ -103,7 +103,8 @@ TANDEM_ADMIN_SECRET. "read" may query, "admin" may also change.
 
 options:
   --scope read|admin       what the token allows (required)
-  --ttl DURATION           its lifetime (default 15m; at most admin.auth.maxTokenLifetime)
+  --ttl DURATION           its lifetime (default 15m; at most admin.auth.maxTokenLifetime,
+                           or maxReadTokenLifetime for read: a wall display's --ttl 30d)
   --sub NAME               its subject, logged with every change made with it (default cli)
 ${CONFIG_OPTION}
 
@@ -317,8 +318,9 @@ async function _token(platform: Platform, path: string, options: Record<string, 
     platform.stderr(`token: no secret: set admin.auth.secret in ${path} or TANDEM_ADMIN_SECRET`);
     return platform.exit(1);
   }
-  if (ttl > auth.maxTokenLifetime) {
-    platform.stderr(`token: --ttl ${options.ttl} is longer than admin.auth.maxTokenLifetime (${auth.maxTokenLifetime / 1000} s): the API would refuse the token`);
+  const [limit, setting] = scope === "read" ? [auth.maxReadTokenLifetime, "maxReadTokenLifetime"] : [auth.maxTokenLifetime, "maxTokenLifetime"];
+  if (ttl > limit) {
+    platform.stderr(`token: --ttl ${options.ttl} is longer than admin.auth.${setting} (${limit / 1000} s): the API would refuse the token`);
     return platform.exit(2);
   }
   const audience = auth.audience;

@@ -6,7 +6,7 @@
  */
 import { createAdminApp } from "./admin/app.ts";
 import { createVerifier, type Verifier } from "./admin/auth.ts";
-import { balancerReady, createAdminControl, poolCounters } from "./admin/control.ts";
+import { balancerReady, createAdminControl, workerStats } from "./admin/control.ts";
 import { dashboardHtml } from "./admin/dashboard.ts";
 import type { ReloadResult } from "./admin/model.ts";
 import { type Balancer, createBalancer } from "./balancer/balancer.ts";
@@ -106,7 +106,7 @@ class _Process {
     this.#files = files;
     this.#client = new Http1Client({ connect: platform.connect, clock });
     this.#probeClient = new Http1Client({ connect: platform.connect, clock });
-    this.#metrics = createBalancerMetrics(this.#registry, () => this.#balancer.pools);
+    this.#metrics = createBalancerMetrics(this.#registry, () => this.#balancer.pools, clock);
     this.#balancer = createBalancer(config, {
       clock,
       upstream: (origin, request, timeouts) => this.#client.request(origin, request, timeouts),
@@ -129,7 +129,7 @@ class _Process {
       reload: (trigger) => void this.#reload(trigger),
       channel: new BroadcastChannel(WORKER_CHANNEL),
       // Taken only when worker 0's admin plane asks: nothing is sent per request.
-      stats: (want) => (want === "metrics" ? { metrics: this.#registry.snapshot() } : { pools: poolCounters(this.#balancer) }),
+      stats: (want) => workerStats(want, { registry: this.#registry, balancer: this.#balancer, history: this.#metrics.history }),
     });
     const env = (name: string) => platform.env(name);
     this.#vrrp = createVrrpRole({
@@ -331,6 +331,8 @@ class _Process {
         registry: this.#registry,
         runtime: platform.runtime,
         startedAt: this.#startedAt,
+        history: this.#metrics.history,
+        clock: platform.clock,
         reloads: () => this.#reloads,
         reload: async (trigger) => {
           const result = await this.#reload(trigger);
@@ -390,7 +392,7 @@ export async function adminVerifier(
     return { verify: undefined };
   }
   try {
-    return { verify: createVerifier({ secret, jwks: jwks as never, audience: auth.audience, maxLifetime: auth.maxTokenLifetime }) };
+    return { verify: createVerifier({ secret, jwks: jwks as never, audience: auth.audience, maxLifetime: auth.maxTokenLifetime, maxReadLifetime: auth.maxReadTokenLifetime }) };
   } catch (error) {
     return { problems: [`admin.auth: ${(error as Error).message}`] };
   }

@@ -20,16 +20,18 @@ import type { Balancer } from "./balancer/balancer.ts";
 import type { ReplicaRecord } from "./cluster/replication/frames.ts";
 import type { ReplicaStore } from "./cluster/replication/replica-store.ts";
 import type { RegistrySnapshot } from "./metrics/registry.ts";
+import type { HistorySnapshot } from "./metrics/traffic-history.ts";
 import type { Clock } from "./ports.ts";
 import type { WorkerIdentity } from "./platform.ts";
 
-/** What worker 0 asks for: the registry (for /metrics) or the member counters (for the status API). */
-export type StatsWant = "metrics" | "status";
+/** What worker 0 asks for: the registry (for /metrics), the member counters (for the status API) or the traffic history (for the charts). */
+export type StatsWant = "metrics" | "status" | "history";
 
 /** A worker's answer to a stats request; plain data, as it crosses threads as a structured clone. */
 export interface WorkerStats {
   metrics?: RegistrySnapshot;
   pools?: PoolCounters[];
+  history?: HistorySnapshot;
 }
 
 /** The stats of one other worker, as worker 0 received them. */

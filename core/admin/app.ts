@@ -30,7 +30,7 @@ export interface AdminAppOptions {
 export type AdminEnv = {
   /** Absent when the app is called as `app.fetch(request)`, as tests do. */
   Bindings: { remoteAddress?: string };
-  Variables: { actor: string };
+  Variables: { actor: string; scope: Scope };
 };
 
 const PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
@@ -74,6 +74,7 @@ function _guard(verify: Verifier | undefined): MiddlewareHandler<AdminEnv> {
 
 const _open: MiddlewareHandler<AdminEnv> = async (c, next) => {
   c.set("actor", ANONYMOUS);
+  c.set("scope", "admin");
   await next();
 };
 
@@ -88,6 +89,7 @@ function _auth(verify: Verifier | undefined): _Auth {
     }
     if (need === "admin" && result.scope !== "admin") return _error(c, 403, "FORBIDDEN", 'this call needs a token with scope "admin"');
     c.set("actor", result.subject);
+    c.set("scope", result.scope);
     await next();
   };
 }
@@ -124,6 +126,12 @@ function _probeRoutes(app: Hono<AdminEnv>, control: AdminControl): void {
 function _statusRoutes(app: Hono<AdminEnv>, options: AdminAppOptions, auth: _Auth): void {
   const { control } = options;
   app.get("/api/v1/status", auth("read"), async (c) => c.json(await control.status()));
+  // The dashboard asks once at sign-in, so a read-only viewer (a wall display) gets no controls at all.
+  app.get("/api/v1/whoami", auth("read"), (c) => c.json({ subject: c.get("actor"), scope: c.get("scope") }));
+  app.get("/api/v1/history", auth("read"), async (c) => {
+    const history = (await control.history?.()) ?? null;
+    return history === null ? _error(c, 404, "NOT_FOUND", "no traffic history kept") : c.json(history);
+  });
   app.get("/metrics", options.publicMetrics ? _open : auth("read"), async (c) => c.body(await control.metrics(), 200, { "Content-Type": PROMETHEUS_TEXT }));
 }
 

@@ -16,8 +16,10 @@ import type { ClusterStatus } from "../cluster/replication/replication-node.ts";
 import type { Member, Pool } from "../balancer/pool.ts";
 import { percentile } from "../metrics/latency-window.ts";
 import type { Registry } from "../metrics/registry.ts";
-import type { LogSink } from "../ports.ts";
-import type { StatsWant, WorkerStatsAnswer } from "../worker-sync.ts";
+import { type HistoryDocument, mergeHistory, type TrafficHistory } from "../metrics/traffic-history.ts";
+import { systemClock } from "../clock.ts";
+import type { Clock, LogSink } from "../ports.ts";
+import type { StatsWant, WorkerStats, WorkerStatsAnswer } from "../worker-sync.ts";
 import {
   type AdminControl,
   AdminError,
@@ -42,6 +44,10 @@ export interface WorkerStatsSource {
 export interface AdminControlOptions {
   balancer: Balancer;
   registry: Registry;
+  /** This worker's traffic history (the balancer metrics' own); without it the control keeps no history. */
+  history?: TrafficHistory;
+  /** For downtime and the history's current interval; the system clock when absent. */
+  clock?: Clock;
   runtime: string;
   /** Wall-clock ms of the process start. */
   startedAt: number;
@@ -81,6 +87,7 @@ class BalancerAdminControl implements AdminControl {
   readonly #options: AdminControlOptions;
   readonly #balancer: Balancer;
   readonly #registry: Registry;
+  readonly #clock: Clock;
   /** Workers in the process, this one included. */
   readonly #count: number;
   /** Set just before each render, in the same synchronous step, so concurrent scrapes cannot mix. */
@@ -90,6 +97,7 @@ class BalancerAdminControl implements AdminControl {
     this.#options = options;
     this.#balancer = options.balancer;
     this.#registry = options.registry;
+    this.#clock = options.clock ?? systemClock;
     this.#count = options.workers?.count ?? 1;
     this.#registerWorkerGauges();
   }
@@ -124,7 +132,7 @@ class BalancerAdminControl implements AdminControl {
       after: { activation: member.activation, weight: member.configuredWeight },
     });
     const { others } = await this.#countersOf();
-    return _memberStatus(pool, member, others.get(pool.name)?.members.get(member.name) ?? []);
+    return _memberStatus(pool, member, others.get(pool.name)?.members.get(member.name) ?? [], this.#clock.now());
   }
 
   sessions(poolName: string, offset: number, limit: number): { total: number; entries: StickyEntry[] } {
@@ -142,6 +150,14 @@ class BalancerAdminControl implements AdminControl {
 
   reload(actor: string): Promise<ReloadResult> {
     return this.#options.reload(`admin API (${actor})`);
+  }
+
+  async history(): Promise<HistoryDocument | null> {
+    const own = this.#options.history;
+    if (own === undefined) return null;
+    const { answers } = await this.#gather("history");
+    const others = answers.flatMap((answer) => (answer.stats.history ? [answer.stats.history] : []));
+    return mergeHistory([...this.#balancer.pools.keys()], this.#clock.now(), [own.snapshot(), ...others]);
   }
 
   async metrics(): Promise<string> {
@@ -184,14 +200,17 @@ class BalancerAdminControl implements AdminControl {
   }
 
   #poolStatus(pool: Pool, others: OtherWorkersPool | undefined): PoolStatus {
+    const usableMembers = pool.members.filter((member) => pool.takesNew(member)).length;
+    const now = this.#clock.now();
     return {
       name: pool.name,
       strategy: pool.config.strategy,
       stickyMode: pool.config.sticky.mode,
-      stickyEntries: pool.sticky?.table?.size ?? 0,
+      stickyEntries: pool.sticky?.table?.size ?? null,
       queueLength: (others?.queues ?? []).reduce((sum, queued) => sum + queued, pool.queueLength),
-      usable: pool.members.some((member) => pool.takesNew(member)),
-      members: pool.members.map((member) => _memberStatus(pool, member, others?.members.get(member.name) ?? [])),
+      usable: usableMembers > 0,
+      usableMembers,
+      members: pool.members.map((member) => _memberStatus(pool, member, others?.members.get(member.name) ?? [], now)),
     };
   }
 
@@ -208,6 +227,18 @@ class BalancerAdminControl implements AdminControl {
   }
 }
 
+/** What this worker sends when worker 0 asks (`workers: N`): the part of its own figures that `want` names. */
+export function workerStats(want: StatsWant, own: { registry: Registry; balancer: Balancer; history: TrafficHistory }): WorkerStats {
+  switch (want) {
+    case "metrics":
+      return { metrics: own.registry.snapshot() };
+    case "status":
+      return { pools: poolCounters(own.balancer) };
+    case "history":
+      return { history: own.history.snapshot() };
+  }
+}
+
 /** This worker's counters of every pool: what another worker sends worker 0 for the status API. */
 export function poolCounters(balancer: Balancer): PoolCounters[] {
   return [...balancer.pools.values()].map((pool) => ({
@@ -219,6 +250,10 @@ export function poolCounters(balancer: Balancer): PoolCounters[] {
       requests: member.requests,
       failures: member.failures,
       responses: { ...member.responses },
+      bytesIn: member.bytesIn,
+      bytesOut: member.bytesOut,
+      retries: member.retries,
+      redispatches: member.redispatches,
       latencyMs: member.latency.samples(),
     })),
   }));
@@ -236,8 +271,8 @@ function _byMember(pools: PoolCounters[]): Map<string, OtherWorkersPool> {
   return byPool;
 }
 
-/** Worker 0's state of `member` with the counters of `others` (the same member in the other workers) added. */
-function _memberStatus(pool: Pool, member: Member, others: MemberCounters[]): MemberStatus {
+/** Worker 0's state of `member` at clock time `now`, with the counters of `others` (the same member in the other workers) added. */
+function _memberStatus(pool: Pool, member: Member, others: MemberCounters[], now: number): MemberStatus {
   const { health } = member;
   const check = health.lastCheck;
   const sum = (own: number, counter: (counters: MemberCounters) => number) => others.reduce((total, o) => total + counter(o), own);
@@ -248,7 +283,11 @@ function _memberStatus(pool: Pool, member: Member, others: MemberCounters[]): Me
     state: pool.isUp(member) ? "up" : "down",
     stateReason: pool.isUp(member) || !health.up ? health.reason : "refused a connection: resting for recoverTime",
     since: new Date(health.since).toISOString(),
+    transitions: health.transitions,
+    downtimeMs: member.pastDowntimeMs + (health.up ? 0 : now - health.since),
     activation: member.activation,
+    activationSince: member.activationChangedAt === undefined ? null : new Date(member.activationChangedAt).toISOString(),
+    usable: pool.takesNew(member),
     weight: member.configuredWeight,
     effectiveWeight: member.weight,
     route: member.route,
@@ -265,6 +304,12 @@ function _memberStatus(pool: Pool, member: Member, others: MemberCounters[]): Me
       "4xx": sum(member.responses["4xx"], (o) => o.responses["4xx"]),
       "5xx": sum(member.responses["5xx"], (o) => o.responses["5xx"]),
     },
+    bytesIn: sum(member.bytesIn, (o) => o.bytesIn),
+    bytesOut: sum(member.bytesOut, (o) => o.bytesOut),
+    retries: sum(member.retries, (o) => o.retries),
+    redispatches: sum(member.redispatches, (o) => o.redispatches),
+    checks: member.checks,
+    failedChecks: member.failedChecks,
     p50Ms: percentile(latency, 0.5),
     p99Ms: percentile(latency, 0.99),
     lastCheck: check

@@ -8,6 +8,7 @@
 import type { VrrpStatus } from "../cluster/vrrp/agent.ts";
 import type { ClusterStatus } from "../cluster/replication/replication-node.ts";
 import type { Activation } from "../config/schema.ts";
+import type { HistoryDocument } from "../metrics/traffic-history.ts";
 
 export interface CheckResult {
   ok: boolean;
@@ -24,9 +25,17 @@ export interface MemberStatus {
   state: "up" | "down";
   /** Why the member is in its state, e.g. `3/3 checks failed: connection refused`. */
   stateReason: string;
-  /** ISO time of the last state change. */
+  /** ISO time of the last health transition (the process start before the first). */
   since: string;
+  /** Health transitions since start: 0 means `since` is the start, not a change. */
+  transitions: number;
+  /** Time down by health since start, the current period included (HAProxy `downtime`). */
+  downtimeMs: number;
   activation: Activation;
+  /** ISO time of the last activation change through the API (or a peer, or the state file); null before one. */
+  activationSince: string | null;
+  /** Takes new requests now: active, weight above 0 and up (what the pool's `usable` asks of some member). */
+  usable: boolean;
   weight: number;
   /** Weight after slow start (equals weight when not ramping). */
   effectiveWeight: number;
@@ -40,6 +49,15 @@ export interface MemberStatus {
   /** Connect errors, timeouts and broken responses. */
   failures: number;
   responses: { "1xx": number; "2xx": number; "3xx": number; "4xx": number; "5xx": number };
+  /** Request body bytes sent to the member and response body bytes it sent (HAProxy `bin`/`bout`). */
+  bytesIn: number;
+  bytesOut: number;
+  /** Attempts on it tried again (HAProxy `wretr`), and those moved to another member (`wredis`). */
+  retries: number;
+  redispatches: number;
+  /** Active checks run and failed (0 without `health.check`). */
+  checks: number;
+  failedChecks: number;
   /**
    * Percentiles of the last few hundred response times of each worker (request to end of body),
    * taken over all of them together; null before any.
@@ -53,12 +71,14 @@ export interface PoolStatus {
   name: string;
   strategy: string;
   stickyMode: string;
-  /** Learned sticky entries (learn mode), else 0. */
-  stickyEntries: number;
+  /** Learned sticky entries; null when the sticky mode keeps no table (every mode but learn). */
+  stickyEntries: number | null;
   /** Requests waiting for a slot, in all workers. */
   queueLength: number;
-  /** At least one member can take requests. */
+  /** At least one member can take requests (`usableMembers > 0`). */
   usable: boolean;
+  /** Members that take new requests now (their `usable`). */
+  usableMembers: number;
   members: MemberStatus[];
 }
 
@@ -93,6 +113,10 @@ export interface MemberCounters {
   requests: number;
   failures: number;
   responses: MemberStatus["responses"];
+  bytesIn: number;
+  bytesOut: number;
+  retries: number;
+  redispatches: number;
   /** The worker's latency window (ms), for percentiles over all workers' samples. */
   latencyMs: number[];
 }
@@ -141,6 +165,8 @@ export interface AdminControl {
   deleteSession(pool: string, key: string, actor: string): boolean;
   /** Re-reads the config file; the running config keeps serving when the new one is invalid. */
   reload(actor: string): Promise<ReloadResult>;
+  /** Each pool's requests, 5xx answers and p99 per interval over the last minutes, every worker's added; null (or absent) when not kept. */
+  history?(): HistoryDocument | null | Promise<HistoryDocument | null>;
   /** Prometheus text exposition (version 0.0.4). */
   metrics(): string | Promise<string>;
   /** The failover agent's state per virtual router; null (or absent) when no `vrrp` is configured. */

@@ -16,6 +16,8 @@ export const AdminAuthSchema = v.strictObject({
   audience: v.optional(v.pipe(v.string(), v.minLength(1, "a non-empty string")), "tandem-admin"),
   /** Tokens whose `exp` lies further than this after their `iat` are refused (and `tandem token --ttl` may not exceed it). */
   maxTokenLifetime: duration("24h", 1000),
+  /** The same limit for read-scope tokens, which can only look: a wall display's token minted for weeks (`tandem token --scope read --ttl 30d`). */
+  maxReadTokenLifetime: duration("30d", 1000),
 });
 
 export const AdminSchema = v.strictObject({

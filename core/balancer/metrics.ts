@@ -7,6 +7,9 @@
  */
 import { ACTIVATIONS } from "../config/schema.ts";
 import type { Registry } from "../metrics/registry.ts";
+import { TrafficHistory } from "../metrics/traffic-history.ts";
+import { systemClock } from "../clock.ts";
+import type { Clock } from "../ports.ts";
 import type { Pool } from "./pool.ts";
 
 export interface BalancerMetrics {
@@ -14,11 +17,14 @@ export interface BalancerMetrics {
   request(pool: string, member: string, status: number, seconds: number): void;
   upstreamError(pool: string, member: string, kind: string): void;
   reload(result: "ok" | "invalid"): void;
+  /** The last minutes of each pool's requests, errors and latency, for the dashboard's charts. */
+  readonly history: TrafficHistory;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-export function createBalancerMetrics(registry: Registry, pools: () => ReadonlyMap<string, Pool>): BalancerMetrics {
+export function createBalancerMetrics(registry: Registry, pools: () => ReadonlyMap<string, Pool>, clock: Clock = systemClock): BalancerMetrics {
+  const history = new TrafficHistory(clock);
   const requests = registry.counter("tandem_requests_total", "Requests answered, by pool, member and status class.", ["pool", "member", "code"]);
   const duration = registry.histogram("tandem_request_duration_seconds", "Time from request to the end of the response.", ["pool"], LATENCY_BUCKETS);
   const errors = registry.counter("tandem_upstream_errors_total", "Failed upstream attempts by kind.", ["pool", "member", "kind"]);
@@ -69,8 +75,10 @@ export function createBalancerMetrics(registry: Registry, pools: () => ReadonlyM
     request(pool, member, status, seconds) {
       requests.inc([pool, member, `${Math.floor(status / 100)}xx`]);
       duration.observe([pool], seconds);
+      history.record(pool, status, seconds * 1000);
     },
     upstreamError: (pool, member, kind) => errors.inc([pool, member, kind]),
     reload: (result) => reloads.inc([result]),
+    history,
   };
 }

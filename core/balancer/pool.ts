@@ -9,7 +9,7 @@ import type { Activation, MemberConfig, PoolConfig } from "../config/schema.ts";
 import type { ClientSignal } from "../http/message.ts";
 import type { Clock } from "../ports.ts";
 import { httpProbe, type ProbeClient } from "../health/http-probe.ts";
-import { type HealthTransition, MemberHealth } from "../health/member-health.ts";
+import { type HealthTransition, MemberHealth, type Probe } from "../health/member-health.ts";
 import type { Origin } from "../proxy/http1-client.ts";
 import { compileCidrs } from "../proxy/ip.ts";
 import { LatencyWindow } from "../metrics/latency-window.ts";
@@ -51,6 +51,13 @@ export class Member {
   /** How the sessions it answered were decided. */
   readonly sessions = { new: 0, hit: 0, moved: 0 };
   readonly responses = { "1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0 };
+  /** Active checks run, and those that did not pass (HAProxy `chkfail` counts these). */
+  checks = 0;
+  failedChecks = 0;
+  /** Time spent down by health in periods that have ended (HAProxy `downtime`, less the current period). */
+  pastDowntimeMs = 0;
+  /** Clock time of the last activation change through {@link Pool.change}; undefined before one. */
+  activationChangedAt: number | undefined;
   /** Recent response times for the dashboard's percentiles: a fixed ring, no growth. */
   readonly latency = new LatencyWindow(512);
 
@@ -91,6 +98,21 @@ export class Member {
     const family = `${Math.min(5, Math.max(1, Math.floor(status / 100)))}xx` as keyof Member["responses"];
     this.responses[family]++;
   }
+}
+
+/** The member's probe, counting its checks; a check that times out ends as an aborted probe and counts as failed. */
+function _counted(member: Member, probe: Probe): Probe {
+  return async (signal) => {
+    member.checks++;
+    try {
+      const result = await probe(signal);
+      if (!result.ok) member.failedChecks++;
+      return result;
+    } catch (error) {
+      member.failedChecks++;
+      throw error;
+    }
+  };
 }
 
 /** The pool's settings for `https://` members. */
@@ -165,16 +187,22 @@ export class Pool {
 
   #createHealth(member: Member, options: PoolOptions): MemberHealth {
     const { health } = this.config;
+    let downSince = options.clock.now();
     const probeClient = health.check && options.probeClient;
     return new MemberHealth({
       name: member.name,
       // Without a client (a worker following worker 0's checks) the member keeps passive health only.
       config: probeClient ? health : { ...health, check: undefined },
       clock: options.clock,
-      probe: probeClient ? httpProbe(probeClient, member.origin, health.check!, options.clock) : undefined,
+      probe: probeClient ? _counted(member, httpProbe(probeClient, member.origin, health.check!, options.clock)) : undefined,
       onTransition: (transition) => {
-        // Checks that passed outrank an earlier refused connect: the member serves again at once.
-        if (transition.up) member.downUntil = 0;
+        if (transition.up) {
+          // Checks that passed outrank an earlier refused connect: the member serves again at once.
+          member.downUntil = 0;
+          member.pastDowntimeMs += transition.at - downSince;
+        } else {
+          downSince = transition.at;
+        }
         options.onHealth?.(this.name, member, transition);
       },
     });
@@ -209,7 +237,10 @@ export class Pool {
 
   /** Sets weight and/or activation live; the strategy learns the new weights. */
   change(member: Member, change: { activation?: Activation; weight?: number }): void {
-    if (change.activation !== undefined) member.activation = change.activation;
+    if (change.activation !== undefined && change.activation !== member.activation) {
+      member.activation = change.activation;
+      member.activationChangedAt = this.#clock.now();
+    }
     if (change.weight !== undefined) {
       member.configuredWeight = change.weight;
       this.#strategy.update(this.members);

@@ -1,11 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createAdminControl, poolCounters } from "../../core/admin/control.ts";
+import { createAdminControl, workerStats } from "../../core/admin/control.ts";
 import type { AdminControl, MemberStatus } from "../../core/admin/model.ts";
 import { type Balancer, createBalancer } from "../../core/balancer/balancer.ts";
-import { createBalancerMetrics } from "../../core/balancer/metrics.ts";
+import { type BalancerMetrics, createBalancerMetrics } from "../../core/balancer/metrics.ts";
 import { ReplicaStore } from "../../core/cluster/replication/replica-store.ts";
 import { Registry } from "../../core/metrics/registry.ts";
+import { type HistoryDocument, mergeHistory } from "../../core/metrics/traffic-history.ts";
 import { createWorkerSync, STATS_TIMEOUT_MS, type SyncChannel, type SyncMessage, type WorkerSync } from "../../core/worker-sync.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { fakeFarm, poolConfig } from "../support/fake-upstream.ts";
@@ -42,6 +43,8 @@ interface Worker {
   store: ReplicaStore;
   sync: WorkerSync;
   registry: Registry;
+  metrics: BalancerMetrics;
+  clock: FakeClock;
   reloads: string[];
 }
 
@@ -50,12 +53,13 @@ function startWorker(hub: Hub, clock: FakeClock, lead: boolean, count = 2, index
   const config = poolConfig([{ name: "a" }, { name: "b", maxconn: 1 }], { sticky: { mode: "learn" } });
   let sync: WorkerSync | undefined;
   const registry = new Registry();
+  const metrics = createBalancerMetrics(registry, () => balancer.pools, clock);
   const balancer: Balancer = createBalancer(config, {
     clock,
     upstream: fakeFarm(["a", "b"]).upstream,
     log: () => {},
     onHealth: (pool, member, transition) => sync?.healthChanged(pool, member, transition.up, transition.reason),
-    metrics: createBalancerMetrics(registry, () => balancer.pools),
+    metrics,
   });
   const store = new ReplicaStore({ node: "lb1", pools: () => balancer.pools, clock });
   store.attach();
@@ -67,9 +71,9 @@ function startWorker(hub: Hub, clock: FakeClock, lead: boolean, count = 2, index
     balancer,
     reload: (trigger) => reloads.push(trigger),
     channel: hub.open(),
-    stats: (want) => (want === "metrics" ? { metrics: registry.snapshot() } : { pools: poolCounters(balancer) }),
+    stats: (want) => workerStats(want, { registry, balancer, history: metrics.history }),
   });
-  return { balancer, store, sync, registry, reloads };
+  return { balancer, store, sync, registry, metrics, clock, reloads };
 }
 
 /** Worker 0's admin control over the process (`withWorkers` false: as a process without workers builds it). */
@@ -77,6 +81,8 @@ function controlOf(lead: Worker, withWorkers = true): AdminControl {
   return createAdminControl({
     balancer: lead.balancer,
     registry: lead.registry,
+    history: lead.metrics.history,
+    clock: lead.clock,
     runtime: "test",
     startedAt: 0,
     reloads: () => 0,
@@ -84,6 +90,12 @@ function controlOf(lead: Worker, withWorkers = true): AdminControl {
     log: () => {},
     workers: withWorkers ? lead.sync : undefined,
   });
+}
+
+async function historyOf(control: AdminControl): Promise<HistoryDocument> {
+  const history = await control.history?.();
+  assert.ok(history, "the control keeps a history");
+  return history;
 }
 
 /** `times` requests through a worker; with sticky learn and no cookie they go round robin, a then b. */
@@ -266,6 +278,32 @@ test("admin control with workers: the status document sums member counters and p
 
   const patched = await control.setMember("app", "b", { weight: 5 }, "alice");
   assert.deepEqual([patched.requests, patched.active, patched.weight], [3, 4, 5], "the PATCH answer shows the process too");
+});
+
+test("admin control with workers: the charts' history holds every worker's requests, interval by interval", async () => {
+  const hub = new Hub();
+  // 1 s into an interval, so each burst lands in one interval.
+  const clock = new FakeClock(1_700_000_001_000);
+  const [lead, one] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
+  const control = controlOf(lead);
+  await serveRequests(lead, 2);
+  await serveRequests(one, 5);
+  const running = (await historyOf(control)).pools[0];
+  assert.equal(running.requests.reduce((sum, n) => sum + n, 0), 0, "the interval still running is not shown");
+  clock.advance(5_000);
+  await serveRequests(one, 3);
+  clock.advance(5_000);
+  const history = await historyOf(control);
+  const app = history.pools[0];
+  assert.equal(app.name, "app");
+  assert.deepEqual(app.requests.slice(-2), [7, 3], "worker 0's 2 and worker 1's 5, then worker 1's 3");
+  assert.equal(app.requests.reduce((sum, n) => sum + n, 0), 10);
+  assert.equal(history.start + app.requests.length * history.intervalMs, Math.floor(clock.now() / history.intervalMs) * history.intervalMs);
+  assert.ok(app.p99Ms.at(-1) !== null && app.p99Ms.at(-3) === null);
+
+  // Without worker 1's answer its requests are missing: the control above is not vacuous.
+  const alone = mergeHistory(["app"], clock.now(), [lead.metrics.history.snapshot()]);
+  assert.equal(alone.pools[0].requests.reduce((sum, n) => sum + n, 0), 2);
 });
 
 test("admin control with workers: a silent worker is left out and the answer says so", async () => {

@@ -49,9 +49,10 @@ function member(name: string, i: number, extra: Partial<Member> = {}): Member {
   const now = Date.now();
   return {
     name, url: `http://10.0.${Math.floor(i / 100)}.${i % 100}:8080`, state: "up", stateReason: "3/3 checks passed",
-    since: new Date(now - 3_600_000).toISOString(), activation: "active", weight: 1, effectiveWeight: 1,
-    route: name, domain: null, distance: 0, maxconn: 0, active: i % 4, requests: 1000 * i, failures: 0,
-    responses: { "1xx": 0, "2xx": 1000 * i, "3xx": 0, "4xx": 0, "5xx": 0 }, p50Ms: null, p99Ms: null,
+    since: new Date(now - 3_600_000).toISOString(), transitions: 1, downtimeMs: 0, activation: "active", activationSince: null, usable: true,
+    weight: 1, effectiveWeight: 1, route: name, domain: null, distance: 0, maxconn: 0, active: i % 4, requests: 1000 * i, failures: 0,
+    responses: { "1xx": 0, "2xx": 1000 * i, "3xx": 0, "4xx": 0, "5xx": 0 }, bytesIn: 0, bytesOut: 2048 * i, retries: 0, redispatches: 0,
+    checks: 900, failedChecks: 0, p50Ms: null, p99Ms: null,
     lastCheck: { ok: true, at: new Date(now - 4_000).toISOString(), durationMs: 2, reason: "HTTP 200" },
     ...extra,
   };
@@ -81,8 +82,8 @@ function fakeStatus(): FakeStatus {
   return {
     runtime: "bun 1.4.5", startedAt: new Date(Date.now() - 93 * 60_000).toISOString(), reloads: 2,
     pools: [
-      { name: "api", strategy: "leastconn", stickyMode: "learn", stickyEntries: 1234, queueLength: 3, usable: true, members: api },
-      { name: "shop", strategy: "roundrobin", stickyMode: "route", stickyEntries: 0, queueLength: 0, usable: true, members: shop },
+      { name: "api", strategy: "leastconn", stickyMode: "learn", stickyEntries: 1234, queueLength: 3, usable: true, usableMembers: 2, members: api },
+      { name: "shop", strategy: "roundrobin", stickyMode: "route", stickyEntries: null, queueLength: 0, usable: true, usableMembers: 45, members: shop },
     ],
   };
 }

@@ -17,7 +17,11 @@ const member = (name: string, change: MemberChange = {}): MemberStatus => ({
   state: "up",
   stateReason: "3/3 checks passed",
   since: "2026-01-01T00:00:00.000Z",
+  transitions: 0,
+  downtimeMs: 0,
   activation: change.activation ?? "active",
+  activationSince: null,
+  usable: true,
   weight: change.weight ?? 1,
   effectiveWeight: change.weight ?? 1,
   route: name,
@@ -28,6 +32,12 @@ const member = (name: string, change: MemberChange = {}): MemberStatus => ({
   requests: 12,
   failures: 0,
   responses: { "1xx": 0, "2xx": 12, "3xx": 0, "4xx": 0, "5xx": 0 },
+  bytesIn: 0,
+  bytesOut: 1200,
+  retries: 0,
+  redispatches: 0,
+  checks: 0,
+  failedChecks: 0,
   p50Ms: null,
   p99Ms: null,
   lastCheck: null,
@@ -38,7 +48,7 @@ const STATUS: StatusDocument = {
   startedAt: "2026-01-01T00:00:00.000Z",
   reloads: 0,
   workers: { count: 2, reporting: 1, missing: [1] },
-  pools: [{ name: "shop", strategy: "roundrobin", stickyMode: "learn", stickyEntries: 1, queueLength: 0, usable: true, members: [member("tc1")] }],
+  pools: [{ name: "shop", strategy: "roundrobin", stickyMode: "learn", stickyEntries: 1, queueLength: 0, usable: true, usableMembers: 1, members: [member("tc1")] }],
 };
 
 /** A fake balancer: pool "shop" with member "tc1" and one sticky entry "abc/1"; records every call. */
@@ -162,6 +172,23 @@ describe("admin app: authentication and authorization", () => {
     const ok = await call("GET", "/api/v1/status", { token: await token("read") });
     assert.equal(ok.status, 200);
     assert.deepEqual(await ok.json(), STATUS);
+  });
+
+  test("whoami tells the dashboard the token's subject and scope (admin for everyone without auth)", async () => {
+    const { call } = setup();
+    const read = await call("GET", "/api/v1/whoami", { token: await token("read", "wall") });
+    assert.deepEqual(await read.json(), { subject: "wall", scope: "read" });
+    assert.deepEqual(await (await call("GET", "/api/v1/whoami", { token: await token("admin") })).json(), { subject: "alice", scope: "admin" });
+    await expectError(await call("GET", "/api/v1/whoami"), 401, "UNAUTHORIZED");
+    assert.deepEqual(await (await setup({ auth: false }).call("GET", "/api/v1/whoami")).json(), { subject: "anonymous", scope: "admin" });
+  });
+
+  test("the traffic history needs a read token; a control keeping none answers 404", async () => {
+    const history = { intervalMs: 5000, start: 0, pools: [{ name: "shop", requests: [3], errors: [1], p99Ms: [12] }] };
+    const { call } = setup({ control: { history: () => history } });
+    await expectError(await call("GET", "/api/v1/history"), 401, "UNAUTHORIZED");
+    assert.deepEqual(await (await call("GET", "/api/v1/history", { token: await token("read") })).json(), history);
+    await expectError(await setup().call("GET", "/api/v1/history", { token: await token("read") }), 404, "NOT_FOUND", /no traffic history/);
   });
 
   test("a read token cannot mutate (403); nothing reaches the control", async () => {

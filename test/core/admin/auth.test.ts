@@ -242,4 +242,17 @@ describe("admin auth: scope and lifetime", () => {
     assert.match(!forever.ok ? forever.error : "", /lifetime longer than 86400 s/);
     assert.equal((await verify(bearer(await signHs(good({ exp: NOW_S + 86_400 }))))).ok, true);
   });
+
+  test("a read token may live up to maxReadLifetime (a wall display's), an admin token still only maxLifetime", async () => {
+    const verify = createVerifier({ secret: SECRET, audience: AUDIENCE, maxLifetime: DAY_MS, maxReadLifetime: 30 * DAY_MS, clock });
+    const month = NOW_S + 30 * 86_400;
+    assert.deepEqual(await verify(bearer(await signHs(good({ exp: month })))), { ok: true, subject: "ops", scope: "read" });
+    const admin = await verify(bearer(await signHs(good({ exp: month, scope: "admin" }))));
+    assert.deepEqual(admin, { ok: false, status: 401, error: "token lifetime longer than 86400 s (admin.auth.maxTokenLifetime)" });
+    const tooLong = await verify(bearer(await signHs(good({ exp: month + 1 }))));
+    assert.deepEqual(tooLong, { ok: false, status: 401, error: "token lifetime longer than 2592000 s (admin.auth.maxReadTokenLifetime)" });
+    // Naming admin as well does not buy a read token's lifetime.
+    const both = await verify(bearer(await signHs(good({ exp: month, scope: "read admin" }))));
+    assert.equal(!both.ok && both.status, 401);
+  });
 });

@@ -4,8 +4,8 @@ import * as v from "valibot";
 import { AdminSchema } from "../../../core/admin/schema.ts";
 
 test("admin config: defaults", () => {
-  assert.deepEqual(v.parse(AdminSchema, {}), { address: "127.0.0.1:8404", auth: { audience: "tandem-admin", maxTokenLifetime: 86_400_000 }, publicMetrics: false });
-  const full = { address: "[::1]:9000", auth: { secret: "s".repeat(32), jwksFile: "/etc/tandem/jwks.json", audience: "ops", maxTokenLifetime: 3_600_000 }, publicMetrics: true };
+  assert.deepEqual(v.parse(AdminSchema, {}), { address: "127.0.0.1:8404", auth: { audience: "tandem-admin", maxTokenLifetime: 86_400_000, maxReadTokenLifetime: 30 * 86_400_000 }, publicMetrics: false });
+  const full = { address: "[::1]:9000", auth: { secret: "s".repeat(32), jwksFile: "/etc/tandem/jwks.json", audience: "ops", maxTokenLifetime: 3_600_000, maxReadTokenLifetime: 7_200_000 }, publicMetrics: true };
   assert.deepEqual(v.parse(AdminSchema, full), full);
 });
 
