@@ -52,6 +52,16 @@ export type Connect = (options: ConnectOptions) => Promise<StreamConnection>;
 export interface RemoteAddress {
   address: string;
   port: number;
+  /** A connection a TLS listener accepted: what its handshake agreed on, for the access log. */
+  tls?: TlsSession;
+}
+
+/** What a finished TLS handshake agreed on, as far as the runtime tells it. */
+export interface TlsSession {
+  /** `TLSv1.2`, `TLSv1.3`; undefined where the runtime does not say (Deno). */
+  version?: string;
+  /** The SNI name the client sent; undefined when it sent none or the runtime does not say (Deno). */
+  serverName?: string;
 }
 
 /** A bound UDP socket (the VRRP agent's transport). */
