@@ -131,6 +131,8 @@ export interface CommandResult {
   code: number | null;
   /** stdout and stderr, interleaved, cut to the first 4 KiB (for logs). */
   output: string;
+  /** Set when the program could not be started at all (not installed, not executable). */
+  cannotStart?: true;
 }
 
 /**

@@ -19,7 +19,7 @@ export const runCommand: RunCommand = async (argv, { env, timeoutMs }) => {
   try {
     child = Bun.spawn([...argv], { env: { ...process.env, ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   } catch (error) {
-    return { code: null, output: `cannot run ${argv[0]}: ${(error as Error).message}` };
+    return { code: null, output: `cannot run ${argv[0]}: ${(error as Error).message}`, cannotStart: true };
   }
   let timedOut = false;
   const timer = setTimeout(() => {

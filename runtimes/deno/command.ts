@@ -19,7 +19,7 @@ export const runCommand: RunCommand = async (argv, { env, timeoutMs }) => {
   try {
     child = new Deno.Command(program, { args, env, stdin: "null", stdout: "piped", stderr: "piped" }).spawn();
   } catch (error) {
-    return { code: null, output: `cannot run ${program}: ${(error as Error).message}` };
+    return { code: null, output: `cannot run ${program}: ${(error as Error).message}`, cannotStart: true };
   }
   let timedOut = false;
   const timer = setTimeout(() => {

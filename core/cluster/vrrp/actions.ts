@@ -4,6 +4,14 @@
  * command runs with the new state in its environment. Commands of one instance run one after
  * another, so an add never overtakes the delete before it.
  *
+ * @example
+ * ```ts
+ * const arping = createArping(runCommand, log); // one per agent: "arping is missing" is said once
+ * const actions = createInstanceActions(instance, { runCommand, log, clock, arping }, () => router.state === "master");
+ * actions.becameMaster(150);
+ * await actions.settled();
+ * ```
+ *
  * @module
  */
 import type { Clock, LogSink, RunCommand } from "../../ports.ts";
@@ -12,6 +20,43 @@ import type { VrrpInstanceConfig } from "./schema.ts";
 const COMMAND_TIMEOUT_MS = 5_000;
 
 export type NotifiedState = "master" | "backup" | "fault";
+
+export interface ActionPorts {
+  runCommand: RunCommand;
+  log: LogSink;
+  clock: Clock;
+  arping: Arping;
+}
+
+/** Gratuitous ARP for a master's addresses. */
+export interface Arping {
+  announce(instance: VrrpInstanceConfig): Promise<void>;
+}
+
+/**
+ * `arping -U` for each address. Where arping cannot run at all (not installed: Debian
+ * iputils-arping) it is said once, in one `vrrp-arping-missing` line, and skipped from then on,
+ * for every instance: the addresses still move, and neighbours learn them at their next ARP.
+ * An arping that ran and failed (or was killed at its timeout) is logged and tried again next time.
+ */
+export function createArping(runCommand: RunCommand, log: LogSink): Arping {
+  let missing = false;
+  return {
+    async announce(instance) {
+      for (const vip of instance.virtualAddresses) {
+        if (missing) return;
+        const argv = ["arping", "-U", "-c", "1", "-I", instance.interface, vip.split("/")[0]];
+        const result = await runCommand(argv, { timeoutMs: COMMAND_TIMEOUT_MS });
+        if (result.cannotStart) {
+          missing = true;
+          log({ event: "vrrp-arping-missing", message: "arping cannot run, gratuitous ARP is skipped (Debian package iputils-arping)", output: result.output.trim() });
+        } else if (result.code !== 0) {
+          log({ event: "vrrp-command-failed", instance: instance.name, argv, code: result.code, output: result.output.trim() });
+        }
+      }
+    },
+  };
+}
 
 export interface InstanceActions {
   /** Adds the addresses, announces them, then notifies. */
@@ -28,7 +73,8 @@ export interface InstanceActions {
  * `isMaster` is asked when queued work starts: an instance that was master for an instant (lost
  * advertisements) and is no longer must not add the address or announce it after the fact.
  */
-export function createInstanceActions(instance: VrrpInstanceConfig, runCommand: RunCommand, log: LogSink, clock: Clock, isMaster: () => boolean): InstanceActions {
+export function createInstanceActions(instance: VrrpInstanceConfig, ports: ActionPorts, isMaster: () => boolean): InstanceActions {
+  const { runCommand, log, clock } = ports;
   let queue: Promise<void> = Promise.resolve();
   const enqueue = (work: () => Promise<void>) => {
     queue = queue.then(work);
@@ -40,14 +86,10 @@ export function createInstanceActions(instance: VrrpInstanceConfig, runCommand: 
     }
     return result;
   };
-  let arpingMissing = false;
   let lastAnnounced = -Infinity;
-  const announce = async () => {
+  const announce = () => {
     lastAnnounced = clock.now();
-    for (const vip of arpingMissing ? [] : instance.virtualAddresses) {
-      const result = await run(["arping", "-U", "-c", "1", "-I", instance.interface, vip.split("/")[0]]);
-      if (result.code === null && !/timed out|timeout/i.test(result.output)) arpingMissing = true;
-    }
+    return ports.arping.announce(instance);
   };
   const notify = async (state: NotifiedState, priority: number) => {
     const argv = instance.notify[state];

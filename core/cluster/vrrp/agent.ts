@@ -13,7 +13,7 @@
  * @module
  */
 import type { BindDatagram, Clock, DatagramSocket, LogSink, RemoteAddress, RunCommand } from "../../ports.ts";
-import { createInstanceActions, type InstanceActions } from "./actions.ts";
+import { type Arping, createArping, createInstanceActions, type InstanceActions } from "./actions.ts";
 import { encodeAdvertisement, importVrrpKey } from "./packet.ts";
 import { type AdvertReceiver, createAdvertReceiver, DROP_REASONS, type DropReason } from "./receiver.ts";
 import { createVirtualRouter, type Transition, type VirtualRouter, type VrrpState } from "./router.ts";
@@ -136,6 +136,7 @@ class _VrrpAgent implements VrrpAgent {
   readonly #options: VrrpAgentOptions;
   readonly #clock: Clock;
   readonly #log: LogSink;
+  readonly #arping: Arping;
   readonly #instances = new Map<number, RunningInstance>();
   /** Assigned by start() before the agent is handed out. */
   #transport!: Transport;
@@ -156,6 +157,7 @@ class _VrrpAgent implements VrrpAgent {
     this.#options = options;
     this.#clock = options.clock;
     this.#log = options.log;
+    this.#arping = createArping(options.runCommand, options.log);
     this.#epoch = options.epoch ?? Math.floor(options.clock.now());
   }
 
@@ -305,7 +307,8 @@ class _VrrpAgent implements VrrpAgent {
   }
 
   #startInstance(config: VrrpInstanceConfig): void {
-    const actions = createInstanceActions(config, this.#options.runCommand, this.#log, this.#options.clock, () => running.router.state === "master");
+    const ports = { runCommand: this.#options.runCommand, log: this.#log, clock: this.#options.clock, arping: this.#arping };
+    const actions = createInstanceActions(config, ports, () => running.router.state === "master");
     const running: RunningInstance = {
       config,
       actions,
