@@ -17,6 +17,7 @@ import type { RemoteAddress, StreamConnection, StreamListener } from "../../core
 import { checkKeyPair } from "../../core/tls/certificate.ts";
 import type { ListenerTls } from "../../core/tls/certificate.ts";
 import { type Leaf, makeCertificates } from "../support/certs.ts";
+import { DELAYED_ACK_MIN_MS } from "../support/raw-http.ts";
 import { runtime } from "../support/runtime-connect.ts";
 import { printedSkip } from "../support/tools.ts";
 import { waitFor } from "../support/ports.ts";
@@ -166,9 +167,6 @@ async function listenerTls(leaves: Leaf[], minVersion: ListenerTls["minVersion"]
 const FD_LIMIT = 64;
 const FLOOD_PLAIN = 150;
 const FLOOD_TLS = 50;
-
-/** The shortest time a Linux client delays an ACK (TCP_DELACK_MIN): what Nagle makes a small write wait. */
-const DELAYED_ACK_MIN_MS = 40;
 
 // At the top level: Deno registers no tests that an async describe callback adds after an await.
 const certs = await makeCertificates();
@@ -325,10 +323,9 @@ describe(`${runtime} listenConnections, both kinds`, () => {
     });
   }
 
-  // Nagle holds the second of two small writes until the client acknowledges the first, and the
-  // client delays that ACK by at least 40 ms (Linux's TCP_DELACK_MIN): so each round of a Nagle
-  // connection takes 40 ms or more however idle or busy the machine, while a round without Nagle
-  // takes a loopback round trip. Rounds alternate between the kinds so that both see the same load.
+  // Nagle holds the second of two small writes until the client's delayed ACK: each round of a
+  // Nagle connection takes DELAYED_ACK_MIN_MS or more, a round without it a loopback round trip.
+  // Rounds alternate between the kinds so that both see the same load.
   test("Nagle: a reply in two small writes comes back at once over plain TCP; over TLS on Bun too, on Deno it waits for the delayed ACK (known, README Runtime support)", async () => {
     const rounds = 20;
     const reply = (connection: StreamConnection) =>

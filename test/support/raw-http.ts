@@ -36,6 +36,13 @@ export interface RawResult {
 const HEAD_END = Buffer.from("\r\n\r\n");
 
 /**
+ * The shortest time a Linux client delays an ACK (TCP_DELACK_MIN). With Nagle on, a small write
+ * that follows another waits for that ACK: a round trip that takes this long or more has stalled,
+ * however idle or busy the machine (load only makes round trips longer, never the stall shorter).
+ */
+export const DELAYED_ACK_MIN_MS = 40;
+
+/**
  * Parses the first response in `data`: undefined while incomplete. `untilClose` completes a body
  * that has neither Content-Length nor chunked framing (it runs until the connection closes).
  */
