@@ -10,7 +10,7 @@ import type { BindDatagram, Clock, Connect, ListenStream, RemoteAddress, RunComm
 import type { ProcessStats } from "./metrics/process.ts";
 import type { ListenerTls } from "./tls/certificate.ts";
 
-export type Signal = "SIGTERM" | "SIGINT" | "SIGHUP";
+export type Signal = "SIGTERM" | "SIGINT" | "SIGHUP" | "SIGUSR1";
 
 /** What the main thread tells a worker. */
 export type WorkerCommand =
@@ -47,6 +47,20 @@ export interface ListenConnectionsOptions {
    */
   handshakeTimeout?: () => number;
   onHandshakeTimeout?: () => void;
+}
+
+/** A file opened for appending (the access log's). */
+export interface AppendFile {
+  /** Appends `text` whole before returning; throws when the file cannot take it (disk full). */
+  write(text: string): void;
+  close(): void;
+}
+
+/** A datagram socket connected to a local (Unix) socket, such as syslog's `/dev/log`. */
+export interface UnixDatagramSocket {
+  /** Sends one datagram; false when the system refused it (the receiver's queue full, or it is gone). Never throws. */
+  send(data: Uint8Array): boolean;
+  close(): void;
 }
 
 export interface Platform {
@@ -104,4 +118,8 @@ export interface Platform {
   stdout(line: string): void;
   stderr(line: string): void;
   exit(code: number): never;
+  /** Opens `path` for appending, creating it when missing (a reopen after logrotate moved it creates it anew). */
+  openAppendFile(path: string): Promise<AppendFile>;
+  /** A datagram socket connected to the local socket at `path`; rejects when nothing listens there. */
+  connectUnixDatagram(path: string): Promise<UnixDatagramSocket>;
 }

@@ -150,6 +150,14 @@ export interface ConnInfo {
   remoteAddress: string;
   /** True when the listener terminated TLS. */
   tls: boolean;
+  /** The socket front end: the client's port, its listener's address and its TLS handshake, for the access log. */
+  remotePort?: number;
+  listener?: string;
+  /** Client connections open on the listener as the request came. */
+  listenerConnections?: number;
+  tlsSession?: TlsSession;
+  /** The socket front end: when the request's first byte came (Clock time; the connection's start for its first request). */
+  received?: number;
   /** Edge platforms: keeps the isolate alive for work that outlives the response (a due health check). */
   waitUntil?: (task: Promise<unknown>) => void;
   /**

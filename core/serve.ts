@@ -29,6 +29,7 @@ import { Registry } from "./metrics/registry.ts";
 import { applyOverrides, decodeState, encodeState, runtimeOverrides } from "./balancer/runtime-state.ts";
 import type { Platform } from "./platform.ts";
 import { logEvent, processLog } from "./log.ts";
+import { AccessLog } from "./log/access-log.ts";
 import type { ConnInfo, LogSink } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
 import { createWorkerSync, WORKER_CHANNEL, type WorkerSync } from "./worker-sync.ts";
@@ -75,6 +76,7 @@ class _Process {
   /** Worker 0, or the only one: it alone runs the admin plane, active checks and the cluster roles. */
   readonly #isLead: boolean;
   readonly #log: LogSink;
+  readonly #accessLog: AccessLog;
   #files: ConfigFiles;
   readonly #client: Http1Client;
   readonly #probeClient: Http1Client;
@@ -103,6 +105,7 @@ class _Process {
     this.#startedAt = clock.now();
     this.#isLead = (worker?.index ?? 0) === 0;
     this.#log = processLog(platform);
+    this.#accessLog = new AccessLog(platform, options.configPath);
     this.#files = files;
     this.#client = new Http1Client({ connect: platform.connect, clock });
     this.#probeClient = new Http1Client({ connect: platform.connect, clock });
@@ -112,6 +115,7 @@ class _Process {
       upstream: (origin, request, timeouts) => this.#client.request(origin, request, timeouts),
       upgrade: (origin, request, timeouts) => this.#client.upgrade(origin, request, timeouts),
       log: this.#log,
+      accessLog: this.#accessLog.write,
       // With workers, worker 0 alone checks; the others follow its verdicts (worker-sync.ts).
       probeClient: this.#isLead ? this.#probeClient : undefined,
       onHealth: (pool, member, transition) => this.#workerSync?.healthChanged(pool, member, transition.up, transition.reason),
@@ -155,6 +159,8 @@ class _Process {
     platform.onSignal("SIGTERM", () => void this.#stop("SIGTERM"));
     platform.onSignal("SIGINT", () => void this.#stop("SIGINT"));
     platform.onSignal("SIGHUP", () => void this.#reload("SIGHUP"));
+    // logrotate moved the access log file away: write to a new one under its name.
+    platform.onSignal("SIGUSR1", () => void this.#accessLog.reopen());
     if (config.watchConfig && this.#options.configPath) {
       // Editors write a file in several steps; wait for the burst to settle before reading it.
       let cancel: (() => void) | undefined;
@@ -167,7 +173,8 @@ class _Process {
     this.#store.subscribe((record) => {
       if (record.kind === "admin") this.#saveStateSoon();
     });
-    const problems = await this.#listeners.sync(config.listeners, this.#files.listenerTls);
+    const problems = await this.#accessLog.configure(config.accessLog);
+    problems.push(...await this.#listeners.sync(config.listeners, this.#files.listenerTls));
     this.#watchFiles();
     problems.push(...await this.#applyRoles(config));
     if (problems.length > 0) startFailed(platform, problems);
@@ -282,7 +289,8 @@ class _Process {
     if (overrides.length > 0) logEvent(platform, "state-kept", { trigger, ...kept });
     this.#saveStateSoon();
     this.#store.attach();
-    const problems = await this.#listeners.sync(next.listeners, this.#files.listenerTls);
+    const problems = await this.#accessLog.configure(next.accessLog);
+    problems.push(...await this.#listeners.sync(next.listeners, this.#files.listenerTls));
     problems.push(...await this.#applyRoles(next));
     this.#watchFiles();
     if (problems.length > 0) return _reloadFailed(platform, trigger, problems);
@@ -319,6 +327,7 @@ class _Process {
     void this.#admin?.shutdown();
     this.#client.close();
     this.#probeClient.close();
+    this.#accessLog.close();
     logEvent(platform, "stopped", { drained: !timedOut });
     platform.exit(0);
   }

@@ -101,6 +101,7 @@ export function superviseWorkers(platform: Platform, config: Config): Promise<ne
   platform.onSignal("SIGTERM", () => void stop("SIGTERM"));
   platform.onSignal("SIGINT", () => void stop("SIGINT"));
   platform.onSignal("SIGHUP", () => forward("SIGHUP"));
+  platform.onSignal("SIGUSR1", () => forward("SIGUSR1"));
   for (let index = 0; index < count; index++) start(index, RESTART_MIN_MS);
   logEvent(platform, "workers-started", { count, runtime: platform.runtime });
   return new Promise<never>(() => {});

@@ -18,7 +18,7 @@
  * ```
  * @module
  */
-import type { Config } from "../config/schema.ts";
+import type { AccessLogConfig, Config } from "../config/schema.ts";
 import type { ErrorPage } from "../config/files.ts";
 import type { Clock, ConnInfo, LogSink, StreamConnection } from "../ports.ts";
 import type { PassiveError } from "../health/schema.ts";
@@ -33,6 +33,9 @@ import { isIdempotent, UpstreamError } from "../proxy/http1-client.ts";
 import { applyForwarding, HeaderError, stripHopByHop } from "../proxy/headers.ts";
 import type { StickyLookup } from "../sticky/mode.ts";
 import { parseCookieHeader } from "../sticky/cookies.ts";
+import type { AccessRecord, StickyDecision, Termination } from "../log/access-record.ts";
+import { newTraceparent, traceIdOf } from "../http/trace-context.ts";
+import { compileCidrs } from "../proxy/ip.ts";
 import { Member, Pool } from "./pool.ts";
 import type { BalancerMetrics } from "./metrics.ts";
 import { createRouter, type Router } from "./router.ts";
@@ -49,6 +52,8 @@ export interface BalancerPorts {
   /** WebSocket: the handshake goes to a member on a connection of its own, joined byte for byte to the client's after the member's 101; none = upgrades are forwarded as plain requests. */
   upgrade?: UpstreamUpgrade;
   log: LogSink;
+  /** Where access records go when the config asks for them (`accessLog`); default the `log` sink. */
+  accessLog?: (record: AccessRecord) => void;
   /** The client active health checks use (its own pool: probes never ride on proxied connections); none = no active checks. */
   probeClient?: ProbeClient;
   /** Told of every member's health transition (worker 0 passes its checks' verdicts on to the other workers). */
@@ -82,8 +87,16 @@ export interface Balancer {
   readonly inFlight: number;
 }
 
-/** How the request's session was handled, for the access log. */
-type StickyDecision = "none" | "new" | "hit" | "moved";
+/** Who ended a request that failed upstream, and in which phase (HAProxy's termination state). */
+const _TERMINATION_OF_ERROR: Record<UpstreamErrorKind, Termination> = {
+  "connect-failure": "SC",
+  "connect-timeout": "sC",
+  "response-timeout": "sH",
+  "empty-response": "SH",
+  "junk-response": "SH",
+  "body-error": "SD",
+  aborted: "CH",
+};
 
 /** How an upstream failure counts for passive health (a broken response is a server error). */
 const _OUTCOME_OF_ERROR: Record<Exclude<UpstreamErrorKind, "aborted">, PassiveError> = {
@@ -109,6 +122,8 @@ interface State {
   config: Config;
   pools: Map<string, Pool>;
   route: Router;
+  /** Clients whose own request id is kept (`accessLog.requestId.trustedClients`). */
+  keepsRequestId: (address: string) => boolean;
 }
 
 export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
@@ -125,17 +140,31 @@ interface _Session {
 
 /**
  * One request on its way through the balancer: the pool it was routed to, the fields going to
- * the member (the request's own: the front end hands them over), its access record, and the
- * bookkeeping of its attempts.
+ * the member (the request's own: the front end hands them over), and the bookkeeping of its
+ * attempts, from which the access record is made when the config asks for one.
  */
 class _Exchange {
-  readonly entry: AccessRecord;
   readonly started: number;
   /** Members that failed this request (or whose queue timed out): not tried again. */
   tried: ReadonlySet<Member> = NO_MEMBERS;
   lastError: UpstreamError | undefined;
   /** The member of the last attempt, where a retry without redispatch goes back to. */
   previous: Member | undefined;
+  sticky: StickyDecision = "none";
+  /** Attempts after the first, and whether one went to another member. */
+  retries = 0;
+  redispatched = false;
+  bytesOut = 0;
+  termination: Termination = "--";
+  /** Why tandem answered by itself, for the access line. */
+  error: string | undefined;
+  queueMs: number | null = null;
+  connectMs: number | null = null;
+  responseMs: number | null = null;
+  memberQueuePosition = 0;
+  poolQueuePosition = 0;
+  requestId: string | null = null;
+  traceId: string | null = null;
 
   constructor(
     readonly ports: BalancerPorts,
@@ -145,28 +174,19 @@ class _Exchange {
     readonly conn: ConnInfo,
     readonly path: string,
     readonly release: () => void,
+    readonly balancer: { readonly inFlight: number },
   ) {
     this.started = ports.clock.now();
-    this.entry = {
-      time: "",
-      client: conn.remoteAddress,
-      method: request.method,
-      path,
-      status: 0,
-      pool: pool.name,
-      member: null,
-      sticky: "none",
-      upstreamMs: null,
-      totalMs: 0,
-      bytesIn: request.framing !== null && request.framing > 0 ? request.framing : 0,
-      bytesOut: 0,
-      retries: 0,
-      redispatched: false,
-    };
   }
 
   get fields(): Fields {
     return this.request.fields;
+  }
+
+  /** Request body bytes: as counted when the front end counts them, else as declared. */
+  get bytesIn(): number {
+    const { body, framing } = this.request;
+    return body?.bytesRead ?? (framing !== null && framing > 0 ? framing : 0);
   }
 
   /** Most requests never exclude anyone: the set is made for the first. */
@@ -176,39 +196,91 @@ class _Exchange {
   }
 
   /** The answer is settled: counts it, frees the in-flight slot and writes the access line. */
-  readonly finish = (status: number): void => {
-    const { entry, ports } = this;
+  readonly finish = (status: number): number => {
+    const { ports, config } = this;
+    // The line counts the request among those in flight, as HAProxy's does.
+    const processInFlight = this.balancer.inFlight;
     this.release();
-    entry.status = status;
-    entry.totalMs = _elapsed(ports.clock, this.started);
-    ports.metrics?.request(this.pool.name, entry.member ?? "", status, entry.totalMs / 1000);
-    if (this.config.accessLog) {
-      // Formatted only when logged: toISOString per request shows in profiles.
-      entry.time = new Date(this.started).toISOString();
-      ports.log(entry);
-    }
+    const elapsed = _elapsed(ports.clock, this.started);
+    ports.metrics?.request(this.pool.name, this.previous?.name ?? "", status, elapsed / 1000);
+    if (config.accessLog) (ports.accessLog ?? ports.log)(this.#record(status, elapsed, processInFlight, config.accessLog));
+    return elapsed;
   };
 
   /** The member answered and its body is sent (or given up): its slot is free, the answer counted. */
   answered(member: Member, status: number): void {
-    const { entry } = this;
     this.pool.release(member);
     member.countResponse(status);
-    member.bytesIn += entry.bytesIn;
-    member.bytesOut += entry.bytesOut;
-    if (entry.sticky !== "none") member.sessions[entry.sticky]++;
-    this.finish(status);
-    member.latency.record(entry.totalMs);
+    member.bytesIn += this.bytesIn;
+    member.bytesOut += this.bytesOut;
+    if (this.sticky !== "none") member.sessions[this.sticky]++;
+    member.latency.record(this.finish(status));
   }
 
   /** tandem answers by itself; `message` goes to the access line (and to the client for a 4xx). */
-  fail(status: number, message: string, extra?: string[]): Answer {
+  fail(status: number, message: string, termination: Termination, extra?: string[]): Answer {
     const answer = _errorAnswer(status, message, extra, this.ports.errorPage?.(status));
-    this.entry.error = message;
+    this.error = message;
+    this.termination = termination;
     // The bytes the client gets, as for a member's answer.
-    this.entry.bytesOut = (answer.body as Uint8Array).length;
+    this.bytesOut = (answer.body as Uint8Array).length;
+    this.echoRequestId(answer.fields);
     this.finish(status);
     return answer;
+  }
+
+  /** The client sees the id its request had at the member (HAProxy `unique-id-header` does not; nginx users add it). */
+  echoRequestId(fields: Fields): void {
+    const { accessLog } = this.config;
+    if (this.requestId !== null && accessLog && accessLog.requestId) fields.set(accessLog.requestId.header, this.requestId);
+  }
+
+  /** Built only when the line is written: a request costs nothing more with the access log off. */
+  #record(status: number, elapsed: number, processInFlight: number, settings: AccessLogConfig): AccessRecord {
+    const { request, conn, pool, previous } = this;
+    const received = conn.received ?? this.started;
+    const requestMs = conn.received === undefined ? null : _round(this.started - conn.received);
+    let poolInFlight = 0;
+    for (const member of pool.members) poolInFlight += member.active;
+    const tls = conn.tlsSession;
+    return {
+      time: new Date(received).toISOString(),
+      client: conn.remoteAddress,
+      clientPort: conn.remotePort ?? null,
+      listener: conn.listener ?? null,
+      tlsVersion: tls?.version ?? null,
+      sni: tls?.serverName ?? null,
+      method: request.method,
+      path: request.target,
+      httpVersion: request.version ?? null,
+      host: request.host,
+      userAgent: request.fields.get("user-agent"),
+      referer: request.fields.get("referer"),
+      status,
+      pool: pool.name,
+      member: previous?.name ?? null,
+      sticky: this.sticky,
+      retries: this.retries,
+      redispatched: this.redispatched,
+      errorKind: this.lastError?.kind ?? null,
+      error: this.error,
+      termination: this.termination,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      requestMs,
+      queueMs: this.queueMs === null ? null : _round(this.queueMs),
+      connectMs: this.connectMs === null ? null : _round(this.connectMs),
+      responseMs: this.responseMs === null ? null : _round(this.responseMs),
+      totalMs: _round(elapsed + (requestMs ?? 0)),
+      processInFlight,
+      listenerConnections: conn.listenerConnections ?? null,
+      poolInFlight,
+      memberInFlight: previous?.active ?? 0,
+      memberQueuePosition: this.memberQueuePosition,
+      poolQueuePosition: this.poolQueuePosition,
+      requestId: settings.requestId ? this.requestId : null,
+      traceId: this.traceId,
+    };
   }
 }
 
@@ -282,20 +354,23 @@ class _Balancer implements Balancer {
     ]));
     for (const [name, pool] of previous?.pools ?? []) pool.stopHealth(pools.get(name));
     if (!ports.lazyHealth) for (const pool of pools.values()) pool.startHealth();
-    return { config, pools, route: createRouter(config) };
+    const requestId = config.accessLog && config.accessLog.requestId;
+    return { config, pools, route: createRouter(config), keepsRequestId: compileCidrs(requestId ? requestId.trustedClients : []) };
   }
 
   async #handle(request: ClientRequest, conn: ConnInfo, release: () => void): Promise<Answer | undefined> {
     // One state for the whole request, even if a reload swaps it meanwhile.
-    const { config, pools, route } = this.#state;
+    const state = this.#state;
+    const { config, pools, route } = state;
     const path = pathOf(request.target);
     const pool = pools.get(route(request.host, path))!;
     if (this.#ports.lazyHealth) for (const check of pool.probeDue()) conn.waitUntil?.(check);
-    const ex = new _Exchange(this.#ports, config, pool, request, conn, path, release);
+    const ex = new _Exchange(this.#ports, config, pool, request, conn, path, release, this);
     const takeOver = this.#ports.upgrade !== undefined ? conn.takeOver : undefined;
     const webSocket = takeOver !== undefined && request.webSocket;
     const refusal = this.#prepareFields(ex, webSocket);
     if (refusal) return refusal;
+    if (config.accessLog) _identify(ex, config.accessLog, state.keepsRequestId);
     // Sticky modes and the queue answer at once unless they must wait: no await (a microtask
     // turn each) for an answer that is already there.
     const reading = this.#readSession(ex);
@@ -305,10 +380,14 @@ class _Balancer implements Balancer {
       const member = this.#chooseMember(ex, session, attempt);
       if (member === undefined) break;
       if (!(member instanceof Member)) return member;
-      const acquiring = pool.acquire(member, ex.entry.sticky !== "hit", request.signal);
-      const granted = acquiring instanceof Promise ? await acquiring : acquiring;
+      ex.queueMs ??= 0;
+      const ahead = pool.queueLength;
+      const forMember = ex.sticky === "hit";
+      const acquiring = pool.acquire(member, !forMember, request.signal);
+      const granted = acquiring instanceof Promise ? await this.#queued(ex, acquiring, ahead, forMember) : acquiring;
       if (!granted) {
-        if (member !== session.stuck) return ex.fail(503, "no free connection slot within the queue timeout", RETRY_AFTER);
+        ex.termination = request.signal.aborted ? "CQ" : "sQ";
+        if (member !== session.stuck) return ex.fail(503, "no free connection slot within the queue timeout", ex.termination, RETRY_AFTER);
         // The session's member stayed at maxconn past the queue timeout: treat it as unusable.
         ex.exclude(member);
         attempt--;
@@ -318,9 +397,21 @@ class _Balancer implements Balancer {
       if (outcome === "stop") break;
       if (outcome !== "next") return outcome;
     }
-    if (!ex.lastError) return ex.fail(503, `no usable member in pool ${pool.name}`, RETRY_AFTER);
-    const timeout = ex.lastError.kind === "response-timeout";
-    return ex.fail(timeout ? 504 : 502, `upstream ${ex.lastError.kind}: ${ex.lastError.message}`);
+    const { lastError } = ex;
+    if (!lastError) return ex.fail(503, `no usable member in pool ${pool.name}`, ex.termination === "--" ? "SC" : ex.termination, RETRY_AFTER);
+    const timeout = lastError.kind === "response-timeout";
+    return ex.fail(timeout ? 504 : 502, `upstream ${lastError.kind}: ${lastError.message}`, _TERMINATION_OF_ERROR[lastError.kind]);
+  }
+
+  /** A request waiting for a slot: where it joined the queue and how long it waited, for the access line. */
+  async #queued(ex: _Exchange, acquiring: Promise<Member | undefined>, ahead: number, forMember: boolean): Promise<Member | undefined> {
+    const clock = this.#ports.clock;
+    const joined = clock.now();
+    if (forMember) ex.memberQueuePosition = ahead;
+    else ex.poolQueuePosition = ahead;
+    const granted = await acquiring;
+    ex.queueMs! += clock.now() - joined;
+    return granted;
   }
 
   /** Hop-by-hop fields out, forwarding fields in; a Connection header abusing the proxy is refused. */
@@ -329,7 +420,7 @@ class _Balancer implements Balancer {
     try {
       stripHopByHop(fields, { request: true, keepUpgrade: webSocket });
     } catch (error) {
-      if (error instanceof HeaderError) return ex.fail(400, error.message);
+      if (error instanceof HeaderError) return ex.fail(400, error.message, "PR");
       throw error;
     }
     applyForwarding(fields, pool.config.forwarding, {
@@ -352,37 +443,38 @@ class _Balancer implements Balancer {
    * `sticky.force` refusing to move a session.
    */
   #chooseMember(ex: _Exchange, { stuck, hashKey }: _Session, attempt: number): Member | Answer | undefined {
-    const { pool, entry, tried } = ex;
+    const { pool, tried } = ex;
     if (attempt > 0 && !pool.config.redispatch) return ex.previous;
     if (stuck && !tried.has(stuck) && pool.takesSticky(stuck)) {
-      entry.sticky = "hit";
+      ex.sticky = "hit";
       return stuck;
     }
     if (stuck) {
-      if (pool.config.sticky.force) return ex.fail(503, `session's member ${stuck.name} is unavailable (sticky force)`, RETRY_AFTER);
-      entry.sticky = "moved";
+      if (pool.config.sticky.force) return ex.fail(503, `session's member ${stuck.name} is unavailable (sticky force)`, "SC", RETRY_AFTER);
+      ex.sticky = "moved";
       return pool.selectFailover(stuck, tried, hashKey);
     }
-    if (pool.sticky) entry.sticky = "new";
+    if (pool.sticky) ex.sticky = "new";
     return pool.selectNew(tried, hashKey);
   }
 
   /** Sends the request to `member` (its slot already taken) and decides what its answer means. */
   async #attempt(ex: _Exchange, member: Member, session: _Session, attempt: number): Promise<_Outcome> {
-    const { pool, request, fields, entry, conn } = ex;
+    const { pool, request, fields, conn } = ex;
+    const clock = this.#ports.clock;
     const before = ex.previous;
     if (before !== undefined) {
-      entry.retries++;
+      ex.retries++;
       before.retries++;
       if (before !== member) {
-        entry.redispatched = true;
+        ex.redispatched = true;
         before.redispatches++;
       }
     }
     ex.previous = member;
-    entry.member = member.name;
+    ex.connectMs = ex.responseMs = null;
     member.requests++;
-    const upstreamStarted = this.#ports.clock.now();
+    const upstreamStarted = clock.now();
     let response: UpstreamResponse;
     try {
       fields.set("host", pool.config.forwarding.preserveHost ? request.host : member.url.host);
@@ -395,16 +487,18 @@ class _Balancer implements Balancer {
         signal: request.signal,
         freshConnection: conn.firstRequest,
       }, pool.config.timeouts);
+      // The clock is read here anyway: the response head's time costs nothing more.
+      const connectMs = response.connectMs ?? 0;
+      ex.connectMs = connectMs;
+      ex.responseMs = clock.now() - upstreamStarted - connectMs;
       if (_isReader(response.body) && Number(response.fields.get("content-length") ?? Infinity) <= BUFFERED_BODY_LIMIT) {
         response.body = await _readWhole(response.body);
       }
     } catch (error) {
       pool.release(member);
       if (!(error instanceof UpstreamError)) throw error;
-      entry.upstreamMs = _elapsed(this.#ports.clock, upstreamStarted);
       return this.#failed(ex, member, error);
     }
-    entry.upstreamMs = _elapsed(this.#ports.clock, upstreamStarted);
     member.health.observe(response.status >= 500 ? "5xx" : "success");
     const { retries, retryOn } = pool.config;
     if (attempt < retries && _replayable(request) && retryOn.includes(String(response.status) as never)) {
@@ -421,7 +515,7 @@ class _Balancer implements Balancer {
     const { pool } = ex;
     ex.lastError = error;
     this.#ports.metrics?.upstreamError(pool.name, member.name, error.kind);
-    if (error.kind === "aborted") return ex.fail(499, "client closed the request");
+    if (error.kind === "aborted") return ex.fail(499, "client closed the request", error.sent ? "CH" : "CC");
     ex.exclude(member);
     member.health.observe(_OUTCOME_OF_ERROR[error.kind]);
     if (error.kind === "connect-failure" || error.kind === "connect-timeout") {
@@ -446,9 +540,9 @@ class _Balancer implements Balancer {
    * client unchanged; then the two connections are joined. A member that does not switch gets 502.
    */
   async #joinWebSocket(ex: _Exchange, member: Member, takeOver: NonNullable<ConnInfo["takeOver"]>): Promise<Answer | undefined> {
-    const { pool, fields, request, entry } = ex;
+    const { pool, fields, request } = ex;
     pool.release(member);
-    entry.member = member.name;
+    ex.previous = member;
     member.requests++;
     fields.set("host", pool.config.forwarding.preserveHost ? request.host : member.url.host);
     const handshake = { method: "GET", target: request.target, fields, body: null, framing: null, signal: request.signal };
@@ -457,10 +551,11 @@ class _Balancer implements Balancer {
       answer = await this.#ports.upgrade!(member.origin, handshake, pool.config.timeouts);
     } catch (error) {
       if (!(error instanceof UpstreamError)) throw error;
+      ex.lastError = error;
       const status = error.kind === "aborted" ? 499 : error.kind === "response-timeout" ? 504 : 502;
-      return ex.fail(status, `WebSocket to ${member.name}: ${error.kind}: ${error.message}`);
+      return ex.fail(status, `WebSocket to ${member.name}: ${error.kind}: ${error.message}`, _TERMINATION_OF_ERROR[error.kind]);
     }
-    if (answer.connection === undefined) return ex.fail(502, `WebSocket to ${member.name}: the member answered ${answer.status}, not 101`);
+    if (answer.connection === undefined) return ex.fail(502, `WebSocket to ${member.name}: the member answered ${answer.status}, not 101`, "SH");
     const client: { connection: StreamConnection; buffered: Uint8Array } = takeOver();
     ex.finish(101);
     void joinConnections(client.connection, answer.connection, answer.received, client.buffered);
@@ -490,8 +585,11 @@ function _session(ex: _Exchange, lookup: StickyLookup): _Session {
 /** The member's answer as it goes to the client. */
 function _answer(ex: _Exchange, member: Member, upstream: UpstreamResponse): Answer {
   const body = upstream.body;
+  // An earlier attempt's queue timeout or failure is not how this request ended.
+  ex.termination = "--";
+  ex.echoRequestId(upstream.fields);
   if (!_isReader(body)) {
-    ex.entry.bytesOut = body?.length ?? 0;
+    ex.bytesOut = body?.length ?? 0;
     ex.answered(member, upstream.status);
     return upstream;
   }
@@ -512,15 +610,22 @@ class _CountedBody implements BodyReader {
     try {
       piece = await this.body.read();
     } catch (error) {
+      // The member failed or went silent inside its body: the client's answer is cut short.
+      if (error instanceof UpstreamError) {
+        this.ex.lastError = error;
+        this.ex.termination = error.kind === "response-timeout" ? "sD" : "SD";
+      }
       this.#end();
       throw error;
     }
     if (piece === null) this.#end();
-    else this.ex.entry.bytesOut += piece.length;
+    else this.ex.bytesOut += piece.length;
     return piece;
   }
 
+  /** The front end stops reading: the client left (or stopped taking) before the body's end. */
   cancel(): void {
+    if (!this.#ended) this.ex.termination = "CD";
     this.#end();
     this.body.cancel();
   }
@@ -531,26 +636,6 @@ class _CountedBody implements BodyReader {
     this.ex.answered(this.member, this.status);
   }
 }
-
-type AccessRecord = {
-  time: string;
-  client: string;
-  method: string;
-  path: string;
-  status: number;
-  pool: string;
-  member: string | null;
-  sticky: StickyDecision;
-  upstreamMs: number | null;
-  totalMs: number;
-  bytesIn: number;
-  bytesOut: number;
-  /** Attempts after the first, and whether one went to another member. */
-  retries: number;
-  redispatched: boolean;
-  /** Why tandem answered by itself (refusal or upstream failure), for the operator. */
-  error?: string;
-};
 
 /** A body declared small enough to buffer, read to its end (a failure inside it throws here, before any byte is sent). */
 async function _readWhole(body: BodyReader): Promise<Uint8Array> {
@@ -572,7 +657,38 @@ async function _readWhole(body: BodyReader): Promise<Uint8Array> {
 
 /** Milliseconds since `start`, to 0.1 ms: finer digits are noise in a log line. */
 function _elapsed(clock: Clock, start: number): number {
-  return Math.round((clock.now() - start) * 10) / 10;
+  return _round(clock.now() - start);
+}
+
+function _round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+/** Longest request id a trusted client may hand in; a longer one is replaced. */
+const MAX_REQUEST_ID = 200;
+
+/**
+ * The request's id (a trusted client's own, else a new one) and trace id (a new trace when the
+ * request has no valid one and the config starts them), both on the fields to the member.
+ */
+function _identify(ex: _Exchange, { requestId, tracing }: AccessLogConfig, keepsRequestId: (address: string) => boolean): void {
+  const { fields } = ex;
+  if (requestId) {
+    const own = fields.get(requestId.header);
+    const kept = own !== null && own.length > 0 && own.length <= MAX_REQUEST_ID && keepsRequestId(ex.conn.remoteAddress);
+    ex.requestId = kept ? own : crypto.randomUUID();
+    if (!kept) fields.set(requestId.header, ex.requestId);
+  }
+  const traceparent = fields.get("traceparent");
+  let traceId = traceIdOf(traceparent);
+  if (traceId === undefined && tracing.start) {
+    const started = newTraceparent();
+    fields.set("traceparent", started);
+    // A tracestate belongs to the trace it came with, which this request no longer is part of.
+    if (traceparent !== null) fields.delete("tracestate");
+    traceId = traceIdOf(started);
+  }
+  ex.traceId = traceId ?? null;
 }
 
 

@@ -232,6 +232,66 @@ export const ListenerSchema = v.strictObject({
 });
 
 
+export const ACCESS_LOG_FORMATS = ["json", "httplog", "combined"] as const;
+/** RFC 5424 facility names, in code order (user = 1, …, local7 = 23). */
+export const SYSLOG_FACILITIES = [
+  "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
+  "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+] as const;
+
+const SyslogSchema = v.strictObject({
+  /** `host:port` (UDP), or the absolute path of a local datagram socket such as `/dev/log`. */
+  address: v.optional(
+    v.pipe(
+      v.string(),
+      v.check(
+        (text) => text.startsWith("/") || (/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(text) && Number(text.slice(text.lastIndexOf(":") + 1)) > 0),
+        'a UDP address "host:port" such as "10.0.0.9:514", or a local socket path such as "/dev/log"',
+      ),
+    ),
+    "/dev/log",
+  ),
+  facility: v.optional(v.picklist(SYSLOG_FACILITIES), "local0"),
+  /** APP-NAME of each message: what rsyslog's `$programname` matches. */
+  tag: v.optional(v.pipe(v.string(), v.regex(/^[!-~]{1,48}$/, "a tag of 1 to 48 printable characters without spaces")), "tandem"),
+});
+
+const AccessLogObjectSchema = v.pipe(
+  v.strictObject({
+    format: v.optional(v.picklist(ACCESS_LOG_FORMATS), "json"),
+    /** Appended to, reopened on SIGUSR1 (logrotate); relative to the config file. Neither file nor syslog: stdout. */
+    file: v.optional(filePath),
+    syslog: v.optional(SyslogSchema),
+    /**
+     * Each request's id, sent to the member and echoed to the client in this field (HAProxy
+     * `unique-id-header`). A client in `trustedClients` keeps its own; everyone else's is replaced
+     * by a new one. `false`: no id.
+     */
+    requestId: v.optional(
+      v.union([
+        v.literal(false),
+        v.strictObject({
+          header: v.optional(v.pipe(v.string(), v.regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, "a header name")), "X-Request-Id"),
+          trustedClients: v.optional(v.array(cidr), []),
+        }),
+      ], "false or an object {header, trustedClients}"),
+      {},
+    ),
+    /** W3C trace context: `traceparent` and `tracestate` always pass through; `start` makes a new traceparent for a request without a valid one. */
+    tracing: v.optional(v.strictObject({ start: v.optional(v.boolean(), false) }), {}),
+  }),
+  v.check((log) => log.file === undefined || log.syslog === undefined, "either file or syslog, not both"),
+);
+
+/**
+ * `true` is the object form's defaults (JSON lines on stdout), `false` no access log. Chosen by the
+ * input's type, so a wrong object is refused for what is wrong inside it.
+ */
+export const AccessLogSchema = v.pipe(
+  v.lazy((input) => (typeof input === "boolean" ? v.boolean() : AccessLogObjectSchema)),
+  v.transform((value): AccessLogConfig | false => (value === true ? v.parse(AccessLogObjectSchema, {}) : value)),
+);
+
 export const ConfigSchema = v.strictObject({
   listeners: v.pipe(v.array(ListenerSchema), v.minLength(1, "at least one listener")),
   routes: v.optional(v.array(RouteSchema), []),
@@ -241,7 +301,7 @@ export const ConfigSchema = v.strictObject({
     v.record(name, PoolSchema),
     v.check((pools) => Object.keys(pools).length > 0, "at least one pool"),
   ),
-  accessLog: v.optional(v.boolean(), true),
+  accessLog: v.optional(AccessLogSchema, true),
   /** How long in-flight requests may finish after SIGTERM/SIGINT. */
   drainTimeout: duration("30s"),
   /**
@@ -284,3 +344,6 @@ export type ForwardingConfig = v.InferOutput<typeof ForwardingSchema>;
 export type ListenerConfig = v.InferOutput<typeof ListenerSchema>;
 export type RouteConfig = v.InferOutput<typeof RouteSchema>;
 export type RetryCondition = (typeof RETRY_CONDITIONS)[number];
+export type AccessLogConfig = v.InferOutput<typeof AccessLogObjectSchema>;
+export type AccessLogFormat = (typeof ACCESS_LOG_FORMATS)[number];
+export type SyslogConfig = v.InferOutput<typeof SyslogSchema>;

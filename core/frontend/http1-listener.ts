@@ -86,6 +86,6 @@ export function defaultListenerConfig(address: string): ListenerConfig {
   return v.parse(ListenerSchema, { address });
 }
 
-function _settings({ timeouts, limits, maxConnections }: ListenerConfig): Pick<Http1ServerOptions, "timeouts" | "limits" | "maxConnections"> {
-  return { timeouts: { ...timeouts }, limits: { ...limits }, maxConnections };
+function _settings({ address, timeouts, limits, maxConnections }: ListenerConfig): Pick<Http1ServerOptions, "listener" | "timeouts" | "limits" | "maxConnections"> {
+  return { listener: address, timeouts: { ...timeouts }, limits: { ...limits }, maxConnections };
 }

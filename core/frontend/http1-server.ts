@@ -56,6 +56,8 @@ export interface Http1ServerOptions {
   handler: Handler;
   /** The listener terminated TLS (default ports are https's). */
   tls: boolean;
+  /** The listener's address as configured, which the access log names. */
+  listener?: string;
   /**
    * Milliseconds (0: none). `request`: from the connection's start, or from the first byte of a
    * later request, until its head is complete (else 408). `keepAlive`: between requests, until
@@ -238,6 +240,8 @@ class _Connection {
   #expired: TimeoutKind | undefined;
   /** Waiting for the next request with nothing of it received. */
   #idle = false;
+  /** When the current request's first byte came (the connection's start for the first one). */
+  #requestStarted = 0;
   /** Aborts the request in flight when the client leaves before its answer is written. */
   #abort: ClientAbort | undefined;
   #body: RequestBody | undefined;
@@ -322,6 +326,8 @@ class _Connection {
       this.#skipEmptyLines();
       const end = findHeadEnd(this.#buffer, Math.max(0, this.#scanned - 3));
       if (end >= 0) {
+        // The request timeout was set at the request's first byte: its start time is the request's.
+        this.#requestStarted = this.#deadline.setAt;
         this.#deadline.clear();
         const head = parseRequestHead(this.#buffer.subarray(0, end), limits);
         this.#buffer = this.#buffer.subarray(end + 4);
@@ -358,7 +364,17 @@ class _Connection {
     const abort = new ClientAbort();
     const body = head.framing.type === "none" ? undefined : new RequestBody(this, head);
     const request = this.#request(head, abort, body);
-    const info: ConnInfo = { remoteAddress: this.#remote.address, tls: this.#options.tls, firstRequest: first };
+    const remote = this.#remote;
+    const info: ConnInfo = {
+      remoteAddress: remote.address,
+      tls: this.#options.tls,
+      firstRequest: first,
+      remotePort: remote.port,
+      listener: this.#options.listener,
+      listenerConnections: this.#server.connections,
+      tlsSession: remote.tls,
+      received: this.#requestStarted,
+    };
     if (head.upgrade) info.takeOver = () => this.#takeOver();
     this.#abort = abort;
     this.#body = body;
@@ -415,6 +431,7 @@ class _Connection {
       framing: framing.type === "length" ? framing.length : framing.type === "chunked" ? -1 : fields.has("content-length") ? 0 : null,
       webSocket: head.upgrade,
       signal,
+      version: head.version,
     };
   }
 

@@ -33,6 +33,7 @@ export class RequestBody implements BodyReader {
   done = false;
   /** The chunked framing broke: the client gets this, whatever the handler answered to the failed upload. */
   malformed: RequestError | undefined;
+  bytesRead = 0;
   #remaining: number;
   #decoder: ChunkedDecoder | undefined;
   /** The chunk last pushed into the decoder: the bytes past the body's end are its tail. */
@@ -59,7 +60,10 @@ export class RequestBody implements BodyReader {
         if (error instanceof ProtocolError) this.malformed = new RequestError(400, error.message);
         throw error;
       }
-      if (piece) return piece;
+      if (piece) {
+        this.bytesRead += piece.length;
+        return piece;
+      }
       if (this.done) return null;
       await this.connection.awaitBody();
     }

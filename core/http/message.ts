@@ -145,6 +145,8 @@ export interface BodyReader {
   read(): Promise<Uint8Array | null>;
   /** The reader stops before the end: whatever feeds the body may stop too. */
   cancel(): void;
+  /** Bytes handed out so far, where the reader counts them (the socket front end's request bodies, chunked ones too). */
+  readonly bytesRead?: number;
 }
 
 /**
@@ -214,6 +216,8 @@ export interface ClientRequest {
   webSocket: boolean;
   /** Aborts when the client leaves before its answer is written. */
   signal: ClientSignal;
+  /** `HTTP/1.1` or `HTTP/1.0` from the request line; undefined on the web front end, where the runtime does not say. */
+  version?: string;
 }
 
 /**

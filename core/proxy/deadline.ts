@@ -18,6 +18,8 @@ export class Deadline {
   #firesAt = 0;
   #expiresAt = Infinity;
   #onExpire: () => void = _noop;
+  /** When it was last set: the socket front end's request-start time comes free with the request timeout. */
+  setAt = 0;
 
   constructor(readonly clock: Clock) {}
 
@@ -25,6 +27,7 @@ export class Deadline {
   set(ms: number, onExpire: () => void): void {
     if (!(ms > 0 && ms < Infinity)) return this.clear();
     const now = this.clock.now();
+    this.setAt = now;
     this.#expiresAt = now + ms;
     this.#onExpire = onExpire;
     if (this.#cancelTimer && this.#firesAt <= this.#expiresAt) return;

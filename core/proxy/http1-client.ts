@@ -88,9 +88,10 @@ export interface UpstreamRequest {
 
 /**
  * A member's answer: its fields belong to the receiver (it may change them), and a body that came
- * whole with the head (small responses) is handed over as bytes, not as a reader.
+ * whole with the head (small responses) is handed over as bytes, not as a reader. `connectMs`:
+ * how long opening a new connection took, absent when a kept-alive one carried the request.
  */
-export type UpstreamResponse = Answer;
+export type UpstreamResponse = Answer & { connectMs?: number };
 
 /** A member's answer to a protocol switch: on 101, its connection and every byte it sent so far. */
 export type UpgradeAnswer =
@@ -300,8 +301,12 @@ export class Http1Client {
       const response = await this.#exchange(pooled, true, call);
       if (response) return response;
     }
+    const connecting = this.#clock.now();
     const conn = await this.#open(origin, key, signal, timeouts.connect);
-    return (await this.#exchange(conn, false, call))!;
+    const connectMs = this.#clock.now() - connecting;
+    const response = (await this.#exchange(conn, false, call))!;
+    response.connectMs = connectMs;
+    return response;
   }
 
   /**

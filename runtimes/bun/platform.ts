@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { readdirSync, readFileSync, watch } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, watch, writeSync } from "node:fs";
 import { rename } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Platform } from "../../core/platform.ts";
@@ -15,6 +15,7 @@ import { bindDatagram } from "./udp.ts";
 import { listenStream } from "./listen.ts";
 import { listenConnections } from "./listen-connections.ts";
 import { runCommand } from "./command.ts";
+import { connectUnixDatagram } from "./unix-datagram.ts";
 
 export const platform: Platform = {
   runtime: `bun ${Bun.version}`,
@@ -61,4 +62,15 @@ export const platform: Platform = {
   stdout: (line) => void process.stdout.write(line + "\n"),
   stderr: (line) => void process.stderr.write(line + "\n"),
   exit: (code) => process.exit(code),
+  async openAppendFile(path) {
+    const fd = openSync(path, "a");
+    return {
+      write(text) {
+        const bytes = Buffer.from(text);
+        for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
+      },
+      close: () => closeSync(fd),
+    };
+  },
+  connectUnixDatagram,
 };

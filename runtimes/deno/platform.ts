@@ -12,6 +12,7 @@ import { bindDatagram } from "./udp.ts";
 import { listenStream } from "./listen.ts";
 import { listenConnections } from "./listen-connections.ts";
 import { runCommand } from "./command.ts";
+import { connectUnixDatagram } from "./unix-datagram.ts";
 
 export const platform: Platform = {
   runtime: `deno ${Deno.version.deno}`,
@@ -66,4 +67,16 @@ export const platform: Platform = {
   stdout: (line) => console.log(line),
   stderr: (line) => console.error(line),
   exit: (code) => Deno.exit(code),
+  async openAppendFile(path) {
+    const file = await Deno.open(path, { append: true, create: true });
+    const encoder = new TextEncoder();
+    return {
+      write(text) {
+        const bytes = encoder.encode(text);
+        for (let written = 0; written < bytes.length;) written += file.writeSync(bytes.subarray(written));
+      },
+      close: () => file.close(),
+    };
+  },
+  connectUnixDatagram,
 };

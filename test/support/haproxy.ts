@@ -61,6 +61,9 @@ export interface HaproxyOptions {
   timeouts?: Partial<Record<"http-request" | "http-keep-alive" | "client" | "connect" | "server", string>>;
   /** Extra lines for the defaults section, e.g. `retries 1`. */
   defaults?: string[];
+  /** Extra lines for the global and frontend sections, e.g. `log stdout format raw local0`, `capture request header X-Request-Id len 64`. */
+  global?: string[];
+  frontend?: string[];
 }
 
 export interface HaproxyProcess {
@@ -82,6 +85,7 @@ export function haproxyConfig(port: number, options: HaproxyOptions): string {
   return [
     "global",
     "  maxconn 4096",
+    ...(options.global ?? []).map((line) => `  ${line}`),
     "defaults",
     "  mode http",
     "  option http-keep-alive",
@@ -90,6 +94,7 @@ export function haproxyConfig(port: number, options: HaproxyOptions): string {
     ...(options.defaults ?? []).map((line) => `  ${line}`),
     "frontend fe",
     `  bind 127.0.0.1:${port}`,
+    ...(options.frontend ?? []).map((line) => `  ${line}`),
     ...routed.map((backend) => `  use_backend ${backend.name} if { path_beg ${backend.pathPrefix} }`),
     `  default_backend ${fallback.name}`,
     ...options.backends.flatMap((backend) => [

@@ -1,0 +1,76 @@
+/**
+ * What the access log knows of one request: the balancer fills an {@link AccessRecord} as the
+ * request goes, and the formats of `format.ts` turn it into a line. Field names are the JSON
+ * format's keys.
+ *
+ * @module
+ */
+
+/** How the request's session was handled. */
+export type StickyDecision = "none" | "new" | "hit" | "moved";
+
+/**
+ * HAProxy's session state at disconnection, its first two characters: who ended the exchange
+ * (`C` client, `S` server, `P` proxy refusal, `c`/`s` client or server timeout, `-` nobody: it
+ * ended normally), then in which phase (`R` request, `Q` queue, `C` connect, `H` response head,
+ * `D` data, `-` completed).
+ */
+export type Termination = `${"-" | "C" | "S" | "P" | "c" | "s"}${"-" | "R" | "Q" | "C" | "H" | "D"}`;
+
+/** A type, not an interface: it is also a plain record for a {@link LogSink}. */
+export type AccessRecord = {
+  /** When the request's first byte came (ISO 8601, UTC). */
+  time: string;
+  client: string;
+  clientPort: number | null;
+  /** The listener's address as configured; null on the web front end. */
+  listener: string | null;
+  /** `TLSv1.3`… for a TLS listener, where the runtime tells it. */
+  tlsVersion: string | null;
+  sni: string | null;
+  method: string;
+  /** Path and query as the member gets them. */
+  path: string;
+  httpVersion: string | null;
+  host: string;
+  userAgent: string | null;
+  referer: string | null;
+  status: number;
+  pool: string;
+  member: string | null;
+  sticky: StickyDecision;
+  /** Attempts after the first, and whether one went to another member. */
+  retries: number;
+  redispatched: boolean;
+  /** The last upstream failure's kind (`connect-failure`, `response-timeout`, …), if any. */
+  errorKind: string | null;
+  /** Why tandem answered by itself (refusal or upstream failure), for the operator. */
+  error?: string;
+  termination: Termination;
+  /** Body bytes received from the client and sent to it (an error answer's and a streamed body's included). */
+  bytesIn: number;
+  bytesOut: number;
+  /**
+   * HAProxy's TR/Tw/Tc/Tr/Ta in ms: receiving the request head, waiting in the queue, connecting
+   * to the member (0 on a kept-alive connection), waiting for its response head, and the whole
+   * exchange from the first byte to the last one sent. Null: the phase was not reached.
+   */
+  requestMs: number | null;
+  queueMs: number | null;
+  connectMs: number | null;
+  responseMs: number | null;
+  totalMs: number;
+  /** Requests in flight in the process, connections on the listener, requests in flight on the pool and on the member, when the line was written (HAProxy's ac/fc/bc/sc). */
+  processInFlight: number;
+  listenerConnections: number | null;
+  poolInFlight: number;
+  memberInFlight: number;
+  /**
+   * Requests ahead of this one when it joined the pool's queue, waiting for its session's own
+   * member or for any member (HAProxy's sq/bq); 0 when it did not wait.
+   */
+  memberQueuePosition: number;
+  poolQueuePosition: number;
+  requestId: string | null;
+  traceId: string | null;
+};
