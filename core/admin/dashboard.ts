@@ -1,9 +1,20 @@
 /**
  * The admin dashboard: one self-contained HTML page (inline CSS and JS, no external assets) that
  * the admin app serves at `GET /` without auth. The page asks for a token once (kept in
- * sessionStorage, sent only as `Authorization: Bearer`), polls `api/v1/status` every 2 s and
- * after each change, and PATCHes `api/v1/pools/{pool}/members/{member}` (all relative to the
- * page, so the app may be mounted under a prefix ending in `/`).
+ * sessionStorage, sent only as `Authorization: Bearer`), or takes it from the address's fragment
+ * (`/#token=…`, for a wall display: a fragment never reaches a server or a Referer, and the page
+ * removes it from the address at once). It asks `api/v1/whoami` once: a read-scope token gets no
+ * controls. It polls `api/v1/status` and `api/v1/history` every 2 s and after each change, and
+ * PATCHes `api/v1/pools/{pool}/members/{member}` (all relative to the page, so the app may be
+ * mounted under a prefix ending in `/`).
+ *
+ * Per pool: facts (the `usable` count agrees with the "no usable member" badge by construction:
+ * both come from the members' `usable`), the charts of `dashboard-charts.ts`, and the member
+ * table: state and time in it (since the later of the last health transition and activation
+ * change), totals (requests, 4xx, 5xx, failures, retries / redispatches, bytes), check counters,
+ * downtime. Draining, stopping or zeroing the weight of a pool's last usable member asks a
+ * different question, naming the consequence. The table exports as CSV or JSON (one row per
+ * member, the same columns).
  *
  * Each poll also asks `api/v1/vrrp` and `api/v1/cluster`; they answer 404 when `vrrp` / `cluster`
  * is not configured, and then their part of the Failover panel is hidden (the panel too, when
@@ -11,13 +22,15 @@
  * virtual addresses, trackers, last transition), the wait for the session table after a start
  * (`sync`), and each replication peer (state, inbound, last contact, lag, resyncs, last error).
  *
- * Rates are computed in the browser from two consecutive polls: req/s = Δrequests / Δt and
- * error rate = Δfailures / Δrequests (`–` on the first poll, when a counter went backwards, or
- * when no request arrived). Latency comes from `p50Ms` / `p99Ms` (null: `–`). All API text goes through textContent; the script never uses
+ * A member's req/s is computed in the browser from two consecutive polls, Δrequests / Δt (`–` on
+ * the first poll or when the counter went backwards). Latency comes from `p50Ms` / `p99Ms` (null:
+ * `–`). All API text goes through textContent; the script never uses
  * innerHTML. The page has an inline script, so a Content-Security-Policy must allow it.
  *
  * @module
  */
+import { chartsCss, chartsScript } from "./dashboard-charts.ts";
+
 export const dashboardHtml: string = `<!doctype html>
 <html lang="en">
 <head>
@@ -35,12 +48,12 @@ header{display:flex;gap:20px;align-items:center;padding:10px 20px;background:#1c
 header h1{font-size:17px;margin:0;letter-spacing:.02em}
 header .meta{display:flex;gap:16px;color:#b7c2d0;font-size:13px;flex:1;flex-wrap:wrap}
 header .meta b{color:#fff;font-weight:600}
-main{padding:16px 20px;max-width:1500px;margin:auto}
+main{padding:16px 20px;max-width:1900px;margin:auto}
 .card{background:var(--card);border:1px solid var(--line);border-radius:8px;box-shadow:0 1px 2px rgba(20,30,50,.05)}
 .login{max-width:360px;margin:60px auto;padding:24px;display:grid;gap:10px}
 .login h2{margin:0 0 4px;font-size:18px}
 input{font:inherit;padding:6px 8px;border:1px solid #b9c3d0;border-radius:5px;background:#fff;color:inherit}
-input[type=number]{width:54px;padding:3px 4px}
+input[type=number]{width:48px;padding:3px 4px}
 input:disabled{background:#eef1f5;color:var(--muted)}
 button{font:inherit;font-size:13px;padding:4px 10px;border:1px solid #b9c3d0;border-radius:5px;background:#fff;color:var(--ink);cursor:pointer}
 button:hover:not(:disabled){background:#eef2f8}
@@ -54,7 +67,7 @@ header button:hover:not(:disabled){background:#2c3745}
 .banner{padding:8px 12px;margin-bottom:12px;border-radius:6px;background:#fdecea;color:#8a1c17;border:1px solid #f3c2bf}
 .notice{padding:8px 12px;margin-bottom:12px;border-radius:6px;background:#eef3fd;border:1px solid #c9d7f5}
 .notice.bad{background:#fdecea;border-color:#f3c2bf;color:#8a1c17}
-section.pool,section.failover{margin-bottom:18px;overflow-x:auto}
+section.pool,section.failover{margin-bottom:18px}section.failover,.table-wrap{overflow-x:auto}
 .pool-head{display:flex;align-items:baseline;gap:18px;padding:10px 14px;border-bottom:1px solid var(--line);flex-wrap:wrap}
 .pool-head h2{margin:0;font-size:16px}.pool-head h3{margin:0;font-size:14px}
 .failover .part+.part{border-top:1px solid var(--line)}
@@ -64,25 +77,30 @@ dl.facts div{display:flex;gap:5px}dl.facts dd{margin:0;color:var(--ink);font-wei
 .badge{font-size:12px;font-weight:600;padding:1px 8px;border-radius:10px;background:#fdecea;color:var(--down)}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{padding:4px 6px;text-align:left;border-bottom:1px solid var(--line);white-space:nowrap;vertical-align:middle}
-thead th{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);background:#f8fafc;font-weight:600}
+thead th{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);background:#f8fafc;font-weight:600;white-space:normal}
 tbody tr:hover{background:#f7f9fc}
 tbody th{font-weight:600}
 .num{text-align:right;font-variant-numeric:tabular-nums}
-.sub{color:var(--muted);font-size:12px;font-weight:400;margin-left:8px}
+.sub{color:var(--muted);font-size:12px;font-weight:400;margin-left:8px}section.pool tbody th .sub{display:block;margin:0}
 .why{display:block;color:var(--down);font-size:11px;max-width:150px;overflow:hidden;text-overflow:ellipsis}
-td.check{max-width:210px;overflow:hidden;text-overflow:ellipsis}td.clip{max-width:360px;overflow:hidden;text-overflow:ellipsis}
+td.check{max-width:170px;overflow:hidden;text-overflow:ellipsis}td.clip{max-width:360px;overflow:hidden;text-overflow:ellipsis}
 .note{display:block;color:var(--muted);font-size:11px;max-width:260px;overflow:hidden;text-overflow:ellipsis}
 .pill{display:inline-block;min-width:64px;text-align:center;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px;font-weight:600}
 .s-up{background:var(--up)}.s-down{background:var(--down)}.s-draining{background:var(--drain)}.s-stopped{background:var(--stop)}
 .s-master{background:var(--up)}.s-fault{background:var(--down)}.s-backup,.s-initialize{background:var(--stop)}
 .warn{color:var(--drain);font-weight:600}.muted{color:var(--stop);font-weight:600}.bad{color:var(--down);font-weight:600}.ok{color:var(--up)}
-td.actions>*+*{margin-left:4px}
+td.actions>*+*{margin-left:4px}td.actions button{padding:3px 7px}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 dialog{border:1px solid var(--line);border-radius:8px;padding:20px;max-width:420px;box-shadow:0 10px 30px rgba(0,0,0,.2)}
 dialog::backdrop{background:rgba(20,30,45,.35)}
 dialog h2{margin:0 0 8px;font-size:16px}
 dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
-</style>
+dialog.danger{border:3px solid var(--down)}dialog.danger h2{color:var(--down)}
+dialog.danger button.primary{background:var(--down);border-color:var(--down)}
+.toolbar{display:flex;gap:8px;align-items:center;margin-bottom:12px}.toolbar .who{flex:1;color:var(--muted)}
+.readonly .actions{display:none}
+dl.facts dd.bad{color:var(--down)}dl.facts dd.warn{color:var(--drain)}
+${chartsCss}</style>
 </head>
 <body>
 <header>
@@ -104,6 +122,8 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
 <div id="dash" hidden>
 <div id="banner" class="banner" role="alert" hidden></div>
 <div id="readonly" class="notice bad" hidden>This token is read-only: changes are not allowed.</div>
+<div class="toolbar"><span id="who" class="who"></span>
+<button type="button" id="export-csv">Export CSV</button><button type="button" id="export-json">Export JSON</button></div>
 <div id="status" class="notice" role="status" hidden></div>
 <p id="loading">Loading…</p>
 <section id="failover" class="card failover" aria-labelledby="failover-title" hidden>
@@ -128,7 +148,7 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
 <form method="dialog">
 <h2 id="confirm-title">Confirm change</h2>
 <p id="confirm-text"></p>
-<div class="btns"><button value="cancel" id="confirm-cancel">Cancel</button><button value="ok" class="primary">Confirm</button></div>
+<div class="btns"><button value="cancel" id="confirm-cancel">Cancel</button><button value="ok" class="primary" id="confirm-ok">Confirm</button></div>
 </form>
 </dialog>
 <script>
@@ -137,7 +157,7 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
   const API = "api/v1/", TOKEN_KEY = "tandem.adminToken", POLL_MS = 2000, DASH = "\\u2013";
   const $ = (id) => document.getElementById(id);
   let token = sessionStorage.getItem(TOKEN_KEY) || "", timer = 0, polling = false, again = false;
-  let readOnly = false, pending = null, seq = 0;
+  let readOnly = false, pending = null, seq = 0, lastDoc = null;
   const pools = new Map(), samples = new Map(), instances = new Map(), peers = new Map();
 
   function el(tag, cls, text) {
@@ -164,7 +184,14 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
     return v >= 1000 ? (v / 1000).toFixed(2) + " s" : v < 10 ? v.toFixed(1) + " ms" : Math.round(v) + " ms";
   }
   const rate = (v) => v < 10 ? v.toFixed(1) : String(Math.round(v));
-
+  function bytes(v) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return (i === 0 || v >= 10 ? Math.round(v) : v.toFixed(1)) + " " + units[i];
+  }
+  const clockTime = (iso) => new Date(iso).toLocaleTimeString();
+${chartsScript}
   async function api(method, path, body) {
     const headers = { Authorization: "Bearer " + token, Accept: "application/json" };
     if (body) headers["Content-Type"] = "application/json";
@@ -182,7 +209,8 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
   const optional = (path) => api("GET", path).catch((e) => { if (e.status === 404) return null; throw e; });
 
   function signOut(message) {
-    token = ""; readOnly = false;
+    token = ""; readOnly = false; lastDoc = null;
+    document.body.classList.remove("readonly");
     sessionStorage.removeItem(TOKEN_KEY);
     clearTimeout(timer);
     pools.forEach((p) => p.section.remove()); pools.clear(); samples.clear(); renderFailover(null, null);
@@ -197,12 +225,11 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
     if (polling) { again = true; return; }
     polling = true;
     try {
-      const [doc, vrrp, cluster] = await Promise.all([api("GET", "status"), optional("vrrp"), optional("cluster")]);
+      const [doc, history, vrrp, cluster] = await Promise.all([api("GET", "status"), optional("history"), optional("vrrp"), optional("cluster")]);
       if (!token) return;
-      const t0 = performance.now();
-      render(doc, t0);
+      lastDoc = doc;
+      render(doc, history, performance.now());
       renderFailover(vrrp, cluster);
-      performance.measure("tandem-render", { start: t0, end: performance.now() });
       show($("banner"), false);
     } catch (e) {
       if (e.status === 401) return signOut(e.message);
@@ -215,7 +242,7 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
     }
   }
 
-  function render(doc, now) {
+  function render(doc, history, now) {
     show($("loading"), false); show($("meta"), true);
     put($("runtime"), doc.runtime);
     put($("uptime"), age(Date.now() - Date.parse(doc.startedAt)));
@@ -230,6 +257,9 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
       before = view.section.nextSibling;
       seen.add(p.name);
       updatePool(view, p, now);
+      const h = history && history.pools.find((x) => x.name === p.name);
+      show(view.charts.box, Boolean(h));
+      if (h) drawCharts(view.charts, h, history.intervalMs);
     }
     for (const [name, view] of pools) if (!seen.has(name)) { view.section.remove(); pools.delete(name); }
   }
@@ -315,55 +345,63 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
     keyed(peers, $("peer-rows"), cluster ? cluster.peers : [], (p) => p.name, makePeer, updatePeer);
   }
 
+  // Header, cell class; the cells of a row follow this order (see makeRow).
+  const COLUMNS = [["Member", ""], ["State", ""], ["In state", ""], ["Activation", ""], ["Weight (eff.)", "num"], ["Active", "num"],
+    ["Req/s", "num"], ["Requests", "num"], ["4xx / 5xx", "num"], ["Failures", "num"], ["Retr / redisp", "num"], ["Bytes in / out", "num"],
+    ["p50", "num"], ["p99", "num"], ["Checks (fail)", "num"], ["Downtime", "num"], ["Last check", ""], ["Actions", "actions"]];
+  const CELLS = ["state", "since", "activation", "weight", "active", "rps", "requests", "classes", "failures", "retries", "bytes",
+    "p50", "p99", "checks", "downtime", "check"];
+
   function makePool(name) {
     const section = el("section", "card pool"), head = el("div", "pool-head"), h = el("h2", "", name);
     h.id = "pool-" + (++seq);
     section.setAttribute("aria-labelledby", h.id);
     const facts = el("dl", "facts"), dd = {};
-    for (const [key, label] of [["strategy", "strategy"], ["sticky", "sticky"], ["entries", "sticky entries"], ["queue", "queue"], ["up", "up"], ["rps", "req/s"]]) {
-      const d = el("div"); d.append(el("dt", "", label), dd[key] = el("dd")); facts.append(d);
+    const fact = {};
+    for (const [key, label] of [["strategy", "strategy"], ["sticky", "sticky"], ["sessions", "sessions"], ["queue", "queue"], ["usable", "usable"], ["rps", "req/s"]]) {
+      const d = fact[key] = el("div"); d.append(el("dt", "", label), dd[key] = el("dd")); facts.append(d);
     }
     const badge = el("span", "badge", "no usable member");
     head.append(h, facts, badge);
     const table = el("table"), tr = el("tr"), tbody = el("tbody");
     table.setAttribute("aria-labelledby", h.id);
-    for (const c of ["Member", "State", "Activation", "Weight (eff.)", "Active", "Req/s", "Errors", "p50", "p99", "Last check", "Actions"]) {
-      const th = el("th", /^(Weight|Active|Req|Errors|p\\d)/.test(c) ? "num" : "", c); th.scope = "col"; tr.append(th);
-    }
+    for (const [c, cls] of COLUMNS) { const th = el("th", cls, c); th.scope = "col"; tr.append(th); }
     table.append(el("thead"), tbody); table.tHead.append(tr);
-    section.append(head, table);
-    return { name, section, dd, badge, tbody, rows: new Map() };
+    const charts = makeCharts(name), wrap = el("div", "table-wrap");
+    wrap.append(table);
+    section.append(head, charts.box, wrap);
+    return { name, section, dd, fact, badge, charts, tbody, rows: new Map(), usableMembers: 0 };
   }
 
   function updatePool(view, p, now) {
     put(view.dd.strategy, p.strategy); put(view.dd.sticky, p.stickyMode);
-    put(view.dd.entries, p.stickyEntries); put(view.dd.queue, p.queueLength, p.queueLength > 0 ? "warn" : "");
-    show(view.badge, !p.usable);
+    // Only a mode with a table (learn) has sessions to count.
+    show(view.fact.sessions, p.stickyEntries !== null);
+    put(view.dd.sessions, p.stickyEntries ?? ""); put(view.dd.queue, p.queueLength, p.queueLength > 0 ? "warn" : "");
+    view.usableMembers = p.members.filter((m) => m.usable).length;
+    show(view.badge, view.usableMembers === 0);
+    put(view.dd.usable, view.usableMembers + "/" + p.members.length, view.usableMembers === 0 ? "bad" : view.usableMembers < p.members.length ? "warn" : "");
     const seen = new Set();
-    let before = view.tbody.firstChild, up = 0, total = 0, known = false;
+    let before = view.tbody.firstChild, total = 0, known = false;
     for (const m of p.members) {
       let row = view.rows.get(m.name);
-      if (!row) { row = makeRow(p.name, m.name); view.rows.set(m.name, row); }
+      if (!row) { row = makeRow(view, m.name); view.rows.set(m.name, row); }
       if (row.tr !== before) view.tbody.insertBefore(row.tr, before);
       before = row.tr.nextSibling;
       seen.add(m.name);
       const rps = updateRow(row, p.name, m, now);
-      if (m.state === "up") up++;
       if (rps !== null) { total += rps; known = true; }
     }
     for (const [name, row] of view.rows) if (!seen.has(name)) { row.tr.remove(); view.rows.delete(name); samples.delete(p.name + "\\u0000" + name); }
-    put(view.dd.up, up + "/" + p.members.length, up < p.members.length ? "warn" : "");
     put(view.dd.rps, known ? rate(total) : DASH);
   }
 
-  function makeRow(pool, member) {
-    const tr = el("tr"), name = el("th"), cells = {};
+  function makeRow(view, member) {
+    const pool = view.name, tr = el("tr"), name = el("th"), cells = {};
     name.scope = "row";
     name.append(el("span", "", member), cells.url = el("span", "sub"));
     tr.append(name);
-    for (const key of ["state", "activation", "weight", "active", "rps", "errors", "p50", "p99", "check"]) {
-      tr.append(cells[key] = el("td", /^(weight|active|rps|errors|p\\d)/.test(key) ? "num" : key));
-    }
+    CELLS.forEach((key, i) => { tr.append(cells[key] = el("td", COLUMNS[i + 1][1] || key)); });
     cells.pill = el("span"); cells.reason = el("span", "why");
     cells.state.append(cells.pill, cells.reason);
     const actions = el("td", "actions"), buttons = [];
@@ -371,22 +409,30 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
       const b = el("button", "", text); b.type = "button"; b.setAttribute("aria-label", label + " " + member);
       b.addEventListener("click", act); buttons.push(b); actions.append(b); return b;
     };
-    const setActivation = (activation, verb) => () => ask(verb + " " + member + " in pool " + pool + " (activation " + activation + ")?",
-      () => change(pool, member, { activation }, verb + " " + member));
-    const drain = button("Drain", setActivation("disabled", "Drain"), "Drain");
-    const stop = button("Stop", setActivation("stopped", "Stop"), "Stop");
+    // Taking the last usable member out leaves the pool with nothing for new requests: say so, and ask differently.
+    const last = () => row.usable && view.usableMembers === 1;
+    const setActivation = (activation, verb, consequence) => () => {
+      const act = () => change(pool, member, { activation }, verb + " " + member);
+      if (last() && consequence) return warn(verb, member, pool, consequence, act);
+      ask(verb + " " + member + " in pool " + pool + " (activation " + activation + ")?", act);
+    };
+    const drain = button("Drain", setActivation("disabled", "Drain",
+      "new requests and new sessions get 503 until a member is enabled; sessions already on " + member + " are still served."), "Drain");
+    const stop = button("Stop", setActivation("stopped", "Stop",
+      "every request to the pool gets 503, sessions on " + member + " included, until a member is enabled."), "Stop");
     const enable = button("Enable", setActivation("active", "Enable"), "Enable");
     const input = el("input"), label = el("label", "sr", "Weight for " + member);
     input.type = "number"; input.min = "0"; input.max = "256"; input.step = "1"; input.id = "w" + (++seq); label.htmlFor = input.id;
     actions.append(label, input);
-    const row = { tr, cells, input, buttons, drain, stop, enable, dirty: false, activation: "" };
+    const row = { tr, cells, input, buttons, drain, stop, enable, dirty: false, activation: "", usable: false };
     input.addEventListener("input", () => { row.dirty = true; });
     input.addEventListener("keydown", (event) => { if (event.key === "Enter") setWeight.click(); });
     const setWeight = button("Set weight", () => {
       const weight = Number(input.value);
       if (input.value === "" || !Number.isInteger(weight) || weight < 0 || weight > 256) return status("Weight must be a whole number from 0 to 256.", true);
-      ask("Set the weight of " + member + " in pool " + pool + " to " + weight + "?",
-        () => change(pool, member, { weight }, "Set weight of " + member).then(() => { row.dirty = false; }));
+      const act = () => change(pool, member, { weight }, "Set weight of " + member).then(() => { row.dirty = false; });
+      if (weight === 0 && last()) return warn("Set the weight to 0 of", member, pool, "new requests and new sessions get 503 until a member takes them again.", act);
+      ask("Set the weight of " + member + " in pool " + pool + " to " + weight + "?", act);
     }, "Set weight of");
     tr.append(actions);
     return row;
@@ -396,15 +442,11 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
     // Rates over the interval since the last sample at least 1 s old (an immediate re-poll after
     // a change keeps the previous rates rather than dividing a few requests by a few ms).
     const c = row.cells, key = pool + "\\u0000" + m.name, prev = samples.get(key);
-    let rps = null, errors = null;
-    if (prev && now - prev.t < 1000 && m.requests >= prev.requests) ({ rps, errors } = prev);
+    let rps = null;
+    if (prev && now - prev.t < 1000 && m.requests >= prev.requests) rps = prev.rps;
     else {
-      if (prev && m.requests >= prev.requests && m.failures >= prev.failures) {
-        const dr = m.requests - prev.requests;
-        rps = dr / ((now - prev.t) / 1000);
-        if (dr > 0) errors = Math.min(1, (m.failures - prev.failures) / dr);
-      }
-      samples.set(key, { t: now, requests: m.requests, failures: m.failures, rps, errors });
+      if (prev && m.requests >= prev.requests) rps = (m.requests - prev.requests) / ((now - prev.t) / 1000);
+      samples.set(key, { t: now, requests: m.requests, rps });
     }
     const shown = m.activation === "stopped" ? "stopped" : m.state === "down" ? "down" : m.activation === "disabled" ? "draining" : "up";
     put(c.url, String(m.url).replace(/^http:\\/\\//, ""));
@@ -412,19 +454,29 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
     put(c.reason, m.state === "up" ? "" : m.stateReason || "");
     show(c.reason, m.state !== "up");
     c.state.title = (m.stateReason || m.state) + " since " + m.since;
+    // The shown state changes with health and with activation: its age is from the later of the two.
+    const changed = [m.transitions > 0 ? m.since : null, m.activationSince].filter(Boolean).sort().pop();
+    put(c.since, age(Date.now() - Date.parse(changed || m.since)) + " \\u00b7 " + (changed ? clockTime(changed) : "no change"));
+    c.since.title = changed ? "last change " + changed : "as at the start, " + m.since;
     put(c.activation, m.activation, { active: "", disabled: "warn" }[m.activation] ?? "muted");
     put(c.weight, m.weight === m.effectiveWeight ? String(m.weight) : m.weight + " (" + m.effectiveWeight + ")");
     put(c.active, m.maxconn > 0 ? m.active + "/" + m.maxconn : m.active);
     put(c.rps, rps === null ? DASH : rate(rps));
-    put(c.errors, errors === null ? DASH : (errors * 100).toFixed(errors > 0 && errors < 0.1 ? 1 : 0) + "%",
-      "num" + (errors > 0.05 ? " bad" : errors > 0 ? " warn" : ""));
+    put(c.requests, m.requests);
+    put(c.classes, m.responses["4xx"] + " / " + m.responses["5xx"], "num" + (m.responses["5xx"] > 0 ? " bad" : m.responses["4xx"] > 0 ? " warn" : ""));
+    put(c.failures, m.failures, "num" + (m.failures > 0 ? " bad" : ""));
+    put(c.retries, m.retries + " / " + m.redispatches);
+    put(c.bytes, bytes(m.bytesIn) + " / " + bytes(m.bytesOut));
     put(c.p50, ms(m.p50Ms));
     put(c.p99, ms(m.p99Ms));
+    put(c.checks, m.lastCheck || m.checks > 0 ? m.checks + " (" + m.failedChecks + ")" : DASH, "num" + (m.failedChecks > 0 ? " warn" : ""));
+    put(c.downtime, m.downtimeMs > 0 ? age(m.downtimeMs) : "none", "num" + (m.downtimeMs > 0 ? " warn" : ""));
     const lc = m.lastCheck;
     put(c.check, lc ? (lc.ok ? "\\u2713 " : "\\u2717 ") + lc.reason + " \\u00b7 " + age(Date.now() - Date.parse(lc.at)) + " ago" : DASH,
       "check" + (lc ? (lc.ok ? " ok" : " bad") : ""));
     c.check.title = lc ? lc.reason + " at " + lc.at + " (" + lc.durationMs + " ms)" : "no check yet";
     row.activation = m.activation;
+    row.usable = m.usable;
     if (row.input.value === String(m.weight)) row.dirty = false;
     else if (!row.dirty && document.activeElement !== row.input) row.input.value = String(m.weight);
     lock(row);
@@ -445,13 +497,20 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
     show($("status"), true);
   }
 
-  function ask(text, action) {
+  function ask(text, action, danger) {
     pending = action;
-    put($("confirm-text"), text);
     const dialog = $("confirm");
+    put($("confirm-title"), danger ? danger.title : "Confirm change");
+    put($("confirm-ok"), danger ? danger.button : "Confirm");
+    put($("confirm-text"), text);
+    dialog.classList.toggle("danger", Boolean(danger));
     dialog.returnValue = "";
     dialog.showModal();
     $("confirm-cancel").focus();
+  }
+  function warn(verb, member, pool, consequence, action) {
+    ask(member + " is the last usable member of pool " + pool + ". " + verb + " " + member + "? Then pool " + pool + " has no usable member: " + consequence,
+      action, { title: "Last usable member of " + pool, button: verb.split(" ")[0] + " anyway" });
   }
 
   async function change(pool, member, body, what) {
@@ -488,10 +547,62 @@ dialog .btns{display:flex;justify-content:flex-end;gap:8px;margin-top:16px}
   });
   $("signout").addEventListener("click", () => signOut(""));
 
-  function start() {
+  $("export-csv").addEventListener("click", () => download("csv"));
+  $("export-json").addEventListener("click", () => download("json"));
+
+  // One row per member, the same columns in both formats.
+  const EXPORTED = ["pool", "member", "url", "state", "stateReason", "since", "transitions", "downtimeMs", "activation", "activationSince",
+    "usable", "weight", "effectiveWeight", "active", "maxconn", "requests", "responses1xx", "responses2xx", "responses3xx", "responses4xx",
+    "responses5xx", "failures", "retries", "redispatches", "bytesIn", "bytesOut", "p50Ms", "p99Ms", "checks", "failedChecks",
+    "lastCheckAt", "lastCheckOk", "lastCheckReason"];
+  function exportRows(doc) {
+    return doc.pools.flatMap((p) => p.members.map((m) => {
+      const row = { ...m, pool: p.name, member: m.name };
+      for (const family of ["1xx", "2xx", "3xx", "4xx", "5xx"]) row["responses" + family] = m.responses[family];
+      row.lastCheckAt = m.lastCheck ? m.lastCheck.at : null;
+      row.lastCheckOk = m.lastCheck ? m.lastCheck.ok : null;
+      row.lastCheckReason = m.lastCheck ? m.lastCheck.reason : null;
+      return Object.fromEntries(EXPORTED.map((key) => [key, row[key] ?? null]));
+    }));
+  }
+  // Quoted as RFC 4180 wants; a text starting like a formula gets a ' so a spreadsheet shows it as text.
+  function csvField(v) {
+    let text = v === null ? "" : String(v);
+    if (typeof v === "string" && /^[=+\\-@\\t\\r]/.test(text)) text = "'" + text;
+    return /[",\\r\\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+  }
+  function download(format) {
+    if (!lastDoc) return;
+    const rows = exportRows(lastDoc);
+    const text = format === "csv"
+      ? [EXPORTED.join(","), ...rows.map((r) => EXPORTED.map((key) => csvField(r[key])).join(","))].join("\\r\\n") + "\\r\\n"
+      : JSON.stringify(rows, null, 2) + "\\n";
+    const a = el("a");
+    a.href = URL.createObjectURL(new Blob([text], { type: format === "csv" ? "text/csv" : "application/json" }));
+    a.download = "tandem-members-" + new Date().toISOString().replace(/[:.]/g, "-") + "." + format;
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }
+
+  async function start() {
     show($("login"), false); show($("dash"), true); show($("signout"), true);
     show($("loading"), true); show($("readonly"), false); show($("status"), false); show($("banner"), false);
+    try {
+      const me = await api("GET", "whoami");
+      readOnly = me.scope !== "admin";
+      document.body.classList.toggle("readonly", readOnly);
+      put($("who"), "signed in as " + me.subject + (readOnly ? " (read-only)" : ""));
+    } catch (e) {
+      if (e.status === 401) return signOut(e.message);
+    }
     poll();
+  }
+  // A wall display opens /#token=…: taken once, then gone from the address bar and the history.
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (fragment.get("token")) {
+    token = fragment.get("token");
+    sessionStorage.setItem(TOKEN_KEY, token);
+    history.replaceState(null, "", location.pathname + location.search);
   }
   if (token) start(); else signOut("");
 })();
