@@ -190,7 +190,7 @@ async function assertBalances(server: Server): Promise<void> {
   }
 
   // Checks run only when traffic arrives; the sick member must be found out and left alone.
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 20_000;
   let sickOut = false;
   while (!sickOut && Date.now() < deadline) {
     await get(`${server.url}/checked`);
@@ -200,10 +200,9 @@ async function assertBalances(server: Server): Promise<void> {
   assert.ok(sickOut, `a health line took "sick" down:\n${server.output()}`);
   for (let i = 0; i < 6; i++) assert.equal((await get(`${server.url}/checked`)).backend, "a");
 
-  const started = Date.now();
+  // The member never answers: only the pool's 300 ms response timeout can end the wait, before get's 10 s.
   const slow = await get(`${server.url}/slow`);
   assert.equal(slow.status, 504, slow.backend);
-  assert.ok(Date.now() - started < 5000, "the response timeout ends the wait");
 }
 
 describe(`edge worker (tests run on ${runtime})`, () => {
