@@ -12,7 +12,7 @@
  * Linux and root only.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jsonLines } from "./json-lines.ts";
@@ -56,6 +56,8 @@ export class VrrpLab {
   readonly prefix = `tv${Math.random().toString(16).slice(2, 8)}`;
   readonly nodes: string[];
   readonly dir = mkdtempSync(join(tmpdir(), "tandem-vrrp-"));
+  /** The backend last started in each node's namespace. */
+  readonly backends = new Map<string, LabProcess>();
   #processes: LabProcess[] = [];
 
   constructor(nodeCount: number) {
@@ -132,6 +134,7 @@ http.createServer((request, response) => response.end(${JSON.stringify(node)})).
 `);
     const backend = this.spawn(node, runtimeArgv(script));
     await backend.waitForLine((line) => line.text === "ready");
+    this.backends.set(node, backend);
     return backend;
   }
 
@@ -155,6 +158,36 @@ http.createServer((request, response) => response.end(${JSON.stringify(node)})).
   /** Whether `node` has the virtual address on its eth0. */
   holdsVip(node: string): boolean {
     return sh(["ip", "-n", this.ns(node), "-4", "addr", "show", "dev", "eth0"], true).stdout.includes(`inet ${VIP}/`);
+  }
+
+  /** eth0's MAC address in `host`'s namespace. */
+  macOf(host: string): string {
+    const mac = sh(["ip", "-n", this.ns(host), "link", "show", "eth0"]).stdout.match(/link\/ether ([0-9a-f:]{17})/)?.[1];
+    if (mac === undefined) throw new Error(`no MAC address on eth0 in ${host}`);
+    return mac;
+  }
+
+  /** The MAC address `host` has in its neighbour (ARP) table for `address`, or undefined. */
+  neighbour(host: string, address: string): string | undefined {
+    return sh(["ip", "-n", this.ns(host), "neigh", "show", address, "dev", "eth0"]).stdout.match(/lladdr ([0-9a-f:]{17})/)?.[1];
+  }
+
+  /** The kernel's UDP counters in `host`'s namespace (/proc/net/snmp is per namespace): InDatagrams, NoPorts… */
+  udpCounters(host: string): Record<string, number> {
+    const [names, values] = sh(["ip", "netns", "exec", this.ns(host), "cat", "/proc/net/snmp"]).stdout.split("\n")
+      .filter((line) => line.startsWith("Udp:"))
+      .map((line) => line.split(/\s+/).slice(1));
+    return Object.fromEntries(names.map((name, index) => [name, Number(values[index])]));
+  }
+
+  /** A directory holding only `tools` (links to the installed ones): a PATH on which nothing else is found. */
+  pathWithOnly(tools: string[]): string {
+    const dir = join(this.dir, `path-${tools.join("-")}`);
+    mkdirSync(dir, { recursive: true });
+    for (const tool of tools.filter((tool) => !existsSync(join(dir, tool)))) {
+      symlinkSync(sh(["sh", "-c", `command -v ${tool}`]).stdout.trim(), join(dir, tool));
+    }
+    return dir;
   }
 
   /** Cuts (or restores) a node's link to the bridge: a partition. */
