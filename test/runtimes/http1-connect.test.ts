@@ -4,6 +4,7 @@ import net from "node:net";
 import https from "node:https";
 import { systemClock } from "../../core/clock.ts";
 import { connect, runtime } from "../support/runtime-connect.ts";
+import { eventually, progressStopped } from "../support/waiting.ts";
 import { Fields } from "../../core/http/message.ts";
 import { toWebResponse } from "../../core/http/web.ts";
 import { Http1Client, type Origin, UpstreamError } from "../../core/proxy/http1-client.ts";
@@ -11,7 +12,6 @@ import { Http1Client, type Origin, UpstreamError } from "../../core/proxy/http1-
 
 const clock = systemClock;
 const TIMEOUTS = { connect: 2000, response: 5000, idle: 5000 };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Test-only P-256 keys, valid 2000-2099. The leaf is for DNS:backend.test and IP:127.0.0.1.
 const CA = `-----BEGIN CERTIFICATE-----
@@ -121,8 +121,8 @@ describe(`${runtime} connect adapter`, () => {
     }));
     const conn = await connect({ hostname: "127.0.0.1", port });
     try {
-      await sleep(300);
-      assert.ok(written < total / 2, `server could write ${written} bytes to a client that does not read`);
+      const [held] = await progressStopped([() => written], total, "the server's writes to stop");
+      assert.ok(held < total / 2, `server could write ${held} bytes to a client that does not read`);
       let received = 0;
       for (let i = 0; i < 1_000_000; i++) {
         const chunk = await conn.read();
@@ -164,8 +164,7 @@ describe(`${runtime} connect adapter`, () => {
       await conn.write(data);
       // Every byte is with the kernel now; closing must not lose the ones still in flight.
       conn.close();
-      for (let i = 0; i < 100 && !result; i++) await sleep(10);
-      assert.deepEqual(await result, { bytes: size, sum: digest(data, 0, 0) });
+      assert.deepEqual(await (await eventually(() => result, 10_000, "the server's side of the connection")), { bytes: size, sum: digest(data, 0, 0) });
     } finally {
       conn.close();
       await new Promise((resolve) => server.close(resolve));

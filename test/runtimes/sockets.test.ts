@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import type { ConnectOptions, RemoteAddress, StreamConnection, StreamListener } from "../../core/ports.ts";
 import { makeCertificates } from "../support/certs.ts";
 import { bindDatagram, connect, listenStream, runCommand, runtime } from "../support/runtime-connect.ts";
-import { eventually, sleep } from "../support/waiting.ts";
+import { eventually, progressStopped, sleep } from "../support/waiting.ts";
 
 const text = (data: Uint8Array) => new TextDecoder().decode(data);
 const bytes = (value: string) => new TextEncoder().encode(value);
@@ -71,7 +71,7 @@ async function checkBackpressure(tls?: { server: { cert: string; key: string; ca
       const writing = sides.map(({ writer, sent }) => writePattern(writer, total, 1 * MiB, sent));
       // Held back: both writers stop taking bytes. A writer that buffered in memory would go on to
       // take all of them, so where they stop is the check, however long a busy machine takes to get there.
-      const heldAt = await stopped(sides.map(({ sent }) => () => sent.bytes), total);
+      const heldAt = await progressStopped(sides.map(({ sent }) => () => sent.bytes), total, "the writers to stop taking bytes");
       for (const held of heldAt) assert.ok(held < total / 2, `a writer was held back (${held} of ${total} bytes taken while nobody read)`);
       await Promise.all([...writing, ...sides.map(({ reader }) => readPattern(reader, total, 4 * MiB))]);
       client.close();
@@ -82,23 +82,6 @@ async function checkBackpressure(tls?: { server: { cert: string; key: string; ca
     }
   });
 }
-
-/**
- * Resolves with the values of `progress` once none has changed over STOPPED_POLLS polls 100 ms
- * apart, or one has reached `total` (a writer that was never held back).
- */
-async function stopped(progress: (() => number)[], total: number): Promise<number[]> {
-  let last = progress.map((read) => read());
-  let unchanged = 0;
-  return await eventually(() => {
-    const now = progress.map((read) => read());
-    unchanged = now.every((value, i) => value === last[i]) ? unchanged + 1 : 0;
-    last = now;
-    return unchanged >= STOPPED_POLLS || now.some((value) => value >= total) ? now : undefined;
-  }, 30_000, "the writers to stop taking bytes", 100);
-}
-
-const STOPPED_POLLS = 5;
 
 async function closing<T>(listener: StreamListener, body: () => Promise<T>): Promise<T> {
   try {
