@@ -101,7 +101,8 @@ function fakeStatus(): FakeStatus {
 
 /**
  * 15 minutes of history: shop's requests climb to 390 in the 120th interval, with 10 quiet
- * intervals (no error rate, no p99) and 5xx answers in every 45th; api is quiet throughout.
+ * intervals (no error rate, no p99) and 5xx answers in every 45th; api is steady with a slow
+ * spell; batch (every member drained) is quiet throughout.
  */
 function fakeHistory(): HistoryDocument {
   const n = 180, intervalMs = 5000;
@@ -109,8 +110,13 @@ function fakeHistory(): HistoryDocument {
   return {
     intervalMs, start: Date.now() - n * intervalMs,
     pools: [
-      { name: "api", requests: new Array(n).fill(0), errors: new Array(n).fill(0), p99Ms: new Array(n).fill(null) },
+      {
+        name: "api", requests: Array.from({ length: n }, (_, i) => 500 + Math.round(80 * Math.sin(i / 9))),
+        errors: Array.from({ length: n }, (_, i) => (i > 140 && i < 150 ? 40 : 0)),
+        p99Ms: Array.from({ length: n }, (_, i) => (i > 140 && i < 150 ? 1400 : 180 + (i % 20))),
+      },
       { name: "shop", requests, errors: requests.map((r, i) => (i % 45 === 0 ? r / 4 : 0)), p99Ms: requests.map((r, i) => (r === 0 ? null : 20 + (i % 60))) },
+      { name: "batch", requests: new Array(n).fill(0), errors: new Array(n).fill(0), p99Ms: new Array(n).fill(null) },
     ],
   };
 }
@@ -607,16 +613,17 @@ test("dashboard: sign in, 50 members live, totals, charts, drain with confirmati
       assert.equal(rps.peakText, "peak 78/s");
       assert.equal(rps.now, String((100 + (179 % 30) * 5) / 5) + "/s");
       const total = rps.values.reduce((sum, v) => sum + v * 5, 0);
-      const sent = fake.history.pools[1].requests.reduce((sum, n) => sum + n, 0);
+      const sent = fake.history.pools.find((pool) => pool.name === "shop")!.requests.reduce((sum, n) => sum + n, 0);
       assert.ok(Math.abs(total - sent) < sent * 0.01, `drawn ${total} requests, the history has ${sent}`);
       const errors = await drawn(page, "shop 5xx error rate");
       assert.equal(errors.values.length, 170, "no error rate for the 10 quiet intervals");
       assert.equal(errors.values.filter((v) => v > 0).length, 4, "5xx in every 45th interval");
       assert.equal(errors.peak, 25);
       assert.equal((await drawn(page, "shop p99 latency")).peak, 79);
-      const quiet = await drawn(page, "api Requests/s");
+      const quiet = await drawn(page, "batch Requests/s");
       assert.deepEqual([quiet.peak, Math.max(...quiet.values), quiet.peakText], [0, 0, "peak 0.0/s"]);
-      assert.equal((await drawn(page, "api p99 latency")).peakText, "no requests");
+      assert.equal((await drawn(page, "batch p99 latency")).peakText, "no requests");
+      assert.equal((await drawn(page, "api p99 latency")).peakText, "peak 1.40 s");
       const chartText = await page.evaluate(`[...document.querySelectorAll("figure.chart .title, figure.chart .now, figure.chart .axis span")]
         .map((e) => parseFloat(getComputedStyle(e).fontSize))`) as number[];
       assert.ok(Math.min(...chartText) >= 16, `chart text at least 16 px (got ${chartText.join(", ")})`);
@@ -659,6 +666,7 @@ test("dashboard: sign in, 50 members live, totals, charts, drain with confirmati
       // The token travels only in the Authorization header.
       assert.ok(fake.urls.every((u) => !u.includes(ADMIN_TOKEN)), fake.urls.join(" "));
 
+      await page.setViewportSize({ width: 1920, height: 1080 });
       await page.evaluate(`document.activeElement.blur(); document.querySelectorAll(".table-wrap").forEach((e) => { e.scrollLeft = 0; })`);
       await page.mouse.move(0, 0);
       await page.evaluate("window.scrollTo(0, 0)");
