@@ -194,8 +194,8 @@ class Lab {
     return this.nodes.get(name)!.process.url;
   }
 
-  async sessions(name: string): Promise<Record<string, string>> {
-    const body = await (await fetch(`${this.nodes.get(name)!.admin}/api/v1/pools/app/sessions?limit=1000`)).json();
+  async sessions(name: string, pool = "app"): Promise<Record<string, string>> {
+    const body = await (await fetch(`${this.nodes.get(name)!.admin}/api/v1/pools/${pool}/sessions?limit=1000`)).json();
     return Object.fromEntries(body.entries.map((entry: { key: string; member: string }) => [entry.key, entry.member]));
   }
 
@@ -319,22 +319,32 @@ describe("replication across a reload and a shutdown", () => {
   const resyncCounters = async (lab: Lab) =>
     Object.fromEntries(await Promise.all(["A", "B"].map(async (name) => [name, (await lab.cluster(name)).peers.map((peer: { resyncsSent: number; resyncsReceived: number }) => [peer.resyncsSent, peer.resyncsReceived])])));
 
-  test("a reload with the cluster section unchanged keeps the peer connected and replicates the reloaded pool; a changed section restarts it", async () => {
+  test("a reload with the cluster section unchanged keeps the peer connected and replicates the reloaded pools; a changed section restarts it", async () => {
     await withLab(["A", "B"], async (lab) => {
       const linesAt = () => ({ A: lab.nodes.get("A")!.process.lines.length, B: lab.nodes.get("B")!.process.lines.length });
-      const replicated = async (what: string) => {
-        const answer = await lab.get("A");
+      const replicated = async (what: string, pool = "app") => {
+        const answer = await lab.get("A", undefined, `/${pool}`);
         assert.ok(answer.session, "the backend handed out a session");
-        await waitFor(async () => (await lab.sessions("B"))[answer.session!] === answer.backend, 10_000, `B learned the session ${what}`);
+        await waitFor(async () => (await lab.sessions("B", pool))[answer.session!] === answer.backend, 10_000, `B learned the session in ${pool} ${what}`);
       };
       await replicated("before the reloads");
       const countersBefore = await resyncCounters(lab);
       const before = linesAt();
 
-      // The pools change (a member's weight), the cluster section does not.
-      await lab.reload("A", (config) => (config.pools.app.members[0].weight = 3));
+      // The pools change (a member's weight, a new learn-mode pool "shop" on both nodes), the cluster section does not.
+      const addShop = (config: any) => {
+        config.pools.shop = structuredClone(config.pools.app);
+        config.routes = [{ path: "/shop", pool: "shop" }];
+        config.defaultPool = "app";
+      };
+      await lab.reload("A", (config) => {
+        addShop(config);
+        config.pools.app.members[0].weight = 3;
+      });
+      await lab.reload("B", addShop);
       assert.equal((await lab.member("A", "m1")).weight, 3, "the reload took effect");
       await replicated("after a reload that left the cluster section alone");
+      await replicated("after the reload that added it", "shop");
       assert.deepEqual(restartSigns(lab, "A", before.A), [], "A's replication kept running");
       assert.deepEqual(restartSigns(lab, "B", before.B), [], "B's connections to A stayed up");
       assert.deepEqual(await resyncCounters(lab), countersBefore, "no resync either way");
