@@ -58,7 +58,7 @@ function listening(port: number): Promise<boolean> {
     const timer = setTimeout(() => {
       socket.destroy();
       resolve(false);
-    }, 3000);
+    }, 10_000);
     socket.on("connect", () => {
       clearTimeout(timer);
       socket.destroy();

@@ -73,7 +73,7 @@ function accessRecords(tandem: TandemProcess): Record<string, unknown>[] {
 }
 
 /** Opens a WebSocket offering `protocols` and resolves with the protocol the client agreed on and the first message. */
-function openWebSocket(url: string, protocols: string[], timeoutMs = 5000): Promise<{ protocol: string; message: string }> {
+function openWebSocket(url: string, protocols: string[], timeoutMs = 10_000): Promise<{ protocol: string; message: string }> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, protocols);
     const timer = setTimeout(() => {
@@ -95,7 +95,7 @@ function openWebSocket(url: string, protocols: string[], timeoutMs = 5000): Prom
 }
 
 /** Resolves with "error" or "open", whichever the client sees first. */
-function webSocketOutcome(url: string, timeoutMs = 5000): Promise<"open" | "error" | "timeout"> {
+function webSocketOutcome(url: string, timeoutMs = 10_000): Promise<"open" | "error" | "timeout"> {
   return new Promise((resolve) => {
     const socket = new WebSocket(url);
     const done = (outcome: "open" | "error" | "timeout") => {
