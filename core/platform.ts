@@ -7,7 +7,7 @@
  * @module
  */
 import type { BindDatagram, Clock, Connect, ListenStream, RemoteAddress, RunCommand, StreamConnection, StreamListener } from "./ports.ts";
-import type { ProcessStats } from "./metrics/process.ts";
+import type { ProcessStats } from "./metrics/process-metrics.ts";
 import type { ListenerTls } from "./tls/certificate.ts";
 
 export type Signal = "SIGTERM" | "SIGINT" | "SIGHUP" | "SIGUSR1";

@@ -25,6 +25,7 @@ import { type Answer, type ClientRequest, textAnswer } from "./http/message.ts";
 import { webHandler } from "./http/web.ts";
 import { VERSION } from "./version.ts";
 import { ListenerSet } from "./frontend/listener-set.ts";
+import { registerProcessMetrics } from "./metrics/process-metrics.ts";
 import { Registry } from "./metrics/registry.ts";
 import { applyOverrides, decodeState, encodeState, runtimeOverrides } from "./balancer/runtime-state.ts";
 import type { Platform } from "./platform.ts";
@@ -148,6 +149,7 @@ class _Process {
     registerVrrpMetrics(this.#registry, this.#vrrp.status);
     this.#replication = createReplicationRole({ clock, connect: platform.connect, listenStream: platform.listenStream, log: this.#log, env, store: this.#store });
     registerReplicationMetrics(this.#registry, this.#replication.status);
+    registerProcessMetrics(this.#registry, () => platform.processStats(), platform.startTime);
     this.#registry.gaugeFn("tandem_build_info", "1, labelled with tandem's version and the runtime it runs on.", ["version", "runtime"], () => [[[VERSION, platform.runtime], 1]]);
     this.#listeners = new ListenerSet(platform, (request, conn) => this.#answer(request, conn), this.#registry);
   }

@@ -354,6 +354,7 @@ class _Balancer implements Balancer {
     ]));
     for (const [name, pool] of previous?.pools ?? []) pool.stopHealth(pools.get(name));
     if (!ports.lazyHealth) for (const pool of pools.values()) pool.startHealth();
+    ports.metrics?.declare(pools);
     const requestId = config.accessLog && config.accessLog.requestId;
     return { config, pools, route: createRouter(config), keepsRequestId: compileCidrs(requestId ? requestId.trustedClients : []) };
   }

@@ -10,17 +10,24 @@ import type { Registry } from "../metrics/registry.ts";
 import { TrafficHistory } from "../metrics/traffic-history.ts";
 import { systemClock } from "../clock.ts";
 import type { Clock } from "../ports.ts";
+import { UPSTREAM_ERROR_KINDS } from "../proxy/http1-client.ts";
 import type { Pool } from "./pool.ts";
 
 export interface BalancerMetrics {
   /** One answered request; `member` is "" when none was chosen. */
   request(pool: string, member: string, status: number, seconds: number): void;
   upstreamError(pool: string, member: string, kind: string): void;
+  /**
+   * Puts every pool's and member's request and error series at 0 (at start and on each reload):
+   * a rate over a series that appears at its first increment misses that increment.
+   */
+  declare(pools: ReadonlyMap<string, Pool>): void;
   reload(result: "ok" | "invalid"): void;
   /** The last minutes of each pool's requests, errors and latency, for the dashboard's charts. */
   readonly history: TrafficHistory;
 }
 
+const STATUS_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export function createBalancerMetrics(registry: Registry, pools: () => ReadonlyMap<string, Pool>, clock: Clock = systemClock): BalancerMetrics {
@@ -78,6 +85,17 @@ export function createBalancerMetrics(registry: Registry, pools: () => ReadonlyM
       history.record(pool, status, seconds * 1000);
     },
     upstreamError: (pool, member, kind) => errors.inc([pool, member, kind]),
+    declare(pools) {
+      for (const pool of pools.values()) {
+        // "": tandem's own answers, when no member was chosen.
+        for (const member of ["", ...pool.members.map((m) => m.name)]) {
+          for (const code of STATUS_CLASSES) requests.inc([pool.name, member, code], 0);
+        }
+        for (const member of pool.members) {
+          for (const kind of UPSTREAM_ERROR_KINDS) errors.inc([pool.name, member.name, kind], 0);
+        }
+      }
+    },
     reload: (result) => reloads.inc([result]),
     history,
   };

@@ -36,14 +36,17 @@ import {
   type ResponseHead,
 } from "./http1-parse.ts";
 
-export type UpstreamErrorKind =
-  | "connect-failure"
-  | "connect-timeout"
-  | "response-timeout"
-  | "empty-response"
-  | "junk-response"
-  | "body-error"
-  | "aborted";
+export const UPSTREAM_ERROR_KINDS = [
+  "connect-failure",
+  "connect-timeout",
+  "response-timeout",
+  "empty-response",
+  "junk-response",
+  "body-error",
+  "aborted",
+] as const;
+
+export type UpstreamErrorKind = typeof UPSTREAM_ERROR_KINDS[number];
 
 /** Every failure of {@link Http1Client.request} and of its response bodies. */
 export class UpstreamError extends Error {

@@ -8,7 +8,7 @@ import { rename } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Platform } from "../../core/platform.ts";
 import { systemClock } from "../../core/clock.ts";
-import { procStats } from "../../core/metrics/process.ts";
+import { procStats } from "../../core/metrics/process-metrics.ts";
 import { startWebWorker } from "../shared/web-worker.ts";
 import { connect } from "./connect.ts";
 import { bindDatagram } from "./udp.ts";

@@ -564,7 +564,10 @@ describe(`admin API on ${runtime}`, () => {
         const key = `app|${line.member ?? ""}|${Math.floor((line.status as number) / 100)}xx`;
         expected.set(key, (expected.get(key) ?? 0) + 1);
       }
-      const requests = new Map(seriesOf(samples, "tandem_requests_total").map((s) => [`${s.labels.pool}|${s.labels.member}|${s.labels.code}`, s.value]));
+      const requestSeries = seriesOf(samples, "tandem_requests_total");
+      // Present at 0 from the start: every member, and "" (tandem's own answers), by every class.
+      assert.deepEqual(new Set(requestSeries.map((s) => `${s.labels.member}|${s.labels.code}`)), new Set(["", "m1", "m2", "dead"].flatMap((m) => ["1xx", "2xx", "3xx", "4xx", "5xx"].map((c) => `${m}|${c}`))));
+      const requests = new Map(requestSeries.filter((s) => s.value > 0).map((s) => [`${s.labels.pool}|${s.labels.member}|${s.labels.code}`, s.value]));
       assert.deepEqual(requests, expected);
       assert.equal([...requests.values()].reduce((a, b) => a + b, 0), 9);
       assert.equal(requests.get("app||5xx"), 1, "the 503 without a member");
@@ -575,6 +578,7 @@ describe(`admin API on ${runtime}`, () => {
       assert.deepEqual(up, { m1: 1, m2: 1, dead: 0 }, "dead rests after refusing a connection");
       const errors = seriesOf(samples, "tandem_upstream_errors_total");
       assert.ok(errors.some((s) => s.labels.member === "dead" && s.labels.kind === "connect-failure" && s.value >= 1), JSON.stringify(errors));
+      assert.equal(errors.find((s) => s.labels.member === "m1" && s.labels.kind === "response-timeout")?.value, 0, "present at 0 from the start");
       assert.deepEqual(seriesOf(samples, "tandem_reloads_total").map((s) => [s.labels.result, s.value]), [["ok", 0], ["invalid", 0]], "present at 0 before any reload");
       const durationCount = seriesOf(samples, "tandem_request_duration_seconds_count");
       assert.deepEqual(durationCount.map((s) => [s.labels.pool, s.value]), [["app", 9]]);
