@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { procStats, type ProcessStats, registerProcessMetrics } from "../../../core/metrics/process.ts";
+import { procStats, type ProcessStats, registerProcessMetrics } from "../../../core/metrics/process-metrics.ts";
 import { Registry } from "../../../core/metrics/registry.ts";
 
 const STATUS = "Name:\tbun\nVmPeak:\t 4000000 kB\nVmSize:\t 3891200 kB\nVmRSS:\t   98304 kB\n";
