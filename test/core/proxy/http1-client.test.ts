@@ -4,7 +4,9 @@ import net from "node:net";
 import http from "node:http";
 import { systemClock } from "../../../core/clock.ts";
 import type { Clock, Connect } from "../../../core/ports.ts";
+import { FakeClock } from "../../support/fake-clock.ts";
 import { connect } from "../../support/runtime-connect.ts";
+import { eventually as eventuallyValue, sleep } from "../../support/waiting.ts";
 import { Fields } from "../../../core/http/message.ts";
 import { readerOf, toWebResponse } from "../../../core/http/web.ts";
 import { type Origin, Http1Client, type RequestTimeouts, UpstreamError, type UpstreamErrorKind } from "../../../core/proxy/http1-client.ts";
@@ -29,7 +31,6 @@ async function responseOf(client: Http1Client, origin: Origin, { headers, body, 
 const clock = systemClock;
 const TIMEOUTS: RequestTimeouts = { connect: 2000, response: 5000, idle: 5000 };
 const encoder = new TextEncoder();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface TestServer {
   port: number;
@@ -115,10 +116,9 @@ async function rejectsWith(promise: Promise<unknown>, kind: UpstreamErrorKind, s
   });
 }
 
-/** Polls `condition` for up to two seconds. */
+/** Polls `condition` until it holds, for at most ten seconds. */
 async function eventually(condition: () => boolean, what: string) {
-  for (let i = 0; i < 200 && !condition(); i++) await sleep(10);
-  assert.ok(condition(), what);
+  await eventuallyValue(() => (condition() ? true : undefined), 10_000, what);
 }
 
 const ok = (body: string, extra = "") =>
@@ -414,13 +414,15 @@ describe("http1 client: request bodies", () => {
 
   test("a client that uploads slowly does not trip the response timeout", async () => {
     const server = await digestServer();
-    const client = new Http1Client({ connect, clock });
+    // Time passes only during the upload: a response timeout started before its end would fire.
+    const fake = new FakeClock();
+    const client = new Http1Client({ connect, clock: fake });
     try {
       let sent = 0;
       const body = new ReadableStream<Uint8Array>({
-        async pull(controller) {
+        pull(controller) {
           if (sent === 4) return controller.close();
-          await sleep(120);
+          fake.advance(120);
           sent++;
           controller.enqueue(new Uint8Array(10));
         },
@@ -773,7 +775,9 @@ describe("http1 client: pooling", () => {
 
   test("idle connections expire after keepAliveTimeout and the pool is bounded", async () => {
     const server = await rawServer(respondToHeads(() => ok("x")));
-    const client = new Http1Client({ connect, clock, keepAliveTimeout: 100, maxIdlePerOrigin: 2 });
+    // Idle time passes when the test says so, not while a busy machine is slow to get to the checks.
+    const fake = new FakeClock();
+    const client = new Http1Client({ connect, clock: fake, keepAliveTimeout: 100, maxIdlePerOrigin: 2 });
     try {
       const responses = await Promise.all(
         Array.from({ length: 4 }, () => responseOf(client, at(server.port), get(), TIMEOUTS)),
@@ -782,6 +786,9 @@ describe("http1 client: pooling", () => {
       assert.equal(server.connections, 4);
       assert.equal(client.idleConnections, 2);
       await eventually(() => server.closedByPeer === 2, "connections over the bound closed");
+      fake.advance(99);
+      assert.equal(client.idleConnections, 2, "not expired before keepAliveTimeout");
+      fake.advance(1);
       await eventually(() => client.idleConnections === 0, "idle connections expired");
       await eventually(() => server.closedByPeer === 4, "expired connections closed");
     } finally {
