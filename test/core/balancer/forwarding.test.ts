@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { createBalancer } from "../../../core/balancer/balancer.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 import { fakeFarm, poolConfig } from "../../support/fake-upstream.ts";
+import { eventually } from "../../support/waiting.ts";
 
 function setup(pool: Record<string, unknown> = {}, names = ["a", "b"]) {
   const clock = new FakeClock(1_000);
@@ -179,14 +180,13 @@ describe("maxconn queue", () => {
     const conn = { remoteAddress: "192.0.2.7", tls: false };
     const first = (await balancer.fetch(new Request("http://t/1"), conn))!;
     const second = balancer.fetch(new Request("http://t/2"), conn);
-    await new Promise((r) => setTimeout(r, 5));
-    assert.equal(balancer.pools.get("app")!.queueLength, 1);
+    await eventually(() => (balancer.pools.get("app")!.queueLength === 1 ? true : undefined), 10_000, "the second request in the queue");
     release[0]();
     await first.text();
     const secondResponse = (await second)!;
     assert.equal(secondResponse.status, 200);
     const third = balancer.fetch(new Request("http://t/3"), conn);
-    await new Promise((r) => setTimeout(r, 5));
+    await eventually(() => (balancer.pools.get("app")!.queueLength === 1 ? true : undefined), 10_000, "the third request in the queue");
     clock.advance(2_001);
     assert.equal((await third)!.status, 503);
     release[1]();

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { createBalancer } from "../../../core/balancer/balancer.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 import { fakeFarm, memberUrl, poolConfig } from "../../support/fake-upstream.ts";
+import { eventually } from "../../support/waiting.ts";
 
 const conn = { remoteAddress: "192.0.2.7", tls: false };
 
@@ -38,13 +39,13 @@ test("reload keeps the state of members with the same name and URL, and learned 
 test("a request in flight during a reload finishes on the old config", async () => {
   const clock = new FakeClock(0);
   const farm = fakeFarm(["a", "b"]);
-  let answer!: () => void;
+  let answer: (() => void) | undefined;
   farm.behave("a", () => new Promise((resolve) => (answer = () => resolve(new Response("old a")))));
   const balancer = createBalancer(poolConfig([{ name: "a" }]), { clock, upstream: farm.upstream, log: () => {} });
   const pending = balancer.fetch(new Request("http://t/"), conn);
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  const answerOld = await eventually(() => answer, 10_000, "the request to reach member a");
   balancer.reload(poolConfig([{ name: "b", url: memberUrl(1) }]));
-  answer();
+  answerOld();
   assert.equal(await (await pending)!.text(), "old a");
   assert.equal(await (await balancer.fetch(new Request("http://t/"), conn))!.text(), "b");
 });

@@ -258,13 +258,13 @@ describe("queue.size", () => {
       const first = (await hold()).answer;
       // `size` requests wait in the queue (no member has a free slot).
       const waiting = Array.from({ length: size }, () => send());
-      await eventually(() => (pool.queueLength === size ? true : undefined), 2000, `${size} queued requests`);
+      await eventually(() => (pool.queueLength === size ? true : undefined), 10_000, `${size} queued requests`);
       let settled = 0;
       for (const w of waiting) w.then(() => settled++);
       // The clock does not move: only an answer given at once can arrive.
       const overflow = await Promise.race([
         send(),
-        new Promise<"still waiting">((resolve) => setTimeout(() => resolve("still waiting"), 2000)),
+        new Promise<"still waiting">((resolve) => setTimeout(() => resolve("still waiting"), 10_000)),
       ]);
       assert.notEqual(overflow, "still waiting", "the request past queue.size waited instead of getting 503 at once");
       assert.equal((overflow as { status: number }).status, 503);
@@ -284,7 +284,7 @@ describe("queue.size", () => {
     const pool = balancer.pools.get("app")!;
     const first = (await hold()).answer;
     const queued = send();
-    await eventually(() => (pool.queueLength === 1 ? true : undefined), 2000, "one queued request");
+    await eventually(() => (pool.queueLength === 1 ? true : undefined), 10_000, "one queued request");
     let answer: { status: number } | undefined;
     queued.then((a) => (answer = a));
     await new Promise((resolve) => setTimeout(resolve, 50));
