@@ -8,9 +8,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { SignJWT } from "jose";
 import { mintToken, type Scope } from "../../core/admin/auth.ts";
 import type { MemberStatus, StatusDocument, StickyEntry } from "../../core/admin/model.ts";
+import type { HistoryDocument } from "../../core/metrics/traffic-history.ts";
 import { type Backend, type BackendHandler, startBackend } from "../support/backends.ts";
 import { call, type Reply } from "../support/admin-call.ts";
 import { freePort } from "../support/ports.ts";
@@ -119,6 +121,18 @@ async function servedBy(url: string, times: number, cookie?: string): Promise<st
     out.push(reply.backend!);
   }
   return out;
+}
+
+/** One GET on a connection of its own (no pooling), so that the kernel picks a worker for each: its status. */
+function getOnNewConnection(port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path, agent: false, headers: { connection: "close" } }, (response) => {
+      response.resume();
+      response.on("end", () => resolve(response.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 /** Waits until exactly `n` stdout lines match (bounded); fails if more do. */
@@ -280,7 +294,8 @@ describe(`admin API on ${runtime}`, () => {
       assert.equal(before.reloads, 0);
       assert.equal(before.pools.length, 1);
       const pool = before.pools[0];
-      assert.deepEqual([pool.name, pool.strategy, pool.stickyMode, pool.usable], ["app", "roundrobin", "none", true]);
+      assert.deepEqual([pool.name, pool.strategy, pool.stickyMode, pool.usable, pool.usableMembers], ["app", "roundrobin", "none", true, 2]);
+      assert.equal(pool.stickyEntries, null, "no table in this sticky mode");
       assert.deepEqual(pool.members.map((m) => [m.name, m.url, m.state, m.activation, m.requests]), [
         ["a", backends[0].url, "up", "active", 0],
         ["b", backends[1].url, "up", "active", 0],
@@ -321,7 +336,9 @@ describe(`admin API on ${runtime}`, () => {
       const notReady = await call(`${admin.base}/readyz`);
       assert.equal(notReady.status, 503);
       assertNoStore(notReady);
-      assert.equal((await status(admin, read)).pools[0].usable, false);
+      const stopped = (await status(admin, read)).pools[0];
+      assert.deepEqual([stopped.usable, stopped.usableMembers, stopped.members.map((m) => [m.state, m.usable])], [false, 0, [["up", false], ["up", false]]]);
+      assert.match(memberOf(await status(admin, read), "app", "a").activationSince ?? "", /^\d{4}-\d\d-\d\dT/);
       assert.equal((await get(`${admin.tandem.url}/`)).status, 503);
       for (const name of ["a", "b"]) assert.equal((await patch(admin, write, "app", name, { activation: "active" })).status, 200);
       assert.equal((await call(`${admin.base}/readyz`)).status, 200);
@@ -752,6 +769,43 @@ describe(`admin API on ${runtime}`, () => {
       assert.equal(logged.actor, "anonymous");
     } finally {
       await tandem.stop();
+      await backend.close();
+    }
+  });
+
+  test("workers: 2: the status document and the charts' history count the requests every worker served", { timeout: 60_000 }, async () => {
+    const backend = await startBackend("a");
+    const port = await freePort();
+    const admin = await startAdmin({ workers: 2, listeners: [{ address: `127.0.0.1:${port}` }], pools: { app: { members: [{ name: "a", url: backend.url }] } } });
+    try {
+      for (const worker of [0, 1]) await admin.tandem.waitForLine((l) => l.event === "listening" && l.worker === worker);
+      const read = await token("read");
+      // Each GET on a connection of its own, so that SO_REUSEPORT hands some to each worker.
+      let sent = 0;
+      const workers = new Set<unknown>();
+      for (let round = 0; round < 10 && workers.size < 2; round++) {
+        for (let i = 0; i < 20; i++) assert.equal(await getOnNewConnection(port, `/history-${++sent}`), 200);
+        await waitCount(admin.tandem, (l) => String(l.path).startsWith("/history-"), sent);
+        for (const line of admin.tandem.lines) if (String(line.path).startsWith("/history-")) workers.add(line.worker);
+      }
+      assert.deepEqual([...workers].sort(), [0, 1], `${sent} requests on new connections reached both workers`);
+
+      const doc = await status(admin, read);
+      assert.deepEqual(doc.workers, { count: 2, reporting: 2, missing: [] });
+      assert.equal(memberOf(doc, "app", "a").requests, sent);
+      // The charts show completed 5 s intervals: wait for the last request's to end.
+      let history: HistoryDocument | undefined;
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        history = (await call(`${admin.base}/api/v1/history`, { token: read })).json as HistoryDocument;
+        if (history.pools[0].requests.reduce((sum, n) => sum + n, 0) === sent || Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      assert.equal(history.pools[0].name, "app");
+      assert.equal(history.pools[0].requests.reduce((sum, n) => sum + n, 0), sent, "every worker's requests in the history");
+      assert.equal(history.pools[0].errors.reduce((sum, n) => sum + n, 0), 0);
+    } finally {
+      await admin.tandem.stop();
       await backend.close();
     }
   });
