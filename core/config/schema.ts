@@ -283,12 +283,14 @@ const AccessLogObjectSchema = v.pipe(
   v.check((log) => log.file === undefined || log.syslog === undefined, "either file or syslog, not both"),
 );
 
+const AccessLogInputSchema = v.union([v.boolean(), AccessLogObjectSchema], "true, false or an object {format, file | syslog, requestId, tracing}");
+
 /**
  * `true` is the object form's defaults (JSON lines on stdout), `false` no access log. Chosen by the
  * input's type, so a wrong object is refused for what is wrong inside it.
  */
 export const AccessLogSchema = v.pipe(
-  v.lazy((input) => (typeof input === "boolean" ? v.boolean() : AccessLogObjectSchema)),
+  v.lazy((input) => (typeof input === "boolean" ? v.boolean() : typeof input === "object" && input !== null ? AccessLogObjectSchema : AccessLogInputSchema)),
   v.transform((value): AccessLogConfig | false => (value === true ? v.parse(AccessLogObjectSchema, {}) : value)),
 );
 
