@@ -287,7 +287,9 @@ const AccessLogInputSchema = v.union([v.boolean(), AccessLogObjectSchema], "true
 
 /**
  * `true` is the object form's defaults (JSON lines on stdout), `false` no access log. Chosen by the
- * input's type, so a wrong object is refused for what is wrong inside it.
+ * input's type, so a wrong object is refused for what is wrong inside it (a union would only say
+ * that none of its options fit); anything else, and the JSON Schema (made without an input), get
+ * the union.
  */
 export const AccessLogSchema = v.pipe(
   v.lazy((input) => (typeof input === "boolean" ? v.boolean() : typeof input === "object" && input !== null ? AccessLogObjectSchema : AccessLogInputSchema)),
