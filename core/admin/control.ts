@@ -6,7 +6,7 @@
  * first gathers the other workers' (worker-sync.ts) and merges them with its own. State (health,
  * activation, weights, sticky entries, checks) is worker 0's, which decides it; counts of events
  * and of requests in flight or queued add up; latency percentiles are taken over the pooled
- * samples of every worker's window.
+ * samples of every worker's window; the traffic histories add up interval by interval.
  *
  * @module
  */
@@ -233,14 +233,14 @@ export function workerStats(want: StatsWant, own: { registry: Registry; balancer
     case "metrics":
       return { metrics: own.registry.snapshot() };
     case "status":
-      return { pools: poolCounters(own.balancer) };
+      return { pools: _poolCounters(own.balancer) };
     case "history":
       return { history: own.history.snapshot() };
   }
 }
 
 /** This worker's counters of every pool: what another worker sends worker 0 for the status API. */
-export function poolCounters(balancer: Balancer): PoolCounters[] {
+function _poolCounters(balancer: Balancer): PoolCounters[] {
   return [...balancer.pools.values()].map((pool) => ({
     name: pool.name,
     queueLength: pool.queueLength,

@@ -15,7 +15,7 @@ import type { MemberStatus, StatusDocument, StickyEntry } from "../../core/admin
 import type { HistoryDocument } from "../../core/metrics/traffic-history.ts";
 import { type Backend, type BackendHandler, startBackend } from "../support/backends.ts";
 import { call, type Reply } from "../support/admin-call.ts";
-import { freePort } from "../support/ports.ts";
+import { freePort, waitFor } from "../support/ports.ts";
 import { rawExchange } from "../support/raw-http.ts";
 import { runTandem, runtime, startTandem, tandemCommand, type TandemProcess, writeConfig } from "../support/tandem.ts";
 import { requireTool } from "../support/tools.ts";
@@ -794,16 +794,14 @@ describe(`admin API on ${runtime}`, () => {
       assert.deepEqual(doc.workers, { count: 2, reporting: 2, missing: [] });
       assert.equal(memberOf(doc, "app", "a").requests, sent);
       // The charts show completed 5 s intervals: wait for the last request's to end.
-      let history: HistoryDocument | undefined;
-      const deadline = Date.now() + 20_000;
-      for (;;) {
+      const sum = (values: number[]) => values.reduce((total, n) => total + n, 0);
+      let history!: HistoryDocument;
+      await waitFor(async () => {
         history = (await call(`${admin.base}/api/v1/history`, { token: read })).json as HistoryDocument;
-        if (history.pools[0].requests.reduce((sum, n) => sum + n, 0) === sent || Date.now() > deadline) break;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
+        return sum(history.pools[0].requests) === sent;
+      }, 20_000, `all ${sent} requests, from both workers, in the history`);
       assert.equal(history.pools[0].name, "app");
-      assert.equal(history.pools[0].requests.reduce((sum, n) => sum + n, 0), sent, "every worker's requests in the history");
-      assert.equal(history.pools[0].errors.reduce((sum, n) => sum + n, 0), 0);
+      assert.equal(sum(history.pools[0].errors), 0);
     } finally {
       await admin.tandem.stop();
       await backend.close();
