@@ -197,13 +197,14 @@ class _Exchange {
 
   /** The answer is settled: counts it, frees the in-flight slot and writes the access line. */
   readonly finish = (status: number): number => {
-    const { ports, config } = this;
+    const { ports } = this;
+    const { accessLog } = this.config;
     // The line counts the request among those in flight, as HAProxy's does.
-    const processInFlight = this.balancer.inFlight;
+    const processInFlight = accessLog ? this.balancer.inFlight : 0;
     this.release();
     const elapsed = _elapsed(ports.clock, this.started);
     ports.metrics?.request(this.pool.name, this.previous?.name ?? "", status, elapsed / 1000);
-    if (config.accessLog) (ports.accessLog ?? ports.log)(this.#record(status, elapsed, processInFlight, config.accessLog));
+    if (accessLog) (ports.accessLog ?? ports.log)(this.#record(status, elapsed, processInFlight));
     return elapsed;
   };
 
@@ -236,7 +237,7 @@ class _Exchange {
   }
 
   /** Built only when the line is written: a request costs nothing more with the access log off. */
-  #record(status: number, elapsed: number, processInFlight: number, settings: AccessLogConfig): AccessRecord {
+  #record(status: number, elapsed: number, processInFlight: number): AccessRecord {
     const { request, conn, pool, previous } = this;
     const received = conn.received ?? this.started;
     const requestMs = conn.received === undefined ? null : _round(this.started - conn.received);
@@ -278,7 +279,7 @@ class _Exchange {
       memberInFlight: previous?.active ?? 0,
       memberQueuePosition: this.memberQueuePosition,
       poolQueuePosition: this.poolQueuePosition,
-      requestId: settings.requestId ? this.requestId : null,
+      requestId: this.requestId,
       traceId: this.traceId,
     };
   }
