@@ -10,10 +10,10 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer, type Server, type ServerResponse } from "node:http";
+import { createServer, type Server } from "node:http";
 import { mintToken } from "../../core/admin/auth.ts";
 import type { MemberStatus, StatusDocument } from "../../core/admin/model.ts";
-import { type Backend, startBackend } from "../support/backends.ts";
+import { startSwitchableBackend } from "../support/backends.ts";
 import { freePort, waitFor } from "../support/ports.ts";
 import { runtime, startTandem, type TandemProcess } from "../support/tandem.ts";
 import { startTomcat, type TomcatInstance, tomcatAvailable } from "../support/tomcat.ts";
@@ -25,28 +25,6 @@ const SECRET = "tandem-health-test-secret-0123456789-abcdef";
 const tomcatSkip = requireTool("health.test.ts: the Tomcat test", tomcatAvailable() ? false : "tomcat10 not installed: apt-get install tomcat10");
 
 type Line = Record<string, unknown>;
-
-/** A node:http backend whose /health and whose pages can be broken and fixed. */
-interface Switchable {
-  backend: Backend;
-  state: { health: "ok" | "503" | "hang"; status: number };
-}
-
-async function switchable(name: string): Promise<Switchable> {
-  const state: Switchable["state"] = { health: "ok", status: 200 };
-  const hung: ServerResponse[] = [];
-  const backend = await startBackend(name, (request, response) => {
-    if (request.url === "/health") {
-      if (state.health === "hang") return void hung.push(response); // closed by backend.close()
-      response.statusCode = state.health === "ok" ? 200 : 503;
-      return void response.end(state.health === "ok" ? "OK\n" : "maintenance\n");
-    }
-    response.statusCode = state.status;
-    response.setHeader("content-type", "application/json");
-    response.end(JSON.stringify({ backend: name, path: request.url }));
-  });
-  return { backend, state };
-}
 
 /** Starts tandem with an authenticated admin listener; returns it and a status reader. */
 async function startWithAdmin(config: Record<string, unknown>) {
@@ -106,7 +84,7 @@ function report(text: string): void {
 
 describe(`health checks on ${runtime}`, () => {
   test("active checks: 503 and timeouts take a member DOWN after `fall` checks, `rise` passes bring it UP", LIMIT, async () => {
-    const [a, b] = [await switchable("a"), await switchable("b")];
+    const [a, b] = [await startSwitchableBackend("a"), await startSwitchableBackend("b")];
     const interval = 200, fall = 2, rise = 2;
     const { tandem, status, metrics, admin } = await startWithAdmin({
       listeners: [{ address: "127.0.0.1:0" }],
@@ -184,7 +162,7 @@ describe(`health checks on ${runtime}`, () => {
   });
 
   test("passive only: 3 errors in a row eject a member, re-admitted after the backoff, which doubles", LIMIT, async () => {
-    const [a, c] = [await switchable("a"), await switchable("c")];
+    const [a, c] = [await startSwitchableBackend("a"), await startSwitchableBackend("c")];
     const { tandem, status } = await startWithAdmin({
       listeners: [{ address: "127.0.0.1:0" }],
       accessLog: false,
@@ -239,7 +217,7 @@ describe(`health checks on ${runtime}`, () => {
   });
 
   test("slow start: a member back UP ramps from 10 % of its weight", LIMIT, async () => {
-    const [a, b] = [await switchable("a"), await switchable("b")];
+    const [a, b] = [await startSwitchableBackend("a"), await startSwitchableBackend("b")];
     const slowStart = 3000;
     const { tandem, status, metrics } = await startWithAdmin({
       listeners: [{ address: "127.0.0.1:0" }],
@@ -290,7 +268,7 @@ describe(`health checks on ${runtime}`, () => {
   // A member that refused a connection rests for recoverTime (10 s by default), but checks that
   // pass end the rest: the checks saw it answer, which outweighs an older refusal.
   test("a member whose checks bring it back UP takes traffic at once, even if it refused a connection before (recoverTime)", LIMIT, async () => {
-    const a = await switchable("a");
+    const a = await startSwitchableBackend("a");
     const port = await freePort();
     const listen = async () => {
       const server = createServer((_, response) => response.end(JSON.stringify({ backend: "b" })));

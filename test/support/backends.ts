@@ -39,6 +39,30 @@ export async function startBackend(name: string, handler?: BackendHandler): Prom
   });
 }
 
+/** A backend whose /health and whose pages can be broken and fixed while it runs. */
+export interface SwitchableBackend {
+  backend: Backend;
+  /** /health: answers 200, 503, or never (closed by backend.close()); every other path: `status`. */
+  state: { health: "ok" | "503" | "hang"; status: number };
+}
+
+/** Answers /health with "OK" (or as `state.health` says) and every other path with JSON `{backend, path}`. */
+export async function startSwitchableBackend(name: string): Promise<SwitchableBackend> {
+  const state: SwitchableBackend["state"] = { health: "ok", status: 200 };
+  const hung: ServerResponse[] = [];
+  const backend = await startBackend(name, (request, response) => {
+    if (request.url === "/health") {
+      if (state.health === "hang") return void hung.push(response);
+      response.statusCode = state.health === "ok" ? 200 : 503;
+      return void response.end(state.health === "ok" ? "OK\n" : "maintenance\n");
+    }
+    response.statusCode = state.status;
+    response.setHeader("content-type", "application/json");
+    response.end(JSON.stringify({ backend: name, path: request.url }));
+  });
+  return { backend, state };
+}
+
 /** A config with one listener on a free port and pool "app" over `backends`. */
 export function farmConfig(backends: { name: string; url: string }[], pool: Record<string, unknown> = {}, top: Record<string, unknown> = {}) {
   return {
