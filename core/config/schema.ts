@@ -240,13 +240,16 @@ export const SYSLOG_FACILITIES = [
 ] as const;
 
 const SyslogSchema = v.strictObject({
-  /** `host:port` (UDP), or the absolute path of a local datagram socket such as `/dev/log`. */
+  /**
+   * `ip:port` (UDP), or the absolute path of a local datagram socket such as `/dev/log`. An IP
+   * address, not a name: the runtimes' UDP sockets do not resolve names alike (Bun's sends nothing).
+   */
   address: v.optional(
     v.pipe(
       v.string(),
       v.check(
-        (text) => text.startsWith("/") || (/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(text) && Number(text.slice(text.lastIndexOf(":") + 1)) > 0),
-        'a UDP address "host:port" such as "10.0.0.9:514", or a local socket path such as "/dev/log"',
+        (text) => text.startsWith("/") || (/^(?:\[[0-9A-Fa-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.test(text) && Number(text.slice(text.lastIndexOf(":") + 1)) > 0),
+        'a UDP address "ip:port" such as "10.0.0.9:514" or "[2001:db8::9]:514", or a local socket path such as "/dev/log"',
       ),
     ),
     "/dev/log",

@@ -190,7 +190,8 @@ describe(`access log destinations on ${runtime}`, () => {
     const cases: [unknown, RegExp][] = [
       [{ format: "clf" }, /accessLog\.format/],
       [{ file: "a.log", syslog: {} }, /accessLog: either file or syslog, not both/],
-      [{ syslog: { address: "loghost" } }, /accessLog\.syslog\.address: .*host:port/],
+      [{ syslog: { address: "loghost" } }, /accessLog\.syslog\.address: .*ip:port/],
+      [{ syslog: { address: "loghost:514" } }, /accessLog\.syslog\.address: .*ip:port/],
       [{ syslog: { facility: "local9" } }, /accessLog\.syslog\.facility/],
       [{ requestId: { trustedClients: ["not-a-network"] } }, /accessLog\.requestId/],
       [{ tracing: { start: "yes" } }, /accessLog\.tracing\.start/],
