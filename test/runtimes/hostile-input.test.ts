@@ -29,6 +29,7 @@ import {
 } from "../support/recording-member.ts";
 import { runtime, startTandem, type TandemProcess } from "../support/tandem.ts";
 import { requireTool } from "../support/tools.ts";
+import { sleep } from "../support/waiting.ts";
 
 const LIMIT = { timeout: 60_000 };
 /** How long an answer that takes milliseconds on an idle machine may take on a loaded one. */
@@ -40,8 +41,6 @@ const DEADLINE_MS = 10_000;
  */
 const CLOSE_DEADLINE_MS = 9000;
 const haproxySkip = requireTool("hostile-input.test.ts: the HAProxy comparisons", haproxySkipReason()) || undefined;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------------------------
 // A raw client: exact bytes out, every response parsed, every wait bounded.

@@ -20,6 +20,7 @@ import {
   streamUpload,
 } from "../support/raw-http.ts";
 import { runtime, startTandem, type TandemProcess } from "../support/tandem.ts";
+import { sleep } from "../support/waiting.ts";
 
 const MiB = 1024 * 1024;
 // Per-test limits, so that a plain `bun test` (5 s default) runs this file too.
@@ -30,7 +31,6 @@ const DEADLINE_MS = 10_000;
 // streaming test prints, and scenario 3 of `npm run bench`), many times that on a loaded one.
 const TRANSFER_DEADLINE_MS = 120_000;
 const STREAM_LIMIT = { timeout: 3 * TRANSFER_DEADLINE_MS + 30_000 };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls a synchronous condition (bounded). */
 function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {

@@ -22,6 +22,7 @@ import { freePort, waitFor } from "../support/ports.ts";
 import { DELAYED_ACK_MIN_MS, parseRawResponse, rawExchange, startWebSocketEcho, type WebSocketEchoServer } from "../support/raw-http.ts";
 import { runtime, startTandem, tandemCommand, type TandemProcess } from "../support/tandem.ts";
 import { requireTool } from "../support/tools.ts";
+import { sleep } from "../support/waiting.ts";
 
 const LIMIT = { timeout: 60_000 };
 const root = new URL("../../", import.meta.url).pathname;
@@ -41,8 +42,6 @@ const fromConfigDir = (path: string) => relative(join(tmpdir(), "config-dir"), p
 
 const pair = (leaf: Leaf, relativePaths = false) =>
   relativePaths ? { cert: fromConfigDir(leaf.cert), key: fromConfigDir(leaf.key) } : { cert: leaf.cert, key: leaf.key };
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The next stdout line matching `match` among those logged from index `from` on. */
 function lineAfter(tandem: TandemProcess, from: number, match: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000) {
@@ -466,7 +465,7 @@ describe(`tls listeners on ${runtime}`, () => {
       let data = Buffer.alloc(0);
       let upgraded = false;
       const socket = tls.connect({ host: "127.0.0.1", port: port.tls, servername: "a.test", ca: readFileSync(certs.ca.cert) });
-      const timer = setTimeout(() => (socket.destroy(), reject(new Error(`no WebSocket echo within 5 s: ${JSON.stringify(data.toString("latin1"))}`))), 5000);
+      const timer = setTimeout(() => (socket.destroy(), reject(new Error(`no WebSocket echo within 10 s: ${JSON.stringify(data.toString("latin1"))}`))), 10_000);
       socket.on("error", (error) => (clearTimeout(timer), reject(error)));
       socket.on("secureConnect", () => {
         socket.write("GET /ws/chat HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
