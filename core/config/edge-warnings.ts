@@ -38,6 +38,10 @@ export function edgeWarnings(config: Config): EdgeWarning[] {
   });
   if (config.admin) warnings.push({ path: "admin", message: "no admin listener on the edge: the API, dashboard and metrics are not served" });
   if (config.watchConfig) warnings.push({ path: "watchConfig", message: "no config file on the edge: deploy again to change the config" });
+  const { accessLog } = config;
+  if (accessLog && accessLog.file !== undefined) warnings.push({ path: "accessLog.file", message: "no files on the edge: access lines go to the platform's log" });
+  if (accessLog && accessLog.syslog !== undefined) warnings.push({ path: "accessLog.syslog", message: "no sockets on the edge: access lines go to the platform's log" });
+  if (accessLog && accessLog.format !== "json") warnings.push({ path: "accessLog.format", message: "access lines on the edge are JSON" });
   const top = config as unknown as Record<string, unknown>;
   for (const [key, message] of Object.entries(_SERVER_ONLY_KEYS)) {
     if (top[key] !== undefined) warnings.push({ path: key, message });

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { validateConfig } from "../../../core/config/load.ts";
 import { configJsonSchema } from "../../../core/config/json-schema.ts";
+import { edgeWarnings } from "../../../core/config/edge-warnings.ts";
 
 const BASE = { listeners: [{ address: "127.0.0.1:0" }], pools: { app: { members: [{ name: "a", url: "http://127.0.0.1:9" }] } } };
 
@@ -25,4 +26,16 @@ test("the JSON Schema for editors takes true, false and the object form", () => 
   const ref = schema.properties.accessLog.$ref;
   const definition = ref === undefined ? schema.properties.accessLog as { anyOf?: { type: string }[] } : schema.$defs![ref.split("/").at(-1)!];
   assert.deepEqual(definition.anyOf?.map((option) => option.type), ["boolean", "object"]);
+});
+
+test("check --edge warns that the edge writes access lines as JSON to the platform's log, whatever the file, syslog or format", () => {
+  const warned = (accessLog: unknown) => {
+    const result = validateConfig({ ...BASE, accessLog });
+    assert.ok(result.ok);
+    return edgeWarnings(result.config).map((warning) => warning.path).filter((path) => path.startsWith("accessLog"));
+  };
+  assert.deepEqual(warned({ format: "httplog", file: "a.log" }), ["accessLog.file", "accessLog.format"]);
+  assert.deepEqual(warned({ syslog: { address: "10.0.0.9:514" } }), ["accessLog.syslog"]);
+  assert.deepEqual(warned(true), []);
+  assert.deepEqual(warned(false), []);
 });
