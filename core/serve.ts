@@ -31,6 +31,7 @@ import { applyOverrides, decodeState, encodeState, runtimeOverrides } from "./ba
 import type { Platform } from "./platform.ts";
 import { logEvent, processLog } from "./log.ts";
 import { AccessLog } from "./log/access-log.ts";
+import { refusedRecord } from "./log/access-record.ts";
 import type { ConnInfo, LogSink } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
 import { createWorkerSync, WORKER_CHANNEL, type WorkerSync } from "./worker-sync.ts";
@@ -151,7 +152,9 @@ class _Process {
     registerReplicationMetrics(this.#registry, this.#replication.status);
     registerProcessMetrics(this.#registry, () => platform.processStats(), platform.startTime);
     this.#registry.gaugeFn("tandem_build_info", "1, labelled with tandem's version and the runtime it runs on.", ["version", "runtime"], () => [[[VERSION, platform.runtime], 1]]);
-    this.#listeners = new ListenerSet(platform, (request, conn) => this.#answer(request, conn), this.#registry);
+    this.#listeners = new ListenerSet(platform, (request, conn) => this.#answer(request, conn), this.#registry, (refusal) => {
+      if (this.#balancer.config.accessLog) this.#accessLog.write(refusedRecord(refusal, this.#balancer.inFlight));
+    });
   }
 
   /** Signals first: a SIGTERM right after the listening line must drain, not kill. */

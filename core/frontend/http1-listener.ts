@@ -39,6 +39,8 @@ export interface Http1ListenOptions {
   tls?: ListenerTls;
   reusePort?: boolean;
   events?: FrontEndEvents;
+  /** Requests refused before the handler saw them, for the access log. */
+  onBadRequest?: Http1ServerOptions["onBadRequest"];
 }
 
 export async function listenHttp1(
@@ -46,7 +48,7 @@ export async function listenHttp1(
   hostname: string,
   port: number,
   handler: Handler,
-  { config, tls, reusePort, events }: Http1ListenOptions,
+  { config, tls, reusePort, events, onBadRequest }: Http1ListenOptions,
 ): Promise<Http1Listener> {
   const options: Http1ServerOptions = {
     clock: platform.clock,
@@ -55,6 +57,7 @@ export async function listenHttp1(
     ..._settings(config),
     onTimeout: events?.timeout,
     onRefused: events && ((status) => events.refused(status)),
+    onBadRequest,
   };
   const server = new Http1Server(options);
   const sockets = await platform.listenConnections(hostname, port, (connection, remote) => {

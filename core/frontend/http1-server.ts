@@ -34,6 +34,7 @@
  */
 import { type Answer, type BodyReader, ClientAbort, type ClientRequest, Fields } from "../http/message.ts";
 import type { Handler } from "../http/web.ts";
+import type { RefusedRequest } from "../log/access-record.ts";
 import type { Clock, ConnInfo, RemoteAddress, StreamConnection } from "../ports.ts";
 import { Deadline } from "../proxy/deadline.ts";
 import { concatBytes, encodeChunk, findHeadEnd, LAST_CHUNK } from "../proxy/http1-parse.ts";
@@ -71,6 +72,8 @@ export interface Http1ServerOptions {
   onTimeout?: (kind: TimeoutKind) => void;
   /** Every request or connection refused with an error answer (a 408 counts as a timeout instead). */
   onRefused?: (status: number, reason: string) => void;
+  /** A request refused before the handler saw it (malformed, too large, its head late), with what the access log needs. */
+  onBadRequest?: (refusal: RefusedRequest) => void;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -508,17 +511,39 @@ class _Connection {
   /** The loop ended on an error: answer it if nothing was answered yet. */
   async #fail(error: unknown): Promise<void> {
     if (this.#closed || this.#takenOver || this.#responding) return;
-    if (!(error instanceof RequestError)) return await this.#sendError(500, "internal error").catch(_noop);
+    if (!(error instanceof RequestError)) {
+      await this.#sendError(500, "internal error").catch(_noop);
+      return;
+    }
     if (error.status !== 408) this.#options.onRefused?.(error.status, error.reason);
-    await this.#sendError(error.status, error.reason).catch(_noop);
+    // The request timeout was set at the request's first byte (the connection's start for the first).
+    const received = this.#deadline.setAt;
+    const bytesOut = await this.#sendError(error.status, error.reason).catch(() => 0);
+    const { onBadRequest, clock, listener } = this.#options;
+    if (onBadRequest === undefined) return;
+    const remote = this.#remote;
+    onBadRequest({
+      status: error.status,
+      reason: error.reason,
+      client: remote.address,
+      clientPort: remote.port,
+      listener,
+      tlsVersion: remote.tls?.version,
+      sni: remote.tls?.serverName,
+      received,
+      refused: clock.now(),
+      bytesOut,
+      listenerConnections: this.#server.connections,
+    });
   }
 
-  /** A short plain-text answer that closes the connection; the reason is ours, never the client's bytes. */
-  async #sendError(status: number, reason: string): Promise<void> {
+  /** A short plain-text answer that closes the connection; the reason is ours, never the client's bytes. Resolves with the body's length. */
+  async #sendError(status: number, reason: string): Promise<number> {
     const text = encoder.encode(`${status} ${reasonPhrase(status)}: ${reason}\n`);
     const head = encodeResponseHead(status, ERROR_FIELDS, { type: "length", length: text.length }, "close");
     this.#responding = true;
     await this.#write(concatBytes(head, text));
+    return text.length;
   }
 
   /** Writes under write backpressure, the body timeout bounding a client that takes nothing. */

@@ -13,7 +13,7 @@ import type { Platform } from "../platform.ts";
 import type { ListenerTls } from "../tls/certificate.ts";
 import { type Answer, Fields, hostnameOf } from "../http/message.ts";
 import type { Handler } from "../http/web.ts";
-import { type FrontEndEvents, type Http1Listener, listenHttp1 } from "./http1-listener.ts";
+import { type FrontEndEvents, type Http1Listener, type Http1ListenOptions, listenHttp1 } from "./http1-listener.ts";
 
 /**
  * How long a listener replaced by one with new certificates keeps accepting beside it. Closing it
@@ -44,15 +44,20 @@ const REFUSAL_CODES = [400, 414, 417, 431, 501, 503, 505];
 export class ListenerSet {
   readonly #platform: Platform;
   readonly #handler: Handler;
+  readonly #onBadRequest: Http1ListenOptions["onBadRequest"];
   readonly #events: (listener: string) => FrontEndEvents;
   readonly #open = new Map<string, OpenListener>();
   /** Listeners replaced by new certificates, still finishing their connections. */
   readonly #retiring = new Set<Promise<void>>();
 
-  /** `handler` answers every request the listeners take; their certificates' gauges go into `registry`. */
-  constructor(platform: Platform, handler: Handler, registry: Registry) {
+  /**
+   * `handler` answers every request the listeners take; their certificates' gauges go into
+   * `registry`; `onBadRequest` hears of the requests they refuse before the handler (access log).
+   */
+  constructor(platform: Platform, handler: Handler, registry: Registry, onBadRequest?: Http1ListenOptions["onBadRequest"]) {
     this.#platform = platform;
     this.#handler = handler;
+    this.#onBadRequest = onBadRequest;
     const accepted = registry.counter("tandem_client_connections_total", "Client connections a listener accepted (HAProxy cum_conn).", ["listener"]);
     registry.gaugeFn("tandem_client_connections", "Client connections open now (HAProxy scur).", ["listener"], () =>
       [...this.#open].map(([address, open]) => [[address], open.listener.connections]), { merge: "sum" });
@@ -170,6 +175,7 @@ export class ListenerSet {
       tls,
       reusePort: this.#platform.worker !== undefined,
       events: this.#events(open.config.address),
+      onBadRequest: this.#onBadRequest,
     });
     return { listener, bound };
   }

@@ -17,6 +17,67 @@ export type StickyDecision = "none" | "new" | "hit" | "moved";
  */
 export type Termination = `${"-" | "C" | "S" | "P" | "c" | "s"}${"-" | "R" | "Q" | "C" | "H" | "D"}`;
 
+/** What the socket front end knows of a request it refused before the balancer saw it (a malformed head, a head timeout). */
+export interface RefusedRequest {
+  status: number;
+  reason: string;
+  client: string;
+  clientPort: number;
+  listener: string | undefined;
+  tlsVersion: string | undefined;
+  sni: string | undefined;
+  /** Clock times: the request's first byte (the connection's start for its first request), and the refusal. */
+  received: number;
+  refused: number;
+  bytesOut: number;
+  listenerConnections: number;
+}
+
+/**
+ * The access record of a refused request: `PR` (the proxy refused it while it was a request) or,
+ * for a head that did not come in time, `cR` (a client timeout), as HAProxy logs them.
+ */
+export function refusedRecord(refusal: RefusedRequest, processInFlight: number): AccessRecord {
+  return {
+    time: new Date(refusal.received).toISOString(),
+    client: refusal.client,
+    clientPort: refusal.clientPort,
+    listener: refusal.listener ?? null,
+    tlsVersion: refusal.tlsVersion ?? null,
+    sni: refusal.sni ?? null,
+    method: null,
+    path: null,
+    httpVersion: null,
+    host: null,
+    userAgent: null,
+    referer: null,
+    status: refusal.status,
+    pool: null,
+    member: null,
+    sticky: "none",
+    retries: 0,
+    redispatched: false,
+    errorKind: null,
+    error: refusal.reason,
+    termination: refusal.status === 408 ? "cR" : "PR",
+    bytesIn: 0,
+    bytesOut: refusal.bytesOut,
+    requestMs: null,
+    queueMs: null,
+    connectMs: null,
+    responseMs: null,
+    totalMs: Math.round((refusal.refused - refusal.received) * 10) / 10,
+    processInFlight,
+    listenerConnections: refusal.listenerConnections,
+    poolInFlight: 0,
+    memberInFlight: 0,
+    memberQueuePosition: 0,
+    poolQueuePosition: 0,
+    requestId: null,
+    traceId: null,
+  };
+}
+
 /** A type, not an interface: it is also a plain record for a {@link LogSink}. */
 export type AccessRecord = {
   /** When the request's first byte came (ISO 8601, UTC). */
@@ -28,15 +89,16 @@ export type AccessRecord = {
   /** `TLSv1.3`… for a TLS listener, where the runtime tells it. */
   tlsVersion: string | null;
   sni: string | null;
-  method: string;
+  /** Null for a request the front end refused before it could read it (HAProxy's `<BADREQ>`), as are path, host and pool. */
+  method: string | null;
   /** Path and query as the member gets them. */
-  path: string;
+  path: string | null;
   httpVersion: string | null;
-  host: string;
+  host: string | null;
   userAgent: string | null;
   referer: string | null;
   status: number;
-  pool: string;
+  pool: string | null;
   member: string | null;
   sticky: StickyDecision;
   /** Attempts after the first, and whether one went to another member. */

@@ -36,10 +36,13 @@ export function httplogLine(r: AccessRecord): string {
   const frontend = r.listener === null ? "-" : r.tlsVersion !== null || r.sni !== null ? `${r.listener}~` : r.listener;
   const timers = `${_ms(r.requestMs)}/${_ms(r.queueMs)}/${_ms(r.connectMs)}/${_ms(r.responseMs)}/${Math.round(r.totalMs)}`;
   const counts = `${r.processInFlight}/${r.listenerConnections ?? "-"}/${r.poolInFlight}/${r.memberInFlight}/${r.redispatched ? "+" : ""}${r.retries}`;
-  const captures = `{${_hash(r.requestId ?? "", CAPTURE_ESCAPES)}|${r.traceId ?? ""}}`;
-  const request = _hash(`${r.method} ${r.path} ${r.httpVersion ?? "-"}`, REQUEST_LINE_ESCAPES);
-  return `${r.client}:${r.clientPort ?? 0} [${_haproxyDate(r.time)}] ${frontend} ${r.pool}/${r.member ?? "<NOSRV>"} ${timers} ${r.status} ${r.bytesOut} - - ` +
-    `${r.termination}${PERSISTENCE[r.sticky]} ${counts} ${r.memberQueuePosition}/${r.poolQueuePosition} ${captures} "${request}"`;
+  // HAProxy prints no captures for a request it could not read.
+  const captures = r.method === null ? "" : ` {${_hash(r.requestId ?? "", CAPTURE_ESCAPES)}|${r.traceId ?? ""}}`;
+  const request = r.method === null ? "<BADREQ>" : _hash(`${r.method} ${r.path} ${r.httpVersion ?? "-"}`, REQUEST_LINE_ESCAPES);
+  // A request refused before routing has no backend: HAProxy names the frontend there.
+  const backend = r.pool ?? frontend;
+  return `${r.client}:${r.clientPort ?? 0} [${_haproxyDate(r.time)}] ${frontend} ${backend}/${r.member ?? "<NOSRV>"} ${timers} ${r.status} ${r.bytesOut} - - ` +
+    `${r.termination}${PERSISTENCE[r.sticky]} ${counts} ${r.memberQueuePosition}/${r.poolQueuePosition}${captures} "${request}"`;
 }
 
 /**
@@ -47,7 +50,8 @@ export function httplogLine(r: AccessRecord): string {
  * (`\"`, `\\`, `\xhh` for control and non-ASCII bytes); `%b` is `-` for an empty body.
  */
 export function combinedLine(r: AccessRecord): string {
-  const request = `${r.method} ${r.path} ${r.httpVersion ?? "-"}`;
+  // Apache logs a request it could not read as "-".
+  const request = r.method === null ? "-" : `${r.method} ${r.path} ${r.httpVersion ?? "-"}`;
   return `${r.client} - - [${_clfDate(r.time)}] "${_backslash(request)}" ${r.status} ${r.bytesOut === 0 ? "-" : r.bytesOut} ` +
     `"${r.referer === null ? "-" : _backslash(r.referer)}" "${r.userAgent === null ? "-" : _backslash(r.userAgent)}"`;
 }

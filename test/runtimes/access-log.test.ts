@@ -2,7 +2,7 @@
  * The access log end to end, in each format, on the real process: every field of a request's
  * line checked against what the client sent, what the member saw and got, and how the exchange
  * ended (a new and a kept session, a redispatch, an error answer, a member cutting its body, a
- * client leaving, a TLS listener, a chunked upload); the request id and W3C trace context as the
+ * client leaving, a TLS listener, a chunked upload, a request the front end refuses); the request id and W3C trace context as the
  * member sees them; the httplog line beside real HAProxy's for the same requests.
  */
 import { describe, test } from "node:test";
@@ -148,7 +148,8 @@ interface Seen {
 /**
  * The same requests for each format: a new session with a query, a trace and a client's own
  * request id; the session kept, with no trace; a redispatch; an error answer; a member cutting its
- * body; a client leaving while the member thinks; a TLS request; a chunked upload.
+ * body; a client leaving while the member thinks; a TLS request; a chunked upload; a request
+ * line the front end refuses before any pool sees it.
  */
 async function runScenario(tandem: TandemProcess, farm: Farm, ports: { plain: number; tls: number }): Promise<Map<string, Seen>> {
   const certs = await certificates;
@@ -179,6 +180,7 @@ async function runScenario(tandem: TandemProcess, farm: Farm, ports: { plain: nu
   const upload = "x".repeat(1000);
   await record("upload", () =>
     exchange(ports.plain, `POST /upload HTTP/1.1\r\nhost: shop.example\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n${(600).toString(16)}\r\n${upload.slice(0, 600)}\r\n${(400).toString(16)}\r\n${upload.slice(600)}\r\n0\r\n\r\n`));
+  await record("bad", () => exchange(ports.plain, "GET /a b c HTTP/1.1\r\nhost: shop.example\r\n\r\n"));
   return seen;
 }
 
@@ -288,6 +290,16 @@ describe(`access log on ${runtime}`, () => {
       common(uploadLine, seen.get("upload")!);
       assert.deepEqual([uploadLine.method, uploadLine.bytesIn, uploadLine.status], ["POST", 1000, 200]);
 
+      const bad = seen.get("bad")!;
+      const badLine = lines.find((line) => line.method === null)!;
+      assert.ok(badLine, "the refused request has its line");
+      assert.equal(bad.status, 400);
+      assert.deepEqual(
+        [badLine.client, badLine.clientPort, badLine.listener, badLine.path, badLine.host, badLine.pool, badLine.member, badLine.status, badLine.termination, badLine.bytesOut, badLine.requestId],
+        ["127.0.0.1", bad.localPort, `127.0.0.1:${ports.plain}`, null, null, null, null, 400, "PR", bad.bodyLength, null],
+      );
+      assert.match(String(badLine.error), /malformed/);
+
       const [tlsLine] = byPath("/tls");
       common(tlsLine, seen.get("tls")!, `127.0.0.1:${ports.tls}`);
       assert.equal(tlsLine.host, "a.test");
@@ -322,7 +334,7 @@ describe(`access log on ${runtime}`, () => {
     try {
       const seen = await runScenario(tandem, farm, ports);
       const lines = (await scenarioLines(tandem, seen, flakyCount(tandem))).map((line) => parseHttplog(String(line.text)));
-      const byPath = (prefix: string) => lines.filter((line) => line.request.split(" ")[1].startsWith(prefix));
+      const byPath = (prefix: string) => lines.filter((line) => (line.request.split(" ")[1] ?? "").startsWith(prefix));
       const check = (line: Httplog, s: Seen, expected: Partial<Httplog>, frontend = `127.0.0.1:${ports.plain}`) => {
         assert.equal(line.client, `127.0.0.1:${s.localPort}`, s.name);
         assert.ok(line.time >= s.before - 1 && line.time <= s.after + 1, `${s.name}: the request's time`);
@@ -355,6 +367,12 @@ describe(`access log on ${runtime}`, () => {
       assert.equal(silent.trr, -1);
       check(byPath("/upload")[0], seen.get("upload")!, { server: "app/web1", status: 200, request: "POST /upload HTTP/1.1" });
       check(byPath("/tls")[0], seen.get("tls")!, { server: "app/web1", status: 200 }, tlsUnsupported ? `127.0.0.1:${ports.tls}` : `127.0.0.1:${ports.tls}~`);
+      const bad = lines.find((line) => line.request === "<BADREQ>")!;
+      assert.ok(bad, "the refused request's line");
+      assert.deepEqual(
+        [bad.client, bad.frontend, bad.server, bad.timers.split("/").slice(0, 4).join("/"), bad.status, bad.bytes, bad.tsc, bad.captures],
+        [`127.0.0.1:${seen.get("bad")!.localPort}`, `127.0.0.1:${ports.plain}`, `127.0.0.1:${ports.plain}/<NOSRV>`, "-1/-1/-1/-1", 400, seen.get("bad")!.bodyLength, "PR--", ""],
+      );
     } finally {
       await tandem.stop();
       await farm.close();
@@ -372,10 +390,10 @@ describe(`access log on ${runtime}`, () => {
       const parsed = lines.map((text) => {
         const match = COMBINED.exec(text);
         assert.ok(match, `a combined line: ${text}`);
-        const [, day, month, year, clock, request, status, bytes, referer, agent] = match;
+        const [, day, month, year, clock, request, status, bytes, referer, agent] = match!;
         return { time: Date.parse(`${day} ${month} ${year} ${clock} GMT`), request, status: Number(status), bytes, referer, agent };
       });
-      const byPath = (prefix: string) => parsed.filter((line) => line.request.split(" ")[1].startsWith(prefix));
+      const byPath = (prefix: string) => parsed.filter((line) => (line.request.split(" ")[1] ?? "").startsWith(prefix));
       const fresh = byPath("/shop/item")[0];
       const s = seen.get("new")!;
       assert.ok(fresh.time >= Math.floor(s.before / 1000) * 1000 && fresh.time <= s.after, "the request's time, to the second");
@@ -391,6 +409,8 @@ describe(`access log on ${runtime}`, () => {
       assert.deepEqual([byPath("/broken")[0].status, byPath("/cut")[0].status, byPath("/cut")[0].bytes, byPath("/silent")[0].status], [502, 200, String(CUT_AFTER), 499]);
       assert.ok(Number(byPath("/broken")[0].bytes) > 0);
       assert.equal(byPath("/upload")[0].request, "POST /upload HTTP/1.1");
+      const bad = parsed.filter((line) => line.request === "-");
+      assert.deepEqual(bad.map((line) => [line.status, line.bytes, line.referer, line.agent]), [[400, String(seen.get("bad")!.bodyLength), "-", "-"]], "Apache's - for a request it could not read");
     } finally {
       await tandem.stop();
       await farm.close();
@@ -447,22 +467,28 @@ describe(`access log on ${runtime}`, () => {
       const requests = [
         get("/a;jsessionid=x?q=1&b=2", { "x-request-id": "req-1", traceparent: TRACEPARENT }),
         get("/b?c", { "x-request-id": "req-2", traceparent: TRACEPARENT, cookie: "SERVERID=web1" }),
+        "GET /a b c HTTP/1.1\r\nhost: shop.example\r\n\r\n",
       ];
       for (const request of requests) {
         await exchange(port, request);
         await exchange(haproxy.port, request);
       }
-      const ours = await eventually(() => (_accessLines(tandem).length === 2 ? _accessLines(tandem).map((line) => parseHttplog(String(line.text))) : undefined), 10_000, "tandem's lines");
+      const ours = await eventually(() => (_accessLines(tandem).length === 3 ? _accessLines(tandem).map((line) => parseHttplog(String(line.text))) : undefined), 10_000, "tandem's lines");
       const theirs = await eventually(() => {
-        const found = haproxy.output().split("\n").filter((line) => line.includes('"GET '));
-        return found.length === 2 ? found.map(parseHttplog) : undefined;
+        // Not the readiness probe's connection, closed before a request (CR--: tandem logs none, as with HAProxy's dontlognull).
+        const found = haproxy.output().split("\n").filter((line) => line.includes('"GET ') || (line.includes('"<BADREQ>"') && !line.includes(" CR-- ")));
+        return found.length === 3 ? found.map(parseHttplog) : undefined;
       }, 10_000, "HAProxy's lines");
       for (const [index, [mine, reference]] of ours.map((line, i) => [line, theirs[i]] as const).entries()) {
         // Where they must agree; the rest (ports, times, the frontend's name, byte counts with or
         // without the head) only in form, which parseHttplog checked.
-        for (const key of ["server", "status", "cookies", "tsc", "queues", "captures", "request"] as const) {
+        for (const key of ["status", "cookies", "tsc", "queues", "captures", "request"] as const) {
           assert.deepEqual(mine[key], reference[key], `request ${index + 1}: ${key}: tandem ${mine.text}\nHAProxy ${reference.text}`);
         }
+        // The backend, or for a refused request the frontend, whose names differ: tandem's is its listener's address.
+        assert.equal(mine.server.split("/")[1], reference.server.split("/")[1], `request ${index + 1}: server`);
+        assert.equal(mine.server.split("/")[0], reference.server.startsWith("app/") ? "app" : `127.0.0.1:${port}`);
+        assert.deepEqual(mine.timers.split("/").map((timer) => timer === "-1"), reference.timers.split("/").map((timer) => timer === "-1"), `request ${index + 1}: the phases reached`);
         assert.equal(mine.counts.split("/").at(-1), reference.counts.split("/").at(-1), "retries");
       }
     } finally {
@@ -491,7 +517,7 @@ interface Httplog {
 }
 
 const HTTPLOG =
-  /^(\S+:\d+) \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d:\d\d:\d\d\.\d{3})\] (\S+) (\S+\/\S+) (-?\d+\/-?\d+\/-?\d+\/-?\d+\/\d+) (\d{3}) (\d+) (\S+ \S+) ([-A-Za-z]{4}) (\d+\/\d+\/\d+\/\d+\/\+?\d+) (\d+\/\d+) (\{[^}]*\}) "([^"]*)"$/;
+  /^(\S+:\d+) \[(\d\d)\/(\w{3})\/(\d{4}):(\d\d:\d\d:\d\d\.\d{3})\] (\S+) (\S+\/\S+) (-?\d+\/-?\d+\/-?\d+\/-?\d+\/\d+) (\d{3}) (\d+) (\S+ \S+) ([-A-Za-z]{4}) (\d+\/\d+\/\d+\/\d+\/\+?\d+) (\d+\/\d+)(?: (\{[^}]*\}))? "([^"]*)"$/;
 
 /** An `option httplog` line's fields; fails the test when the line does not have HAProxy's form. */
 function parseHttplog(text: string): Httplog {
@@ -511,7 +537,7 @@ function parseHttplog(text: string): Httplog {
     tsc,
     counts,
     queues,
-    captures,
+    captures: captures ?? "",
     request,
   };
 }

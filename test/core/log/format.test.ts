@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { AccessRecord } from "../../../core/log/access-record.ts";
+import { type AccessRecord, refusedRecord } from "../../../core/log/access-record.ts";
 import { combinedLine, formatAccessLine, httplogLine } from "../../../core/log/format.ts";
 import { syslogMessage } from "../../../core/log/syslog.ts";
 
@@ -109,4 +109,28 @@ test("syslog: RFC 5424 with the facility's priority at severity info, the tag as
   assert.equal(syslogMessage({ facility: "local0", tag: "tandem" }, time, "line"), "<134>1 2026-12-05T07:45:16.756Z - tandem - - - line");
   assert.equal(syslogMessage({ facility: "user", tag: "lb-1" }, time, "x"), "<14>1 2026-12-05T07:45:16.756Z - lb-1 - - - x");
   assert.equal(syslogMessage({ facility: "local7", tag: "t" }, time, "x").slice(0, 5), "<190>");
+});
+
+test("a request refused before it could be read: <BADREQ> with the frontend as backend and no captures in httplog (as HAProxy 2.6 prints it), \"-\" in combined, nulls in json", () => {
+  const refusal = {
+    status: 400,
+    reason: "malformed request line",
+    client: "10.0.0.7",
+    clientPort: 51234,
+    listener: "0.0.0.0:8080",
+    tlsVersion: undefined,
+    sni: undefined,
+    received: Date.UTC(2026, 11, 5, 7, 45, 16, 756),
+    refused: Date.UTC(2026, 11, 5, 7, 45, 16, 758),
+    bytesOut: 41,
+    listenerConnections: 2,
+  };
+  const record = refusedRecord(refusal, 3);
+  assert.equal(httplogLine(record), '10.0.0.7:51234 [05/Dec/2026:07:45:16.756] 0.0.0.0:8080 0.0.0.0:8080/<NOSRV> -1/-1/-1/-1/2 400 41 - - PR-- 3/2/0/0/0 0/0 "<BADREQ>"');
+  assert.equal(combinedLine(record), '10.0.0.7 - - [05/Dec/2026:07:45:16 +0000] "-" 400 41 "-" "-"');
+  assert.deepEqual(
+    [record.method, record.path, record.host, record.pool, record.member, record.termination, record.error, record.totalMs],
+    [null, null, null, null, null, "PR", "malformed request line", 2],
+  );
+  assert.equal(refusedRecord({ ...refusal, status: 408 }, 0).termination, "cR", "a head that did not come in time is a client timeout");
 });
