@@ -18,6 +18,8 @@ import type { Clock, LogSink, RunCommand } from "../../ports.ts";
 import type { VrrpInstanceConfig } from "./schema.ts";
 
 const COMMAND_TIMEOUT_MS = 5_000;
+/** Gratuitous ARP goes out at most this often per instance. */
+const REANNOUNCE_PACE_MS = 1_000;
 
 export type NotifiedState = "master" | "backup" | "fault";
 
@@ -61,7 +63,11 @@ export function createArping(runCommand: RunCommand, log: LogSink): Arping {
 export interface InstanceActions {
   /** Adds the addresses, announces them, then notifies. */
   becameMaster(priority: number): void;
-  /** Announces the addresses again (gratuitous ARP), at most once per second. */
+  /**
+   * Announces the addresses again (gratuitous ARP), at most once per second: a call within a
+   * second of the last announcement is put off to the end of that second, not dropped (the node
+   * that just lost may have answered a neighbour's ARP meanwhile).
+   */
   reannounce(): void;
   /** Removes the addresses (quietly when absent: a killed master leaves them behind), then notifies. */
   leftMaster(state: NotifiedState | undefined, priority: number): void;
@@ -87,6 +93,7 @@ export function createInstanceActions(instance: VrrpInstanceConfig, ports: Actio
     return result;
   };
   let lastAnnounced = -Infinity;
+  let reannouncing = false;
   const announce = () => {
     lastAnnounced = clock.now();
     return ports.arping.announce(instance);
@@ -115,7 +122,12 @@ export function createInstanceActions(instance: VrrpInstanceConfig, ports: Actio
       });
     },
     reannounce() {
-      if (clock.now() - lastAnnounced >= 1000) enqueue(async () => isMaster() ? await announce() : undefined);
+      if (reannouncing) return;
+      reannouncing = true;
+      clock.setTimer(() => {
+        reannouncing = false;
+        enqueue(async () => isMaster() ? await announce() : undefined);
+      }, Math.max(0, lastAnnounced + REANNOUNCE_PACE_MS - clock.now()));
     },
     leftMaster(state, priority) {
       enqueue(async () => {

@@ -54,8 +54,9 @@ export interface VirtualRouterOptions {
   send(priority: number): void;
   onTransition(transition: Transition): void;
   /**
-   * While Master, another master with lower priority spoke (a healed partition, lost adverts):
-   * it steps down on this node's answer, but neighbours may have learned its MAC meanwhile.
+   * While Master, another master with lower priority spoke (a healed partition, lost adverts, or
+   * one stepping down for this node): it steps down on this node's answer, but neighbours may
+   * have learned its MAC meanwhile.
    */
   onLowerMaster?(): void;
 }
@@ -214,6 +215,10 @@ class _VirtualRouter implements VirtualRouter {
         advert.interval,
         advert.sender,
       );
+      // One advertisement more, at this node's priority: after a partition the winner's may have
+      // come first, and without hearing this lower master the winner would not announce the
+      // addresses again to the neighbours that learned this node's MAC meanwhile.
+      this.#options.send(local);
     } else {
       // Answer at once rather than at the next interval (as keepalived does): the lower master
       // steps down now, before its addresses and ARP announcements reach many neighbours.

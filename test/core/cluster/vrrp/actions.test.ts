@@ -40,6 +40,7 @@ describe("VRRP instance actions: gratuitous ARP", () => {
     await web.settled();
     node.clock.advance(1_000);
     web.reannounce();
+    node.clock.advance(0);
     web.leftMaster("backup", 150);
     web.becameMaster(150);
     api.becameMaster(150);
@@ -66,10 +67,36 @@ describe("VRRP instance actions: gratuitous ARP", () => {
     await web.settled();
     node.clock.advance(1_000);
     web.reannounce();
+    node.clock.advance(0);
     await web.settled();
     const announcement = ["arping -U -c 1 -I eth0 10.0.0.100", "arping -U -c 1 -I eth0 10.0.0.101"];
     assert.deepEqual(node.commands.filter((command) => command.startsWith("arping")), [...announcement, ...announcement]);
     assert.deepEqual(node.logs, []);
+  });
+
+  test("a reannounce within a second of the last announcement is put off to the end of that second, not dropped; calls meanwhile add nothing", async () => {
+    const node = recordingNode(() => ({ code: 0, output: "" }));
+    const web = node.actionsFor("web", 51, ["10.0.0.100/24"]);
+    const arpings = () => node.commands.filter((command) => command.startsWith("arping")).length;
+    web.becameMaster(150);
+    await web.settled();
+    assert.equal(arpings(), 1);
+    node.clock.advance(300);
+    web.reannounce();
+    web.reannounce();
+    await web.settled();
+    assert.equal(arpings(), 1, "not within the second");
+    node.clock.advance(699);
+    await web.settled();
+    assert.equal(arpings(), 1);
+    node.clock.advance(1);
+    await web.settled();
+    assert.equal(arpings(), 2, "once, at the end of the second");
+    node.clock.advance(5_000);
+    web.reannounce();
+    node.clock.advance(0);
+    await web.settled();
+    assert.equal(arpings(), 3, "a second later, at once");
   });
 
   test("an arping that ran and failed, or was killed at its timeout, is logged as a failed command and tried again next time", async () => {
@@ -81,6 +108,7 @@ describe("VRRP instance actions: gratuitous ARP", () => {
     for (let announcement = 0; announcement < 2; announcement++) {
       node.clock.advance(1_000);
       web.reannounce();
+      node.clock.advance(0);
       await web.settled();
     }
     assert.equal(node.commands.filter((command) => command.startsWith("arping")).length, 3);

@@ -224,6 +224,31 @@ describe("VRRP state machine (RFC 5798 / 9568 timings)", () => {
     }
   });
 
+  test("after a heal, a master stepping down for the winner's advertisement speaks once more, so the winner hears a lower master (its cue to announce the addresses again)", () => {
+    const clock = new FakeClock();
+    const { add, cut } = segment(clock);
+    let lowerMastersHeard = 0;
+    const loser = add({ name: "loser", address: "10.0.0.9", priority: 100 });
+    const winner = add({ name: "winner", address: "10.0.0.10", priority: 150, onLowerMaster: () => lowerMastersHeard++ });
+    loser.router.start();
+    winner.router.start();
+    clock.advance(5000);
+    cut.add("loser");
+    clock.advance(10_000);
+    assert.deepEqual([loser.router.state, winner.router.state], ["master", "master"]);
+    cut.delete("loser");
+    // The winner's advertisement arrives first: the loser has said nothing since the heal.
+    const loserSent = loser.sent.length;
+    loser.router.received({ priority: 150, interval: 1000, sender: winner.address });
+    assert.equal(loser.router.state, "backup");
+    assert.deepEqual(loser.sent.slice(loserSent).map(([priority]) => priority), [100], "one advertisement at its own priority");
+    assert.equal(lowerMastersHeard, 1, "the winner heard the lower master");
+    assert.equal(winner.router.state, "master");
+    const transitions = loser.router.transitions + winner.router.transitions;
+    clock.advance(20_000);
+    assert.equal(loser.router.transitions + winner.router.transitions, transitions, "stable afterwards");
+  });
+
   test("a tracker's weight lowers the priority: a preempting backup then takes over", () => {
     const clock = new FakeClock();
     const { add } = segment(clock);
