@@ -249,6 +249,7 @@ class _Exchange {
       client: conn.remoteAddress,
       clientPort: conn.remotePort ?? null,
       listener: conn.listener ?? null,
+      tls: conn.tls,
       tlsVersion: tls?.version ?? null,
       sni: tls?.serverName ?? null,
       method: request.method,

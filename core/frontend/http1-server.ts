@@ -528,6 +528,7 @@ class _Connection {
       client: remote.address,
       clientPort: remote.port,
       listener,
+      tls: this.#options.tls,
       tlsVersion: remote.tls?.version,
       sni: remote.tls?.serverName,
       received,

@@ -24,6 +24,7 @@ export interface RefusedRequest {
   client: string;
   clientPort: number;
   listener: string | undefined;
+  tls: boolean;
   tlsVersion: string | undefined;
   sni: string | undefined;
   /** Clock times: the request's first byte (the connection's start for its first request), and the refusal. */
@@ -43,6 +44,7 @@ export function refusedRecord(refusal: RefusedRequest, processInFlight: number):
     client: refusal.client,
     clientPort: refusal.clientPort,
     listener: refusal.listener ?? null,
+    tls: refusal.tls,
     tlsVersion: refusal.tlsVersion ?? null,
     sni: refusal.sni ?? null,
     method: null,
@@ -86,7 +88,8 @@ export type AccessRecord = {
   clientPort: number | null;
   /** The listener's address as configured; null on the web front end. */
   listener: string | null;
-  /** `TLSv1.3`… for a TLS listener, where the runtime tells it. */
+  /** The listener terminated TLS; its version (`TLSv1.3`…) and the SNI name where the runtime tells them. */
+  tls: boolean;
   tlsVersion: string | null;
   sni: string | null;
   /** Null for a request the front end refused before it could read it (HAProxy's `<BADREQ>`), as are path, host and pool. */

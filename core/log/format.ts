@@ -33,7 +33,7 @@ export function formatAccessLine(format: AccessLogFormat, record: AccessRecord, 
  * TLS), the times are UTC, and a field that has no meaning here is `-` or -1 as in HAProxy.
  */
 export function httplogLine(r: AccessRecord): string {
-  const frontend = r.listener === null ? "-" : r.tlsVersion !== null || r.sni !== null ? `${r.listener}~` : r.listener;
+  const frontend = r.listener === null ? "-" : r.tls ? `${r.listener}~` : r.listener;
   const timers = `${_ms(r.requestMs)}/${_ms(r.queueMs)}/${_ms(r.connectMs)}/${_ms(r.responseMs)}/${Math.round(r.totalMs)}`;
   const counts = `${r.processInFlight}/${r.listenerConnections ?? "-"}/${r.poolInFlight}/${r.memberInFlight}/${r.redispatched ? "+" : ""}${r.retries}`;
   // HAProxy prints no captures for a request it could not read.
