@@ -500,6 +500,8 @@ class _Balancer implements Balancer {
     } catch (error) {
       pool.release(member);
       if (!(error instanceof UpstreamError)) throw error;
+      // Sent but no head came: the connection's time was not taken above (a new one's, else a kept-alive one's 0).
+      if (error.sent && ex.responseMs === null) ex.connectMs = error.connectMs ?? 0;
       return this.#failed(ex, member, error);
     }
     member.health.observe(response.status >= 500 ? "5xx" : "success");

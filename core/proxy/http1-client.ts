@@ -51,6 +51,8 @@ export type UpstreamErrorKind = typeof UPSTREAM_ERROR_KINDS[number];
 /** Every failure of {@link Http1Client.request} and of its response bodies. */
 export class UpstreamError extends Error {
   readonly code = "UPSTREAM";
+  /** How long opening the connection took, for a failure after a new one was open (the access log's Tc); 0 on a kept-alive one. */
+  connectMs: number | undefined;
   constructor(
     /** What went wrong; connect-* kinds guarantee that nothing was sent. */
     readonly kind: UpstreamErrorKind,
@@ -307,7 +309,13 @@ export class Http1Client {
     const connecting = this.#clock.now();
     const conn = await this.#open(origin, key, signal, timeouts.connect);
     const connectMs = this.#clock.now() - connecting;
-    const response = (await this.#exchange(conn, false, call))!;
+    let response: UpstreamResponse;
+    try {
+      response = (await this.#exchange(conn, false, call))!;
+    } catch (error) {
+      if (error instanceof UpstreamError) error.connectMs = connectMs;
+      throw error;
+    }
     response.connectMs = connectMs;
     return response;
   }

@@ -287,7 +287,8 @@ describe(`access log on ${runtime}`, () => {
 
       const [silentLine] = byPath("/silent");
       common(silentLine, seen.get("silent")!);
-      assert.deepEqual([silentLine.status, silentLine.termination, silentLine.errorKind, silentLine.member], [499, "CH", "aborted", "silent"]);
+      assert.deepEqual([silentLine.status, silentLine.termination, silentLine.errorKind, silentLine.member, silentLine.responseMs], [499, "CH", "aborted", "silent", null]);
+      assert.ok(typeof silentLine.connectMs === "number" && silentLine.connectMs >= 0, "connected before the client left: Tc is known");
 
       const [uploadLine] = byPath("/upload");
       common(uploadLine, seen.get("upload")!);
@@ -370,7 +371,7 @@ describe(`access log on ${runtime}`, () => {
       assert.ok(byPath("/broken")[0].bytes > 0, "the error body's bytes");
       check(byPath("/cut")[0], seen.get("cut")!, { server: "cut/cutter", status: 200, tsc: "SD--", bytes: CUT_AFTER });
       const silent = check(byPath("/silent")[0], seen.get("silent")!, { server: "silent/silent", status: 499, tsc: "CH--" });
-      assert.equal(silent.trr, -1);
+      assert.deepEqual([silent.tc >= 0, silent.trr], [true, -1]);
       check(byPath("/upload")[0], seen.get("upload")!, { server: "app/web1", status: 200, request: "POST /upload HTTP/1.1" });
       check(byPath("/tls")[0], seen.get("tls")!, { server: "app/web1", status: 200 }, `127.0.0.1:${ports.tls}~`);
       const bad = lines.find((line) => line.request === "<BADREQ>")!;
