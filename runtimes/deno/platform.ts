@@ -39,7 +39,6 @@ export const platform: Platform = {
       return false;
     }
   },
-  // rustls always offers TLS 1.2 and 1.3 and has no switch for 1.3 only.
   // Deno grants /proc/self only with --allow-all: no descriptor or virtual memory figures.
   processStats() {
     const { user, system } = process.cpuUsage();
@@ -47,6 +46,7 @@ export const platform: Platform = {
   },
   // The main thread's time origin is the process's start (a worker is told it by the main thread).
   startTime: performance.timeOrigin,
+  // rustls always offers TLS 1.2 and 1.3 and has no switch for 1.3 only.
   tlsMinVersions: ["1.2"],
   onSignal(signal, handler) {
     Deno.addSignalListener(signal, handler);
