@@ -32,6 +32,8 @@ export interface Http1Listener extends Listener {
   configure(config: ListenerConfig): void;
   /** Client connections open now. */
   readonly connections: number;
+  /** Stops accepting; resolves once the port hands this listener no more connections. */
+  stopAccepting(): Promise<void>;
 }
 
 export interface Http1ListenOptions {
@@ -70,6 +72,8 @@ export async function listenHttp1(
     handshakeTimeout: () => options.timeouts.request,
     onHandshakeTimeout: events && (() => events.timeout("handshake")),
   });
+  let stoppedAccepting: Promise<void> | undefined;
+  const stopAccepting = () => (stoppedAccepting ??= sockets.close());
   return {
     hostname: sockets.hostname,
     port: sockets.port,
@@ -77,8 +81,9 @@ export async function listenHttp1(
     get connections() {
       return server.connections;
     },
+    stopAccepting,
     async shutdown() {
-      sockets.close();
+      void stopAccepting();
       await server.shutdown();
     },
   };

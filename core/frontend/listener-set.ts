@@ -188,6 +188,9 @@ export class ListenerSet {
     await new Promise<void>((resolve) => this.#platform.clock.setTimer(resolve, TAKEOVER_MS));
     const retired: Promise<void> = previous.listener.shutdown().finally(() => this.#retiring.delete(retired));
     this.#retiring.add(retired);
+    // Done once the old socket takes no more connections (Deno frees it only after its pending
+    // accept ended): a client that reached it after the reload was reported would be closed unseen.
+    await previous.listener.stopAccepting();
   }
 
   /** The listener's own behaviour around the balancer, read per request so reloads apply at once. */
