@@ -37,7 +37,9 @@ interface NodeOptions {
 }
 
 function nodeConfig(lab: VrrpLab, node: string, options: NodeOptions) {
-  const health = options.healthChecks ? { health: { check: { path: "/", interval: "200ms", timeout: "500ms", rise: 1, fall: 1 } } } : {};
+  // Two failed checks take the member down: a refused connection fails at once, a slow answer on
+  // a loaded machine has 2 s before it counts as one.
+  const health = options.healthChecks ? { health: { check: { path: "/", interval: "200ms", timeout: "2s", rise: 1, fall: 2 } } } : {};
   return {
     listeners: [{ address: `0.0.0.0:${HTTP_PORT}` }],
     pools: { app: { members: [{ name: node, url: `http://127.0.0.1:${BACKEND_PORT}` }], ...health } },
