@@ -137,10 +137,12 @@ describe(`VRRP failover in network namespaces (${runtime})`, { skip }, () => {
 
   test("readiness tracking: the master's pool loses its member, its priority drops by the weight and the backup takes the address; the member back, the master preempts", { timeout: 90_000 }, async () => {
     await withLab(2, async (lab) => {
-      const tracked = { readinessWeight: 60, healthChecks: true };
+      // 1 s advertisements: a loaded machine cannot delay one past Master_Down_Interval (3.6 s) and
+      // make the backup take over before the test breaks the pool.
+      const tracked = { readinessWeight: 60, healthChecks: true, advertInterval: "1s" };
       const n1 = await startNode(lab, "n1", { priority: 150, ...tracked });
       const n2 = await startNode(lab, "n2", { priority: 100, ...tracked });
-      assert.ok(await waitUntil(() => lab.getVip() === "n1" && stateOf(lab, "n2") === "backup", 10_000), "n1 serves the VIP");
+      assert.ok(await waitUntil(() => lab.getVip() === "n1" && stateOf(lab, "n2") === "backup", 20_000), "n1 serves the VIP");
       const n1Instance = () => lab.admin("n1", "/api/v1/vrrp").instances[0];
       assert.deepEqual(n1Instance().trackers, [{ name: "readiness", passing: true, weight: 60 }]);
       assert.equal(n1Instance().effectivePriority, 150);
@@ -178,8 +180,9 @@ describe(`VRRP failover in network namespaces (${runtime})`, { skip }, () => {
       sh(["ip", "netns", "exec", lab.ns("c"), "sysctl", "-qw", "net.ipv4.conf.eth0.arp_accept=1"]);
       // Two addresses: the first failing arping must not be followed by one for the second.
       const virtualAddresses = [`${VIP}/24`, `${SECOND_VIP}/24`];
-      const n1 = await startNode(lab, "n1", { priority: 150, virtualAddresses, path: lab.pathWithOnly(["ip"]) });
-      const n2 = await startNode(lab, "n2", { priority: 100, virtualAddresses });
+      // 1 s advertisements, so that n2 does not become master (and announce) by a delayed advertisement.
+      const n1 = await startNode(lab, "n1", { priority: 150, advertInterval: "1s", virtualAddresses, path: lab.pathWithOnly(["ip"]) });
+      const n2 = await startNode(lab, "n2", { priority: 100, advertInterval: "1s", virtualAddresses });
       const missing = await n1.waitForLine((line) => line.event === "vrrp-arping-missing", 15_000);
       assert.match(String(missing.message), /arping cannot run/);
       assert.ok(lab.holdsVip("n1"), "n1 added the address without arping");
