@@ -313,6 +313,7 @@ class _Process {
     }
     this.#stopping = true;
     const { drainTimeout } = this.#balancer.config;
+    const drainDeadline = platform.clock.now() + drainTimeout;
     logEvent(platform, "shutdown", { signal, inFlight: this.#balancer.inFlight, drainTimeout });
     for (const stop of this.#stopWatching) stop();
     // Resign first: the backup takes the address after Skew_Time while this node drains.
@@ -325,7 +326,9 @@ class _Process {
         resolve();
       }, drainTimeout)),
     ]);
-    // After the drain: sessions learned by the last requests still reach the peers.
+    // After the drain, every worker's: sessions learned by the last requests still reach the peers
+    // (the other workers' come to worker 0, which alone replicates, as records).
+    await this.#workerSync?.drained(drainDeadline);
     await this.#replication.stop();
     this.#workerSync?.close();
     this.#balancer.close();

@@ -8,6 +8,9 @@
  * A worker that starts (or restarts after a crash) says hello; every other worker answers with
  * what it holds, worker 0 also with the health of every member.
  *
+ * On shutdown every worker drains its own connections; the others then tell worker 0, which
+ * waits for their word before it stops replication, so their last sessions reach the peers too.
+ *
  * Counters stay in the worker that counted them (no traffic per request): when the admin plane on
  * worker 0 shows them, it asks the others for a snapshot and merges what arrives within
  * {@link STATS_TIMEOUT_MS}, so a stuck or restarting worker is left out rather than hanging the
@@ -46,7 +49,8 @@ export type SyncMessage =
   | { type: "hello" }
   | { type: "reload"; trigger: string }
   | { type: "stats-request"; id: string; want: StatsWant }
-  | { type: "stats"; id: string; worker: number; stats: WorkerStats };
+  | { type: "stats"; id: string; worker: number; stats: WorkerStats }
+  | { type: "drained"; worker: number };
 
 /** The part of a BroadcastChannel used here (tests pass an in-memory one). */
 export interface SyncChannel {
@@ -80,6 +84,13 @@ export interface WorkerSync {
   healthChanged(pool: string, member: string, up: boolean, reason: string): void;
   /** The admin API reloaded worker 0: every worker reloads. */
   reloaded(trigger: string): void;
+  /**
+   * Shutdown, once this worker's listeners drained. The others tell worker 0, after their last
+   * records (the channel keeps each sender's order) and resolve at once; worker 0 resolves once
+   * every other worker said so, or {@link DRAINED_GRACE_MS} after `deadline` (Clock time, when
+   * their drains time out): a worker that crashed meanwhile says nothing.
+   */
+  drained(deadline: number): Promise<void>;
   close(): void;
 }
 
@@ -95,6 +106,9 @@ export const WORKER_CHANNEL = "tandem-workers";
  * stuck or restarting, and the scrape goes on without it.
  */
 export const STATS_TIMEOUT_MS = 250;
+
+/** How long after the drain deadline worker 0 still waits for the others' word (it comes right after their timeout). */
+export const DRAINED_GRACE_MS = 500;
 
 export function createWorkerSync(options: WorkerSyncOptions): WorkerSync {
   return new _WorkerSync(options);
@@ -117,6 +131,9 @@ class _WorkerSync implements WorkerSync {
   readonly #lead: boolean;
   /** Worker 0's stats requests waiting for answers, by id. */
   readonly #gathering = new Map<string, _Gathering>();
+  /** Worker 0, at shutdown: the workers that said they drained, and the wait for the rest. */
+  readonly #drainedWorkers = new Set<number>();
+  #onDrained: (() => void) | undefined;
   readonly #unsubscribe: () => void;
 
   constructor(options: WorkerSyncOptions) {
@@ -167,6 +184,26 @@ class _WorkerSync implements WorkerSync {
     });
   };
 
+  readonly drained = (deadline: number): Promise<void> => {
+    if (!this.#lead) {
+      this.#channel.postMessage({ type: "drained", worker: this.#worker.index });
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      let cancelTimer = () => {};
+      const done = () => {
+        cancelTimer();
+        this.#onDrained = undefined;
+        resolve();
+      };
+      this.#onDrained = () => {
+        if (this.#drainedWorkers.size >= this.count - 1) done();
+      };
+      cancelTimer = this.#clock.setTimer(done, Math.max(0, deadline + DRAINED_GRACE_MS - this.#clock.now()));
+      this.#onDrained();
+    });
+  };
+
   readonly close = (): void => {
     this.#unsubscribe();
     // An admin request still waiting gets what arrived.
@@ -193,6 +230,12 @@ class _WorkerSync implements WorkerSync {
         break;
       case "stats":
         this.#gathering.get(message.id)?.take({ worker: message.worker, stats: message.stats });
+        break;
+      case "drained":
+        // Counted once per worker, whatever arrives twice or from outside the process's range.
+        if (!this.#lead || !Number.isInteger(message.worker) || message.worker < 1 || message.worker >= this.count) break;
+        this.#drainedWorkers.add(message.worker);
+        this.#onDrained?.();
         break;
     }
   }

@@ -7,7 +7,7 @@ import { type BalancerMetrics, createBalancerMetrics } from "../../core/balancer
 import { ReplicaStore } from "../../core/cluster/replication/replica-store.ts";
 import { Registry } from "../../core/metrics/registry.ts";
 import { type HistoryDocument, mergeHistory } from "../../core/metrics/traffic-history.ts";
-import { createWorkerSync, STATS_TIMEOUT_MS, type SyncChannel, type SyncMessage, type WorkerSync } from "../../core/worker-sync.ts";
+import { createWorkerSync, DRAINED_GRACE_MS, STATS_TIMEOUT_MS, type SyncChannel, type SyncMessage, type WorkerSync } from "../../core/worker-sync.ts";
 import { FakeClock } from "../support/fake-clock.ts";
 import { fakeFarm, poolConfig } from "../support/fake-upstream.ts";
 
@@ -215,6 +215,44 @@ test("worker sync: a worker that does not answer is left out after the bound, ne
   clock.advance(1);
   assert.deepEqual((await gathering).map((answer) => answer.worker), [1]);
   assert.equal(clock.pending, 0);
+});
+
+test("worker sync, shutdown: worker 0 waits for every other worker's drain, whose last sessions came first; a silent one only until the deadline", async () => {
+  const hub = new Hub();
+  const clock = new FakeClock(1_700_000_000_000);
+  const [lead, one, two] = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1), startWorker(hub, clock, false, 3, 2)];
+  const drainDeadline = clock.now() + 1_000;
+  const waitOf = (worker: Worker) => {
+    const outcome = { done: false, sessionsThen: [] as string[] };
+    void worker.sync.drained(drainDeadline).then(() => {
+      outcome.done = true;
+      outcome.sessionsThen = ["last-of-one", "last-of-two"].filter((key) => table(lead).peek(key) !== undefined);
+    });
+    return outcome;
+  };
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+  const lead0 = waitOf(lead);
+  table(one).set("last-of-one", "a");
+  await one.sync.drained(drainDeadline);
+  await settle();
+  assert.equal(lead0.done, false, "worker 2 is still draining");
+  table(two).set("last-of-two", "b");
+  await two.sync.drained(drainDeadline);
+  await settle();
+  assert.deepEqual(lead0, { done: true, sessionsThen: ["last-of-one", "last-of-two"] }, "done once both said so, their sessions already in");
+
+  // The control: a worker that never says it drained (it crashed) holds worker 0 until the deadline and the grace.
+  const hub2 = new Hub();
+  const lead2 = startWorker(hub2, clock, true, 2);
+  startWorker(hub2, clock, false, 2, 1);
+  const waiting = waitOf(lead2);
+  clock.advance(drainDeadline + DRAINED_GRACE_MS - clock.now() - 1);
+  await settle();
+  assert.equal(waiting.done, false);
+  clock.advance(1);
+  await settle();
+  assert.equal(waiting.done, true);
 });
 
 test("admin control with workers: /metrics adds counters, histograms and in-flight counts up; state is worker 0's", async () => {

@@ -96,6 +96,8 @@ async function sessionBackend(name: string, held: HeldAnswers): Promise<Backend>
 interface LabOptions {
   tls?: Record<string, { cert: string; key: string; ca: string }>;
   drainTimeout?: string;
+  /** Worker threads per node; above 1 the listeners take fixed ports. */
+  workers?: number;
 }
 
 class Lab {
@@ -104,7 +106,7 @@ class Lab {
   readonly held = new HeldAnswers();
   backends: Backend[] = [];
 
-  static async start(names: string[], { tls, drainTimeout = "1s" }: LabOptions = {}) {
+  static async start(names: string[], { tls, drainTimeout = "1s", workers }: LabOptions = {}) {
     const lab = new Lab();
     try {
       lab.backends = await Promise.all(["m1", "m2", "m3"].map((name) => sessionBackend(name, lab.held)));
@@ -113,13 +115,17 @@ class Lab {
       for (const from of names) {
         for (const to of names) if (from !== to) lab.relays.set(`${from}>${to}`, await relay(() => clusterPorts.get(to)!));
       }
-      while (clusterPorts.size < names.length) {
+      // With workers the HTTP listeners need fixed ports too, chosen here with the cluster ports.
+      const fixedPorts: number[] = [];
+      while (fixedPorts.length < names.length * (workers === undefined ? 1 : 2)) {
         const port = await freePort();
-        if (![...clusterPorts.values()].includes(port)) clusterPorts.set(names[clusterPorts.size], port);
+        if (!fixedPorts.includes(port)) fixedPorts.push(port);
       }
-      await Promise.all(names.map((name) => {
+      names.forEach((name, index) => clusterPorts.set(name, fixedPorts[index]));
+      await Promise.all(names.map((name, index) => {
         const config = {
-          listeners: [{ address: "127.0.0.1:0" }],
+          listeners: [{ address: `127.0.0.1:${workers === undefined ? 0 : fixedPorts[names.length + index]}` }],
+          ...(workers === undefined ? {} : { workers }),
           accessLog: false,
           drainTimeout,
           admin: { address: "127.0.0.1:0" },
@@ -376,6 +382,28 @@ describe("replication across a reload and a shutdown", () => {
       assert.equal(stopped.drained, true, "the request finished within the drain");
       await waitFor(async () => (await lab.sessions("B"))[session] === backend, 10_000, `B learned the last session from the stopped A: ${JSON.stringify(a.lines)}`);
     }, { drainTimeout: "30s" });
+  });
+
+  test("workers: 2, SIGTERM while only worker 1 has a member's answer in flight: its session still reaches the peer (worker 0, which replicates, waits for worker 1's drain)", async () => {
+    await withLab(["A", "B"], async (lab) => {
+      // The kernel picks the worker of each connection (SO_REUSEPORT): A restarts until one lands on worker 1.
+      for (let attempt = 1; ; attempt++) {
+        const a = lab.nodes.get("A")!;
+        const answer = lab.get("A", undefined, "/held");
+        await waitFor(() => Promise.resolve(lab.held.waiting === 1), 10_000, "the request held at its member");
+        a.process.signal("SIGTERM");
+        const inFlight = await Promise.all([0, 1].map(async (worker) => (await a.process.waitForLine((line) => line.event === "shutdown" && line.worker === worker)).inFlight));
+        lab.held.releaseAll();
+        const { session, backend } = await answer;
+        assert.ok(session, "the member's answer, sent after the SIGTERM, created a session");
+        await a.process.waitForLine((line) => line.event === "workers-stopped");
+        await waitFor(async () => (await lab.sessions("B"))[session] === backend, 10_000, `B learned the session from worker ${inFlight[1] === 1 ? 1 : 0} of the stopped A`);
+        if (inFlight[0] === 0 && inFlight[1] === 1) return;
+        assert.ok(attempt < 12, `${attempt} connections in a row went to worker 0`);
+        await lab.startNode("A", a.config, a.clusterPort);
+        await lab.converged("the restarted A reconnected");
+      }
+    }, { drainTimeout: "30s", workers: 2 });
   });
 });
 
