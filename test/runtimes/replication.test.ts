@@ -7,6 +7,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
+import { get as httpGet } from "node:http";
 import { connect as tcpConnect, createServer, type Server, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { type Backend, startBackend } from "../support/backends.ts";
@@ -196,6 +197,23 @@ class Lab {
     return { backend: response.headers.get("x-backend")!, session: set };
   }
 
+  /**
+   * `get` on a connection of its own: fetch may pick a pooled keep-alive connection of a process
+   * that since stopped (a restarted A) or that SIGTERM is closing as idle, and fail for it.
+   */
+  getOnNewConnection(name: string, path: string): Promise<{ backend: string; session?: string }> {
+    return new Promise((resolve, reject) => {
+      httpGet(`${this.url(name)}${path}`, { agent: false }, (response) => {
+        response.resume();
+        response.on("error", reject);
+        response.on("end", () => {
+          const set = String(response.headers["set-cookie"] ?? "").match(/JSESSIONID=([^;]+)/)?.[1];
+          resolve({ backend: String(response.headers["x-backend"]), session: set });
+        });
+      }).on("error", reject);
+    });
+  }
+
   url(name: string): string {
     return this.nodes.get(name)!.process.url;
   }
@@ -371,7 +389,7 @@ describe("replication across a reload and a shutdown", () => {
   test("SIGTERM while a member's answer is in flight: the session it creates still reaches the peer before replication stops", async () => {
     await withLab(["A", "B"], async (lab) => {
       const a = lab.nodes.get("A")!.process;
-      const answer = lab.get("A", undefined, "/held");
+      const answer = lab.getOnNewConnection("A", "/held");
       await waitFor(() => Promise.resolve(lab.held.waiting === 1), 10_000, "the request held at its member");
       a.signal("SIGTERM");
       await a.waitForLine((line) => line.event === "shutdown");
@@ -389,7 +407,7 @@ describe("replication across a reload and a shutdown", () => {
       // The kernel picks the worker of each connection (SO_REUSEPORT): A restarts until one lands on worker 1.
       for (let attempt = 1; ; attempt++) {
         const a = lab.nodes.get("A")!;
-        const answer = lab.get("A", undefined, "/held");
+        const answer = lab.getOnNewConnection("A", "/held");
         await waitFor(() => Promise.resolve(lab.held.waiting === 1), 10_000, "the request held at its member");
         a.process.signal("SIGTERM");
         const inFlight = await Promise.all([0, 1].map(async (worker) => (await a.process.waitForLine((line) => line.event === "shutdown" && line.worker === worker)).inFlight));
