@@ -1,0 +1,245 @@
+/** `tandem import` of mod_jk: workers.properties, uriworkermap.properties and JkMount lines. */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { validateConfig, formatProblem } from "../../../core/config/load.ts";
+import { Draft } from "../../../core/import/draft.ts";
+import { importModjk } from "../../../core/import/modjk.ts";
+import { ImportError, ImportReport, type ReportEntry } from "../../../core/import/report.ts";
+
+const FIXTURES = new URL("./fixtures/modjk/", import.meta.url);
+
+interface File {
+  path: string;
+  text: string;
+}
+
+function fixture(name: string): File {
+  return { path: name, text: readFileSync(new URL(name, FIXTURES), "utf8") };
+}
+
+async function importFiles(...files: File[]): Promise<{ draft: Draft; report: ImportReport }> {
+  const draft = new Draft();
+  const report = new ImportReport();
+  await importModjk(files, { draft, report, readInclude: () => Promise.reject(new Error("mod_jk has no includes")) });
+  return { draft, report };
+}
+
+/**
+ * The lines of a file that are directives: in a properties file what is left after mod_jk strips
+ * `#…`; in an httpd file the lines that are neither blank nor a comment.
+ */
+function directiveLines(file: File): number[] {
+  const httpd = /^\s*(Jk[A-Za-z]+\s|<)/m.test(file.text);
+  return file.text.split("\n").flatMap((line, index) => {
+    const content = httpd ? (line.trim().startsWith("#") ? "" : line.trim()) : line.replace(/#.*/, "").trim();
+    return content === "" ? [] : [index + 1];
+  });
+}
+
+/** Every directive line of every file has exactly one report entry, and the report has no other. */
+function assertEveryLineAccounted(report: ImportReport, ...files: File[]): void {
+  for (const file of files) {
+    const reported = report.entries.filter((entry) => entry.origin.file === file.path).map((entry) => entry.origin.line).sort((a, b) => a - b);
+    assert.deepEqual(reported, directiveLines(file), `${file.path}: one entry per directive line`);
+  }
+  const total = files.reduce((sum, file) => sum + directiveLines(file).length, 0);
+  assert.equal(report.entries.length, total, "no entry for a line that is not a directive");
+}
+
+function entryAt(report: ImportReport, file: string, line: number): ReportEntry {
+  const entry = report.entries.find((candidate) => candidate.origin.file === file && candidate.origin.line === line);
+  assert.ok(entry, `an entry for ${file}:${line}`);
+  return entry;
+}
+
+function assertValid(draft: Draft): void {
+  const result = validateConfig(draft.config);
+  assert.ok(result.ok, result.ok ? "" : result.problems.map(formatProblem).join("\n"));
+}
+
+async function assertImportError(files: File[], file: string, line: number, reason: RegExp): Promise<void> {
+  await assert.rejects(importFiles(...files), (error: unknown) => {
+    assert.ok(error instanceof ImportError, String(error));
+    assert.equal(error.file, file);
+    assert.equal(error.line, line, error.message);
+    assert.match(error.reason, reason);
+    return true;
+  });
+}
+
+test("the classic farm: a balancer over Tomcats keeps weights, jvmRoutes, domains, distance, redirect and activation", async () => {
+  const files = [fixture("workers-classic.properties"), fixture("uriworkermap.properties"), fixture("jk-classic.conf")];
+  const { draft, report } = await importFiles(...files);
+  assertValid(draft);
+  assertEveryLineAccounted(report, ...files);
+  const pool = draft.get(["pools", "lb"]) as Record<string, unknown>;
+  assert.deepEqual(pool.members, [
+    { name: "tc1", url: "http://10.0.0.11:8080", weight: 3, domain: "rack-a", redirect: "tc3" },
+    { name: "tc2", url: "http://10.0.0.12:8080", weight: 1, route: "node2", domain: "rack-a" },
+    { name: "tc3", url: "http://10.0.0.13:8080", weight: 1, activation: "disabled", domain: "rack-a" },
+    { name: "dr1", url: "http://10.1.0.11:8180", activation: "stopped", distance: 1 },
+  ]);
+  assert.deepEqual(pool.sticky, { mode: "route", force: true });
+  assert.equal(pool.strategy, "leastconn");
+  assert.equal(pool.recoverTime, "30s");
+  assert.equal(pool.retries, 2);
+  assert.deepEqual(pool.timeouts, { connect: "3000ms" });
+  assert.deepEqual(pool.health, { check: { timeout: "2000ms", path: "/", expect: ["200-499"] } });
+  assert.equal(draft.get(["defaultPool"]), "lb");
+  assert.deepEqual(draft.get(["routes"]), [
+    { pool: "lb", host: "admin.example.com", path: "/console" },
+    { pool: "lb", path: "/reports" },
+    { pool: "lb", path: "/shop" },
+    { pool: "lb", path: "/api" },
+  ], "host routes first, then the longer paths: mod_jk takes the most specific mount");
+  assert.deepEqual(draft.get(["admin"]), {});
+  assert.deepEqual(draft.get(["listeners"]), [{ address: ":80" }]);
+
+  const workers = "workers-classic.properties";
+  assert.deepEqual(entryAt(report, workers, 9), {
+    origin: { file: workers, line: 9, text: "worker.tomcat.type=ajp13" },
+    disposition: "approximated",
+    detail: "AJP becomes HTTP to Tomcat's HTTP connector; configure Tomcat's RemoteIpValve (deploy/examples/tomcat-remoteip.xml) so it still sees the client's address and https",
+  }, "a template's line used by four members is reported once");
+  assert.equal(entryAt(report, workers, 36).disposition, "approximated");
+  assert.match(entryAt(report, workers, 36).detail, /AJP port 8109 becomes Tomcat's HTTP connector port 8180/);
+  assert.deepEqual([entryAt(report, workers, 26).disposition, entryAt(report, workers, 26).detail], ["carried", "pools.lb.members[1].route"]);
+  assert.deepEqual([entryAt(report, workers, 18).disposition, entryAt(report, workers, 18).detail], ["carried", "pools.lb.members[0].weight"]);
+  assert.equal(entryAt(report, workers, 41).detail, "pools.lb.members");
+  assert.equal(entryAt(report, workers, 42).detail, "pools.lb.members", "the repeated balance_workers line adds members");
+  assert.equal(entryAt(report, workers, 48).disposition, "not carried");
+  assert.match(entryAt(report, workers, 52).detail, /TANDEM_ADMIN_SECRET/);
+  assert.match(entryAt(report, workers, 19).detail, /sessions stay inside its domain/);
+  const uris = "uriworkermap.properties";
+  assert.deepEqual([entryAt(report, uris, 2).disposition, entryAt(report, uris, 2).detail], ["carried", "routes[2]"], "/shop|/* is exactly a tandem prefix");
+  assert.equal(entryAt(report, uris, 4).disposition, "not carried");
+  assert.match(entryAt(report, uris, 6).detail, /cannot be expressed/);
+  assert.match(entryAt(report, uris, 7).detail, /every path under \/reports/);
+  const conf = "jk-classic.conf";
+  assert.deepEqual([entryAt(report, conf, 8).disposition, entryAt(report, conf, 8).detail], ["carried", "defaultPool"]);
+  assert.match(entryAt(report, conf, 3).detail, /import that file as well/);
+  assert.match(entryAt(report, conf, 4).detail, /imported here from uriworkermap\.properties/);
+  assert.match(entryAt(report, conf, 11).detail, /admin plane/);
+  assert.deepEqual([entryAt(report, conf, 15).disposition, entryAt(report, conf, 15).detail], ["carried", "routes[0].host"]);
+  assert.equal(report.format().split("\n").at(-2), "65 directives: 31 carried, 14 approximated, 20 not carried");
+
+  const yaml = draft.toYaml();
+  assert.ok(yaml.includes("weight: 3 # workers-classic.properties:18 worker.tc1.lbfactor=3"), yaml);
+  assert.ok(yaml.includes("route: node2 # workers-classic.properties:26 worker.tc2.route=node2"), yaml);
+  assert.ok(yaml.includes("force: true # workers-classic.properties:44 worker.lb.sticky_session_force=True"), yaml);
+  assert.ok(!yaml.includes("operator"), "the status worker's user is not written");
+});
+
+test("Debian's libapache2-mod-jk files: the ajp13 worker in worker.list becomes a pool; the balancer outside it and jk.conf's undefined workers are reported", async () => {
+  const files = [fixture("workers.properties"), fixture("jk.conf")];
+  const { draft, report } = await importFiles(...files);
+  assertValid(draft);
+  assertEveryLineAccounted(report, ...files);
+  assert.deepEqual(draft.get(["pools"]), {
+    ajp13_worker: { members: [{ name: "ajp13_worker", url: "http://localhost:8080", weight: 1 }] },
+  });
+  assert.deepEqual(draft.get(["listeners"]), [{ address: ":80" }], "httpd's port, as no Listen line came with the files");
+  assert.match(entryAt(report, "workers.properties", 99).detail, /worker loadbalancer is not used/);
+  assert.match(entryAt(report, "workers.properties", 74).detail, /RemoteIpValve/);
+  assert.match(entryAt(report, "jk.conf", 71).detail, /no worker jk-status/);
+  assert.match(entryAt(report, "jk.conf", 23).detail, /imported here from workers\.properties/);
+  assert.match(entryAt(report, "jk.conf", 19).detail, /condition/);
+  assert.equal(report.format().split("\n").at(-2), "25 directives: 3 carried, 2 approximated, 20 not carried");
+});
+
+test("the properties syntax as jk_map.c reads it: # anywhere, no continuations, $(var) from earlier lines, appended lists, overridden keys", async () => {
+  const workers = {
+    path: "workers.properties",
+    text: [
+      "host=10.0.0.5 # the Tomcat's address",
+      "ps=\\",
+      "worker.list=lb",
+      "worker.lb.type=lb",
+      "worker.lb.balance_workers=a",
+      "worker.a.host=$(host)",
+      "worker.a.port=8009",
+      "worker.a.port=8019",
+      "worker.a.lbfactor=2",
+      "worker.a.domain=$(UNDEFINED_VAR)",
+      "worker.a.frobnicate=yes",
+      "worker.list",
+      "worker.lb.session_cookie=SESSION",
+      "worker.lb.session_path=;sessionid",
+      "worker.lb.sticky_session=false",
+      "worker.a.secret=s3cr3t-ajp",
+      "",
+    ].join("\n"),
+  };
+  const { draft, report } = await importFiles(workers);
+  assertValid(draft);
+  assertEveryLineAccounted(report, workers);
+  assert.deepEqual(draft.get(["pools", "lb", "members"]), [{ name: "a", url: "http://10.0.0.5:8090", weight: 2 }]);
+  assert.deepEqual(draft.get(["pools", "lb", "sticky"]), { mode: "none", cookie: "SESSION", pathParameter: "sessionid" });
+  assert.match(entryAt(report, workers.path, 7).detail, /overridden by line 8/);
+  assert.equal(entryAt(report, workers.path, 7).disposition, "not carried");
+  assert.match(entryAt(report, workers.path, 10).detail, /\$\(UNDEFINED_VAR\) is not a property defined above/);
+  assert.match(entryAt(report, workers.path, 11).detail, /unknown directive/);
+  assert.match(entryAt(report, workers.path, 12).detail, /no '='/);
+  assert.match(entryAt(report, workers.path, 16).detail, /AJP secret/);
+  assert.ok(!draft.toYaml().includes("s3cr3t"), "the AJP secret is not written");
+  assert.match(entryAt(report, workers.path, 2).detail, /no value uses \$\(ps\)/, "a trailing backslash is the value, not a continuation");
+});
+
+test("a worker whose name is not a tandem name is renamed, and keeps its name as the route Tomcat's jvmRoute carries", async () => {
+  const workers = {
+    path: "workers.properties",
+    text: "worker.list=_lb\nworker._lb.type=lb\nworker._lb.balance_workers=_tc1,tc2\nworker._tc1.host=a\nworker.tc2.host=b\nworker.tc2.redirect=_tc1\n",
+  };
+  const { draft, report } = await importFiles(workers);
+  assertValid(draft);
+  assertEveryLineAccounted(report, workers);
+  assert.deepEqual(draft.get(["pools", "w_lb", "members"]), [
+    { name: "w_tc1", url: "http://a:8080", route: "_tc1" },
+    { name: "tc2", url: "http://b:8080", redirect: "w_tc1" },
+  ]);
+  assert.match(entryAt(report, workers.path, 1).detail, /the pool is named w_lb/);
+  assert.match(entryAt(report, workers.path, 4).detail, /the member is named w_tc1/);
+});
+
+test("mounts: JkMount inside <Location>, a host from <VirtualHost>, exact paths, and mounts of workers that are not listed", async () => {
+  const workers = { path: "workers.properties", text: "worker.list=app,other\nworker.app.host=10.0.0.1\nworker.other.host=10.0.0.2\nworker.unlisted.host=10.0.0.3\n" };
+  const conf = {
+    path: "httpd.conf",
+    text: [
+      "<Location /app>",
+      "  JkMount app",
+      "</Location>",
+      "JkMount /exact other",
+      "JkMount /x/* unlisted",
+      "JkMount /y/* nosuch",
+      "JkMount /app/* app;reply_timeout=60000",
+      "LoadModule jk_module /usr/lib/apache2/modules/mod_jk.so",
+      "JkFrobnicate on",
+      "",
+    ].join("\n"),
+  };
+  const { draft, report } = await importFiles(workers, conf);
+  assertValid(draft);
+  assertEveryLineAccounted(report, workers, conf);
+  assert.deepEqual(draft.get(["routes"]), [{ pool: "other", path: "/exact" }, { pool: "app", path: "/app" }]);
+  assert.deepEqual([entryAt(report, conf.path, 1).disposition, entryAt(report, conf.path, 1).detail], ["carried", "routes[1]"]);
+  assert.match(entryAt(report, conf.path, 4).detail, /paths under \/exact as well/);
+  assert.match(entryAt(report, conf.path, 5).detail, /not in worker\.list/);
+  assert.match(entryAt(report, conf.path, 6).detail, /no worker nosuch/);
+  assert.match(entryAt(report, conf.path, 7).detail, /already routes \/app to app/);
+  assert.match(entryAt(report, conf.path, 8).detail, /--from httpd/);
+  assert.equal(entryAt(report, conf.path, 9).detail, "unknown directive");
+  assert.match(entryAt(report, workers.path, 4).detail, /worker unlisted is not used/);
+});
+
+test("malformed input stops the import at its file and line", async () => {
+  await assertImportError([{ path: "w.properties", text: "worker.list=a\nworker.a.host=h\nworker.a.lbfactor=ten\n" }], "w.properties", 3, /lbfactor: not a number \("ten"\)/);
+  await assertImportError(
+    [{ path: "w.properties", text: "worker.list=a\nworker.a.reference=worker.b\nworker.b.reference=worker.c\nworker.c.reference=worker.a\n" }],
+    "w.properties", 4, /reference loop: worker a → b → c → a/,
+  );
+  await assertImportError([{ path: "w.properties", text: "worker.list=a\nworker.a.activation=X\n" }], "w.properties", 2, /activation: not A, D or S/);
+  await assertImportError([{ path: "jk.conf", text: "JkMount /* a\n<Location /x>\n  JkMount a\n" }], "jk.conf", 2, /<Location> is not closed/);
+  await assertImportError([{ path: "jk.conf", text: "<IfModule jk_module>\nJkMount /* a\n</Location>\n" }], "jk.conf", 3, /<\/Location> closes <IfModule> of line 1/);
+});
