@@ -101,6 +101,7 @@ interface Property {
 type WorkerProperties = Map<string, Property>;
 
 interface Mount {
+  /** Without mod_jk's prefixes: `-` (disabled) and then `!` (an exclusion). */
   pattern: string;
   worker: string;
   origin: Origin;
@@ -109,6 +110,16 @@ interface Mount {
   /** The virtual host's ServerName, when the mount is inside one. */
   host?: { name: string; origin: Origin };
   exclusion: boolean;
+  /** `-/app/*`: switches the mounts of this pattern off, wherever they were written. */
+  disabled: boolean;
+}
+
+/** A mount rule as uri_worker_map_add reads it: a leading `-` disables, then a `!` excludes. */
+function mountOf(rule: string, worker: string, at: Origin, within: Partial<Mount> = {}): Mount {
+  const disabled = rule.startsWith("-");
+  const rest = disabled ? rule.slice(1) : rule;
+  const exclusion = rest.startsWith("!");
+  return { ...within, pattern: exclusion ? rest.slice(1) : rest, worker, origin: at, exclusion: exclusion || within.exclusion === true, disabled };
 }
 
 /**
@@ -205,7 +216,8 @@ function readPropertyLine(content: string, at: Origin, properties: Map<string, P
   }
   if (/^[-!]*\//.test(key) || key.startsWith("*")) {
     ledger.register(at, "a mount of a worker that is not used");
-    readUriMapLine(key, rawValue, at, mounts, ledger);
+    // uriworkermap.properties: `[-][!]/pattern[|rest]=worker[;extension=value…]`.
+    mounts.push(mountOf(key, rawValue, at));
     return;
   }
   const unresolved: string[] = [];
@@ -247,17 +259,6 @@ function parseWorkerKey(key: string): { name?: string; property: string } | unde
   return { name: rest.slice(0, dot), property: rest.slice(dot + 1) };
 }
 
-/** A uriworkermap.properties rule: `[-][!]/pattern[|rest]=worker[;extension=value…]`. */
-function readUriMapLine(key: string, value: string, at: Origin, mounts: Mount[], ledger: Ledger): void {
-  const disabled = /^!?-/.test(key);
-  const exclusion = /^-?!/.test(key);
-  const pattern = key.replace(/^[-!]+/, "");
-  if (disabled) {
-    ledger.notCarried(at, "a disabled mount ('-'): mod_jk does not use it");
-    return;
-  }
-  mounts.push({ pattern, worker: value, origin: at, exclusion });
-}
 
 /** Splits an httpd line into words, keeping double-quoted ones whole. */
 function httpdWords(line: string): string[] {
@@ -314,8 +315,8 @@ function readHttpdFile(
         const exclusion = directive.toLowerCase() === "jkunmount";
         ledger.register(at, "a mount of a worker that is not used");
         const enclosing = [location, virtualHost].flatMap((block) => block ? [block.origin] : []);
-        if (args.length === 2) mounts.push({ pattern: args[0], worker: args[1], origin: at, host: virtualHost?.serverName, enclosing: virtualHost ? [virtualHost.origin] : [], exclusion });
-        else if (args.length === 1 && location) mounts.push({ pattern: location.argument, worker: args[0], origin: at, enclosing, host: virtualHost?.serverName, exclusion });
+        if (args.length === 2) mounts.push(mountOf(args[0], args[1], at, { host: virtualHost?.serverName, enclosing: virtualHost ? [virtualHost.origin] : [], exclusion }));
+        else if (args.length === 1 && location) mounts.push(mountOf(location.argument, args[0], at, { enclosing, host: virtualHost?.serverName, exclusion }));
         else ledger.notCarried(at, `${directive} needs a path and a worker (or a worker inside <Location>)`);
         break;
       }
@@ -378,7 +379,7 @@ function readHttpdFile(
       case "order":
       case "allow":
       case "deny":
-        ledger.register(at, `httpd access control: ${ADMIN_SECRET}`);
+        ledger.register(at, "httpd access control: tandem routes have none, so these paths are open to every client (the admin plane has tokens of its own)");
         break;
       default:
         ledger.register(at, /^jk/i.test(directive) ? "unknown directive" : "an httpd directive, not mod_jk's: import httpd's config with --from httpd");
@@ -478,7 +479,7 @@ class Farm {
       const mount = properties.get("mount");
       if (!mount) return [];
       return mount.values.flatMap((written, index) =>
-        written.split(/[\s,]+/).filter(Boolean).map((pattern) => ({ pattern, worker, origin: mount.origins[index], exclusion: false })));
+        written.split(/[\s,]+/).filter(Boolean).map((pattern) => mountOf(pattern, worker, mount.origins[index])));
     });
   }
 
@@ -543,6 +544,8 @@ class Farm {
     }
     this.#method(balancer, pool);
     if (balancer.has("recover_time")) this.#set(balancer, "recover_time", [...poolPath, "recoverTime"], `${this.#number(balancer, "recover_time")}s`);
+    // mod_jk rests a failed worker for 60 s unless told otherwise; tandem's own default is 10 s.
+    else this.context.draft.set([...poolPath, "recoverTime"], "60s", balancer.get("type")?.origins[0] ?? listedAt);
     if (balancer.has("retries")) {
       const retries = this.#number(balancer, "retries");
       const at = balancer.get("retries")!.origins;
@@ -677,11 +680,10 @@ class Farm {
     }
     const redirect = properties.get("redirect");
     if (redirect) {
-      // mod_jk matches redirect against the other workers' routes, and their names.
-      const target = siblings.find((s) => (s.properties.get("route") ?? s.properties.get("jvm_route"))?.value === redirect.value)
-        ?? siblings.find((s) => s.worker === redirect.value);
+      // mod_jk looks the redirect up among the workers' routes (a worker's route defaults to its name).
+      const target = siblings.find((s) => ((s.properties.get("route") ?? s.properties.get("jvm_route"))?.value ?? s.worker) === redirect.value);
       if (target && target.worker !== worker) this.#set(properties, "redirect", [...path, "redirect"], target.member);
-      else redirect.origins.forEach((o) => this.ledger.notCarried(o, `no other member of the balancer has the route or name ${redirect.value}`));
+      else redirect.origins.forEach((o) => this.ledger.notCarried(o, `no other member of the balancer has the route ${redirect.value} (mod_jk would then look for a member of a domain ${redirect.value}; tandem's redirect names a member)`));
     }
     if (properties.has("busy_limit")) {
       const limit = this.#number(properties, "busy_limit");
@@ -762,8 +764,18 @@ class Farm {
   #buildRoutes(mounts: Mount[]): void {
     const draft = this.context.draft;
     const routes: { route: { host?: string; path?: string; pool: string }; mount: Mount; note?: string }[] = [];
+    const switchedOff = new Map(mounts.filter((mount) => mount.disabled).map((mount) => [mount.pattern, mount.origin]));
     for (const mount of mounts) {
       const worker = mount.worker.split(";")[0];
+      if (mount.disabled) {
+        this.ledger.notCarried(mount.origin, `a disabled mount ('-'): mod_jk serves no ${mount.pattern} mount while it is there`);
+        continue;
+      }
+      const off = switchedOff.get(mount.pattern);
+      if (off) {
+        this.ledger.notCarried(mount.origin, `disabled by ${baseName(off.file)}:${off.line} ${off.text.trim()}`);
+        continue;
+      }
       const extensions = mount.worker.includes(";") ? mount.worker.slice(mount.worker.indexOf(";") + 1) : "";
       if (mount.exclusion) {
         this.ledger.notCarried(mount.origin, "tandem routes have no exclusions: these paths go to the pool of the route that covers them (httpd served them itself)");

@@ -176,6 +176,7 @@ test("the properties syntax as jk_map.c reads it: # anywhere, no continuations, 
   assertEveryLineAccounted(report, workers);
   assert.deepEqual(draft.get(["pools", "lb", "members"]), [{ name: "a", url: "http://10.0.0.5:8090", weight: 2 }]);
   assert.deepEqual(draft.get(["pools", "lb", "sticky"]), { mode: "none", cookie: "SESSION", pathParameter: "sessionid" });
+  assert.equal(draft.get(["pools", "lb", "recoverTime"]), "60s", "mod_jk's recover_time default, not tandem's 10s");
   assert.match(entryAt(report, workers.path, 7).detail, /overridden by line 8/);
   assert.equal(entryAt(report, workers.path, 7).disposition, "not carried");
   assert.match(entryAt(report, workers.path, 10).detail, /\$\(UNDEFINED_VAR\) is not a property defined above/);
@@ -202,8 +203,11 @@ test("a worker whose name is not a tandem name is renamed, and keeps its name as
   assert.match(entryAt(report, workers.path, 4).detail, /the member is named w_tc1/);
 });
 
-test("mounts: JkMount inside <Location>, a host from <VirtualHost>, exact paths, and mounts of workers that are not listed", async () => {
-  const workers = { path: "workers.properties", text: "worker.list=app,other\nworker.app.host=10.0.0.1\nworker.other.host=10.0.0.2\nworker.unlisted.host=10.0.0.3\n" };
+test("mounts: JkMount inside <Location>, exact paths, a worker's mount property, repeats, and mounts of workers that are not listed or not defined", async () => {
+  const workers = {
+    path: "workers.properties",
+    text: "worker.list=app,other\nworker.app.host=10.0.0.1\nworker.other.host=10.0.0.2\nworker.unlisted.host=10.0.0.3\nworker.other.mount=/other/* /more/*\n",
+  };
   const conf = {
     path: "httpd.conf",
     text: [
@@ -222,8 +226,14 @@ test("mounts: JkMount inside <Location>, a host from <VirtualHost>, exact paths,
   const { draft, report } = await importFiles(workers, conf);
   assertValid(draft);
   assertEveryLineAccounted(report, workers, conf);
-  assert.deepEqual(draft.get(["routes"]), [{ pool: "other", path: "/exact" }, { pool: "app", path: "/app" }]);
-  assert.deepEqual([entryAt(report, conf.path, 1).disposition, entryAt(report, conf.path, 1).detail], ["carried", "routes[1]"]);
+  assert.deepEqual(draft.get(["routes"]), [
+    { pool: "other", path: "/exact" },
+    { pool: "other", path: "/other" },
+    { pool: "other", path: "/more" },
+    { pool: "app", path: "/app" },
+  ]);
+  assert.deepEqual([entryAt(report, conf.path, 1).disposition, entryAt(report, conf.path, 1).detail], ["carried", "routes[3]"]);
+  assert.match(entryAt(report, workers.path, 5).detail, /^routes\[1\]: .*; routes\[2\]: /);
   assert.match(entryAt(report, conf.path, 4).detail, /paths under \/exact as well/);
   assert.match(entryAt(report, conf.path, 5).detail, /not in worker\.list/);
   assert.match(entryAt(report, conf.path, 6).detail, /no worker nosuch/);
@@ -242,4 +252,45 @@ test("malformed input stops the import at its file and line", async () => {
   await assertImportError([{ path: "w.properties", text: "worker.list=a\nworker.a.activation=X\n" }], "w.properties", 2, /activation: not A, D or S/);
   await assertImportError([{ path: "jk.conf", text: "JkMount /* a\n<Location /x>\n  JkMount a\n" }], "jk.conf", 2, /<Location> is not closed/);
   await assertImportError([{ path: "jk.conf", text: "<IfModule jk_module>\nJkMount /* a\n</Location>\n" }], "jk.conf", 3, /<\/Location> closes <IfModule> of line 1/);
+});
+
+test("redirect names the target's route, as mod_jk looks it up: a worker whose route differs from its name is found by the route only", async () => {
+  const workers = {
+    path: "workers.properties",
+    text: [
+      "worker.list=lb",
+      "worker.lb.type=lb",
+      "worker.lb.balance_workers=x,y,z",
+      "worker.x.host=10.0.0.1",
+      "worker.x.route=jvmX",
+      "worker.y.host=10.0.0.2",
+      "worker.y.redirect=jvmX",
+      "worker.z.host=10.0.0.3",
+      "worker.z.redirect=x",
+      "",
+    ].join("\n"),
+  };
+  const { draft, report } = await importFiles(workers);
+  assertValid(draft);
+  assertEveryLineAccounted(report, workers);
+  assert.deepEqual(draft.get(["pools", "lb", "members"]), [
+    { name: "x", url: "http://10.0.0.1:8080", route: "jvmX" },
+    { name: "y", url: "http://10.0.0.2:8080", redirect: "x" },
+    { name: "z", url: "http://10.0.0.3:8080" },
+  ]);
+  assert.match(entryAt(report, workers.path, 9).detail, /no other member of the balancer has the route x/);
+});
+
+test("a disabled mount ('-') switches off the mounts of its pattern from any file; '!' and JkUnMount are exclusions tandem cannot make", async () => {
+  const workers = { path: "workers.properties", text: "worker.list=app\nworker.app.host=10.0.0.1\n" };
+  const uris = { path: "uriworkermap.properties", text: "-/legacy/*=app\n/shop/*=app\n" };
+  const conf = { path: "jk.conf", text: "JkMount /legacy/* app\nJkMount !/shop/static/* app\nJkUnMount /shop/images/* app\n" };
+  const { draft, report } = await importFiles(workers, uris, conf);
+  assertValid(draft);
+  assertEveryLineAccounted(report, workers, uris, conf);
+  assert.deepEqual(draft.get(["routes"]), [{ pool: "app", path: "/shop" }]);
+  assert.match(entryAt(report, uris.path, 1).detail, /a disabled mount/);
+  assert.match(entryAt(report, conf.path, 1).detail, /disabled by uriworkermap\.properties:1 -\/legacy\/\*=app/);
+  assert.match(entryAt(report, conf.path, 2).detail, /no exclusions/);
+  assert.match(entryAt(report, conf.path, 3).detail, /no exclusions/);
 });
