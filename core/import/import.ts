@@ -12,7 +12,7 @@ import { validateConfig, formatProblem } from "../config/load.ts";
 import { Draft } from "./draft.ts";
 import { importHaproxy } from "./haproxy.ts";
 import { importHttpd } from "./httpd.ts";
-import { importKeepalived } from "./keepalived.ts";
+import { importKeepalived, keepalivedHints } from "./keepalived.ts";
 import { importModjk } from "./modjk.ts";
 import { ImportError, ImportReport } from "./report.ts";
 
@@ -72,7 +72,8 @@ export async function importConfigs(files: SourceFile[], options: { from?: Sourc
   }
   const validated = validateConfig(draft.config);
   if (!validated.ok) {
-    return { ok: false, errors: validated.problems.map((problem) => `the imported config is not valid: ${formatProblem(problem)}`), report };
+    const hints = byFormat.has("keepalived") ? keepalivedHints(draft.config) : [];
+    return { ok: false, errors: [...hints, ...validated.problems.map((problem) => `the imported config is not valid: ${formatProblem(problem)}`)], report };
   }
   const sources = files.map((file) => file.path).join(", ");
   return { ok: true, yaml: draft.toYaml(`Imported by tandem import from ${sources}.\nEach comment quotes the directive a key came from; the report lists every directive.`), report };
