@@ -533,6 +533,11 @@ class _Importer {
     const find = (keyword: string) => statements.find((statement) => statement.words[0] === keyword);
     if (!block.children!.some((statement) => statement.words[0] === "virtual_router_id")) throw new ImportError(block.origin.file, block.origin.line, `vrrp_instance ${source} has no virtual_router_id (keepalived refuses it too)`);
     let interfaceName = find("interface")?.words[1];
+    // keepalived clears nopreempt and preempt_delay with state MASTER, nopreempt at priority 255,
+    // and preempt_delay beside nopreempt (vrrp.c, logged as warnings): the instance preempts.
+    const initialMaster = find("state")?.words[1] === "MASTER";
+    const owner = find("priority")?.words[1] === "255";
+    const nopreempt = find("nopreempt") !== undefined && !initialMaster && !owner;
     let priority = 100;
     let priorityStatement: Statement | undefined;
     let vipCount = 0;
@@ -571,17 +576,25 @@ class _Importer {
           break;
         }
         case "nopreempt":
-          this.draft.set(at("preempt"), false, statement.origin);
-          this.report.carried(statement.origin, key("preempt"));
+          if (nopreempt) {
+            this.draft.set(at("preempt"), false, statement.origin);
+            this.report.carried(statement.origin, key("preempt"));
+          } else this.report.notCarried(statement.origin, `keepalived clears nopreempt ${initialMaster ? "with state MASTER" : "at priority 255"}: the instance preempts, as tandem's do by default`);
           break;
         case "preempt":
           this.draft.set(at("preempt"), true, statement.origin);
           this.report.carried(statement.origin, key("preempt"));
           break;
-        case "preempt_delay":
-          this.draft.set(at("preemptDelay"), _duration(_seconds(statement, args[0])), statement.origin);
-          this.report.carried(statement.origin, key("preemptDelay"));
+        case "preempt_delay": {
+          const delay = _duration(_seconds(statement, args[0]));
+          if (initialMaster || nopreempt) {
+            this.report.notCarried(statement.origin, `keepalived clears preempt_delay ${initialMaster ? "with state MASTER" : "beside nopreempt"}: no delay`);
+          } else {
+            this.draft.set(at("preemptDelay"), delay, statement.origin);
+            this.report.carried(statement.origin, key("preemptDelay"));
+          }
           break;
+        }
         case "unicast_src_ip":
         case "mcast_src_ip":
           this.#setAddress(statement, args[0]);

@@ -263,7 +263,7 @@ vrrp_instance VI_WEB {
 }
 `;
 
-const vrrpOf = (node: { priority: number; self: string; peer: string }) => ({
+const vrrpOf = (node: { state: string; priority: number; self: string; peer: string }) => ({
   address: node.self,
   peers: [node.peer],
   instances: [{
@@ -272,7 +272,8 @@ const vrrpOf = (node: { priority: number; self: string; peer: string }) => ({
     vrid: 51,
     priority: node.priority,
     advertInterval: "1s",
-    preemptDelay: "30s",
+    // keepalived clears preempt_delay with state MASTER.
+    ...(node.state === "BACKUP" ? { preemptDelay: "30s" } : {}),
     virtualAddresses: ["10.0.0.100/24", "10.0.0.101/24"],
     track: {
       readiness: { weight: 60, interval: "2s" },
@@ -308,6 +309,7 @@ for (const node of [{ state: "MASTER", priority: 150, self: "10.0.0.11", peer: "
     assert.equal(detail(19), "vrrp.instances[0].track.commands[0].interval");
     assert.equal(detail(20), "vrrp.instances[0].track.commands[0].timeout");
     assert.equal(entryAt(report, 24).disposition, "approximated", "state");
+    assert.equal(detail(29), node.state === "MASTER" ? "keepalived clears preempt_delay with state MASTER: no delay" : "vrrp.instances[0].preemptDelay");
     assert.equal(detail(30), "vrrp.address");
     assert.equal(detail(32), "vrrp.peers[0]");
     assert.match(detail(34), /^set TANDEM_VRRP_KEY/);
@@ -548,4 +550,20 @@ test("malformed: an include loop names the include that closes it", async () => 
     "/etc/keepalived/conf.d/b.conf": "! back to the start\ninclude ../keepalived.conf\n",
   }, "/etc/keepalived/conf.d/b.conf:2: include loop: /etc/keepalived/keepalived.conf includes /etc/keepalived/conf.d/a.conf includes /etc/keepalived/conf.d/b.conf includes /etc/keepalived/keepalived.conf");
   await rejects({ "/k.conf": "$A=${B}x\n$B=${A}y\nrouter ${A}\n" }, "/k.conf:3: parameter substitution does not end (a parameter refers to itself)");
+});
+
+test("preemption as keepalived settles it: nopreempt and preempt_delay are cleared with state MASTER, nopreempt at priority 255, preempt_delay beside nopreempt", async () => {
+  const instance = (lines: string) => ({ "/k.conf": `vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 5\n${lines}\n}\n` });
+  const backup = await run(instance("  state BACKUP\n  nopreempt\n  preempt_delay 10"));
+  assert.equal(backup.draft.get(["vrrp", "instances", 0, "preempt"]), false);
+  assert.equal(backup.draft.get(["vrrp", "instances", 0, "preemptDelay"]), undefined);
+  assert.equal(entryAt(backup.report, 6).detail, "keepalived clears preempt_delay beside nopreempt: no delay");
+  const master = await run(instance("  state MASTER\n  nopreempt"));
+  assert.equal(master.draft.get(["vrrp", "instances", 0, "preempt"]), undefined);
+  assert.equal(entryAt(master.report, 5).detail, "keepalived clears nopreempt with state MASTER: the instance preempts, as tandem's do by default");
+  const owner = await run(instance("  priority 255\n  nopreempt"));
+  assert.equal(owner.draft.get(["vrrp", "instances", 0, "preempt"]), undefined);
+  assert.match(entryAt(owner.report, 5).detail, /at priority 255/);
+  const delayed = await run(instance("  preempt_delay 2.5"));
+  assert.equal(delayed.draft.get(["vrrp", "instances", 0, "preemptDelay"]), "2500ms");
 });
