@@ -526,9 +526,13 @@ class Farm {
     this.ledger.carried(listedAt, `pools.${pool}`);
     this.#cite(poolPath, listedAt);
     this.#carry(balancer, "type", poolPath, `pools.${pool}`);
-    const memberNames = ["balance_workers", "balanced_workers"].flatMap((key) => (balancer.get(key)?.value ?? "").split(/[\s,]+/).filter(Boolean));
-    const membersProperty = balancer.get("balance_workers") ?? balancer.get("balanced_workers");
-    if (memberNames.length === 0) {
+    // Each member with the line that named it (balanced_workers is the deprecated spelling).
+    const named = ["balance_workers", "balanced_workers"].flatMap((key) => {
+      const property = balancer.get(key);
+      if (!property) return [];
+      return property.values.flatMap((written, index) => written.split(/[\s,]+/).filter(Boolean).map((worker) => ({ worker, at: property.origins[index] })));
+    });
+    if (named.length === 0) {
       throw new ImportError(listedAt.file, listedAt.line, `balancer ${name} has no balance_workers`);
     }
     const sticky = this.#bool(balancer, "sticky_session", true);
@@ -556,25 +560,26 @@ class Farm {
       if (property in NOT_CARRIED) value.origins.forEach((o) => this.ledger.notCarried(o, NOT_CARRIED[property]));
     }
     const takenMembers = new Set<string>();
-    const members: { worker: string; member: string; properties: WorkerProperties }[] = [];
-    for (const worker of memberNames) {
-      const properties = this.#workers.get(worker);
-      const type = (properties?.get("type")?.value ?? "ajp13").toLowerCase();
-      if (!properties && membersProperty) throw new ImportError(membersProperty.origins[0].file, membersProperty.origins[0].line, `balance_workers names ${worker}, which has no properties`);
+    const members: { worker: string; member: string; properties: WorkerProperties; at: Origin }[] = [];
+    for (const { worker, at } of named) {
+      if (members.some((m) => m.worker === worker)) continue;
+      const properties = this.#workers.get(worker) ?? new Map<string, Property>();
+      const type = (properties.get("type")?.value ?? "ajp13").toLowerCase();
       if (type !== "ajp13" && type !== "ajp12") {
-        membersProperty!.origins.forEach((o) => this.ledger.notCarried(o, `${worker} is a worker of type ${type}: only ajp13 and ajp12 workers can be balanced`));
+        this.ledger.approximated(at, `${worker} is left out: a worker of type ${type}, which mod_jk does not balance`);
         continue;
       }
-      if (members.some((m) => m.worker === worker)) continue;
+      if (!this.#workers.has(worker)) {
+        this.#workers.set(worker, properties);
+        this.ledger.approximated(at, `${worker} has no properties: mod_jk's defaults, an ajp13 worker on localhost:8009`);
+      }
       const member = uniqueName(worker, takenMembers);
       takenMembers.add(member);
-      members.push({ worker, member, properties: properties! });
+      this.ledger.carried(at, `pools.${pool}.members`);
+      members.push({ worker, member, properties, at });
     }
     if (members.length === 0) throw new ImportError(listedAt.file, listedAt.line, `balancer ${name} has no ajp13 workers to balance`);
-    members.forEach((entry, index) => {
-      membersProperty?.origins.forEach((o) => this.ledger.carried(o, `pools.${pool}.members`));
-      this.#buildMember(entry.worker, entry.member, entry.properties, [...poolPath, "members", index], members, sticky);
-    });
+    members.forEach((entry, index) => this.#buildMember(entry, [...poolPath, "members", index], members, sticky));
     this.#poolWide(members.map((m) => m.properties), poolPath, pool);
   }
 
@@ -582,8 +587,8 @@ class Farm {
     const pool = this.#poolName(name, listedAt, takenPools);
     this.ledger.carried(listedAt, `pools.${pool}`);
     this.#cite(["pools", pool], listedAt);
-    const member = uniqueName(name, new Set());
-    this.#buildMember(name, member, worker, ["pools", pool, "members", 0], [{ worker: name, member, properties: worker }], false);
+    const entry = { worker: name, member: uniqueName(name, new Set()), properties: worker, at: listedAt };
+    this.#buildMember(entry, ["pools", pool, "members", 0], [entry], false);
     this.#poolWide([worker], ["pools", pool], pool);
   }
 
@@ -610,9 +615,7 @@ class Farm {
 
   /** One Tomcat: url from host and port, weight, route, activation, distance, domain, redirect. */
   #buildMember(
-    worker: string,
-    member: string,
-    properties: WorkerProperties,
+    { worker, member, properties, at: namedAt }: { worker: string; member: string; properties: WorkerProperties; at: Origin },
     path: Path,
     siblings: { worker: string; member: string; properties: WorkerProperties }[],
     sticky: boolean,
@@ -620,22 +623,22 @@ class Farm {
     const memberKey = keyOf(path);
     this.#used.set(properties, properties.get("type")?.value ?? "ajp13");
     const draft = this.context.draft;
-    const anyAt = [...properties.values()][0]?.origins[0];
-    draft.set([...path, "name"], member, anyAt);
-    if (member !== worker && anyAt) this.ledger.approximated(anyAt, `the member is named ${member}: '${worker}' is not a tandem name`);
+    draft.set([...path, "name"], member, namedAt);
+    if (member !== worker) this.ledger.approximated(namedAt, `the member is named ${member}: '${worker}' is not a tandem name`);
     const host = properties.get("host")?.value ?? "localhost";
     const ajpPort = properties.has("port") ? this.#number(properties, "port") : AJP_DEFAULT_PORT;
     // Tomcat's shipped server.xml pairs AJP 8009 with HTTP 8080; Tomcats sharing a host shift both by the same offset.
     const shifted = HTTP_DEFAULT_PORT + (ajpPort - AJP_DEFAULT_PORT);
     const httpPort = shifted >= 1 && shifted <= 65535 ? shifted : HTTP_DEFAULT_PORT;
-    const url = `http://${host.includes(":") ? `[${host}]` : host}:${httpPort}`;
+    const bare = host.replace(/^\[(.*)\]$/, "$1");
+    const url = `http://${bare.includes(":") ? `[${bare}]` : bare}:${httpPort}`;
     draft.set([...path, "url"], url, properties.get("host")?.origins[0]);
     this.#carry(properties, "host", [...path, "url"], `${memberKey}.url`);
     properties.get("port")?.origins.forEach((o) => {
       draft.cite([...path, "url"], o);
       this.ledger.approximated(o, `the members' url: the AJP port ${ajpPort} becomes Tomcat's HTTP connector port ${httpPort} (Tomcat's default pairing of 8009 with 8080); check the <Connector> in server.xml`);
     });
-    const ajpNoteAt = (properties.get("type") ?? properties.get("host") ?? properties.get("port"))?.origins ?? (anyAt ? [anyAt] : []);
+    const ajpNoteAt = (properties.get("type") ?? properties.get("host") ?? properties.get("port"))?.origins ?? [namedAt];
     ajpNoteAt.forEach((o) => this.ledger.approximated(o, `AJP becomes HTTP to Tomcat's HTTP connector; ${REMOTE_IP_VALVE}`));
     properties.get("reference")?.origins.forEach((o) => this.ledger.carried(o, `${memberKey} (with the referenced worker's properties)`));
     if (properties.has("lbfactor")) {

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
+import { parseDocument } from "yaml";
 import { validateConfig, formatProblem } from "../../../core/config/load.ts";
 import { Draft } from "../../../core/import/draft.ts";
 import { importModjk } from "../../../core/import/modjk.ts";
@@ -125,6 +126,7 @@ test("the classic farm: a balancer over Tomcats keeps weights, jvmRoutes, domain
   assert.equal(report.format().split("\n").at(-2), "65 directives: 31 carried, 14 approximated, 20 not carried");
 
   const yaml = draft.toYaml();
+  assert.deepEqual(parseDocument(yaml).toJS(), draft.config, "the YAML is the config");
   assert.ok(yaml.includes("weight: 3 # workers-classic.properties:18 worker.tc1.lbfactor=3"), yaml);
   assert.ok(yaml.includes("route: node2 # workers-classic.properties:26 worker.tc2.route=node2"), yaml);
   assert.ok(yaml.includes("force: true # workers-classic.properties:44 worker.lb.sticky_session_force=True"), yaml);
@@ -200,7 +202,7 @@ test("a worker whose name is not a tandem name is renamed, and keeps its name as
     { name: "tc2", url: "http://b:8080", redirect: "w_tc1" },
   ]);
   assert.match(entryAt(report, workers.path, 1).detail, /the pool is named w_lb/);
-  assert.match(entryAt(report, workers.path, 4).detail, /the member is named w_tc1/);
+  assert.match(entryAt(report, workers.path, 3).detail, /the member is named w_tc1/, "on the line that named the worker");
 });
 
 test("mounts: JkMount inside <Location>, exact paths, a worker's mount property, repeats, and mounts of workers that are not listed or not defined", async () => {
@@ -293,4 +295,31 @@ test("a disabled mount ('-') switches off the mounts of its pattern from any fil
   assert.match(entryAt(report, conf.path, 1).detail, /disabled by uriworkermap\.properties:1 -\/legacy\/\*=app/);
   assert.match(entryAt(report, conf.path, 2).detail, /no exclusions/);
   assert.match(entryAt(report, conf.path, 3).detail, /no exclusions/);
+});
+
+test("balance_workers: a member without properties takes mod_jk's defaults, a balancer among the members is left out, the deprecated balanced_workers counts too", async () => {
+  const workers = {
+    path: "workers.properties",
+    text: [
+      "worker.list=outer",
+      "worker.outer.type=lb",
+      "worker.outer.balance_workers=v6,bare",
+      "worker.outer.balanced_workers=inner",
+      "worker.inner.type=lb",
+      "worker.inner.balance_workers=v6",
+      "worker.v6.host=[2001:db8::7]",
+      "",
+    ].join("\n"),
+  };
+  const { draft, report } = await importFiles(workers);
+  assertValid(draft);
+  assertEveryLineAccounted(report, workers);
+  assert.deepEqual(draft.get(["pools", "outer", "members"]), [
+    { name: "v6", url: "http://[2001:db8::7]:8080" },
+    { name: "bare", url: "http://localhost:8080" },
+  ]);
+  assert.equal(entryAt(report, workers.path, 3).disposition, "approximated");
+  assert.match(entryAt(report, workers.path, 3).detail, /bare has no properties: mod_jk's defaults/);
+  assert.match(entryAt(report, workers.path, 4).detail, /inner is left out: a worker of type lb/);
+  assert.match(entryAt(report, workers.path, 5).detail, /worker inner is not used/);
 });
