@@ -29,6 +29,8 @@ const AJP_DEFAULT_PORT = 8009;
 const HTTP_DEFAULT_PORT = 8080;
 const TANDEM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const TANDEM_ROUTE = /^[^\s;,.=]+$/;
+/** RFC 6265 token, as tandem's sticky.cookie takes it. */
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Properties whose repeats mod_jk appends to the earlier value with a comma (jk_util.c list_properties). */
 const LIST_PROPERTIES = new Set(["list", "balance_workers", "balanced_workers", "mount", "user", "good", "bad", "fail_on_status"]);
@@ -332,8 +334,7 @@ function readHttpdFile(
       case "listen": {
         const address = listenAddress(args[0] ?? "");
         if (address) {
-          ledger.register(at, "");
-          ledger.carried(at, "listeners");
+          ledger.register(at, "no pool came of the workers");
           listens.push({ address, origin: at });
         } else ledger.register(at, `not an address tandem can listen on: ${args[0] ?? "(none)"}`);
         break;
@@ -428,10 +429,10 @@ class Farm {
     for (const name of [...this.#workers.keys()]) this.#resolveReferences(name, [name]);
   }
 
-  /** A `ps=/` style variable: carried where a later value used it. */
+  /** A `ps=/` style variable matters only through the values that use it; say so when none does. */
   #noteVariable(at: Origin, key: string, properties: Map<string, Property>): void {
-    const users = [...properties.values()].filter((property) => property.origins.some((o) => o.text.includes(`$(${key})`)));
-    if (users.length === 0) this.ledger.notCarried(at, "not a worker property: mod_jk reads only worker.* keys, and no value uses $(" + key + ")");
+    const used = [...properties.values()].some((property) => property.origins.some((o) => o.text.includes(`$(${key})`)));
+    if (!used) this.ledger.notCarried(at, `not a worker property: mod_jk reads only worker.* keys, and no value uses $(${key})`);
   }
 
   /** Copies the referenced worker's properties that `name` does not set itself, depth first, as jk_map_resolve_references does. */
@@ -453,7 +454,8 @@ class Farm {
 
   build(mounts: Mount[], listens: { address: string; origin: Origin }[]): void {
     const listed = this.#listedWorkers();
-    const takenPools = new Set<string>();
+    // Pools another language of this import made keep their names.
+    const takenPools = new Set(Object.keys((this.context.draft.get(["pools"]) ?? {}) as object));
     for (const { name, origin: at } of listed) {
       const worker = this.#workers.get(name) ?? new Map<string, Property>();
       this.#workers.set(name, worker);
@@ -462,8 +464,9 @@ class Farm {
       else if (type === "ajp13" || type === "ajp12") this.#buildSingle(name, worker, at, takenPools);
       else if (type === "status") this.#buildStatus(name, worker, at);
       else {
-        this.ledger.notCarried(at, `worker ${name} is of type ${type}: tandem has no equivalent`);
-        worker.get("type")?.origins.forEach((o) => this.ledger.notCarried(o, `tandem has no ${type} worker`));
+        const why = `worker ${name} is of type ${type}: tandem has no equivalent`;
+        this.ledger.notCarried(at, why);
+        for (const property of worker.values()) property.origins.forEach((o) => this.ledger.notCarried(o, why));
       }
     }
     const maintain = this.#globals.get("maintain");
@@ -542,10 +545,13 @@ class Farm {
     if (balancer.has("sticky_session_force")) {
       this.#set(balancer, "sticky_session_force", [...stickyPath, "force"], this.#bool(balancer, "sticky_session_force", false));
     }
-    if (balancer.has("session_cookie")) this.#set(balancer, "session_cookie", [...stickyPath, "cookie"], balancer.get("session_cookie")!.value);
-    if (balancer.has("session_path")) {
-      this.#set(balancer, "session_path", [...stickyPath, "pathParameter"], balancer.get("session_path")!.value.replace(/^;/, "").replace(/=$/, ""));
-    }
+    const cookie = balancer.get("session_cookie");
+    if (cookie && COOKIE_NAME.test(cookie.value)) this.#set(balancer, "session_cookie", [...stickyPath, "cookie"], cookie.value);
+    else cookie?.origins.forEach((o) => this.ledger.notCarried(o, `not a cookie name tandem can read (an RFC 6265 token): ${cookie.value}`));
+    const sessionPath = balancer.get("session_path");
+    const parameter = sessionPath?.value.replace(/^;/, "").replace(/=$/, "");
+    if (parameter) this.#set(balancer, "session_path", [...stickyPath, "pathParameter"], parameter);
+    else sessionPath?.origins.forEach((o) => this.ledger.notCarried(o, "no path parameter name in it"));
     this.#method(balancer, pool);
     if (balancer.has("recover_time")) this.#set(balancer, "recover_time", [...poolPath, "recoverTime"], `${this.#number(balancer, "recover_time")}s`);
     // mod_jk rests a failed worker for 60 s unless told otherwise; tandem's own default is 10 s.
@@ -824,7 +830,9 @@ class Farm {
     }
     // mod_jk takes the most specific match; tandem the first, so the longer paths go first.
     routes.sort((a, b) => (b.route.host ? 1 : 0) - (a.route.host ? 1 : 0) || (b.route.path?.length ?? 0) - (a.route.path?.length ?? 0));
-    routes.forEach(({ route, mount, note }, index) => {
+    const before = ((draft.get(["routes"]) ?? []) as unknown[]).length;
+    routes.forEach(({ route, mount, note }, position) => {
+      const index = before + position;
       draft.set(["routes", index], route, mount.origin);
       if (note) this.ledger.approximated(mount.origin, `routes[${index}]: ${note}`);
       else this.ledger.carried(mount.origin, `routes[${index}]`);
@@ -842,15 +850,19 @@ class Farm {
   /** httpd's Listen lines; without them (workers.properties alone) httpd's usual port 80, since a tandem config needs a listener. */
   #buildListeners(listens: { address: string; origin: Origin }[]): void {
     const draft = this.context.draft;
-    if (this.#pools.size === 0 || draft.get(["listeners"]) !== undefined) {
-      listens.forEach(({ origin: at }) => this.ledger.notCarried(at, draft.get(["listeners"]) !== undefined ? "the listeners come from another file of this import" : "no pool came of the workers"));
+    if (draft.get(["listeners"]) !== undefined) {
+      listens.forEach(({ origin: at }) => this.ledger.notCarried(at, "the listeners come from another file of this import"));
       return;
     }
+    if (this.#pools.size === 0) return;
     if (listens.length === 0) {
       draft.set(["listeners"], [{ address: ":80" }]);
       return;
     }
-    listens.forEach(({ address, origin: at }, index) => draft.set(["listeners", index], { address }, at));
+    listens.forEach(({ address, origin: at }, index) => {
+      draft.set(["listeners", index], { address }, at);
+      this.ledger.carried(at, `listeners[${index}]`);
+    });
   }
 
   #cite(path: Path, at: Origin): void {

@@ -20,7 +20,11 @@ function fixture(name: string): File {
 }
 
 async function importFiles(...files: File[]): Promise<{ draft: Draft; report: ImportReport }> {
-  const draft = new Draft();
+  return await importInto(new Draft(), ...files);
+}
+
+/** Into a draft that may hold what an earlier language of the same import made. */
+async function importInto(draft: Draft, ...files: File[]): Promise<{ draft: Draft; report: ImportReport }> {
   const report = new ImportReport();
   await importModjk(files, { draft, report, readInclude: () => Promise.reject(new Error("mod_jk has no includes")) });
   return { draft, report };
@@ -123,6 +127,7 @@ test("the classic farm: a balancer over Tomcats keeps weights, jvmRoutes, domain
   assert.match(entryAt(report, conf, 4).detail, /imported here from uriworkermap\.properties/);
   assert.match(entryAt(report, conf, 11).detail, /admin plane/);
   assert.deepEqual([entryAt(report, conf, 15).disposition, entryAt(report, conf, 15).detail], ["carried", "routes[0].host"]);
+  assert.equal(entryAt(report, conf, 2).detail, "listeners[0]");
   assert.equal(report.format().split("\n").at(-2), "65 directives: 31 carried, 14 approximated, 20 not carried");
 
   const yaml = draft.toYaml();
@@ -322,4 +327,22 @@ test("balance_workers: a member without properties takes mod_jk's defaults, a ba
   assert.match(entryAt(report, workers.path, 3).detail, /bare has no properties: mod_jk's defaults/);
   assert.match(entryAt(report, workers.path, 4).detail, /inner is left out: a worker of type lb/);
   assert.match(entryAt(report, workers.path, 5).detail, /worker inner is not used/);
+});
+
+test("after another language's import: its pools, routes and listeners stay, the mod_jk pool takes a free name and its routes come after", async () => {
+  const draft = new Draft();
+  draft.set(["listeners"], [{ address: ":443" }]);
+  draft.set(["pools", "lb", "members"], [{ name: "web1", url: "http://10.9.0.1:80" }]);
+  draft.set(["routes"], [{ path: "/static", pool: "lb" }]);
+  const workers = { path: "workers.properties", text: "worker.list=lb\nworker.lb.type=lb\nworker.lb.balance_workers=tc1\nworker.tc1.host=10.0.0.1\n" };
+  const conf = { path: "jk.conf", text: "Listen 8080\nJkMount /app/* lb\n" };
+  const { report } = await importInto(draft, workers, conf);
+  assertValid(draft);
+  assertEveryLineAccounted(report, workers, conf);
+  assert.deepEqual(draft.get(["listeners"]), [{ address: ":443" }]);
+  assert.deepEqual(draft.get(["pools", "lb", "members"]), [{ name: "web1", url: "http://10.9.0.1:80" }]);
+  assert.deepEqual(draft.get(["pools", "lb-2", "members"]), [{ name: "tc1", url: "http://10.0.0.1:8080" }]);
+  assert.deepEqual(draft.get(["routes"]), [{ path: "/static", pool: "lb" }, { path: "/app", pool: "lb-2" }]);
+  assert.match(entryAt(report, workers.path, 1).detail, /the pool is named lb-2/);
+  assert.match(entryAt(report, conf.path, 1).detail, /listeners come from another file/);
 });
