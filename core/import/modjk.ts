@@ -17,9 +17,22 @@
  *
  * @module
  */
-import type { ImportContext, Parser, SourceFile } from "./import.ts";
-import type { Path } from "./draft.ts";
-import { ImportError, type Origin } from "./report.ts";
+import type { Draft, Path } from "./draft.ts";
+import { ImportError, type ImportReport, type Origin } from "./report.ts";
+
+/**
+ * What import.ts hands its parsers (its `SourceFile` and the part of `ImportContext` this parser
+ * uses), written out here because import.ts imports this module: core/ has no import cycles.
+ */
+interface SourceFile {
+  path: string;
+  text: string;
+}
+
+interface ModjkContext {
+  draft: Draft;
+  report: ImportReport;
+}
 
 const REMOTE_IP_VALVE = "configure Tomcat's RemoteIpValve (deploy/examples/tomcat-remoteip.xml) so it still sees the client's address and https";
 const ADMIN_SECRET = "set TANDEM_ADMIN_SECRET and hand out tokens (tandem token --scope read|admin)";
@@ -159,7 +172,7 @@ class Ledger {
   }
 
   /** One entry per registered line: approximated if any use was, else carried if any was, else not carried. */
-  flush(report: ImportContext["report"]): void {
+  flush(report: ImportReport): void {
     for (const [origin, fallback] of this.#fallbacks) {
       const outcomes = this.#outcomes.get(origin) ?? [{ disposition: "not carried" as const, detail: fallback }];
       const details = (kinds: string[]) => [...new Set(outcomes.filter((o) => kinds.includes(o.disposition)).map((o) => o.detail))].join("; ");
@@ -170,7 +183,8 @@ class Ledger {
   }
 }
 
-export const importModjk: Parser = (files, context) => {
+/** The `Parser` for mod_jk: workers.properties, uriworkermap.properties and httpd files with Jk directives, together. */
+export const importModjk = (files: SourceFile[], context: ModjkContext): Promise<void> => {
   const ledger = new Ledger();
   const properties = new Map<string, Property>();
   const mounts: Mount[] = [];
@@ -411,7 +425,7 @@ class Farm {
   /** The workers that became pools, members or the admin plane, by type. */
   readonly #used = new Map<WorkerProperties, string>();
 
-  constructor(properties: Map<string, Property>, private readonly ledger: Ledger, private readonly context: ImportContext) {
+  constructor(properties: Map<string, Property>, private readonly ledger: Ledger, private readonly context: ModjkContext) {
     for (const [key, property] of properties) {
       const parsed = parseWorkerKey(key);
       if (parsed === undefined) {
