@@ -180,7 +180,7 @@ type Scope =
   | { kind: "vhost"; vhost: VirtualHost }
   | { kind: "location"; path: string; vhost?: VirtualHost; manager: boolean }
   | { kind: "balancer"; balancer: Balancer; vhost?: VirtualHost }
-  | { kind: "other"; vhost?: VirtualHost; why: string };
+  | { kind: "other"; vhost?: VirtualHost };
 
 interface VirtualHost {
   origin: Origin;
@@ -230,7 +230,6 @@ interface Balancer {
   origin?: Origin;
   members: Member[];
   settings: { origin: Origin; key: string; value: string }[];
-  pool?: PoolBuilder;
 }
 
 /** What one directive line did: the keys it set, and what it could not do exactly. */
@@ -555,7 +554,7 @@ class HttpdImport {
           ? "tandem routes by path prefix, not by regular expression"
           : "tandem serves no files: every request goes to a pool";
         report.notCarried(origin, why);
-        this.walk(directive.children!, { kind: "other", vhost: scope.kind === "server" ? undefined : vhost, why });
+        this.walk(directive.children!, { kind: "other", vhost: scope.kind === "server" ? undefined : vhost });
         return;
       }
       case "listen":
@@ -812,9 +811,8 @@ class HttpdImport {
       this.walk(directive.children!, { kind: "balancer", balancer, vhost });
       return;
     }
-    const why = "access control for proxied URLs: tandem has none";
-    this.#report.notCarried(origin, why);
-    this.walk(directive.children!, { kind: "other", vhost, why });
+    this.#report.notCarried(origin, "access control for proxied URLs: tandem has none");
+    this.walk(directive.children!, { kind: "other", vhost });
   }
 
   #location(directive: Directive, scope: Scope): void {
@@ -1040,7 +1038,7 @@ class HttpdImport {
   emit(): void {
     const pools = this.#emitPools();
     const listeners = this.#emitListeners();
-    this.#emitRoutes(pools, listeners);
+    this.#emitRoutes(pools);
     this.#emitSettings(pools);
     this.#emitVirtualHostExtras(listeners);
     if (this.#manager) {
@@ -1070,7 +1068,6 @@ class HttpdImport {
       const name = uniqueName(validName(balancer.name), taken);
       taken.add(name);
       const pool = new PoolBuilder(name);
-      balancer.pool = pool;
       pools.set(key, pool);
       this.#buildMembers(balancer, pool);
       const perPool = new Map<Member, string[]>();
@@ -1191,13 +1188,22 @@ class HttpdImport {
     return [...new Set(vhost.addresses.map((address) => byPort.get(address.port ?? (vhost.tls?.engine ? 443 : 80))!))];
   }
 
-  #emitRoutes(pools: Map<string, PoolBuilder>, listeners: Map<number, number>): void {
+  #emitRoutes(pools: Map<string, PoolBuilder>): void {
     const routes = (this.#draft.get(["routes"]) as unknown[] | undefined) ?? [];
     const seen = new Set<string>();
     let defaultNoted = this.#draft.get(["defaultPool"]) !== undefined;
     const passes = [...this.#server.proxyPasses, ...this.#vhosts.flatMap((vhost) => vhost.proxyPasses)];
     for (const pass of passes) {
       const notes = this.#parameterLines.get(pass.origin) ?? new Notes();
+      // httpd takes the first ProxyPass whose path is a prefix of the request's, in config order.
+      const scope = pass.vhost ?? this.#server;
+      const shadow = scope.proxyPasses.slice(0, scope.proxyPasses.indexOf(pass)).find((earlier) => pass.path.startsWith(earlier.path));
+      if (shadow) {
+        // Its balancer parameters still count: httpd sets them on the balancer when it reads the line.
+        notes.dropped.push(`the route: httpd never used it, ${shadow.origin.text.trim()} (line ${shadow.origin.line}) comes first and matches ${pass.path} too`);
+        notes.report(this.#report, pass.origin);
+        continue;
+      }
       const pool = this.#poolOf(pass, pools, notes);
       if (!pool) {
         notes.report(this.#report, pass.origin);
@@ -1246,7 +1252,7 @@ class HttpdImport {
         routes.push(route);
         notes.keys.push(`routes[${routes.length - 1}] ${host ?? ""}${path ?? ""} -> ${pool.name}`);
       }
-      if (pass.vhost && this.#listenerIndexes(pass.vhost, listeners).length > 0 && this.#vhosts.length > 1 && pass.vhost.names.length === 0) {
+      if (pass.vhost && this.#vhosts.length > 1 && pass.vhost.names.length === 0) {
         notes.approximations.push("a <VirtualHost> without ServerName: its routes apply to every host");
       }
       notes.report(this.#report, pass.origin);

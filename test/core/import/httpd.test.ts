@@ -366,3 +366,51 @@ describe("importHttpd: malformed input stops the import with file and line", () 
     assert.equal((await importError(() => importText("Listen 80\n</VirtualHost>"))).line, 2);
   });
 });
+
+describe("importHttpd: ProxyPass order", () => {
+  test("a ProxyPass after one whose path is its prefix was never used by httpd: reported, no route", async () => {
+    const { config, report } = await importText([
+      "ProxyPreserveHost On",
+      "ProxyPass / http://10.0.0.1:8080/",
+      "ProxyPass /api http://10.0.0.2:8080/api",
+    ].join("\n"));
+    assert.equal(config.routes, undefined);
+    assert.equal(config.defaultPool, "10.0.0.1_8080");
+    assert.deepEqual(Object.keys(config.pools), ["10.0.0.1_8080"]);
+    assert.match(entryAt(report, "test.conf", 3).detail, /the route: httpd never used it, ProxyPass \/ http:\/\/10\.0\.0\.1:8080\/ \(line 2\)/);
+    assertValid(config);
+  });
+});
+
+describe("importHttpd: includes", () => {
+  test("a relative Include is read against ServerRoot when there is one, as httpd reads it", async () => {
+    const asked: string[] = [];
+    const draft = new Draft();
+    const report = new ImportReport();
+    const text = "ServerRoot /etc/apache2\nInclude ports.conf\nIncludeOptional conf.d/*.conf\nProxyPass / http://10.0.0.1:8080/";
+    await importHttpd([{ path: "/srv/site.conf", text }], {
+      draft,
+      report,
+      readInclude: (pattern) => {
+        asked.push(pattern);
+        return Promise.resolve(pattern === "/etc/apache2/ports.conf" ? [{ path: pattern, text: "Listen 8080" }] : []);
+      },
+    });
+    assert.deepEqual(asked, ["/etc/apache2/ports.conf", "/etc/apache2/conf.d/*.conf"]);
+    assert.deepEqual((draft.config as Record<string, any>).listeners, [{ address: ":8080" }]);
+    assert.equal(entryAt(report, "site.conf", 3).detail, "(no file matched)");
+    assert.equal(report.entries.length, 5);
+  });
+
+  test("Include of a file that cannot be read, or a wildcard that matches nothing, is an error; IncludeOptional is not", async () => {
+    const failing = (pattern: string) => Promise.reject(new Error(`${pattern}: No such file or directory`));
+    const run = (text: string, readInclude: (pattern: string, from: string) => Promise<SourceFile[]>) =>
+      importHttpd([{ path: "/srv/site.conf", text }], { draft: new Draft(), report: new ImportReport(), readInclude });
+    const missing = await importError(() => run("Listen 80\nInclude missing.conf", failing));
+    assert.equal(missing.line, 2);
+    assert.match(missing.reason, /missing\.conf: No such file or directory/);
+    const none = await importError(() => run("Include sites/*.conf", () => Promise.resolve([])));
+    assert.match(none.reason, /no matches for the wildcard pattern sites\/\*\.conf/);
+    await run("IncludeOptional missing.conf\nIncludeOptional sites/*.conf", failing);
+  });
+});
