@@ -346,3 +346,21 @@ test("after another language's import: its pools, routes and listeners stay, the
   assert.match(entryAt(report, workers.path, 1).detail, /the pool is named lb-2/);
   assert.match(entryAt(report, conf.path, 1).detail, /listeners come from another file/);
 });
+
+test("the workers.properties quoted in deploy/examples/seed-003-004-mod-jk-workers.yaml imports to that example's pool", async () => {
+  const example = readFileSync(new URL("../../../deploy/examples/seed-003-004-mod-jk-workers.yaml", import.meta.url), "utf8");
+  const quoted = example.split("\n").filter((line) => /^# {3}\S/.test(line)).map((line) => line.slice(4));
+  const workers = { path: "workers.properties", text: quoted.filter((line) => line.startsWith("worker.")).join("\n") };
+  const conf = { path: "httpd.conf", text: quoted.filter((line) => line.startsWith("Jk")).join("\n") };
+  assert.ok(workers.text.split("\n").length >= 25 && conf.text.split("\n").length === 3, "the example still quotes its workers.properties and httpd lines");
+  const { draft, report } = await importFiles(workers, conf);
+  assertValid(draft);
+  assertEveryLineAccounted(report, workers, conf);
+  const expected = (parseDocument(example).toJS() as { pools: { loadbalancer: Record<string, unknown> } }).pools.loadbalancer;
+  const imported = draft.get(["pools", "loadbalancer"]) as Record<string, unknown>;
+  const byName = (members: unknown) => [...(members as { name: string }[])].sort((a, b) => a.name.localeCompare(b.name));
+  assert.deepEqual(byName(imported.members), byName(expected.members));
+  for (const key of ["strategy", "sticky", "retries", "recoverTime"]) assert.deepEqual(imported[key], expected[key], key);
+  assert.equal(draft.get(["defaultPool"]), "loadbalancer");
+  assert.deepEqual(draft.get(["admin"]), {});
+});
