@@ -409,8 +409,6 @@ const NOT_CARRIED: Record<string, string> = {
   jklogfile: "mod_jk's: import jk.conf together with workers.properties (--from modjk); this file was read as httpd",
   jkloglevel: "mod_jk's: import jk.conf together with workers.properties (--from modjk); this file was read as httpd",
   jkshmfile: "mod_jk's: import jk.conf together with workers.properties (--from modjk); this file was read as httpd",
-  define: "a config variable: tandem import replaced its ${uses}",
-  undefine: "a config variable: tandem import replaced its ${uses}",
   rewritebase: "tandem has no URL rewriting",
   rewritemap: "tandem has no URL rewriting",
   rewriteoptions: "tandem has no URL rewriting",
@@ -517,10 +515,24 @@ class HttpdImport {
         return;
       }
       case "<ifdefine": {
-        report.notCarried(origin, "a start-up condition (httpd -D): tandem import reads none of its directives");
-        this.#skip(directive.children!, `inside ${origin.text.trim()}: a start-up condition`);
+        // True for a name Defined above; httpd -D names on its command line are not in any file.
+        const negated = (args[0] ?? "").startsWith("!");
+        const name = (args[0] ?? "").replace(/^!/, "");
+        if (this.#defined.has(name) !== negated) {
+          report.carried(origin, `(a condition that holds: ${name} is ${negated ? "not " : ""}defined)`);
+          this.walk(directive.children!, scope);
+        } else {
+          report.notCarried(origin, `a condition that does not hold: ${name} is ${negated ? "" : "not "}defined (Define, or httpd -D on the command line)`);
+          this.#skip(directive.children!, `inside ${origin.text.trim()}, a condition that does not hold`);
+        }
         return;
       }
+      case "define":
+      case "undefine":
+        if (directive.key === "define") this.#defined.add(args[0] ?? "");
+        else this.#defined.delete(args[0] ?? "");
+        report.notCarried(origin, "a config variable: tandem import replaced its ${uses} and decided <IfDefine> by it");
+        return;
       case "<if":
       case "<elseif":
       case "<else": {
@@ -713,6 +725,7 @@ class HttpdImport {
   }
 
   /** Modules httpd has compiled in (Debian's apache2-bin), then the LoadModule lines read so far. */
+  readonly #defined = new Set<string>();
   readonly #loadedModules = new Set(["core.c", "mod_so.c", "mod_watchdog.c", "http_core.c", "mod_log_config.c", "mod_logio.c", "mod_version.c", "mod_unixd.c",
     "so_module", "watchdog_module", "http_module", "log_config_module", "logio_module", "version_module", "unixd_module"]);
   #sawLoadModule = false;

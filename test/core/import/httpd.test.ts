@@ -296,6 +296,12 @@ describe("importHttpd: httpd's syntax", () => {
     assertValid(config);
   });
 
+  test("<IfDefine> holds for a name Defined above it", async () => {
+    const { config } = await importText("Define WITH_API\n<IfDefine WITH_API>\n  ProxyPass /api http://10.0.0.2:80/api\n</IfDefine>\n<IfDefine !WITH_API>\n  Listen 81\n</IfDefine>");
+    assert.deepEqual(config.routes, [{ path: "/api", pool: "10.0.0.2_80" }]);
+    assert.deepEqual(config.listeners, [{ address: ":80" }]);
+  });
+
   test("lbset and hot standby: standbys come after their lbset, before the next", async () => {
     const { config } = await importText([
       "<Proxy balancer://b>",
@@ -320,7 +326,8 @@ describe("importHttpd: httpd's syntax", () => {
     ].join("\n"));
     assert.equal(report.entries.length, 5);
     assert.match(entryAt(report, "test.conf", 2).detail, /inside <IfModule !mod_proxy\.c>/);
-    assert.match(entryAt(report, "test.conf", 5).detail, /start-up condition/);
+    assert.match(entryAt(report, "test.conf", 4).detail, /SPECIAL is not defined/);
+    assert.match(entryAt(report, "test.conf", 5).detail, /inside <IfDefine SPECIAL>, a condition that does not hold/);
     assert.deepEqual(Object.keys(config.pools), ["10.0.0.1_80"]);
   });
 });
