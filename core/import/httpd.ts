@@ -588,7 +588,7 @@ class HttpdImport {
       case "proxypass":
         return this.#proxyPass(directive, scope);
       case "proxypassreverse":
-        report.notCarried(origin, "tandem does not rewrite Location headers; it passes the client's Host to the member (forwarding.preserveHost), so the member's own redirects already name the site");
+        report.notCarried(origin, "tandem does not rewrite Location headers; with forwarding.preserveHost (tandem's default) the member sees the client's Host, so its own redirects already name the site");
         return;
       case "proxyrequests":
         if (/^on$/i.test(args[0] ?? "")) report.notCarried(origin, "tandem is a reverse proxy only, never a forward proxy");
