@@ -14,7 +14,7 @@
  * @module
  */
 import type { Draft } from "./draft.ts";
-import type { ImportContext, SourceFile } from "./import.ts";
+import type { ImportContext, SourceFile } from "./parser.ts";
 import { ImportError, type ImportReport, type Origin } from "./report.ts";
 
 /** One directive as httpd reads it; a container has `children`, an Include the files it read. */

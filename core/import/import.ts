@@ -14,28 +14,11 @@ import { importHaproxy } from "./haproxy.ts";
 import { importHttpd } from "./httpd.ts";
 import { importKeepalived, keepalivedHints } from "./keepalived.ts";
 import { importModjk } from "./modjk.ts";
+import type { ImportContext, Parser, SourceFile } from "./parser.ts";
 import { ImportError, ImportReport } from "./report.ts";
 
 export const SOURCE_FORMATS = ["haproxy", "keepalived", "modjk", "httpd"] as const;
 export type SourceFormat = typeof SOURCE_FORMATS[number];
-
-export interface SourceFile {
-  path: string;
-  text: string;
-}
-
-export interface ImportContext {
-  draft: Draft;
-  report: ImportReport;
-  /**
-   * The files an include directive names (`include /etc/keepalived/conf.d/*.conf`), a path relative
-   * to `from`'s directory; a pattern may match none. Rejects when a named file cannot be read.
-   */
-  readInclude(pattern: string, from: string): Promise<SourceFile[]>;
-}
-
-/** A language's parser: reads its files into the draft, reporting every directive. Throws ImportError on input it cannot read. */
-export type Parser = (files: SourceFile[], context: ImportContext) => Promise<void>;
 
 const PARSERS: Record<SourceFormat, Parser> = {
   haproxy: importHaproxy,

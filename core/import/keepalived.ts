@@ -18,19 +18,8 @@
  * @module
  */
 import type { Draft } from "./draft.ts";
+import type { ImportContext, Parser, SourceFile } from "./parser.ts";
 import { ImportError, type ImportReport, type Origin } from "./report.ts";
-
-// The shapes of import.ts's SourceFile and ImportContext, restated: importing them would make a
-// cycle (import.ts imports this parser), which the core's import graph forbids.
-interface SourceFile {
-  path: string;
-  text: string;
-}
-interface KeepalivedContext {
-  draft: Draft;
-  report: ImportReport;
-  readInclude(pattern: string, from: string): Promise<SourceFile[]>;
-}
 
 /** A directive and, when it opens a block, what the block holds. */
 interface Statement {
@@ -176,7 +165,7 @@ const SHELL_SYNTAX = /[<>|&;`$*?()]/;
 const TANDEM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 /** Reads keepalived.conf files (and what they include) into the draft's `vrrp` section. */
-export const importKeepalived = async (files: SourceFile[], context: KeepalivedContext): Promise<void> => {
+export const importKeepalived: Parser = async (files, context) => {
   for (const file of files) {
     const tokens: Token[] = [];
     await _lex(file, [file.path], { parameters: new Map(), conditional: new Set() }, tokens, context);
@@ -193,7 +182,7 @@ interface LexState {
   conditional: Set<string>;
 }
 
-async function _lex(file: SourceFile, chain: string[], state: LexState, tokens: Token[], context: KeepalivedContext): Promise<void> {
+async function _lex(file: SourceFile, chain: string[], state: LexState, tokens: Token[], context: ImportContext): Promise<void> {
   const lines = file.text.split(/\r?\n/);
   for (let index = 0; index < lines.length; index++) {
     const origin: Origin = { file: file.path, line: index + 1, text: lines[index] };
@@ -262,7 +251,7 @@ function _line(text: string, origin: Origin, inherited: string | undefined, stat
   _tokenize(substituted, origin, condition, unresolved, tokens);
 }
 
-async function _include(pattern: string, origin: Origin, chain: string[], state: LexState, tokens: Token[], context: KeepalivedContext): Promise<void> {
+async function _include(pattern: string, origin: Origin, chain: string[], state: LexState, tokens: Token[], context: ImportContext): Promise<void> {
   const included = await context.readInclude(pattern, origin.file);
   for (const file of included) {
     if (chain.includes(file.path)) throw new ImportError(origin.file, origin.line, `include loop: ${[...chain, file.path].join(" includes ")}`);

@@ -18,21 +18,8 @@
  * @module
  */
 import type { Draft, Path } from "./draft.ts";
+import type { ImportContext, Parser, SourceFile } from "./parser.ts";
 import { ImportError, type ImportReport, type Origin } from "./report.ts";
-
-/**
- * What import.ts hands its parsers (its `SourceFile` and the part of `ImportContext` this parser
- * uses), written out here because import.ts imports this module: core/ has no import cycles.
- */
-interface SourceFile {
-  path: string;
-  text: string;
-}
-
-interface ModjkContext {
-  draft: Draft;
-  report: ImportReport;
-}
 
 const REMOTE_IP_VALVE = "configure Tomcat's RemoteIpValve (deploy/examples/tomcat-remoteip.xml) so it still sees the client's address and https";
 const ADMIN_SECRET = "set TANDEM_ADMIN_SECRET and hand out tokens (tandem token --scope read|admin)";
@@ -184,7 +171,7 @@ class Ledger {
 }
 
 /** The `Parser` for mod_jk: workers.properties, uriworkermap.properties and httpd files with Jk directives, together. */
-export const importModjk = (files: SourceFile[], context: ModjkContext): Promise<void> => {
+export const importModjk: Parser = (files, context) => {
   const ledger = new Ledger();
   const properties = new Map<string, Property>();
   const mounts: Mount[] = [];
@@ -425,7 +412,7 @@ class Farm {
   /** The workers that became pools, members or the admin plane, by type. */
   readonly #used = new Map<WorkerProperties, string>();
 
-  constructor(properties: Map<string, Property>, private readonly ledger: Ledger, private readonly context: ModjkContext) {
+  constructor(properties: Map<string, Property>, private readonly ledger: Ledger, private readonly context: ImportContext) {
     for (const [key, property] of properties) {
       const parsed = parseWorkerKey(key);
       if (parsed === undefined) {

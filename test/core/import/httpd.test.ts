@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { validateConfig, formatProblem } from "../../../core/config/load.ts";
 import { Draft } from "../../../core/import/draft.ts";
 import { importHttpd } from "../../../core/import/httpd.ts";
-import type { SourceFile } from "../../../core/import/import.ts";
+import type { SourceFile } from "../../../core/import/parser.ts";
 import { ImportError, ImportReport, type ReportEntry } from "../../../core/import/report.ts";
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "httpd");

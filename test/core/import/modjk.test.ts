@@ -26,7 +26,7 @@ async function importFiles(...files: File[]): Promise<{ draft: Draft; report: Im
 /** Into a draft that may hold what an earlier language of the same import made. */
 async function importInto(draft: Draft, ...files: File[]): Promise<{ draft: Draft; report: ImportReport }> {
   const report = new ImportReport();
-  await importModjk(files, { draft, report });
+  await importModjk(files, { draft, report, readInclude: () => Promise.reject(new Error("mod_jk files include nothing")) });
   return { draft, report };
 }
 
