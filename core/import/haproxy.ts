@@ -9,7 +9,7 @@
  * @module
  */
 import type { Draft, Path } from "./draft.ts";
-import type { Parser } from "./import.ts";
+import type { Parser } from "./parser.ts";
 import { Ledger } from "./haproxy-ledger.ts";
 import { type Directive, formatDuration, parseInteger, parseSize, parseTime, PROXY_SECTIONS, type ProxyKind, readSections, type Section } from "./haproxy-lex.ts";
 import { ImportError, type Origin } from "./report.ts";
@@ -549,7 +549,7 @@ class HaproxyImport {
       for (let index = 0; index < options.length; index++) {
         const option = options[index];
         if (["insert", "prefix", "rewrite"].includes(option)) continue;
-        if ((option === "indirect" || option === "nocache") && mode !== "prefix") continue; // tandem's insert always does both
+        if ((option === "indirect" || option === "nocache") && mode !== "prefix") continue;
         if (option === "httponly") sticky.httpOnly = true;
         else if (option === "secure") sticky.secure = true;
         else if (option === "maxidle" || option === "maxlife") {
@@ -558,6 +558,9 @@ class HaproxyImport {
         } else if (option === "domain" || option === "attr") notes.push(`not carried: ${option} ${options[++index] ?? ""}`);
         else notes.push(`not carried: ${option}`);
       }
+      // tandem's insert always strips its cookie before forwarding and marks the answer that sets it private.
+      if (mode !== "prefix" && !options.includes("indirect")) notes.push("tandem does not pass its cookie on to the member (HAProxy without indirect did)");
+      if (mode !== "prefix" && !options.includes("nocache")) notes.push("tandem marks an answer that sets its cookie Cache-Control: private (HAProxy without nocache did not)");
       if (mode !== "prefix" && !options.includes("httponly")) notes.push("tandem adds HttpOnly and SameSite=Lax to the cookies it sets");
       if (members.every((m) => !m.memberCookie)) notes.push("no server has a cookie value: each member gets an opaque id");
       this.#draft.set([...path, "sticky"], sticky, origin);
@@ -911,6 +914,11 @@ class HaproxyImport {
     this.#trafficFrontends++;
     if (proxy.kind === "frontend") this.#ledger.carried(header, `listeners[${listeners.map((l) => l.index).join("], listeners[")}]`);
     this.#listenerSettings(proxy, listeners);
+    // HSTS set in a backend reaches the clients of the frontends that send to it: their TLS listeners.
+    for (const [name, pool] of this.#pools) {
+      const backend = this.#backends.get(name);
+      if (backend && backend !== proxy && targets.includes(pool)) this.#hsts(backend, listeners, `set in backend ${name}: tandem sends it on every answer of these listeners`);
+    }
     this.#frontendCommon(proxy, targets);
   }
 
@@ -1078,7 +1086,7 @@ class HaproxyImport {
     }
   }
 
-  #hsts(proxy: Proxy, listeners: ListenerDraft[]): void {
+  #hsts(proxy: Proxy, listeners: ListenerDraft[], via?: string): void {
     const rules = [...(proxy.lists.get("http-response") ?? []), ...(proxy.lists.get("http-after-response") ?? [])];
     for (const use of rules) {
       const { words, origin } = use.directive;
@@ -1097,8 +1105,8 @@ class HaproxyImport {
       if (parts.some((part) => /^preload$/i.test(part))) hsts.preload = true;
       for (const listener of secure) this.#draft.set(["listeners", listener.index, "hsts"], hsts, origin);
       const keys = secure.map((l) => `listeners[${l.index}].hsts`).join(", ");
-      const condition = _condition(words);
-      if (condition) this.#ledger.approximated(origin, `${keys}; the condition "${condition}" is not carried`);
+      const notes = [...(via ? [via] : []), ...(_condition(words) ? [`the condition "${_condition(words)}" is not carried`] : [])];
+      if (notes.length > 0) this.#ledger.approximated(origin, `${keys}; ${notes.join("; ")}`);
       else this.#ledger.carried(origin, keys);
     }
   }
