@@ -195,6 +195,7 @@ class HaproxyImport {
   #listeners = 0;
   readonly #listenerAddresses = new Set<string>();
   #routes = 0;
+  /** HTTP frontends and listens that serve traffic: more than one, and tandem's shared routes differ from theirs. */
   #trafficFrontends = 0;
   #defaultPool?: { pool: string; origin: Origin };
   #admin?: { origin: Origin; address?: string };
@@ -226,6 +227,7 @@ class HaproxyImport {
     }
     const proxies = this.#proxies();
     for (const proxy of proxies.filter((p) => p.backend)) this.#pool(proxy);
+    this.#trafficFrontends = proxies.filter((p) => p.frontend && p.mode === "http" && !this.#statsOnly(p)).length;
     for (const proxy of proxies.filter((p) => p.frontend)) this.#frontend(proxy);
     for (const proxy of proxies) this.#leftovers(proxy);
     if (this.#defaultPool) this.#draft.set(["defaultPool"], this.#defaultPool.pool, this.#defaultPool.origin);
@@ -301,10 +303,9 @@ class HaproxyImport {
       proxy.applied.push(use);
       if (words[0] === "mode") proxy.mode = words[1] ?? proxy.mode;
       if (_repeatable(words)) {
-        const list = proxy.lists.get(words[0]) ?? [];
-        // A repeatable directive of the defaults is replaced, not added to, by none: HAProxy only resets lists with a new defaults.
-        list.push(use);
-        proxy.lists.set(words[0], list);
+        // `no log` joins the log lines it cancels; `stats auth` the other stats lists.
+        const listKey = key.split(" ")[0];
+        proxy.lists.set(listKey, [...(proxy.lists.get(listKey) ?? []), use]);
         continue;
       }
       const previous = proxy.single.get(key);
@@ -357,7 +358,8 @@ class HaproxyImport {
     const poolName = this.#uniqueName(proxy.name, this.#poolNames);
     const path: Path = ["pools", poolName];
     const servers = this.#servers(proxy);
-    const members = servers.map((server) => this.#member(server, proxy)).filter((member) => member !== undefined);
+    const backups = servers.filter((server) => server.params.get("backup") === true).length;
+    const members = servers.map((server) => this.#member(server, proxy, backups)).filter((member) => member !== undefined);
     if (members.length === 0) {
       const why = `${proxy.kind} "${proxy.name}" has no server tandem can carry: a tandem pool needs at least one member`;
       if (proxy.kind === "backend") this.#ledger.notCarried(header, why);
@@ -402,7 +404,7 @@ class HaproxyImport {
   }
 
   /** One member, or undefined when the server cannot be one (its line says why). */
-  #member(server: Server, proxy: Proxy): { member: Record<string, unknown>; server: Server; notes: string[]; memberCookie: string } | undefined {
+  #member(server: Server, proxy: Proxy, backups: number): { member: Record<string, unknown>; server: Server; notes: string[]; memberCookie: string } | undefined {
     const { origin, environment } = server.use.directive;
     if (environment.length > 0) {
       this.#ledger.notCarried(origin, `names the environment variable ${environment.join(", ")}, which tandem import cannot read: write the member by hand`);
@@ -440,7 +442,6 @@ class HaproxyImport {
     }
     if (params.get("backup") === true) {
       member.distance = 1;
-      const backups = this.#servers(proxy).filter((s) => s.params.get("backup") === true).length;
       notes.push(`backup -> distance 1 (used only when every distance 0 member is down)${backups > 1 && !this.#optionOn(proxy, "allbackups") ? "; HAProxy used only the first backup without option allbackups, tandem balances over all of them" : ""}`);
     }
     if (params.get("disabled") === true) member.activation = "stopped";
@@ -642,6 +643,7 @@ class HaproxyImport {
       }
       return;
     }
+    if (httpchk && !on) this.#ledger.carried(httpchk.directive.origin, "(no HTTP check)");
     const check: Record<string, unknown> = {};
     const origins: Origin[] = [];
     if (on) {
@@ -883,7 +885,7 @@ class HaproxyImport {
     if (proxy.mode !== "http") return;
     const header = proxy.section.header.origin;
     const binds = proxy.lists.get("bind") ?? [];
-    const legacyAddress = proxy.kind === "listen" ? proxy.section.header.words[2] : undefined;
+    const legacyAddress = proxy.kind === "listen" && proxy.section.header.words[2] !== "from" ? proxy.section.header.words[2] : undefined;
     const statsOnly = this.#statsOnly(proxy);
     const ownPool = proxy.backend ? this.#pools.get(proxy.name) : undefined;
     if (statsOnly) {
@@ -911,7 +913,6 @@ class HaproxyImport {
       this.#frontendCommon(proxy, targets);
       return;
     }
-    this.#trafficFrontends++;
     if (proxy.kind === "frontend") this.#ledger.carried(header, `listeners[${listeners.map((l) => l.index).join("], listeners[")}]`);
     this.#listenerSettings(proxy, listeners);
     // HSTS set in a backend reaches the clients of the frontends that send to it: their TLS listeners.
@@ -1120,7 +1121,7 @@ class HaproxyImport {
       acls.set(name, [...(acls.get(name) ?? []), use]);
     }
     const usedAcls = new Set<Use>();
-    const shared = () => (this.#trafficFrontends > 0 || this.#routes > 0 ? "; tandem's routes apply to every listener" : "");
+
     for (const use of proxy.lists.get("use_backend") ?? []) {
       const { words, origin } = use.directive;
       const target = words[1];
@@ -1153,7 +1154,7 @@ class HaproxyImport {
       for (const acl of routes.acls) usedAcls.add(acl);
       for (const acl of routes.acls) this.#ledger.carried(acl.directive.origin, indices.map((i) => `routes[${i}]`).join(", "));
       const keys = indices.map((i) => `routes[${i}]`).join(", ");
-      const notes = [...routes.notes, ...(shared() ? [shared().slice(2)] : [])];
+      const notes = [...routes.notes, ...(this.#trafficFrontends > 1 ? ["tandem's routes apply to every listener, whichever frontend it came from"] : [])];
       if (notes.length > 0) this.#ledger.approximated(origin, `${keys}; ${notes.join("; ")}`);
       else this.#ledger.carried(origin, keys);
       if (!targets.includes(pool)) targets.push(pool);
@@ -1190,14 +1191,12 @@ class HaproxyImport {
   #logs(proxy: Proxy): void {
     const format = proxy.single.get("option httplog") ?? proxy.single.get("option httpslog");
     const targets = proxy.lists.get("log") ?? [];
-    const noLog = targets.some((use) => use.directive.words[1] === undefined && use.directive.words[0] === "log");
+    const noLog = targets.some((use) => use.directive.words[0] === "no");
     const effective: Directive[] = [];
     for (const use of targets) {
       const { words, origin } = use.directive;
-      if (words[0] === "no" || noLog) {
-        this.#ledger.carried(origin, "(no log)");
-        continue;
-      }
+      if (words[0] === "no") this.#ledger.carried(origin, "(no log)");
+      if (words[0] === "no" || noLog) continue;
       if (words[1] === "global") {
         const global = this.#global.get("log") ?? [];
         if (global.length === 0) this.#ledger.notCarried(origin, "the global section has no log line");

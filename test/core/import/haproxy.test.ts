@@ -134,7 +134,9 @@ test("the classic pair: TLS with redirect and HSTS, an inserted SERVERID, checks
     workers: 4,
     cluster: { name: "lbpair", node: "lb1", listen: "10.0.0.11:1024", peers: [{ name: "lb2", address: "10.0.0.12:1024" }] },
   });
-  assert.deepEqual(counts(report), { carried: 48, approximated: 13, "not carried": 8 });
+  assert.deepEqual(counts(report), { carried: 49, approximated: 12, "not carried": 8 });
+  assert.equal(entry(report, 45).detail, "routes[1], routes[2]");
+  assert.match(entry(report, 44).detail, /^routes\[0\]; tandem matches the host without its port/);
   // The secret stays out of the config and the YAML; the report names the variable.
   const yaml = draft.toYaml();
   assert.ok(!yaml.includes("s3cret-password") && !JSON.stringify(draft.config).includes("s3cret"), yaml);
@@ -517,6 +519,37 @@ test("a backend's HSTS goes to the TLS listeners that send to it; insert without
   assert.match(entry(report, 8).detail, /does not pass its cookie on to the member.*Cache-Control: private/);
   assert.deepEqual(draft.get(["pools", "legacy", "sticky"]), { mode: "insert", cookie: "SRV" });
   assert.match(entry(report, 11).detail, /rewrite -> insert/);
+  assert.ok(validateConfig(draft.config).ok);
+});
+
+test("two frontends: their routes and listeners join, the report says routes now apply to both; no log silences one", async () => {
+  const text = [
+    "global",
+    "  log 10.0.0.9:514 local0",
+    "defaults",
+    "  mode http",
+    "  log global",
+    "frontend public",
+    "  bind :80",
+    "  use_backend api if { path_beg /api }",
+    "  default_backend app",
+    "frontend internal",
+    "  no log",
+    "  bind 10.0.0.1:8080",
+    "  default_backend api",
+    "backend app",
+    "  server a 10.0.0.2:80",
+    "backend api",
+    "  server b 10.0.0.3:80",
+  ].join("\n");
+  const { draft, report } = await run(cfg(text));
+  assertAccounted([cfg(text)], report);
+  assert.deepEqual(draft.get(["listeners"]), [{ address: ":80" }, { address: "10.0.0.1:8080" }]);
+  assert.equal(draft.get(["defaultPool"]), "app");
+  assert.match(entry(report, 8).detail, /routes apply to every listener, whichever frontend it came from/);
+  assert.match(entry(report, 13).detail, /one defaultPool for every listener: app stays/);
+  assert.equal(entry(report, 11).detail, "(no log)");
+  assert.deepEqual(draft.get(["accessLog"]), { syslog: { address: "10.0.0.9:514", facility: "local0" } });
   assert.ok(validateConfig(draft.config).ok);
 });
 
