@@ -1634,7 +1634,7 @@ function _globalReason(words: string[]): string {
     "server-state-file": "tandem keeps run-time state in its own stateFile", "server-state-base": "tandem keeps run-time state in its own stateFile",
     "default-path": "tandem resolves relative paths against its config file", "zero-warning": "tandem check reports problems itself",
     "strict-limits": "tandem check reports problems itself", "spread-checks": "tandem adds ±10 % jitter to every check interval",
-    "node": "tandem names nodes in cluster.node", description: "tandem has no process description", "hard-stop-after": "",
+    "node": "tandem names nodes in cluster.node", description: "tandem has no process description",
     "h1-case-adjust": "tandem keeps header names as written", "h1-case-adjust-file": "tandem keeps header names as written",
     "expose-experimental-directives": "no experimental directives are carried", "insecure-fork-wanted": "tandem runs no external checks",
     "external-check": "tandem runs no external checks", "log-send-hostname": "tandem leaves the host name to the receiver",
@@ -1645,7 +1645,7 @@ function _globalReason(words: string[]): string {
     "maxsslconn": "tandem limits connections per listener", "maxpipes": "the runtimes decide how bytes are moved", "noepoll": "the runtimes choose their poller",
     "nosplice": "the runtimes decide how bytes are moved", "busy-polling": "the runtimes choose their poller", "grace": "tandem drains for drainTimeout",
     "quiet": "tandem logs events as JSON lines", "debug": "tandem logs events as JSON lines", "set-dumpable": "not a tandem setting",
-    "unix-bind": "tandem's admin plane is HTTP", "localpeer": "",
+    "unix-bind": "tandem's admin plane is HTTP",
   };
   if (keyword in reasons) return reasons[keyword];
   if (keyword.startsWith("ssl-default-") || keyword.startsWith("ssl-") || keyword.startsWith("tune.ssl")) return "the runtime's TLS defaults apply (TLS 1.2+, modern ciphers)";

@@ -553,6 +553,55 @@ test("two frontends: their routes and listeners join, the report says routes now
   assert.ok(validateConfig(draft.config).ok);
 });
 
+test("checks and retries: option httpchk with a path only, expect string, retry-on, retries above tandem's cap, error pages", async () => {
+  const text = [
+    "defaults",
+    "  mode http",
+    "  errorfile 503 /etc/haproxy/errors/503.html",
+    "  errorfile 200 /etc/haproxy/errors/ok.http",
+    "backend app",
+    "  option httpchk /status",
+    "  http-check expect string READY",
+    "  retries 20",
+    "  retry-on all-retryable-errors 404",
+    "  server a 10.0.0.1:80 check fall 5",
+    "  server b \"${B_ADDR}\":80 check",
+    "frontend www",
+    "  bind :80",
+    "  default_backend app",
+  ].join("\n");
+  const { draft, report } = await run(cfg(text));
+  assertAccounted([cfg(text)], report);
+  assert.deepEqual(draft.get(["pools", "app"]), {
+    members: [{ name: "a", url: "http://10.0.0.1:80" }],
+    health: { check: { method: "GET", path: "/status", body: "READY", interval: "2s", rise: 2, fall: 5, timeout: "2s" } },
+    retries: 10,
+    retryOn: ["conn-failure", "empty-response", "junk-response", "response-timeout", "500", "502", "503", "504"],
+  });
+  assert.deepEqual(draft.get(["errorPages"]), { "503": "/etc/haproxy/errors/503.html" });
+  assert.match(entry(report, 3).detail, /as the body with its own status/);
+  assert.match(entry(report, 4).detail, /400 to 599 \(not 200\)/);
+  assert.match(entry(report, 8).detail, /retries 10: tandem retries at most 10 times/);
+  assert.match(entry(report, 9).detail, /not carried: 404/);
+  assert.match(entry(report, 11).detail, /environment variable B_ADDR/);
+  assert.ok(validateConfig(draft.config).ok);
+});
+
+test("peers: the local node by localpeer, by a server line without address, or taken as the first and said so", async () => {
+  const base = "defaults\n  mode http\nfrontend f\n  bind :80\n  default_backend b\nbackend b\n  server a 10.0.0.1:80\n";
+  const modern = await run(cfg(`${base}peers pair\n  bind 10.0.0.11:10000\n  server lb1\n  server lb2 10.0.0.12:10000\n`));
+  assert.deepEqual(modern.draft.get(["cluster"]), { name: "pair", node: "lb1", listen: "10.0.0.11:10000", peers: [{ name: "lb2", address: "10.0.0.12:10000" }] });
+  assert.equal(entry(modern.report, 10).detail, "cluster.node, cluster.listen");
+  assert.equal(entry(modern.report, 9).detail, "cluster.listen");
+  const guessed = await run(cfg(`${base}peers pair\n  peer lb1 10.0.0.11:1024\n  peer lb2 10.0.0.12:1024\nuserlist admins\n  user ops password $6$secret-hash\n`));
+  assertAccounted([cfg(`${base}peers pair\n  peer lb1 10.0.0.11:1024\n  peer lb2 10.0.0.12:1024\nuserlist admins\n  user ops password $6$secret-hash\n`)], guessed.report);
+  assert.equal(guessed.draft.get(["cluster", "node"]), "lb1");
+  assert.match(entry(guessed.report, 9).detail, /taken as lb1's.*set cluster\.node to its name/);
+  assert.match(entry(guessed.report, 12).detail, /passwords are not carried/);
+  assert.ok(!guessed.draft.toYaml().includes("secret-hash"));
+  assert.ok(validateConfig(guessed.draft.config).ok);
+});
+
 test("malformed input stops the import with file and line", async () => {
   await rejects("defaults\n  mode http\nbackend app\n  server a 10.0.0.1:80 weight heavy\n", 4, /server weight: not a number \("heavy"\)/);
   await rejects("defaults\n  mode http\nbackend app\n  server a 10.0.0.1:80 weight 300\n", 4, /weight: 300 is outside 0 to 256/);
