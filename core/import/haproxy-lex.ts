@@ -20,6 +20,12 @@ export interface Directive {
   environment: string[];
 }
 
+/** A directive as a proxy sees it: its own, or taken from its defaults. */
+export interface Use {
+  directive: Directive;
+  inherited: boolean;
+}
+
 export const PROXY_SECTIONS = ["defaults", "frontend", "backend", "listen"] as const;
 export type ProxyKind = typeof PROXY_SECTIONS[number];
 

@@ -10,8 +10,10 @@
  */
 import type { Draft, Path } from "./draft.ts";
 import type { Parser } from "./parser.ts";
+import { bindAddress, logTarget, serverAddress } from "./haproxy-addresses.ts";
 import { Ledger } from "./haproxy-ledger.ts";
-import { type Directive, formatDuration, parseInteger, parseSize, parseTime, PROXY_SECTIONS, type ProxyKind, readSections, type Section } from "./haproxy-lex.ts";
+import { routesOf } from "./haproxy-routes.ts";
+import { type Directive, formatDuration, parseInteger, parseSize, parseTime, PROXY_SECTIONS, type ProxyKind, readSections, type Section, type Use } from "./haproxy-lex.ts";
 import { ImportError, type Origin } from "./report.ts";
 
 export const importHaproxy: Parser = (files, { draft, report }) => {
@@ -27,11 +29,6 @@ export const importHaproxy: Parser = (files, { draft, report }) => {
   return Promise.resolve();
 };
 
-/** A directive as a proxy sees it: its own, or taken from its defaults. */
-interface Use {
-  directive: Directive;
-  inherited: boolean;
-}
 
 /** Which side of a proxy a keyword acts on (configuration.txt 4.1): the frontend's, the backend's, or both. */
 type Side = "F" | "B" | "FB";
@@ -138,22 +135,9 @@ const BIND_ARGUMENTS: Record<string, number> = {
   "sigalgs": 1, "client-sigalgs": 1, "proto": 1, "quic-cc-algo": 1, "label": 1, "guid-prefix": 1, "shards": 1, "idle-ping": 1,
 };
 
-/** HAProxy's facility names, in code order: the same codes as tandem's list (auth2 = authpriv, audit = security...). */
-const HAPROXY_FACILITIES = [
-  "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2", "ftp", "ntp", "audit", "alert", "cron2",
-  "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
-];
-const TANDEM_FACILITIES = [
-  "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
-  "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
-];
-const LOG_LEVELS = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const MEMBER_COOKIE = /^[A-Za-z0-9_-]{1,64}$/;
-const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
-
-const REMOTE_IP = "Tomcat behind tandem: deploy/examples/tomcat-remoteip.xml";
 
 interface Proxy {
   section: Section;
@@ -379,7 +363,7 @@ class HaproxyImport {
     this.#poolTimeouts(proxy, path);
     this.#retries(proxy, path);
     this.#forwarding(proxy, [poolName]);
-    this.#upstreamTls(proxy, path, members);
+    this.#upstreamTls(path, members);
     this.#errorFiles(proxy);
     this.#stats(proxy, false);
   }
@@ -395,7 +379,7 @@ class HaproxyImport {
         if (!use.inherited) this.#ledger.notCarried(use.directive.origin, "tandem has no server templates (DNS discovery): list the members");
       }
       if (keyword !== "server") continue;
-      const { words, origin } = use.directive;
+      const { words } = use.directive;
       const params = new Map<string, string | boolean>();
       for (const source of [...defaults.map((d) => d.directive.words.slice(1)), words.slice(3)]) _params(source, SERVER_ARGUMENTS, params);
       servers.push({ use, name: words[1], params, defaults: [...defaults] });
@@ -412,7 +396,7 @@ class HaproxyImport {
     }
     const address = server.use.directive.words[2];
     const notes: string[] = [];
-    const target = _serverAddress(address, this.#portOfFrontends(proxy));
+    const target = serverAddress(address, this.#portOfFrontends(proxy));
     if ("why" in target) {
       this.#ledger.notCarried(origin, target.why);
       return undefined;
@@ -867,7 +851,7 @@ class HaproxyImport {
     }
   }
 
-  #upstreamTls(proxy: Proxy, path: Path, members: { server: Server }[]): void {
+  #upstreamTls(path: Path, members: { server: Server }[]): void {
     const secured = members.map(({ server }) => server).filter((server) => server.params.get("ssl") === true);
     if (secured.length === 0) return;
     const verify = secured[0].params.get("verify");
@@ -945,7 +929,7 @@ class HaproxyImport {
     const { words, origin } = directive;
     if (!words[1]) throw new ImportError(origin.file, origin.line, "bind: an address is required");
     if (directive.environment.length > 0) return [{ why: `names the environment variable ${directive.environment.join(", ")}, which tandem import cannot read` }];
-    return words[1].split(",").map((text) => _bindAddress(text, origin));
+    return words[1].split(",").map((text) => bindAddress(text, origin));
   }
 
   #listenersOf(directive: Directive, legacy: boolean): ListenerDraft[] {
@@ -1136,7 +1120,7 @@ class HaproxyImport {
         targets.push(pool);
         continue;
       }
-      const routes = _routes(words.slice(2), acls, origin);
+      const routes = routesOf(words.slice(2), acls, origin);
       if ("why" in routes) {
         this.#ledger.notCarried(origin, routes.why);
         continue;
@@ -1229,7 +1213,7 @@ class HaproxyImport {
         this.#ledger.notCarried(directive.origin, "tandem sends access lines to one destination: the first log line");
         continue;
       }
-      const target = _logTarget(directive.words);
+      const target = logTarget(directive.words);
       this.#logDestinations.add(directive);
       if ("why" in target) {
         this.#ledger.notCarried(directive.origin, target.why);
@@ -1527,102 +1511,8 @@ function _condition(words: string[]): string {
   return at < 0 ? "" : words.slice(at).join(" ");
 }
 
-/** A bind address as a tandem listener address. */
-function _bindAddress(text: string, origin: Origin): { address: string; port: number; note?: string } | { why: string } {
-  let rest = text;
-  const family = /^([a-z0-9]+)@/.exec(rest);
-  if (family) {
-    if (["unix", "abns", "fd", "sockpair", "quic4", "quic6", "udp", "udp4", "udp6", "uxst", "uxdg", "mptcp", "mptcp4", "mptcp6"].includes(family[1])) {
-      return { why: `${text}: tandem listens on TCP addresses only` };
-    }
-    rest = rest.slice(family[0].length);
-  }
-  if (rest.startsWith("/")) return { why: `${text}: tandem listens on TCP addresses only (not UNIX sockets)` };
-  const colon = rest.lastIndexOf(":");
-  if (colon < 0) throw new ImportError(origin.file, origin.line, `bind ${text}: no port`);
-  let host = rest.slice(0, colon);
-  const ports = rest.slice(colon + 1);
-  const range = /^(\d+)(?:-(\d+))?$/.exec(ports);
-  if (!range) throw new ImportError(origin.file, origin.line, `bind ${text}: not a port ("${ports}")`);
-  const port = Number(range[1]);
-  if (port > 65535) throw new ImportError(origin.file, origin.line, `bind ${text}: port ${port} is above 65535`);
-  let note: string | undefined;
-  if (range[2]) note = `ports ${ports}: tandem listens on the first, ${port}`;
-  if (host === "*" || host === "0.0.0.0" || host === "") host = "";
-  else if (host === "::" || host === "[::]") host = "[::]";
-  else if (host.includes(":") && !host.startsWith("[")) host = `[${host}]`;
-  return { address: `${host}:${port}`, port, ...(note ? { note } : {}) };
-}
 
-/** A server address as host and port; `frontendPort` stands in for HAProxy's "the port the client came to". */
-function _serverAddress(text: string, frontendPort: number | undefined): { host: string; port: number; note?: string } | { why: string } {
-  let rest = text;
-  const family = /^([a-z0-9]+)@/.exec(rest);
-  if (family) {
-    if (!["ipv4", "ipv6", "tcp", "tcp4", "tcp6"].includes(family[1])) return { why: `${text}: tandem connects to members over TCP only` };
-    rest = rest.slice(family[0].length);
-  }
-  if (rest.startsWith("/")) return { why: `${text}: tandem connects to members over TCP only (not UNIX sockets)` };
-  let host = rest;
-  let port: string | undefined;
-  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(rest);
-  if (bracketed) [host, port] = [bracketed[1], bracketed[2]];
-  else if ((rest.match(/:/g) ?? []).length === 1) [host, port] = rest.split(":");
-  else if ((rest.match(/:/g) ?? []).length > 1) {
-    const colon = rest.lastIndexOf(":");
-    [host, port] = [rest.slice(0, colon), rest.slice(colon + 1)];
-  }
-  if (host === "0.0.0.0" || host === "*" || host === "") return { why: `${text}: a transparent (client-chosen) destination; tandem's members have fixed addresses` };
-  if (port === undefined || port === "") {
-    const assumed = frontendPort ?? 80;
-    return { host, port: assumed, note: `no port: HAProxy used the port the client connected to; tandem uses ${assumed}` };
-  }
-  if (/^[+-]\d+$/.test(port)) {
-    const assumed = (frontendPort ?? 80) + Number(port);
-    return { host, port: assumed, note: `port ${port} is relative to the client's port in HAProxy; tandem uses ${assumed}` };
-  }
-  if (!/^\d+$/.test(port) || Number(port) > 65535) return { why: `${text}: not a port tandem can connect to` };
-  return { host, port: Number(port) };
-}
 
-/** A `log` line's destination as tandem's accessLog syslog, or why not. */
-function _logTarget(words: string[]): { syslog?: Record<string, unknown>; note?: string } | { why: string } {
-  const target = words[1] ?? "";
-  let index = 2;
-  let format: string | undefined;
-  while (["len", "format", "sample", "profile"].includes(words[index])) {
-    if (words[index] === "format") format = words[index + 1];
-    index += 2;
-  }
-  const facility = words[index];
-  const level = words[index + 1];
-  if (level && LOG_LEVELS.indexOf(level) >= 0 && LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf("info")) {
-    return { why: `its level ${level} leaves out the access lines (HAProxy sends them at info)` };
-  }
-  const notes: string[] = [];
-  if (format && !["rfc5424", "raw", "short"].includes(format)) notes.push(`format ${format}: tandem sends RFC 5424`);
-  if (target === "stdout" || target === "fd@1") return notes.length > 0 ? { note: notes.join("; ") } : {};
-  if (target === "stderr" || target === "fd@2") return { note: "stdout rather than stderr" };
-  if (target.startsWith("ring@")) return { why: "tandem has no log rings" };
-  if (target.startsWith("tcp@")) return { why: "tandem sends syslog over UDP or a local socket" };
-  const syslog: Record<string, unknown> = {};
-  const bare = target.replace(/^(?:udp|udp4|udp6|ipv4|ipv6)@/, "");
-  if (bare.startsWith("/")) syslog.address = bare;
-  else {
-    const v6 = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(bare);
-    const v4 = /^([^:]+)(?::(\d+))?$/.exec(bare);
-    const [host, port] = v6 ? [`[${v6[1]}]`, v6[2]] : v4 ? [v4[1], v4[2]] : [bare, undefined];
-    if (!v6 && !IPV4.test(host)) return { why: `${target}: tandem's syslog address is an IP address, not a name` };
-    syslog.address = `${host}:${port ?? "514"}`;
-  }
-  if (facility) {
-    const code = HAPROXY_FACILITIES.indexOf(facility);
-    if (code < 0) return { why: `${facility}: not a syslog facility` };
-    syslog.facility = TANDEM_FACILITIES[code];
-  }
-  if (format === "rfc3164" || format === undefined) notes.push("tandem sends RFC 5424 (HAProxy's default is RFC 3164)");
-  return { syslog, ...(notes.length > 0 ? { note: notes.join("; ") } : {}) };
-}
 
 function _globalReason(words: string[]): string {
   const keyword = words[0];
@@ -1654,131 +1544,4 @@ function _globalReason(words: string[]): string {
   if (/^(51degrees|wurfl|deviceatlas)-/.test(keyword)) return "tandem has no device detection";
   if (keyword.startsWith("ocsp-") || keyword.startsWith("httpclient.")) return "tandem has no such setting";
   return "unknown directive";
-}
-
-interface Route {
-  host?: string;
-  path?: string;
-}
-
-/**
- * The routes a `use_backend … if <condition>` stands for, when the condition is host and path
- * prefix matches joined by AND and OR: one route per combination. Anything else: why not.
- */
-function _routes(words: string[], acls: Map<string, Use[]>, origin: Origin): { routes: Route[]; acls: Use[]; notes: string[] } | { why: string } {
-  if (words[0] === "unless") return { why: "tandem's routes match, they do not exclude (unless)" };
-  if (words[0] !== "if") return { why: `expected if or unless, found "${words[0]}"` };
-  // Terms: anonymous ACLs in braces or named ACLs, optionally negated; "||" or "or" between alternatives.
-  const alternatives: { negated: boolean; matchers: string[][]; acls: Use[] }[][] = [[]];
-  for (let index = 1; index < words.length; index++) {
-    let word = words[index];
-    if (word === "||" || word === "or") {
-      alternatives.push([]);
-      continue;
-    }
-    let negated = false;
-    if (word.startsWith("!")) {
-      negated = true;
-      word = word.slice(1);
-      if (word === "") word = words[++index] ?? "";
-    }
-    if (word === "{") {
-      const close = words.indexOf("}", index + 1);
-      if (close < 0) throw new ImportError(origin.file, origin.line, "an anonymous ACL without its closing '}'");
-      alternatives[alternatives.length - 1].push({ negated, matchers: [words.slice(index + 1, close)], acls: [] });
-      index = close;
-      continue;
-    }
-    const named = acls.get(word);
-    if (!named) {
-      if (["TRUE", "FALSE", "HTTP", "LOCALHOST", "METH_GET", "HTTP_1.1", "HTTP_CONTENT", "HTTP_URL_ABS", "HTTP_URL_SLASH", "HTTP_URL_STAR", "RDP_COOKIE", "REQ_CONTENT", "WAIT_END", "METH_CONNECT", "METH_DELETE", "METH_HEAD", "METH_OPTIONS", "METH_POST", "METH_PUT", "METH_TRACE", "HTTP_1.0", "HTTP_2.0"].includes(word)) {
-        return { why: `the predefined ACL ${word} is not a host or path match` };
-      }
-      return { why: `no acl named ${word} in this proxy` };
-    }
-    alternatives[alternatives.length - 1].push({ negated, matchers: named.map((use) => use.directive.words.slice(2)), acls: named });
-  }
-  const routes: Route[] = [];
-  const used: Use[] = [];
-  const notes = new Set<string>();
-  for (const terms of alternatives) {
-    let combinations: Route[] = [{}];
-    for (const term of terms) {
-      if (term.negated) return { why: "a negated ACL: tandem's routes match, they do not exclude" };
-      // A named ACL written on several lines matches when any line does: each line adds options.
-      const options: Route[] = [];
-      for (const matcher of term.matchers) {
-        const read = _matcher(matcher);
-        if ("why" in read) return read;
-        read.notes.forEach((note) => notes.add(note));
-        options.push(...read.routes);
-      }
-      const next: Route[] = [];
-      for (const combination of combinations) {
-        for (const option of options) {
-          if ((option.host && combination.host) || (option.path && combination.path)) return { why: "two host or two path matches that must both hold: a tandem route has one of each" };
-          next.push({ ...combination, ...option });
-        }
-      }
-      combinations = next;
-      used.push(...term.acls);
-    }
-    if (combinations.some((route) => !route.host && !route.path)) return { why: "an empty condition" };
-    routes.push(...combinations);
-  }
-  return { routes, acls: used, notes: [...notes] };
-}
-
-/** One ACL's criterion, flags and values as routes (each value one route), or why not. */
-function _matcher(words: string[]): { routes: Route[]; notes: string[] } | { why: string } {
-  let criterion = words[0] ?? "";
-  const notes: string[] = [];
-  let method: string | undefined;
-  let caseless = false;
-  const values: string[] = [];
-  for (let index = 1; index < words.length; index++) {
-    const word = words[index];
-    if (word === "-i") caseless = true;
-    else if (word === "-m") method = words[++index];
-    else if (word === "-f") return { why: `the values of ${criterion} are in a file (${words[index + 1]}): write them as routes` };
-    else if (word === "--") values.push(...words.slice(index + 1)), (index = words.length);
-    else if (word === "-n" || word === "-u") continue;
-    else values.push(word);
-  }
-  const lower = criterion.endsWith(",lower");
-  if (lower) {
-    criterion = criterion.slice(0, -",lower".length);
-    caseless = true;
-  }
-  const hostHeader = /^(?:req\.)?hdr\((host)\)$|^(?:req\.)?(hdr_(?:dom|end|beg|reg|sub|str|len|dir))\(host\)$/i.exec(criterion);
-  if (/^(?:req\.)?hdr\(host\)$/i.test(criterion) || (hostHeader && hostHeader[2])) {
-    const kind = hostHeader?.[2]?.slice(4).toLowerCase() ?? method ?? "str";
-    const routes: Route[] = [];
-    for (const value of values) {
-      const host = value.replace(/:\d+$/, "");
-      if (host !== value) notes.push(`${value}: tandem matches the host without its port`);
-      if (kind === "str") routes.push({ host });
-      else if (kind === "dom") {
-        routes.push({ host }, { host: `*.${host}` });
-        notes.push(`hdr_dom(host) ${value} -> ${host} and *.${host}`);
-      } else if (kind === "end" && value.startsWith(".")) routes.push({ host: `*${value}` });
-      else return { why: `${criterion}${method ? ` -m ${method}` : ""} ${value}: tandem matches a host exactly or as *.suffix` };
-    }
-    if (!caseless) notes.push("tandem matches hosts case-insensitively (HAProxy without -i did not)");
-    notes.push("tandem matches the host without its port (HAProxy's hdr(host) saw host:port)");
-    return { routes, notes: [...new Set(notes)] };
-  }
-  const pathPrefix = /^(path_beg|url_beg)$/.test(criterion) || ((criterion === "path" || criterion === "url") && method === "beg");
-  if (pathPrefix) {
-    const routes: Route[] = [];
-    for (const value of values) {
-      if (!value.startsWith("/")) return { why: `${criterion} ${value}: a path prefix starts with '/'` };
-      routes.push({ path: value });
-      if (!value.endsWith("/")) notes.push(`tandem matches ${value} on segment boundaries (${value} and ${value}/…, not ${value}x)`);
-    }
-    if (criterion.startsWith("url")) notes.push("url_beg read as a path prefix (tandem's routes see the path)");
-    if (caseless) notes.push("tandem matches paths case-sensitively");
-    return { routes, notes };
-  }
-  return { why: `${criterion}${method ? ` -m ${method}` : ""}: tandem's routes match a host (hdr(host), hdr_dom, hdr_end) or a path prefix (path_beg)` };
 }
