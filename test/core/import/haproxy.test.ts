@@ -6,6 +6,7 @@ import { parseDocument } from "yaml";
 import { validateConfig } from "../../../core/config/load.ts";
 import { Draft } from "../../../core/import/draft.ts";
 import { importHaproxy } from "../../../core/import/haproxy.ts";
+import { detectFormat, importConfigs } from "../../../core/import/import.ts";
 import { evaluateCondition, lexLine } from "../../../core/import/haproxy-lex.ts";
 import { ImportError, ImportReport, type ReportEntry } from "../../../core/import/report.ts";
 
@@ -163,6 +164,21 @@ test("the classic pair: TLS with redirect and HSTS, an inserted SERVERID, checks
   assert.ok(lines.includes("      # classic-pair.cfg:54 server tc1 10.0.0.21:8080 cookie tc1 weight 10 maxconn 200 check"), yaml);
   assert.ok(lines.includes("      connect: 5s # classic-pair.cfg:28 timeout connect 5s"), yaml);
   assert.ok(lines.includes("    redirectToHttps: 443 # classic-pair.cfg:40 http-request redirect scheme https code 301 unless { ssl_fc }"), yaml);
+});
+
+test("through tandem import: every fixture is detected as HAProxy; the classic pair comes out as YAML that passes validation", async () => {
+  for (const name of ["classic-pair.cfg", "prefix-listen.cfg", ...DEBIAN_SAMPLES.map(([sample]) => sample)]) {
+    assert.equal(detectFormat(fixture(name).text), "haproxy", name);
+  }
+  const outcome = await importConfigs([fixture("classic-pair.cfg")], { readInclude: () => Promise.resolve([]) });
+  assert.ok(outcome.ok, JSON.stringify(!outcome.ok && outcome.errors));
+  const config = parseDocument(outcome.yaml).toJS();
+  assert.ok(validateConfig(config).ok);
+  assert.deepEqual(config.pools.app.members.map((m: { cookie: string }) => m.cookie), ["tc1", "tc2", "spare"]);
+  assert.equal(outcome.report.format().trim().split("\n").at(-1), "69 directives: 49 carried, 12 approximated, 8 not carried");
+  const failed = await importConfigs([fixture("socks4.cfg")], { readInclude: () => Promise.resolve([]) });
+  assert.ok(!failed.ok);
+  assert.ok(failed.errors.some((error) => /^the imported config is not valid: listeners/.test(error)), failed.errors.join("\n"));
 });
 
 test("the architecture guide's listen with JSESSIONID prefix: cookies A and B kept, old timeout names, stats without the password", async () => {
