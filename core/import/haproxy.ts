@@ -486,14 +486,15 @@ class HaproxyImport {
         this.#ledger.approximated(origin, `${path.join(".")}.strategy hash, hash.key uri: tandem hashes the path and query${words.includes("whole") ? "" : " (HAProxy the part before '?')"}${words.length > 2 ? `; not carried: ${words.slice(2).filter((w) => w !== "whole").join(" ")}` : ""}`);
       } else if (header) {
         set("hash", { key: "header", name: header[1] });
-        this.#ledger.carried(origin, `${path.join(".")}.strategy hash, hash.key header, hash.name ${header[1]}`);
+        const keys = `${path.join(".")}.strategy hash, hash.key header, hash.name ${header[1]}`;
+        if (words.length > 2) this.#ledger.approximated(origin, `${keys}; not carried: ${words.slice(2).join(" ")} (tandem hashes the whole value)`);
+        else this.#ledger.carried(origin, keys);
       } else if (algorithm === "hash" && cookieHash) {
         set("hash", { key: "cookie", name: cookieHash[1] });
         this.#ledger.carried(origin, `${path.join(".")}.strategy hash, hash.key cookie, hash.name ${cookieHash[1]}`);
-      } else if (algorithm === "random") {
+      } else if (algorithm === "random" || algorithm === "random(2)") {
         set("p2c");
-        const draws = /^\((\d+)\)$/.exec(words[1].slice(6))?.[1] ?? words[2];
-        this.#ledger.approximated(origin, `${path.join(".")}.strategy p2c: HAProxy's random with 2 draws is the power of two choices${draws && draws !== "2" ? ` (HAProxy drew ${draws})` : ""}`);
+        this.#ledger.approximated(origin, `${path.join(".")}.strategy p2c: HAProxy's random with 2 draws is the power of two choices`);
       } else if (/^random\(\d+\)$/.test(algorithm)) {
         set("p2c");
         this.#ledger.approximated(origin, `${path.join(".")}.strategy p2c (two draws; HAProxy drew ${algorithm.slice(7, -1)})`);
