@@ -65,7 +65,9 @@ export async function importConfigs(files: SourceFile[], options: { from?: Sourc
 /** The language of a config file from what it contains, or undefined. */
 export function detectFormat(text: string): SourceFormat | undefined {
   const code = text.split("\n").filter((line) => !/^\s*[#;]/.test(line)).join("\n");
-  if (/^\s*(vrrp_instance|vrrp_script|vrrp_sync_group|global_defs|virtual_server)\b[^\n]*\{/m.test(code)) return "keepalived";
+  if (/^\s*(vrrp_instance|vrrp_script|vrrp_sync_group|global_defs|virtual_server)\b[^\n{]*\n?\s*\{/m.test(code)) return "keepalived";
+  // A keepalived.conf made of includes only (conf.d style); httpd spells it Include, mostly.
+  if (/^\s*include\s+\S/m.test(code) && code.split("\n").every((line) => /^\s*(include\s+\S.*)?$/.test(line))) return "keepalived";
   if (/^\s*(global|defaults|frontend|backend|listen|peers|resolvers)\b/m.test(code) && /^\s+(server|bind|mode|balance|timeout|default_backend|use_backend|maxconn|log)\b/m.test(code)) return "haproxy";
   // jk.conf is httpd syntax, but its JkMount lines belong with workers.properties.
   if (/^\s*(JkMount|JkUnMount|JkWorkersFile|JkMountFile)\b/mi.test(code)) return "modjk";
