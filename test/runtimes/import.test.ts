@@ -13,23 +13,6 @@ import { runTandem, runtime } from "../support/tandem.ts";
 
 const FIXTURES = new URL("../core/import/fixtures/", import.meta.url).pathname;
 
-const WEB_INSTANCE = `vrrp_instance VI_WEB {
-    interface eth0
-    virtual_router_id 51
-    priority 150
-    unicast_src_ip 10.0.0.11
-    unicast_peer {
-        10.0.0.12
-    }
-    authentication {
-        auth_type PASS
-        auth_pass s3cr3tpw
-    }
-    virtual_ipaddress {
-        10.0.0.100/24
-    }
-}
-`;
 
 describe(`tandem import on ${runtime}`, () => {
   test("haproxy.cfg + keepalived.conf with a conf.d include: one config written with its report; check accepts it once TANDEM_VRRP_KEY is set", async () => {
@@ -37,7 +20,7 @@ describe(`tandem import on ${runtime}`, () => {
     copyFileSync(join(FIXTURES, "haproxy/quick-test.cfg"), join(dir, "haproxy.cfg"));
     mkdirSync(join(dir, "conf.d"));
     writeFileSync(join(dir, "keepalived.conf"), "include conf.d/*.conf\n");
-    writeFileSync(join(dir, "conf.d", "web.conf"), WEB_INSTANCE);
+    copyFileSync(join(FIXTURES, "combined/keepalived-lb1.conf"), join(dir, "conf.d", "web.conf"));
     writeFileSync(join(dir, "conf.d", "README"), "not a .conf: the wildcard leaves it out\n");
     const out = join(dir, "tandem.yaml");
     const reportFile = join(dir, "report.txt");
@@ -46,14 +29,14 @@ describe(`tandem import on ${runtime}`, () => {
     assert.equal(imported.stdout, "", "with --out, nothing on stdout");
     const report = readFileSync(reportFile, "utf8");
     assert.equal(imported.stderr.trim(), report.trim(), "the report on stderr and in --report");
-    assert.match(report, /conf\.d\/web\.conf:3: carried: virtual_router_id 51 -> vrrp\.instances\[0\]\.vrid/, "the included file's directives are imported");
+    assert.match(report, /conf\.d\/web\.conf:9: carried: virtual_router_id 51 -> vrrp\.instances\[0\]\.vrid/, "the included file's directives are imported");
     assert.match(report, /haproxy\.cfg:29: carried: server s1 172\.31\.32\.33:8000 -> pools\.p\.members\[0\]/);
     assert.match(report, /auth_pass s3cr3tpw -> a secret, not written to the config: set TANDEM_VRRP_KEY/);
     assert.doesNotMatch(report, /README/, "the wildcard matched *.conf only");
     assert.match(report, /^\d+ directives: \d+ carried, \d+ approximated, \d+ not carried$/m);
     const yaml = readFileSync(out, "utf8");
     assert.doesNotMatch(yaml, /s3cr3tpw/);
-    assert.match(yaml, /vrid: 51 # web\.conf:3 virtual_router_id 51/);
+    assert.match(yaml, /vrid: 51 # web\.conf:9 virtual_router_id 51/);
 
     const withoutKey = await runTandem(["check", "--config", out]);
     assert.equal(withoutKey.code, 1, "the key the report names is missing");

@@ -23,33 +23,6 @@ function filesUnder(directory: string): string[] {
   });
 }
 
-const KEEPALIVED_LB1 = `vrrp_script check_haproxy {
-    script "/usr/bin/killall -0 haproxy"
-    interval 2
-    weight -60
-}
-vrrp_instance VI_WEB {
-    state MASTER
-    interface eth0
-    virtual_router_id 51
-    priority 150
-    advert_int 1
-    unicast_src_ip 10.0.0.11
-    unicast_peer {
-        10.0.0.12
-    }
-    authentication {
-        auth_type PASS
-        auth_pass s3cr3tpw
-    }
-    virtual_ipaddress {
-        10.0.0.100/24
-    }
-    track_script {
-        check_haproxy
-    }
-}
-`;
 
 describe("import: languages recognised from their content", () => {
   // Fixtures that are parts of a bigger whole (a conf-enabled snippet, an include target) are
@@ -57,6 +30,7 @@ describe("import: languages recognised from their content", () => {
   const expected: [string, string | undefined][] = [
     ...filesUnder("haproxy").filter((path) => path.endsWith(".cfg")).map((path): [string, string] => [path, "haproxy"]),
     ...filesUnder("keepalived").filter((path) => !path.endsWith(".md")).map((path): [string, string] => [path, "keepalived"]),
+    ["combined/keepalived-lb1.conf", "keepalived"],
     ["modjk/workers.properties", "modjk"],
     ["modjk/workers-classic.properties", "modjk"],
     ["modjk/uriworkermap.properties", "modjk"],
@@ -77,7 +51,7 @@ describe("import: languages recognised from their content", () => {
 describe("import: several languages into one config", () => {
   test("haproxy.cfg and keepalived.conf: the balancer and the vrrp section in one valid config, every directive of both in the report, no secret", async () => {
     const haproxy = fixture("haproxy/classic-pair.cfg");
-    const keepalived = { path: "/etc/keepalived/keepalived.conf", text: KEEPALIVED_LB1 };
+    const keepalived = fixture("combined/keepalived-lb1.conf");
     const outcome = await importConfigs([haproxy, keepalived], { readInclude: noIncludes });
     assert.ok(outcome.ok, outcome.ok ? "" : outcome.errors.join("\n"));
     const config = parseDocument(outcome.yaml).toJS();
@@ -93,11 +67,11 @@ describe("import: several languages into one config", () => {
     assert.deepEqual(files, new Set([haproxy.path, keepalived.path]));
     assert.ok(outcome.report.entries.some((entry) => /TANDEM_VRRP_KEY/.test(entry.detail)), "the report says where the VRRP key goes");
     assert.match(outcome.yaml, /^# Imported by tandem import from /);
-    assert.match(outcome.yaml, /# keepalived\.conf:\d+ +virtual_router_id 51/);
+    assert.match(outcome.yaml, /vrid: 51 # keepalived-lb1\.conf:9 virtual_router_id 51/);
   });
 
   test("keepalived.conf alone: refused, saying to import it with the balancer's config", async () => {
-    const outcome = await importConfigs([{ path: "keepalived.conf", text: KEEPALIVED_LB1 }], { readInclude: noIncludes });
+    const outcome = await importConfigs([fixture("combined/keepalived-lb1.conf")], { readInclude: noIncludes });
     assert.equal(outcome.ok, false);
     assert.match(outcome.ok ? "" : outcome.errors[0], /import it together with the balancer's config/);
   });
