@@ -549,6 +549,9 @@ class HaproxyImport {
       if (mode !== "prefix" && !options.includes("nocache")) notes.push("tandem marks an answer that sets its cookie Cache-Control: private (HAProxy without nocache did not)");
       if (mode !== "prefix" && !options.includes("httponly")) notes.push("tandem adds HttpOnly and SameSite=Lax to the cookies it sets");
       if (members.every((m) => !m.memberCookie)) notes.push("no server has a cookie value: each member gets an opaque id");
+      // tandem reads the bare values clients got from HAProxy, but dates the ones it sets itself;
+      // HAProxy does not read those back, so going back to it would move each session once.
+      else if (mode !== "prefix") notes.push("tandem reads the servers' cookie values as HAProxy set them and sets its own as <value>.<issued>.<lastSeen>, which HAProxy would not read back");
       this.#draft.set([...path, "sticky"], sticky, origin);
       if (notes.length > 0) this.#ledger.approximated(origin, `${base}: ${notes.join("; ")}`);
       else this.#ledger.carried(origin, base);

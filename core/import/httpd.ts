@@ -251,6 +251,8 @@ class PoolBuilder {
   readonly fields = new Map<string, { value: unknown; origin: Origin }>();
   readonly members: Record<string, unknown>[] = [];
   readonly memberOrigins: Origin[] = [];
+  /** The balancer's lbmethod once a ProxySet or the <Proxy> line named it (httpd's default: byrequests). */
+  lbmethod?: string;
 
   constructor(readonly name: string) {}
 
@@ -267,6 +269,13 @@ class PoolBuilder {
   }
 }
 
+/**
+ * mod_proxy_balancer credits a sticky request to its member's byrequests count as if it had been
+ * placed ("so that even session routes get into account"); tandem's rotation counts only the
+ * sessions it places. Said on the stickysession parameter: without one every request is a new
+ * placement on both. test/runtimes/import-equivalence.test.ts shows it against the real httpd.
+ */
+const BYREQUESTS_NOTE = "byrequests counts the requests a session's route sends to a member too, so a member busy with its sessions gets fewer new ones; tandem's roundrobin shares new sessions by weight alone";
 const AJP_NOTE = "ajp:// becomes HTTP on Tomcat's HTTP connector port 8080; add the RemoteIpValve (deploy/examples/tomcat-remoteip.xml) so Tomcat still sees the client's address and https";
 const ADMIN_NOTE = "the admin plane (dashboard, API, tandem ctl) on admin.address, 127.0.0.1:8404 by default, instead of a path of the site";
 const SECRET_NOTE = "the admin plane takes tokens signed with a secret, not passwords: set TANDEM_ADMIN_SECRET";
@@ -358,6 +367,7 @@ const NOT_CARRIED: Record<string, string> = {
   minsparethreads: "tandem's concurrency is workers (one per core by default)",
   maxsparethreads: "tandem's concurrency is workers (one per core by default)",
   threadlimit: "tandem's concurrency is workers (one per core by default)",
+  serverlimit: "tandem's concurrency is workers (one per core by default)",
   threadsperchild: "tandem's concurrency is workers (one per core by default)",
   maxrequestworkers: "tandem's concurrency is workers; the cap on clients is listeners[].maxConnections",
   maxconnectionsperchild: "tandem's concurrency is workers (one per core by default)",
@@ -1509,6 +1519,7 @@ function balancerParameter(pool: PoolBuilder, key: string, value: string, origin
       const strategy = method === "bybusyness" ? "leastconn" : "roundrobin";
       if (!["byrequests", "bybusyness", "bytraffic", "heartbeat"].includes(method)) throw new ImportError(origin.file, origin.line, `lbmethod: byrequests, bytraffic, bybusyness or heartbeat (got ${value})`);
       pool.set("strategy", strategy, origin, notes);
+      pool.lbmethod = method;
       if (method === "bytraffic") notes.approximations.push("bytraffic balances bytes; tandem's roundrobin balances requests by weight");
       if (method === "heartbeat") notes.approximations.push("heartbeat follows the members' own load reports (mod_heartmonitor); tandem has none, roundrobin by weight instead");
       return;
@@ -1519,6 +1530,8 @@ function balancerParameter(pool: PoolBuilder, key: string, value: string, origin
         notes.dropped.push(`stickysession=${value}: not a cookie name tandem can read`);
         return;
       }
+      if (pool.lbmethod === "byrequests") notes.approximations.push(BYREQUESTS_NOTE);
+      else if (pool.lbmethod === undefined) notes.approximations.push(`with byrequests, httpd's default lbmethod: ${BYREQUESTS_NOTE}`);
       pool.set("sticky.mode", "route", origin, notes);
       pool.set("sticky.cookie", cookie, origin, notes);
       pool.set("sticky.pathParameter", parameter ?? cookie, origin, notes);

@@ -27,6 +27,15 @@ const ADMIN_SECRET = "set TANDEM_ADMIN_SECRET and hand out tokens (tandem token 
 const MAX_REFERENCE_DEPTH = 20;
 const AJP_DEFAULT_PORT = 8009;
 const HTTP_DEFAULT_PORT = 8080;
+
+/**
+ * mod_jk's Request method counts every request a worker served, the later ones of its sessions
+ * too, when it picks one for a new session (test/runtimes/import-equivalence.test.ts shows it
+ * against the real mod_jk); tandem's rotation counts only the sessions it places.
+ */
+function requestMethodNote(key: string): string {
+  return `${key} roundrobin: mod_jk's Request method counts every request, a session's later ones too, so a member busy with its sessions gets fewer new ones; tandem shares new sessions by weight alone, as mod_jk's Next method does`;
+}
 const TANDEM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const TANDEM_ROUTE = /^[^\s;,.=]+$/;
 /** RFC 6265 token, as tandem's sticky.cookie takes it. */
@@ -529,7 +538,14 @@ class Farm {
     const poolPath = ["pools", pool];
     this.ledger.carried(listedAt, `pools.${pool}`);
     this.#cite(poolPath, listedAt);
-    this.#carry(balancer, "type", poolPath, `pools.${pool}`);
+    const sticky = this.#bool(balancer, "sticky_session", true);
+    if (balancer.has("method") || !sticky) this.#carry(balancer, "type", poolPath, `pools.${pool}`);
+    // Without a method line mod_jk balances by Request, which tandem's roundrobin only approximates
+    // once sessions stick (without stickiness every request is a new placement on both).
+    else balancer.get("type")?.origins.forEach((o) => {
+      this.context.draft.cite(poolPath, o);
+      this.ledger.approximated(o, `pools.${pool}; ${requestMethodNote(`pools.${pool}.strategy`)} (Request is mod_jk's default method)`);
+    });
     // Each member with the line that named it (balanced_workers is the deprecated spelling).
     const named = ["balance_workers", "balanced_workers"].flatMap((key) => {
       const property = balancer.get(key);
@@ -539,7 +555,6 @@ class Farm {
     if (named.length === 0) {
       throw new ImportError(listedAt.file, listedAt.line, `balancer ${name} has no balance_workers`);
     }
-    const sticky = this.#bool(balancer, "sticky_session", true);
     const stickyPath = [...poolPath, "sticky"];
     this.context.draft.set([...stickyPath, "mode"], sticky ? "route" : "none", balancer.get("sticky_session")?.origins[0] ?? listedAt);
     this.#carry(balancer, "sticky_session", [...stickyPath, "mode"], `pools.${pool}.sticky.mode`);
@@ -553,7 +568,7 @@ class Farm {
     const parameter = sessionPath?.value.replace(/^;/, "").replace(/=$/, "");
     if (parameter) this.#set(balancer, "session_path", [...stickyPath, "pathParameter"], parameter);
     else sessionPath?.origins.forEach((o) => this.ledger.notCarried(o, "no path parameter name in it"));
-    this.#method(balancer, pool);
+    this.#method(balancer, pool, sticky);
     if (balancer.has("recover_time")) this.#set(balancer, "recover_time", [...poolPath, "recoverTime"], `${this.#number(balancer, "recover_time")}s`);
     // mod_jk rests a failed worker for 60 s unless told otherwise; tandem's own default is 10 s.
     else this.context.draft.set([...poolPath, "recoverTime"], "60s", balancer.get("type")?.origins[0] ?? listedAt);
@@ -753,7 +768,7 @@ class Farm {
     }
   }
 
-  #method(balancer: WorkerProperties, pool: string): void {
+  #method(balancer: WorkerProperties, pool: string, sticky: boolean): void {
     const method = balancer.get("method");
     if (!method) return;
     const letter = method.value[0].toUpperCase();
@@ -766,8 +781,11 @@ class Farm {
       N: `${key} roundrobin: mod_jk balanced new sessions; with route stickiness tandem's requests without a session place new sessions the same way`,
     };
     method.origins.forEach((o) => {
-      if (letter === "R" || letter === "B") this.ledger.carried(o, key);
-      else this.ledger.approximated(o, how[letter] ?? `${key} roundrobin: mod_jk takes an unknown method as R (Request)`);
+      if (letter === "B" || (letter === "R" && !sticky)) this.ledger.carried(o, key);
+      else if (letter === "R") this.ledger.approximated(o, requestMethodNote(key));
+      else if (how[letter]) this.ledger.approximated(o, how[letter]);
+      else if (sticky) this.ledger.approximated(o, `${requestMethodNote(key)} (mod_jk takes an unknown method as R, Request)`);
+      else this.ledger.approximated(o, `${key} roundrobin: mod_jk takes an unknown method as R (Request)`);
     });
   }
 

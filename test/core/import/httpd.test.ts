@@ -126,7 +126,21 @@ describe("importHttpd: the classic topology (mod_proxy_balancer in front of Tomc
     const { config, report } = await importFiles("classic/tomcat-cluster.conf");
     assertValid(config);
     assertEveryLineReported(report, [file]);
-    assert.match(report.format(), /34 directives: 17 carried, 10 approximated, 7 not carried\n$/);
+    assert.match(report.format(), /34 directives: 16 carried, 11 approximated, 7 not carried\n$/);
+  });
+
+  test("byrequests, stated or by default with stickysession, is approximated: httpd credits a session's requests to its member, tandem's roundrobin counts only new sessions", async () => {
+    const { report } = await importFiles("classic/tomcat-cluster.conf");
+    assert.equal(entryAt(report, "tomcat-cluster.conf", 34).disposition, "approximated");
+    assert.match(entryAt(report, "tomcat-cluster.conf", 34).detail, /; byrequests counts the requests a session's route sends to a member too, so a member busy with its sessions gets fewer new ones; tandem's roundrobin shares new sessions by weight alone$/);
+    assert.equal(entryAt(report, "tomcat-cluster.conf", 34).detail.split("byrequests counts").length, 2, "said once");
+    const site = (proxySet: string) => `<Proxy "balancer://app">\n  BalancerMember http://10.0.0.1:8080 route=a\n  ProxySet ${proxySet}\n</Proxy>\nProxyPass / balancer://app/\n`;
+    const byDefault = await importText(site("stickysession=JSESSIONID"), "site.conf");
+    assert.match(entryAt(byDefault.report, "site.conf", 3).detail, /with byrequests, httpd's default lbmethod: byrequests counts the requests/);
+    const busyness = await importText(site("lbmethod=bybusyness stickysession=JSESSIONID"), "site.conf");
+    assert.equal(entryAt(busyness.report, "site.conf", 3).disposition, "carried");
+    const notSticky = await importText(site("lbmethod=byrequests"), "site.conf");
+    assert.equal(entryAt(notSticky.report, "site.conf", 3).disposition, "carried", "without stickiness every request is a new placement on both");
   });
 
   test("the report says what each directive became, and why not", async () => {

@@ -364,3 +364,29 @@ test("the workers.properties quoted in deploy/examples/seed-003-004-mod-jk-worke
   assert.equal(draft.get(["defaultPool"]), "loadbalancer");
   assert.deepEqual(draft.get(["admin"]), {});
 });
+
+test("method Request, stated or by default, is approximated where sessions stick: mod_jk counts a session's later requests too, tandem's roundrobin only the sessions it places; Busyness is leastconn", async () => {
+  const farm = (method: string) => ({
+    path: "workers.properties",
+    text: `worker.list=lb\nworker.a.port=8009\nworker.b.port=8010\nworker.lb.type=lb\nworker.lb.balance_workers=a,b\n${method}`,
+  });
+  const stated = await importFiles(farm("worker.lb.method=R\n"));
+  assertEveryLineAccounted(stated.report, farm("worker.lb.method=R\n"));
+  assert.equal(stated.draft.get(["pools", "lb", "strategy"]), "roundrobin");
+  assert.equal(entryAt(stated.report, "workers.properties", 6).disposition, "approximated");
+  assert.match(entryAt(stated.report, "workers.properties", 6).detail, /^pools\.lb\.strategy roundrobin: mod_jk's Request method counts every request, a session's later ones too/);
+  assert.equal(entryAt(stated.report, "workers.properties", 4).disposition, "carried", "the method line says it");
+
+  const unstated = await importFiles(farm(""));
+  assertEveryLineAccounted(unstated.report, farm(""));
+  assert.equal(entryAt(unstated.report, "workers.properties", 4).disposition, "approximated");
+  assert.match(entryAt(unstated.report, "workers.properties", 4).detail, /^pools\.lb; .*counts every request.* \(Request is mod_jk's default method\)$/);
+
+  const notSticky = await importFiles(farm("worker.lb.sticky_session=false\nworker.lb.method=R\n"));
+  assert.equal(entryAt(notSticky.report, "workers.properties", 4).disposition, "carried", "without stickiness every request is placed anew");
+  assert.equal(entryAt(notSticky.report, "workers.properties", 7).disposition, "carried");
+
+  const busyness = await importFiles(farm("worker.lb.method=Busyness\n"));
+  assert.equal(busyness.draft.get(["pools", "lb", "strategy"]), "leastconn");
+  assert.equal(entryAt(busyness.report, "workers.properties", 6).disposition, "carried");
+});
