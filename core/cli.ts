@@ -22,6 +22,7 @@ import { serveDemo } from "./demo/demo.ts";
 import type { Platform } from "./platform.ts";
 import { adminVerifier, serve, startFailed, summarize } from "./serve.ts";
 import { VERSION } from "./version.ts";
+import { importConfigs, SOURCE_FORMATS, type SourceFormat } from "./import/import.ts";
 import { loadConfigFiles } from "./config/files.ts";
 import { superviseWorkers } from "./workers.ts";
 
@@ -35,6 +36,7 @@ commands:
   schema     print the config's JSON Schema
   token      mint an admin API token
   ctl        query and change a running tandem through its admin API (status, drain, weight, ...)
+  import     convert haproxy.cfg, keepalived.conf, workers.properties or httpd balancer config
   version    print tandem's version and the runtime's
   help       print this, or a command's usage: tandem help COMMAND, tandem COMMAND --help
 
@@ -117,6 +119,26 @@ exit status: 0 the token on stdout, 1 no secret or an invalid config, 2 usage`,
     operands: Infinity,
     usage: CTL_USAGE,
   },
+  import: {
+    values: ["--from", "--out", "--report"],
+    operands: Infinity,
+    usage: `usage: tandem import [--from haproxy|keepalived|modjk|httpd] FILE... [--out tandem.yaml] [--report FILE]
+
+Converts existing balancer configs into one tandem config: haproxy.cfg (listeners, pools,
+stickiness, health checks), keepalived.conf (the vrrp section), mod_jk's workers.properties with
+uriworkermap.properties or JkMount lines, httpd's mod_proxy_balancer. Several files combine, e.g.
+haproxy.cfg and keepalived.conf. Each key of the output quotes the directive it came from; the
+report lists every directive as carried, approximated (how) or not carried (why). Secrets are
+never written out: the report names the environment variable to set instead.
+
+options:
+  --from FORMAT            the language of every FILE (default: recognised from each file's content)
+  --out FILE               write the config there instead of stdout
+  --report FILE            write the report there as well as to stderr
+
+exit status: 0 written (it passes tandem check's validation), 1 input that cannot be read or
+converted (every problem with its file and line), 2 usage`,
+  },
   version: {
     usage: `usage: tandem version   (or tandem --version)
 
@@ -186,6 +208,8 @@ export async function runCli(platform: Platform): Promise<void> {
     }
     case "token":
       return await _token(platform, configPath ?? DEFAULT_CONFIG, options);
+    case "import":
+      return await _import(platform, operands, options, usage);
     case "ctl":
       return await runCtl(platform, operands, {
         admin: options.admin,
@@ -345,3 +369,52 @@ async function _loadConfig(platform: Platform, path: string): Promise<Config> {
   return result.config;
 }
 
+
+/** `tandem import`: the files read, converted, written; the report on stderr (and to --report). */
+async function _import(platform: Platform, paths: readonly string[], options: Record<string, string>, usage: string): Promise<never> {
+  const from = options.from;
+  if (from !== undefined && !(SOURCE_FORMATS as readonly string[]).includes(from)) {
+    platform.stderr(`import: --from ${from}: expected one of ${SOURCE_FORMATS.join(", ")}\n${usage}`);
+    return platform.exit(2);
+  }
+  if (paths.length === 0) {
+    platform.stderr(`import: name at least one file\n${usage}`);
+    return platform.exit(2);
+  }
+  const read = async (path: string) => ({ path, text: await platform.readTextFile(path) });
+  let files;
+  try {
+    files = await Promise.all(paths.map(read));
+  } catch (error) {
+    platform.stderr(`import: ${(error as Error).message}`);
+    return platform.exit(1);
+  }
+  const outcome = await importConfigs(files, {
+    from: from as SourceFormat | undefined,
+    readInclude: async (pattern, including) => {
+      const path = pattern.startsWith("/") ? pattern : `${including.slice(0, including.lastIndexOf("/") + 1)}${pattern}`;
+      const slash = path.lastIndexOf("/");
+      const [directory, name] = [path.slice(0, slash + 1) || "./", path.slice(slash + 1)];
+      if (/[*?[]/.test(directory)) throw new Error(`${pattern}: a wildcard in a directory name is not supported`);
+      if (!/[*?[]/.test(name)) return [await read(path)];
+      const matching = (await platform.listDirectory(directory)).filter((entry) => _globMatches(name, entry)).sort();
+      return await Promise.all(matching.map((entry) => read(`${directory}${entry}`)));
+    },
+  });
+  const report = outcome.report.format();
+  platform.stderr(report.trimEnd());
+  if (options.report !== undefined) await platform.writeTextFileAtomic(options.report, report);
+  if (!outcome.ok) {
+    for (const error of outcome.errors) platform.stderr(`import: ${error}`);
+    return platform.exit(1);
+  }
+  if (options.out === undefined) platform.stdout(outcome.yaml.trimEnd());
+  else await platform.writeTextFileAtomic(options.out, outcome.yaml);
+  return platform.exit(0);
+}
+
+/** Shell-style matching of one name: `*`, `?` and `[...]` (as keepalived's and httpd's Include use glob(3)). */
+function _globMatches(pattern: string, name: string): boolean {
+  const source = pattern.replace(/[.+^${}()|\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]").replace(/\[!/g, "[^");
+  return !name.startsWith(".") && new RegExp(`^${source}$`).test(name);
+}

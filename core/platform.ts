@@ -85,6 +85,8 @@ export interface Platform {
   /** An environment variable (secrets such as TANDEM_ADMIN_SECRET), undefined when unset. */
   env(name: string): string | undefined;
   exists(path: string): Promise<boolean>;
+  /** The names of a directory's entries (for `tandem import` following an include with a wildcard). */
+  listDirectory(path: string): Promise<string[]>;
   /** CPU, memory and descriptors of this process, for the `process_*` metrics. */
   processStats(): ProcessStats;
   /** When the process started, in milliseconds since the epoch (a worker thread's is its process's). */

@@ -4,7 +4,7 @@
  * @module
  */
 import { closeSync, openSync, readdirSync, readFileSync, watch, writeSync } from "node:fs";
-import { rename } from "node:fs/promises";
+import { readdir, rename } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Platform } from "../../core/platform.ts";
 import { systemClock } from "../../core/clock.ts";
@@ -35,6 +35,7 @@ export const platform: Platform = {
     await rename(temporary, path);
   },
   exists: (path) => Bun.file(path).exists(),
+  listDirectory: (path) => readdir(path),
   processStats() {
     const { user, system } = process.cpuUsage();
     return {

@@ -31,6 +31,7 @@ export const platform: Platform = {
     await Deno.writeTextFile(temporary, text);
     await Deno.rename(temporary, path);
   },
+  listDirectory: async (path) => (await Array.fromAsync(Deno.readDir(path))).map((entry) => entry.name),
   async exists(path) {
     try {
       await Deno.stat(path);

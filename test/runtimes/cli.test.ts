@@ -103,13 +103,14 @@ describe(`cli on ${runtime}`, () => {
   test("--help: the global usage lists every command; after a command, that command's own usage", async () => {
     const global = await runTandem(["--help"]);
     assert.equal(global.code, 0);
-    for (const command of ["serve", "check", "schema", "token", "ctl", "version", "help"]) assert.match(global.stdout, new RegExp(`^  ${command} `, "m"));
+    for (const command of ["serve", "check", "schema", "token", "ctl", "import", "version", "help"]) assert.match(global.stdout, new RegExp(`^  ${command} `, "m"));
     const usages: Record<string, RegExp> = {
       serve: /^usage: tandem \[serve\] \[--config FILE\]\n[\s\S]*--port PORT/,
       check: /^usage: tandem check \[--edge\] \[--config FILE\]\n[\s\S]*--edge/,
       schema: /^usage: tandem schema\n/,
       token: /^usage: tandem token --scope read\|admin[\s\S]*--ttl DURATION/,
       ctl: /^usage: tandem ctl SUBCOMMAND[\s\S]*drain POOL\/MEMBER[\s\S]*exit status: /,
+      import: /^usage: tandem import \[--from haproxy\|keepalived\|modjk\|httpd\] FILE\.\.\.[\s\S]*--report FILE/,
       version: /^usage: tandem version/,
     };
     for (const [command, usage] of Object.entries(usages)) {
@@ -197,7 +198,7 @@ describe(`cli on ${runtime}`, () => {
 
   test("deno.json has a task for every command, and they run with Deno from node_modules", async () => {
     const { tasks } = JSON.parse(readFileSync(join(root, "deno.json"), "utf8")) as { tasks: Record<string, string> };
-    for (const command of ["serve", "check", "schema", "token", "ctl", "version"]) {
+    for (const command of ["serve", "check", "schema", "token", "ctl", "import", "version"]) {
       assert.match(tasks[command] ?? "", new RegExp(`^\\./node_modules/\\.bin/deno run .* runtimes/deno/main\\.ts ${command}$`), `deno task ${command}`);
     }
     const deno = join(root, "node_modules/.bin/deno");
