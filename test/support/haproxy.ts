@@ -11,12 +11,9 @@
  * await haproxy.stop();
  * ```
  */
-import { spawn } from "node:child_process";
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
-import { tmpdir } from "node:os";
+import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
-import { freePort } from "./ports.ts";
+import { type ReferenceProcess, startWithConfig } from "./reference-process.ts";
 
 /** Where haproxy may be: Debian puts it in /usr/sbin, which is not on every PATH. */
 const CANDIDATES = ["/usr/bin/haproxy", "/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/local/bin/haproxy"];
@@ -66,15 +63,8 @@ export interface HaproxyOptions {
   frontend?: string[];
 }
 
-export interface HaproxyProcess {
-  port: number;
-  url: string;
-  pid: number;
-  configText: string;
-  /** Everything haproxy wrote so far. */
-  output: () => string;
-  stop(): Promise<void>;
-}
+/** haproxy as a {@link ReferenceProcess}: its output is what it wrote on stdout and stderr. */
+export type HaproxyProcess = ReferenceProcess;
 
 const DEFAULT_TIMEOUTS = { "http-request": "1s", "http-keep-alive": "2s", client: "1s", connect: "1s", server: "5s" };
 
@@ -109,69 +99,8 @@ export function haproxyConfig(port: number, options: HaproxyOptions): string {
 }
 
 /** Starts `haproxy -db -f <cfg>` on a free port and waits until it accepts connections (bounded). */
-export async function startHaproxy(options: HaproxyOptions, timeoutMs = 10_000): Promise<HaproxyProcess> {
+export function startHaproxy(options: HaproxyOptions, timeoutMs = 10_000): Promise<HaproxyProcess> {
   const binary = haproxyBinary();
   if (!binary) throw new Error(haproxySkipReason());
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await _start(binary, await freePort(), options, timeoutMs);
-    } catch (error) {
-      lastError = error;
-    }
-  }
-  throw lastError;
-}
-
-async function _start(binary: string, port: number, options: HaproxyOptions, timeoutMs: number): Promise<HaproxyProcess> {
-  const dir = mkdtempSync(join(tmpdir(), "tandem-haproxy-"));
-  const configText = haproxyConfig(port, options);
-  const configPath = join(dir, "haproxy.cfg");
-  writeFileSync(configPath, configText);
-  const child = spawn(binary, ["-db", "-f", configPath], { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  let exitCode: number | null | undefined;
-  child.stdout!.on("data", (chunk) => (output += chunk));
-  child.stderr!.on("data", (chunk) => (output += chunk));
-  const exited = new Promise<void>((resolve) => child.on("exit", (code) => {
-    exitCode = code;
-    resolve();
-  }));
-  const stop = async () => {
-    if (exitCode === undefined) {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const deadline = Date.now() + timeoutMs;
-  while (!(await _accepts(port))) {
-    if (exitCode !== undefined || Date.now() > deadline) {
-      await stop();
-      throw new Error(`haproxy did not start on port ${port} (exit ${exitCode}): ${output.slice(0, 2000)}\n${configText}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  // Another process may own the port: haproxy then exits at once (cannot bind).
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  if (exitCode !== undefined) {
-    await stop();
-    throw new Error(`haproxy exited (code ${exitCode}) right after start on port ${port}: ${output.slice(0, 2000)}`);
-  }
-  return { port, url: `http://127.0.0.1:${port}`, pid: child.pid!, configText, output: () => output, stop };
-}
-
-function _accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: "127.0.0.1", port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.on("connect", () => done(true));
-    socket.on("error", () => done(false));
-  });
+  return startWithConfig((configPath) => [binary, "-db", "-f", configPath], (port) => haproxyConfig(port, options), timeoutMs);
 }
