@@ -36,6 +36,9 @@ import type { ConnInfo, LogSink } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
 import { createWorkerSync, WORKER_CHANNEL, type WorkerSync } from "./worker-sync.ts";
 import { type ConfigFiles, loadConfigFiles, resolvePath } from "./config/files.ts";
+import { Discovery } from "./discovery/discovery.ts";
+import { dnsResolverFor } from "./discovery/dns-client.ts";
+import { registerDiscoveryMetrics } from "./discovery/metrics.ts";
 
 export interface ServeOptions {
   /** The file reloads re-read; without one (the demo) there is nothing to reload. */
@@ -85,6 +88,8 @@ class _Process {
   readonly #registry = new Registry();
   readonly #metrics: BalancerMetrics;
   readonly #balancer: Balancer;
+  /** Members from DNS; every worker looks up on its own and gets the same names. */
+  readonly #discovery: Discovery;
   /** Learned sessions and admin changes, as replication and the other workers see them. */
   readonly #store: ReplicaStore;
   readonly #workerSync: WorkerSync | undefined;
@@ -112,6 +117,8 @@ class _Process {
     this.#client = new Http1Client({ connect: platform.connect, clock });
     this.#probeClient = new Http1Client({ connect: platform.connect, clock });
     this.#metrics = createBalancerMetrics(this.#registry, () => this.#balancer.pools, clock);
+    this.#discovery = new Discovery({ clock, log: this.#log, resolverFor: dnsResolverFor(platform), onChange: () => this.#membersDiscovered() });
+    registerDiscoveryMetrics(this.#registry, this.#discovery);
     this.#balancer = createBalancer(config, {
       clock,
       upstream: (origin, request, timeouts) => this.#client.request(origin, request, timeouts),
@@ -124,6 +131,7 @@ class _Process {
       metrics: this.#metrics,
       caCerts: (pool) => this.#files.backendCa.get(pool),
       errorPage: (status) => this.#files.errorPages.get(status),
+      discovered: (pool) => this.#discovery.members(pool),
     });
     this.#store = new ReplicaStore({ node: config.cluster?.node ?? "local", pools: () => this.#balancer.pools, clock });
     this.#store.attach();
@@ -175,6 +183,7 @@ class _Process {
       });
     }
     await this.#restoreState();
+    this.#discovery.apply(config);
     this.#store.subscribe((record) => {
       if (record.kind === "admin") this.#saveStateSoon();
     });
@@ -274,6 +283,14 @@ class _Process {
     logEvent(platform, "certificates-reloaded", { trigger, files: this.#files.paths });
   }
 
+  /** DNS brought or took members: the pools are rebuilt as by a reload, run-time changes kept. */
+  #membersDiscovered(): void {
+    const overrides = runtimeOverrides(this.#balancer.pools);
+    this.#balancer.reload(this.#balancer.config);
+    applyOverrides(this.#balancer.pools, overrides);
+    this.#store.attach();
+  }
+
   async #reload(trigger: string): Promise<ReloadResult> {
     const result = await this.#swap(trigger);
     this.#metrics.reload(result.ok ? "ok" : "invalid");
@@ -289,6 +306,7 @@ class _Process {
     this.#files = prepared.files;
     // Run-time changes outlive the reload, unless the file changed the same setting.
     const overrides = runtimeOverrides(this.#balancer.pools);
+    this.#discovery.apply(next);
     this.#balancer.reload(next);
     const kept = applyOverrides(this.#balancer.pools, overrides);
     if (overrides.length > 0) logEvent(platform, "state-kept", { trigger, ...kept });
@@ -330,6 +348,7 @@ class _Process {
     // (the other workers' come to worker 0, which alone replicates, as records).
     await this.#workerSync?.drained(drainDeadline);
     await this.#replication.stop();
+    this.#discovery.stop();
     this.#workerSync?.close();
     this.#balancer.close();
     void this.#admin?.shutdown();

@@ -18,7 +18,7 @@
  * ```
  * @module
  */
-import type { AccessLogConfig, Config } from "../config/schema.ts";
+import type { AccessLogConfig, Config, MemberConfig, PoolConfig } from "../config/schema.ts";
 import type { ErrorPage } from "../config/files.ts";
 import type { Clock, ConnInfo, LogSink, StreamConnection } from "../ports.ts";
 import type { PassiveError } from "../health/schema.ts";
@@ -65,6 +65,8 @@ export interface BalancerPorts {
   caCerts?: (pool: string) => string[] | undefined;
   /** The operator's page for an answer tandem gives by itself (`errorPages`), if any. */
   errorPage?: (status: number) => ErrorPage | undefined;
+  /** A pool's members from DNS (core/discovery), after its listed ones; read whenever pools are built. */
+  discovered?: (pool: string) => readonly MemberConfig[];
 }
 
 export interface Balancer {
@@ -352,7 +354,7 @@ class _Balancer implements Balancer {
     };
     const pools = new Map(Object.entries(config.pools).map(([name, pool]) => [
       name,
-      new Pool(name, pool, { clock: ports.clock, previous: previous?.pools.get(name), probeClient: ports.probeClient, onHealth, caCerts: ports.caCerts?.(name) }),
+      new Pool(name, _withDiscovered(pool, ports.discovered?.(name)), { clock: ports.clock, previous: previous?.pools.get(name), probeClient: ports.probeClient, onHealth, caCerts: ports.caCerts?.(name) }),
     ]));
     for (const [name, pool] of previous?.pools ?? []) pool.stopHealth(pools.get(name));
     if (!ports.lazyHealth) for (const pool of pools.values()) pool.startHealth();
@@ -566,6 +568,10 @@ class _Balancer implements Balancer {
     void joinConnections(client.connection, answer.connection, answer.received, client.buffered);
     return undefined;
   }
+}
+
+function _withDiscovered(pool: PoolConfig, discovered: readonly MemberConfig[] | undefined): PoolConfig {
+  return discovered === undefined || discovered.length === 0 ? pool : { ...pool, members: [...pool.members, ...discovered] };
 }
 
 /** After bytes went out, only an idempotent request without a body may be sent again. */

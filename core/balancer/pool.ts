@@ -169,7 +169,7 @@ export class Pool {
         return kept;
       }
       const member = new Member(memberConfig, ids.get(memberConfig.name)!, upstreamTls);
-      member.health = this.#createHealth(member, options);
+      member.health = this.#createHealth(member, options, previous !== undefined);
       return member;
     });
     this.#byName = new Map(this.members.map((member) => [member.name, member]));
@@ -185,7 +185,7 @@ export class Pool {
     this.isTrustedProxy = compileCidrs(config.forwarding.trustedProxies);
   }
 
-  #createHealth(member: Member, options: PoolOptions): MemberHealth {
+  #createHealth(member: Member, options: PoolOptions, joining = false): MemberHealth {
     const { health } = this.config;
     let downSince = options.clock.now();
     const probeClient = health.check && options.probeClient;
@@ -195,6 +195,7 @@ export class Pool {
       config: probeClient ? health : { ...health, check: undefined },
       clock: options.clock,
       probe: probeClient ? _counted(member, httpProbe(probeClient, member.origin, health.check!, options.clock)) : undefined,
+      joining,
       onTransition: (transition) => {
         if (transition.up) {
           // Checks that passed outrank an earlier refused connect: the member serves again at once.

@@ -132,6 +132,9 @@ function _crossCheck(config: Config): Problem[] {
   }
 
   for (const [poolName, pool] of Object.entries(config.pools)) {
+    if (pool.members.length === 0 && pool.discover === undefined) {
+      problems.push({ path: `pools.${poolName}.members`, expected: "at least one member (or a discover block)", received: "none" });
+    }
     const names = pool.members.map((member) => member.name);
     const seenNames = new Set<string>();
     const seenRoutes = new Set<string>();

@@ -13,6 +13,7 @@ import { AdminSchema } from "../admin/schema.ts";
 import { HealthSchema } from "../health/schema.ts";
 import { VrrpSchema } from "../cluster/vrrp/schema.ts";
 import { ClusterSchema } from "../cluster/replication/schema.ts";
+import { DiscoverSchema } from "../discovery/schema.ts";
 import { ACTIVATIONS, address, duration } from "./fields.ts";
 
 export { ACTIVATIONS, type Activation } from "./fields.ts";
@@ -135,7 +136,10 @@ export const BackendTlsSchema = v.strictObject({
 });
 
 export const PoolSchema = v.strictObject({
-  members: v.pipe(v.array(MemberSchema), v.minLength(1, "at least one member")),
+  /** At least one, unless `discover` brings them (load.ts checks). */
+  members: v.optional(v.array(MemberSchema), []),
+  /** Members from DNS, beside the listed ones (core/discovery). */
+  discover: v.optional(DiscoverSchema),
   strategy: v.optional(v.picklist(STRATEGIES), "roundrobin"),
   hash: v.optional(HashSchema, {}),
   sticky: v.optional(StickySchema, {}),

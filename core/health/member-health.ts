@@ -53,6 +53,8 @@ export interface MemberHealthOptions {
   random?: () => number;
   /** Called once per transition, synchronously; it must not throw. */
   onTransition?: (transition: HealthTransition) => void;
+  /** A member new to a running pool (a reload or DNS added it): it slow-starts from now, as one coming back up would. */
+  joining?: boolean;
 }
 
 const _ERROR_TEXT: Record<PassiveError, string> = { connect: "connect error", timeout: "timeout", "5xx": "HTTP 5xx" };
@@ -68,6 +70,7 @@ export class MemberHealth {
   readonly #probe: Probe | undefined;
   readonly #random: () => number;
   readonly #onTransition: ((transition: HealthTransition) => void) | undefined;
+  readonly #joining: boolean;
   #up = true;
   #reason = "initial state";
   #since: number;
@@ -94,6 +97,7 @@ export class MemberHealth {
     this.#probe = options.probe;
     this.#random = options.random ?? Math.random;
     this.#onTransition = options.onTransition;
+    this.#joining = options.joining ?? false;
     this.#since = this.#clock.now();
     const check = this.#config.check;
     if (check) {
@@ -128,7 +132,7 @@ export class MemberHealth {
   /** 0.1..1 while slow-starting after coming back, else 1: multiply the member's weight by it. */
   weightFactor(): number {
     const { slowStart } = this.#config;
-    if (!this.#up || this.#transitions === 0 || slowStart === 0) return 1;
+    if (!this.#up || (this.#transitions === 0 && !this.#joining) || slowStart === 0) return 1;
     const elapsed = this.#clock.now() - this.#since;
     return elapsed >= slowStart ? 1 : (1 + (9 * elapsed) / slowStart) / 10;
   }
