@@ -95,9 +95,13 @@ export class DiscoveredMembers {
     return earliest;
   }
 
-  /** When to look again after a good answer: the interval, or the records' TTL when lower (at least 1 s, so a TTL of 0 cannot spin). */
+  /**
+   * When to look again: the interval, or the last good answer's TTL when lower (at least 1 s, so a
+   * TTL of 0 cannot spin). A failed lookup is tried again as soon: the hold runs out on time and a
+   * record that is back is seen.
+   */
   nextLookupIn(): number {
-    if (this.#lastOutcome !== "ok" || this.#ttl === undefined) return this.#config.interval;
+    if (this.#ttl === undefined) return this.#config.interval;
     return Math.min(this.#config.interval, Math.max(1000, this.#ttl * 1000));
   }
 

@@ -133,7 +133,7 @@ export class Discovery {
     }, Math.min(lookupIn, expiresIn));
   }
 
-  /** One line per change of the member set, naming what came, drains and left. */
+  /** Rebuilds the pools, and logs one line per change of the member set naming what came, drains, left and changed weight or priority. */
   #changed(pool: string, discoverer: _Discoverer, before: DiscoveryStatus): void {
     const after = discoverer.members.status();
     const was = new Map(before.members.map((member) => [member.name, member]));
@@ -145,7 +145,8 @@ export class Discovery {
       const old = was.get(member.name);
       return old !== undefined && !old.draining && !member.draining && (old.weight !== member.weight || old.priority !== member.priority);
     }).map((member) => member.name);
-    this.#options.log({ event: "dns-members", pool, name: discoverer.config.name, added, draining, removed, changed });
+    // The pools first: a line read means the change is in force.
     this.#options.onChange();
+    this.#options.log({ event: "dns-members", pool, name: discoverer.config.name, added, draining, removed, changed });
   }
 }

@@ -16,8 +16,8 @@ export interface Backend {
 
 export type BackendHandler = (request: IncomingMessage, response: ServerResponse, backend: Backend) => void;
 
-/** Answers JSON `{backend, method, path, headers}` unless `handler` is given. */
-export async function startBackend(name: string, handler?: BackendHandler): Promise<Backend> {
+/** Answers JSON `{backend, method, path, headers}` unless `handler` is given; `at` another loopback address or a fixed port (members from DNS share one). */
+export async function startBackend(name: string, handler?: BackendHandler, at: { host?: string; port?: number } = {}): Promise<Backend> {
   const backend = { name, connections: 0 } as Backend;
   const server = createServer((request, response) => {
     if (handler) return handler(request, response, backend);
@@ -26,12 +26,16 @@ export async function startBackend(name: string, handler?: BackendHandler): Prom
     response.end(JSON.stringify({ backend: name, method: request.method, path: request.url, headers: request.headers }));
   });
   server.on("connection", () => backend.connections++);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const host = at.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(at.port ?? 0, host, resolve);
+  });
   const port = (server.address() as { port: number }).port;
   return Object.assign(backend, {
     server,
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections?.();
       server.close(() => resolve());

@@ -19,6 +19,8 @@ import { freePort } from "./ports.ts";
 
 export interface ReferenceProcess {
   port: number;
+  /** The program's process id (to pause it with SIGSTOP: a server that no longer answers). */
+  pid: number;
   url: string;
   /** The config httpd runs. */
   configText: string;
@@ -97,7 +99,7 @@ async function _start(
     await stop();
     throw new Error(`${binary} exited (code ${exitCode}) right after start on port ${port}: ${said.slice(0, 2000)}`);
   }
-  return { port, url: `http://127.0.0.1:${port}`, configText, output, stop };
+  return { port, pid: child.pid!, url: `http://127.0.0.1:${port}`, configText, output, stop };
 }
 
 function _accepts(port: number): Promise<boolean> {

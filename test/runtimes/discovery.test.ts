@@ -1,0 +1,188 @@
+/**
+ * Members from DNS against a real nameserver (Debian's unbound on loopback, records changed with
+ * unbound-control): A records added and removed under load, drain with sticky sessions, NXDOMAIN
+ * and a silent server within and past their hold, TTL-driven re-resolution, SRV weight and port.
+ * Members listen on 127.0.0.2, .3 and .4 (all loopback on Linux) on one port, as A records give.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { type Backend, startBackend } from "../support/backends.ts";
+import { runtime, startTandem, type TandemProcess } from "../support/tandem.ts";
+import { requireTool } from "../support/tools.ts";
+import { startUnbound, type Unbound, unboundMissing } from "../support/unbound.ts";
+
+const skip = requireTool("discovery.test.ts", unboundMissing());
+const LIMIT = { timeout: 120_000, skip };
+type Line = Record<string, unknown>;
+
+/** The first line after index `from` that matches; the index goes with it, for the next wait. */
+async function lineAfter(tandem: TandemProcess, from: number, match: (line: Line) => boolean, timeoutMs = 20_000): Promise<number> {
+  const line = await tandem.waitForLine((l) => tandem.lines.indexOf(l) > from && match(l), timeoutMs);
+  return tandem.lines.indexOf(line);
+}
+
+const membersLine = (pool: string, field: "added" | "draining" | "removed" | "changed", name: string) => (line: Line) =>
+  line.event === "dns-members" && line.pool === pool && (line[field] as string[]).includes(name);
+
+async function get(url: string, cookie?: string): Promise<{ status: number; backend: string | undefined; setCookie: string | null }> {
+  const response = await fetch(url, { headers: cookie ? { cookie } : {} });
+  const text = await response.text();
+  return { status: response.status, backend: response.status === 200 ? JSON.parse(text).backend : undefined, setCookie: response.headers.get("set-cookie") };
+}
+
+/**
+ * Sequential GETs until stopped (at most `limit` of them, or 90 s): who answered the requests
+ * that started after the last `mark()`, and every failure.
+ */
+function load(url: string, limit = 50_000) {
+  const failures: string[] = [];
+  let sinceMark = new Set<string>();
+  let count = 0;
+  let stopped = false;
+  const deadline = Date.now() + 90_000;
+  const done = (async () => {
+    while (!stopped && count < limit && Date.now() < deadline) {
+      const into = sinceMark;
+      count++;
+      try {
+        const answer = await get(url);
+        if (answer.status === 200) into.add(answer.backend!);
+        else failures.push(`HTTP ${answer.status}`);
+      } catch (error) {
+        failures.push(String(error));
+      }
+    }
+  })();
+  return {
+    failures,
+    get count() {
+      return count;
+    },
+    served: () => sinceMark,
+    mark: () => void (sinceMark = new Set()),
+    async stop() {
+      stopped = true;
+      await done;
+    },
+  };
+}
+
+describe(`members from DNS on ${runtime}`, () => {
+  test("A records: added and removed under load with no failed request, drain keeps sessions, NXDOMAIN and a silent server held, TTL drives lookups", LIMIT, async () => {
+    const b2 = await startBackend("b2", undefined, { host: "127.0.0.2" });
+    const port = b2.port;
+    const backends: Backend[] = [b2, await startBackend("b3", undefined, { host: "127.0.0.3", port }), await startBackend("b4", undefined, { host: "127.0.0.4", port })];
+    const record = (host: number) => `app.internal. 1 IN A 127.0.0.${host}`;
+    const name = (host: number) => `app-127-0-0-${host}-${port}`;
+    let dns: Unbound | undefined;
+    let tandem: TandemProcess | undefined;
+    try {
+      dns = await startUnbound([record(2)]);
+      tandem = await startTandem({
+        listeners: [{ address: "127.0.0.1:0" }],
+        accessLog: false,
+        pools: {
+          app: {
+            sticky: { mode: "insert" },
+            // An hour's interval: only the records' TTL (1 s) can bring the changes below in time.
+            discover: { name: "app.internal", port, nameservers: [dns.nameserver], interval: "1h", timeout: "300ms", hold: { valid: "4s", nx: "4s" }, removeAfter: "3s" },
+          },
+        },
+      });
+      let at = await lineAfter(tandem, -1, membersLine("app", "added", name(2)));
+      const first = await get(tandem.url);
+      assert.equal(first.backend, "b2");
+      const session = first.setCookie!.split(";")[0];
+
+      const traffic = load(tandem.url);
+      await dns.replace("app.internal.", [record(2), record(3)]);
+      at = await lineAfter(tandem, at, membersLine("app", "added", name(3)));
+      traffic.mark();
+      await waitUntilServed(traffic, "b3");
+
+      await dns.replace("app.internal.", [record(3)]);
+      at = await lineAfter(tandem, at, membersLine("app", "draining", name(2)));
+      traffic.mark();
+      const drainedSession = await get(tandem.url, session);
+      assert.equal(drainedSession.backend, "b2", "a draining member still serves its sessions");
+      at = await lineAfter(tandem, at, membersLine("app", "removed", name(2)));
+      assert.deepEqual([...traffic.served()], ["b3"], "no new session went to the draining member");
+      const moved = await get(tandem.url, session);
+      assert.deepEqual([moved.status, moved.backend], [200, "b3"], "a session of a removed member moves");
+      await traffic.stop();
+      assert.deepEqual(traffic.failures, [], `failed requests among ${traffic.count}`);
+      assert.ok(traffic.count > 0);
+
+      // NXDOMAIN: the last good answer stands for hold.nx, then its members drain.
+      await dns.replace("app.internal.", []);
+      at = await lineAfter(tandem, at, (l) => l.event === "dns-lookup" && l.outcome === "nx");
+      assert.deepEqual(await get(tandem.url).then((a) => [a.status, a.backend]), [200, "b3"], "held after NXDOMAIN");
+      at = await lineAfter(tandem, at, membersLine("app", "draining", name(3)));
+      assert.equal((await get(tandem.url)).status, 503, "past hold.nx no member takes new sessions");
+      await dns.replace("app.internal.", [record(4)]);
+      at = await lineAfter(tandem, at, membersLine("app", "added", name(4)));
+      assert.equal((await get(tandem.url)).backend, "b4");
+
+      // A nameserver that stops answering: held for hold.valid, then drained; back when it answers.
+      dns.pause();
+      at = await lineAfter(tandem, at, (l) => l.event === "dns-lookup" && l.outcome === "timeout");
+      assert.equal((await get(tandem.url)).backend, "b4", "held while the nameserver is silent");
+      at = await lineAfter(tandem, at, membersLine("app", "draining", name(4)));
+      assert.equal((await get(tandem.url)).status, 503);
+      dns.resume();
+      at = await lineAfter(tandem, at, membersLine("app", "added", name(4)));
+      assert.equal((await get(tandem.url)).backend, "b4");
+    } finally {
+      await tandem?.stop();
+      await dns?.stop();
+      for (const backend of backends) await backend.close();
+    }
+  });
+
+  test("SRV records: port and weight from the record; a weight change keeps the member, a port change replaces it under load", LIMIT, async () => {
+    const s1 = await startBackend("s1");
+    const s2 = await startBackend("s2");
+    const srv = (weight: number, port: number) => `_http._tcp.svc.internal. 1 IN SRV 0 ${weight} ${port} tc.internal.`;
+    const name = (port: number) => `svc-127-0-0-1-${port}`;
+    let dns: Unbound | undefined;
+    let tandem: TandemProcess | undefined;
+    try {
+      dns = await startUnbound([srv(10, s1.port), "tc.internal. 1 IN A 127.0.0.1"]);
+      tandem = await startTandem({
+        listeners: [{ address: "127.0.0.1:0" }],
+        accessLog: false,
+        pools: { svc: { discover: { name: "_http._tcp.svc.internal", type: "srv", nameservers: [dns.nameserver], interval: "1h", removeAfter: "2s" } } },
+      });
+      let at = await lineAfter(tandem, -1, membersLine("svc", "added", name(s1.port)));
+      assert.equal((await get(tandem.url)).backend, "s1");
+      const traffic = load(tandem.url);
+      await dns.replace("_http._tcp.svc.internal.", [srv(50, s1.port)]);
+      at = await lineAfter(tandem, at, membersLine("svc", "changed", name(s1.port)));
+      await dns.replace("_http._tcp.svc.internal.", [srv(50, s2.port)]);
+      at = await lineAfter(tandem, at, membersLine("svc", "added", name(s2.port)));
+      const replaced = tandem.lines[at];
+      assert.deepEqual(replaced.draining, [name(s1.port)]);
+      traffic.mark();
+      await waitUntilServed(traffic, "s2");
+      at = await lineAfter(tandem, at, membersLine("svc", "removed", name(s1.port)));
+      traffic.mark();
+      await waitUntilServed(traffic, "s2");
+      await traffic.stop();
+      assert.deepEqual([...traffic.served()], ["s2"]);
+      assert.deepEqual(traffic.failures, [], `failed requests among ${traffic.count}`);
+    } finally {
+      await tandem?.stop();
+      await dns?.stop();
+      await s1.close();
+      await s2.close();
+    }
+  });
+});
+
+async function waitUntilServed(traffic: ReturnType<typeof load>, backend: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!traffic.served().has(backend)) {
+    if (Date.now() > deadline) throw new Error(`no request served by ${backend} within 20 s (served: ${[...traffic.served()]})`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
