@@ -189,7 +189,9 @@ export async function runCli(platform: Platform): Promise<void> {
       const config = await _loadConfig(platform, path);
       if (options.edge !== undefined) {
         // Certificates and CA files are not used there; what is, is the config alone.
-        for (const warning of edgeWarnings(config)) platform.stderr(`warning: ${formatEdgeWarning(warning)}`);
+        const warnings = edgeWarnings(config);
+        for (const warning of warnings) platform.stderr(`${warning.refused ? "error" : "warning"}: ${formatEdgeWarning(warning)}`);
+        if (warnings.some((warning) => warning.refused)) return platform.exit(1);
         platform.stdout(`${path}: OK for the edge (${summarize(config)})`);
         return platform.exit(0);
       }

@@ -380,6 +380,7 @@ class _Process {
         cluster: this.#replication.status,
         memberChanged: (pool, member, change, actor) => this.#store.adminChanged(pool, member, change, actor),
         workers: this.#workerSync,
+        discovery: (pool) => this.#discovery.status(pool),
       }),
       verify,
       publicMetrics: admin.publicMetrics,

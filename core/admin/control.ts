@@ -19,10 +19,12 @@ import type { Registry } from "../metrics/registry.ts";
 import { type HistoryDocument, mergeHistory, type TrafficHistory } from "../metrics/traffic-history.ts";
 import { systemClock } from "../clock.ts";
 import type { Clock, LogSink } from "../ports.ts";
+import { discoveryView, type DiscoveryStatus } from "../discovery/discovered-members.ts";
 import type { StatsWant, WorkerStats, WorkerStatsAnswer } from "../worker-sync.ts";
 import {
   type AdminControl,
   AdminError,
+  type DiscoveryView,
   type MemberChange,
   type MemberCounters,
   type MemberStatus,
@@ -62,6 +64,8 @@ export interface AdminControlOptions {
   memberChanged?: (pool: string, member: string, change: MemberChange, actor: string) => void;
   /** With `workers: N`: where the other workers' counters come from. Absent: this thread is the process. */
   workers?: WorkerStatsSource;
+  /** A pool's members from DNS, undefined for a pool without a discover block. */
+  discovery?: (pool: string) => DiscoveryStatus | undefined;
 }
 
 /** Every pool has a member that takes new requests (what /readyz and the VRRP readiness tracker ask). */
@@ -211,7 +215,13 @@ class BalancerAdminControl implements AdminControl {
       usable: usableMembers > 0,
       usableMembers,
       members: pool.members.map((member) => _memberStatus(pool, member, others?.members.get(member.name) ?? [], now)),
+      ...this.#discoveryOf(pool.name),
     };
+  }
+
+  #discoveryOf(pool: string): { discovery?: DiscoveryView } {
+    const status = this.#options.discovery?.(pool);
+    return status === undefined ? {} : { discovery: discoveryView(status) };
   }
 
   #poolNamed(name: string): Pool {

@@ -358,7 +358,7 @@ ${chartsScript}
     section.setAttribute("aria-labelledby", h.id);
     const facts = el("dl", "facts"), dd = {};
     const fact = {};
-    for (const [key, label] of [["strategy", "strategy"], ["sticky", "sticky"], ["sessions", "sessions"], ["queue", "queue"], ["usable", "usable"], ["rps", "req/s"]]) {
+    for (const [key, label] of [["strategy", "strategy"], ["sticky", "sticky"], ["sessions", "sessions"], ["queue", "queue"], ["usable", "usable"], ["rps", "req/s"], ["dns", "DNS"]]) {
       const d = fact[key] = el("div"); d.append(el("dt", "", label), dd[key] = el("dd")); facts.append(d);
     }
     const badge = el("span", "badge", "no usable member");
@@ -394,6 +394,14 @@ ${chartsScript}
     }
     for (const [name, row] of view.rows) if (!seen.has(name)) { row.tr.remove(); view.rows.delete(name); samples.delete(p.name + "\\u0000" + name); }
     put(view.dd.rps, known ? rate(total) : DASH);
+    // Members from DNS: the name, its last lookup's outcome, and how many of its members drain.
+    const dns = p.discovery;
+    show(view.fact.dns, dns !== undefined);
+    if (dns) {
+      const draining = dns.members.filter((m) => m.draining).length;
+      put(view.dd.dns, dns.name + " " + dns.type.toUpperCase() + ": " + (dns.lastOutcome ?? "waiting") + (draining > 0 ? ", " + draining + " draining" : ""),
+        dns.lastOutcome === "ok" ? "" : "warn");
+    }
   }
 
   function makeRow(view, member) {

@@ -80,6 +80,22 @@ export interface PoolStatus {
   /** Members that take new requests now (their `usable`). */
   usableMembers: number;
   members: MemberStatus[];
+  /** Present for a pool with a `discover` block: its lookups and the members they gave. */
+  discovery?: DiscoveryView;
+}
+
+/** A discover block's state (core/discovery), times as ISO strings. */
+export interface DiscoveryView {
+  name: string;
+  type: string;
+  /** ok, nx, timeout, servfail, refused or error; null before the first lookup ended. */
+  lastOutcome: string | null;
+  lastReason: string | null;
+  lastLookupAt: string | null;
+  lastGoodAt: string | null;
+  /** Seconds, of the last good answer. */
+  ttl: number | null;
+  members: { name: string; address: string; port: number; weight: number; priority: number; draining: boolean; drainingSince: string | null }[];
 }
 
 /**

@@ -17,6 +17,8 @@ export interface EdgeWarning {
   /** Dotted path of the setting, as in config problems. */
   path: string;
   message: string;
+  /** Not something the edge ignores but something that cannot work there: `check --edge` and the edge build refuse the config. */
+  refused?: true;
 }
 
 /** Top-level keys of the server-only cluster features; checked by name so any shape is caught. */
@@ -60,6 +62,9 @@ export function edgeWarnings(config: Config): EdgeWarning[] {
     }
     if (pool.tls.ca !== undefined || !pool.tls.verify) {
       warnings.push({ path: `${path}.tls`, message: "the platform's fetch verifies https members against its own trust store: ca and verify are ignored" });
+    }
+    if (pool.discover !== undefined) {
+      warnings.push({ path: `${path}.discover`, message: "members from DNS need UDP sockets and timers between requests: not on the edge (list the members)", refused: true });
     }
     pool.members.forEach((member, index) => {
       if (member.maxconn > 0) {

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import type { DiscoveryView } from "../admin/model.ts";
 import type { MemberConfig } from "../config/schema.ts";
 import type { LookupOutcome } from "./resolver.ts";
 import type { DiscoverConfig } from "./schema.ts";
@@ -196,4 +197,19 @@ export class DiscoveredMembers {
   #nameOf({ address, port }: Target): string {
     return `${this.#pool}-${address.replace(/[^A-Za-z0-9]/g, "-")}-${port}`;
   }
+}
+
+/** The admin API's view of a status: clock times as ISO strings. */
+export function discoveryView(status: DiscoveryStatus): DiscoveryView {
+  const iso = (time: number | undefined) => time === undefined ? null : new Date(time).toISOString();
+  return {
+    name: status.name,
+    type: status.type,
+    lastOutcome: status.lastOutcome ?? null,
+    lastReason: status.lastReason ?? null,
+    lastLookupAt: iso(status.lastLookupAt),
+    lastGoodAt: iso(status.lastGoodAt),
+    ttl: status.ttl ?? null,
+    members: status.members.map((member) => ({ ...member, drainingSince: iso(member.drainingSince) })),
+  };
 }

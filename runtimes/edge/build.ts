@@ -43,7 +43,10 @@ export async function buildEdgeWorker(args: BuildArgs): Promise<string[]> {
     }
     const result = parseConfig(text);
     if (!result.ok) return [`${args.config}: ${result.problems.length} problem(s):`, ...result.problems.map((p) => `  ${formatProblem(p)}`)];
-    for (const warning of edgeWarnings(result.config)) console.error(`warning: ${formatEdgeWarning(warning)}`);
+    const warnings = edgeWarnings(result.config);
+    for (const warning of warnings.filter((warning) => !warning.refused)) console.error(`warning: ${formatEdgeWarning(warning)}`);
+    const refused = warnings.filter((warning) => warning.refused).map(formatEdgeWarning);
+    if (refused.length > 0) return [`${args.config}: not for the edge:`, ...refused.map((line) => `  ${line}`)];
     // The operator's document, not the defaulted result: the worker validates it again at start.
     bundled = parseYaml(text);
   }

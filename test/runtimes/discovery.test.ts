@@ -7,7 +7,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type Backend, startBackend } from "../support/backends.ts";
-import { runtime, startTandem, type TandemProcess } from "../support/tandem.ts";
+import { freePort } from "../support/ports.ts";
+import { runtime, runTandem, startTandem, type TandemProcess, writeConfig } from "../support/tandem.ts";
 import { requireTool } from "../support/tools.ts";
 import { startUnbound, type Unbound, unboundMissing } from "../support/unbound.ts";
 
@@ -148,9 +149,11 @@ describe(`members from DNS on ${runtime}`, () => {
     let tandem: TandemProcess | undefined;
     try {
       dns = await startUnbound([srv(10, s1.port), "tc.internal. 1 IN A 127.0.0.1"]);
+      const admin = `http://127.0.0.1:${await freePort()}`;
       tandem = await startTandem({
         listeners: [{ address: "127.0.0.1:0" }],
         accessLog: false,
+        admin: { address: admin.slice("http://".length) },
         pools: { svc: { discover: { name: "_http._tcp.svc.internal", type: "srv", nameservers: [dns.nameserver], interval: "1h", removeAfter: "2s" } } },
       });
       let at = await lineAfter(tandem, -1, membersLine("svc", "added", name(s1.port)));
@@ -158,6 +161,14 @@ describe(`members from DNS on ${runtime}`, () => {
       const traffic = load(tandem.url);
       await dns.replace("_http._tcp.svc.internal.", [srv(50, s1.port)]);
       at = await lineAfter(tandem, at, membersLine("svc", "changed", name(s1.port)));
+      const status = await (await fetch(`${admin}/api/v1/status`)).json();
+      const pool = status.pools.find((p: { name: string }) => p.name === "svc");
+      assert.equal(pool.members.find((m: { name: string }) => m.name === name(s1.port)).weight, 50, "the SRV weight is the member's");
+      assert.equal(pool.discovery.lastOutcome, "ok");
+      assert.deepEqual(pool.discovery.members.map((m: { port: number; weight: number; draining: boolean }) => [m.port, m.weight, m.draining]), [[s1.port, 50, false]]);
+      const metrics = await (await fetch(`${admin}/metrics`)).text();
+      assert.match(metrics, /tandem_dns_lookups_total\{pool="svc",outcome="ok"\} [1-9]/);
+      assert.match(metrics, /tandem_dns_members\{pool="svc",state="serving"\} 1/);
       await dns.replace("_http._tcp.svc.internal.", [srv(50, s2.port)]);
       at = await lineAfter(tandem, at, membersLine("svc", "added", name(s2.port)));
       const replaced = tandem.lines[at];
@@ -177,6 +188,22 @@ describe(`members from DNS on ${runtime}`, () => {
       await s2.close();
     }
   });
+});
+
+test("check names what is wrong in a discover block; check --edge refuses discovery", async () => {
+  const pool = (discover: Record<string, unknown>) => writeConfig({ listeners: [{ address: "127.0.0.1:0" }], pools: { app: { discover } } });
+  const bad = await runTandem(["check", "--config", pool({ name: "app.internal", port: 80, hold: { nx: "soon" }, nameservers: ["dns.example"] })]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /pools\.app\.discover\.hold\.nx/);
+  assert.match(bad.stderr, /pools\.app\.discover\.nameservers\[0\]/);
+  const srvWithPort = await runTandem(["check", "--config", pool({ name: "_http._tcp.app.internal", type: "srv", port: 80 })]);
+  assert.equal(srvWithPort.code, 1);
+  assert.match(srvWithPort.stderr, /pools\.app\.discover\.port: no port with srv/);
+  const good = pool({ name: "app.internal", port: 8080, nameservers: ["127.0.0.1:5353"] });
+  assert.equal((await runTandem(["check", "--config", good])).code, 0);
+  const edge = await runTandem(["check", "--edge", "--config", good]);
+  assert.equal(edge.code, 1);
+  assert.match(edge.stderr, /error: pools\.app\.discover: members from DNS need UDP sockets/);
 });
 
 async function waitUntilServed(traffic: ReturnType<typeof load>, backend: string): Promise<void> {
