@@ -161,21 +161,30 @@ describe(`members from DNS on ${runtime}`, () => {
       const traffic = load(tandem.url);
       await dns.replace("_http._tcp.svc.internal.", [srv(50, s1.port)]);
       at = await lineAfter(tandem, at, membersLine("svc", "changed", name(s1.port)));
-      const status = await (await fetch(`${admin}/api/v1/status`)).json();
-      const pool = status.pools.find((p: { name: string }) => p.name === "svc");
-      assert.equal(pool.members.find((m: { name: string }) => m.name === name(s1.port)).weight, 50, "the SRV weight is the member's");
-      assert.equal(pool.discovery.lastOutcome, "ok");
-      assert.deepEqual(pool.discovery.members.map((m: { port: number; weight: number; draining: boolean }) => [m.port, m.weight, m.draining]), [[s1.port, 50, false]]);
+      const pool = async () => (await (await fetch(`${admin}/api/v1/status`)).json()).pools.find((p: { name: string }) => p.name === "svc");
+      const weightOf = async (member: string) => (await pool()).members.find((m: { name: string }) => m.name === member).weight;
+      assert.equal(await weightOf(name(s1.port)), 50, "the SRV weight is the member's");
+      const discovery = (await pool()).discovery;
+      assert.equal(discovery.lastOutcome, "ok");
+      assert.deepEqual(discovery.members.map((m: { port: number; weight: number; draining: boolean }) => [m.port, m.weight, m.draining]), [[s1.port, 50, false]]);
       const metrics = await (await fetch(`${admin}/metrics`)).text();
       assert.match(metrics, /tandem_dns_lookups_total\{pool="svc",outcome="ok"\} [1-9]/);
       assert.match(metrics, /tandem_dns_members\{pool="svc",state="serving"\} 1/);
-      await dns.replace("_http._tcp.svc.internal.", [srv(50, s2.port)]);
+
+      // A weight set through the API outlives the pools being rebuilt for another member.
+      const patched = await fetch(`${admin}/api/v1/pools/svc/members/${name(s1.port)}`, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ weight: 7 }) });
+      assert.equal(patched.status, 200, await patched.text());
+      await dns.replace("_http._tcp.svc.internal.", [srv(50, s1.port), srv(50, s2.port)]);
       at = await lineAfter(tandem, at, membersLine("svc", "added", name(s2.port)));
-      const replaced = tandem.lines[at];
-      assert.deepEqual(replaced.draining, [name(s1.port)]);
+      assert.equal(await weightOf(name(s1.port)), 7);
+      assert.equal(await weightOf(name(s2.port)), 50);
+
+      await dns.replace("_http._tcp.svc.internal.", [srv(50, s2.port)]);
+      at = await lineAfter(tandem, at, membersLine("svc", "draining", name(s1.port)));
       traffic.mark();
       await waitUntilServed(traffic, "s2");
       at = await lineAfter(tandem, at, membersLine("svc", "removed", name(s1.port)));
+      assert.deepEqual([...traffic.served()], ["s2"], "no new request went to the draining member");
       traffic.mark();
       await waitUntilServed(traffic, "s2");
       await traffic.stop();

@@ -107,7 +107,7 @@ test("the balancer's pools take discovered members; a member that stays keeps it
   const clock = new FakeClock();
   const served: string[] = [];
   let discovered = [{ name: "app-10-0-0-5-80", url: "http://10.0.0.5:80", weight: 1, distance: 0, activation: "active" as const, maxconn: 0 }];
-  const cfg = config({ name: "app.internal", port: 80 }, { sticky: { mode: "insert" } });
+  const cfg = config({ name: "app.internal", port: 80 }, { sticky: { mode: "insert" }, health: { slowStart: "30s" } });
   const balancer = createBalancer(cfg, {
     clock,
     log: () => {},
@@ -129,6 +129,11 @@ test("the balancer's pools take discovered members; a member that stays keeps it
   ];
   balancer.reload(balancer.config);
   assert.equal(balancer.pools.get("app")!.member("app-10-0-0-5-80"), kept, "the same member, counters and all");
+  const joined = balancer.pools.get("app")!.member("app-10-0-0-6-80")!;
+  assert.equal(joined.weight, 0.1, "a member joining a running pool slow-starts");
+  assert.equal(kept.weight, 1, "one that was there from the start does not");
+  clock.advance(30_000);
+  assert.equal(joined.weight, 1);
   await balancer.fetch(new Request("http://app/", { headers: { cookie } }), conn);
   await balancer.fetch(new Request("http://app/"), conn);
   await balancer.fetch(new Request("http://app/"), conn);
