@@ -199,6 +199,29 @@ describe(`members from DNS on ${runtime}`, () => {
   });
 });
 
+test("AAAA records: members on IPv6 addresses", LIMIT, async () => {
+  const backend = await startBackend("v6", undefined, { host: "::1" });
+  let dns: Unbound | undefined;
+  let tandem: TandemProcess | undefined;
+  try {
+    dns = await startUnbound(["v6.internal. 1 IN AAAA ::1", "v6.internal. 1 IN A 127.0.0.9"]);
+    tandem = await startTandem({
+      listeners: [{ address: "127.0.0.1:0" }],
+      accessLog: false,
+      pools: { app: { discover: { name: "v6.internal", type: "aaaa", port: backend.port, nameservers: [dns.nameserver] } } },
+    });
+    // "::1" gives "--1": every character of the address that is not a letter or digit becomes "-".
+    const at = await lineAfter(tandem, -1, membersLine("app", "added", `app---1-${backend.port}`));
+    assert.deepEqual(tandem.lines[at].added, [`app---1-${backend.port}`], "the AAAA record only, not the A");
+    const answer = await get(tandem.url);
+    assert.deepEqual([answer.status, answer.backend], [200, "v6"]);
+  } finally {
+    await tandem?.stop();
+    await dns?.stop();
+    await backend.close();
+  }
+});
+
 test("check names what is wrong in a discover block; check --edge refuses discovery", async () => {
   const pool = (discover: Record<string, unknown>) => writeConfig({ listeners: [{ address: "127.0.0.1:0" }], pools: { app: { discover } } });
   const bad = await runTandem(["check", "--config", pool({ name: "app.internal", port: 80, hold: { nx: "soon" }, nameservers: ["dns.example"] })]);

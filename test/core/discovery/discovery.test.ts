@@ -142,6 +142,33 @@ test("the balancer's pools take discovered members; a member that stays keeps it
   balancer.close();
 });
 
+test("learned sessions survive the pools being rebuilt for a new member, and go with a member that leaves", async () => {
+  const clock = new FakeClock();
+  const member = (host: number) => ({ name: `app-10-0-0-${host}-80`, url: `http://10.0.0.${host}:80`, weight: 1, distance: 0, activation: "active" as const, maxconn: 0 });
+  let discovered = [member(5)];
+  const served: string[] = [];
+  const balancer = createBalancer(config({ name: "app.internal", port: 80 }, { sticky: { mode: "learn" } }), {
+    clock,
+    log: () => {},
+    discovered: () => discovered,
+    upstream: (origin) => {
+      served.push(origin.hostname);
+      return Promise.resolve({ status: 200, fields: new Fields(["set-cookie", `JSESSIONID=s-${origin.hostname}; Path=/`]), body: new Uint8Array(0) });
+    },
+  });
+  const conn = { remoteAddress: "192.0.2.1", tls: false };
+  await balancer.fetch(new Request("http://app/"), conn);
+  discovered = [member(5), member(6)];
+  balancer.reload(balancer.config);
+  assert.equal(balancer.pools.get("app")!.sticky!.table!.size, 1);
+  for (let i = 0; i < 4; i++) await balancer.fetch(new Request("http://app/", { headers: { cookie: "JSESSIONID=s-10.0.0.5" } }), conn);
+  assert.deepEqual(served, ["10.0.0.5", "10.0.0.5", "10.0.0.5", "10.0.0.5", "10.0.0.5"]);
+  discovered = [member(6)];
+  balancer.reload(balancer.config);
+  assert.equal(balancer.pools.get("app")!.sticky!.table!.size, 0, "the entries of a member that left are dropped");
+  balancer.close();
+});
+
 test("check: a pool needs members or a discover block; a discover block is checked field by field", () => {
   const problems = (pool: Record<string, unknown>) => {
     const result = validateConfig({ listeners: [{ address: "127.0.0.1:0" }], pools: { app: pool } });
