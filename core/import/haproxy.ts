@@ -12,6 +12,7 @@ import type { Draft, Path } from "./draft.ts";
 import type { Parser } from "./parser.ts";
 import { bindAddress, logTarget, serverAddress } from "./haproxy-addresses.ts";
 import { Ledger } from "./haproxy-ledger.ts";
+import { HaproxyResolvers } from "./haproxy-discovery.ts";
 import { routesOf } from "./haproxy-routes.ts";
 import { type Directive, formatDuration, parseInteger, parseSize, parseTime, PROXY_SECTIONS, type ProxyKind, readSections, type Section, type Use } from "./haproxy-lex.ts";
 import { ImportError, type Origin } from "./report.ts";
@@ -160,6 +161,8 @@ interface Server {
   name: string;
   params: Map<string, string | boolean>;
   defaults: Use[];
+  /** A `server-template` line: members from DNS (the pool's discover block), not a member. */
+  template?: true;
 }
 
 interface ListenerDraft {
@@ -172,6 +175,7 @@ class HaproxyImport {
   readonly #sections: Section[];
   readonly #draft: Draft;
   readonly #ledger: Ledger;
+  readonly #resolvers: HaproxyResolvers;
   readonly #global = new Map<string, Directive[]>();
   readonly #pools = new Map<string, string>();
   readonly #poolNames = new Set<string>();
@@ -192,6 +196,7 @@ class HaproxyImport {
     this.#sections = sections;
     this.#draft = draft;
     this.#ledger = ledger;
+    this.#resolvers = new HaproxyResolvers(sections, ledger);
   }
 
   run(): void {
@@ -211,6 +216,7 @@ class HaproxyImport {
     }
     const proxies = this.#proxies();
     for (const proxy of proxies.filter((p) => p.backend)) this.#pool(proxy);
+    this.#resolvers.finish();
     this.#trafficFrontends = proxies.filter((p) => p.frontend && p.mode === "http" && !this.#statsOnly(p)).length;
     for (const proxy of proxies.filter((p) => p.frontend)) this.#frontend(proxy);
     for (const proxy of proxies) this.#leftovers(proxy);
@@ -342,9 +348,12 @@ class HaproxyImport {
     const poolName = this.#uniqueName(proxy.name, this.#poolNames);
     const path: Path = ["pools", poolName];
     const servers = this.#servers(proxy);
-    const backups = servers.filter((server) => server.params.get("backup") === true).length;
-    const members = servers.map((server) => this.#member(server, proxy, backups)).filter((member) => member !== undefined);
-    if (members.length === 0) {
+    const templates = servers.filter((server) => server.template);
+    const listed = servers.filter((server) => !server.template);
+    const backups = listed.filter((server) => server.params.get("backup") === true).length;
+    const members = listed.map((server) => this.#member(server, proxy, backups)).filter((member) => member !== undefined);
+    const discover = this.#discover(proxy, poolName, templates);
+    if (members.length === 0 && discover === undefined) {
       const why = `${proxy.kind} "${proxy.name}" has no server tandem can carry: a tandem pool needs at least one member`;
       if (proxy.kind === "backend") this.#ledger.notCarried(header, why);
       for (const use of proxy.uses) if (!use.inherited && !this.#ledger.has(use.directive.origin)) this.#ledger.notCarried(use.directive.origin, why);
@@ -357,9 +366,10 @@ class HaproxyImport {
     this.#draft.cite(path, header);
     this.#draft.set([...path, "members"], [], undefined);
     this.#placeMembers(members, path);
+    if (discover) this.#draft.set([...path, "discover"], discover.block, discover.origin);
     this.#balance(proxy, path);
     this.#sticky(proxy, path, members);
-    this.#health(proxy, path, servers, members);
+    this.#health(proxy, path, discover ? [...listed, discover.server] : listed, discover ? [...members, { server: discover.server }] : members);
     this.#poolTimeouts(proxy, path);
     this.#retries(proxy, path);
     this.#forwarding(proxy, [poolName]);
@@ -375,16 +385,37 @@ class HaproxyImport {
     for (const use of proxy.uses) {
       const keyword = use.directive.words[0];
       if (keyword === "default-server") defaults.push(use);
-      if (keyword === "server-template") {
-        if (!use.inherited) this.#ledger.notCarried(use.directive.origin, "tandem has no server templates (DNS discovery): list the members");
-      }
-      if (keyword !== "server") continue;
+      if (keyword !== "server" && keyword !== "server-template") continue;
       const { words } = use.directive;
+      const template = keyword === "server-template";
       const params = new Map<string, string | boolean>();
-      for (const source of [...defaults.map((d) => d.directive.words.slice(1)), words.slice(3)]) _params(source, SERVER_ARGUMENTS, params);
-      servers.push({ use, name: words[1], params, defaults: [...defaults] });
+      for (const source of [...defaults.map((d) => d.directive.words.slice(1)), words.slice(template ? 4 : 3)]) _params(source, SERVER_ARGUMENTS, params);
+      servers.push({ use, name: words[1], params, defaults: [...defaults], ...(template ? { template: true as const } : {}) });
     }
     return servers;
+  }
+
+  /** The discover block of the backend's first `server-template` (tandem takes one per pool), or undefined. */
+  #discover(proxy: Proxy, poolName: string, templates: Server[]): { block: Record<string, unknown>; origin: Origin; server: Server } | undefined {
+    let found: { block: Record<string, unknown>; origin: Origin; server: Server } | undefined;
+    for (const server of templates) {
+      const { origin } = server.use.directive;
+      if (found) {
+        this.#ledger.notCarried(origin, `tandem takes one discover block per pool: the template of line ${found.origin.line} is carried`);
+        continue;
+      }
+      const made = this.#resolvers.template(server.use.directive, server.params, this.#portOfFrontends(proxy));
+      if ("why" in made) {
+        this.#ledger.notCarried(origin, made.why);
+        continue;
+      }
+      found = { block: made.discover, origin, server };
+      const key = `pools.${poolName}.discover (members from DNS, named by address)`;
+      if (made.notes.length > 0) this.#ledger.approximated(origin, `${key}: ${made.notes.join("; ")}`);
+      else this.#ledger.carried(origin, key);
+      for (const use of server.defaults) this.#ledger.carried(use.directive.origin, `${key} (its defaults)`);
+    }
+    return found;
   }
 
   /** One member, or undefined when the server cannot be one (its line says why). */
@@ -1382,7 +1413,6 @@ class HaproxyImport {
 
   #otherSection(section: Section): void {
     const reasons: Record<string, string> = {
-      resolvers: "tandem resolves member names with the system's resolver",
       userlist: "tandem's admin plane authenticates with tokens (TANDEM_ADMIN_SECRET, tandem token); passwords are not carried",
       mailers: "tandem sends no email: alert on its health log lines or metrics",
       cache: "tandem has no HTTP cache",
