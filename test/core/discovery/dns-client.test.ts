@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createDnsClient, nameserversOf, parseNameserver } from "../../../core/discovery/dns-client.ts";
+import { createDnsClient, dnsResolverFor, nameserversOf, parseNameserver } from "../../../core/discovery/dns-client.ts";
+import { DiscoverSchema } from "../../../core/discovery/schema.ts";
+import * as v from "valibot";
 import type { DnsRecord } from "../../../core/discovery/dns-message.ts";
 import type { RecordType } from "../../../core/discovery/schema.ts";
 import type { Connect } from "../../../core/ports.ts";
@@ -141,4 +143,31 @@ test("resolv.conf nameservers and configured ones parse with their ports", () =>
     { address: "fd00::2", port: 53 },
     { address: "fd00::2", port: 5300 },
   ]);
+});
+
+test("without nameservers in the block, those of /etc/resolv.conf are asked, read at every lookup", async () => {
+  const network = new MemoryDatagramNetwork();
+  const clock = new FakeClock();
+  await nameserver(network, "10.0.0.3", ({ name }) => ({ question: { name, type: "a" as RecordType }, answers: [a(name, "10.1.0.9")] }));
+  let resolvConf: string | undefined = "nameserver 10.0.0.3\n";
+  const read: string[] = [];
+  const resolverFor = dnsResolverFor({
+    bindDatagram: network.bindFor(CLIENT),
+    connect: noTcp,
+    clock,
+    readTextFile: (path) => {
+      read.push(path);
+      return resolvConf === undefined ? Promise.reject(new Error("ENOENT")) : Promise.resolve(resolvConf);
+    },
+  });
+  const resolve = resolverFor(v.parse(DiscoverSchema, { name: "app.internal", port: 80 }));
+  assert.equal((await resolve("app.internal", "a")).outcome, "ok");
+  resolvConf = "# nothing\n";
+  assert.deepEqual(await resolve("app.internal", "a"), { outcome: "error", reason: "no nameserver line in /etc/resolv.conf" });
+  resolvConf = undefined;
+  assert.deepEqual(await resolve("app.internal", "a"), { outcome: "error", reason: "cannot read /etc/resolv.conf: ENOENT" });
+  assert.deepEqual(read, ["/etc/resolv.conf", "/etc/resolv.conf", "/etc/resolv.conf"]);
+  // Configured nameservers: the file is not read.
+  await resolverFor(v.parse(DiscoverSchema, { name: "app.internal", port: 80, nameservers: ["10.0.0.3"] }))("app.internal", "a");
+  assert.equal(read.length, 3);
 });
