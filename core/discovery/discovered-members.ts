@@ -183,14 +183,14 @@ export class DiscoveredMembers {
 
   #build(): MemberConfig[] {
     const scheme = this.#config.scheme;
-    return [...this.#slots.values()].sort((a, b) => a.name < b.name ? -1 : 1).map(({ name, target, drainingSince }) => ({
+    return [...this.#slots.values()].sort((a, b) => a.name < b.name ? -1 : 1).map(({ name, target, drainingSince }): MemberConfig => ({
       name,
       url: `${scheme}://${target.address.includes(":") ? `[${target.address}]` : target.address}:${target.port}`,
       weight: target.weight,
       distance: target.priority,
       activation: drainingSince === undefined ? "active" : "disabled",
       maxconn: 0,
-    } as MemberConfig));
+    }));
   }
 
   /** `app-10-0-0-5-8080`: the same address and port give the same name, hence the same cookie value and route. */
