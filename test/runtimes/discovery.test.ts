@@ -32,16 +32,18 @@ async function get(url: string, cookie?: string): Promise<{ status: number; back
 }
 
 /**
- * Sequential GETs until stopped (at most `limit` of them, or 90 s): who answered the requests
- * that started after the last `mark()`, and every failure.
+ * Four clients sending GETs one after another, each a millisecond apart (a steady load that
+ * leaves the machine's other work its CPU, with requests in flight whenever the pools change),
+ * until stopped, at most `limit` in all or for 90 s: who answered the requests that started after
+ * the last `mark()`, and every failure.
  */
-function load(url: string, limit = 50_000) {
+function load(url: string, limit = 200_000) {
   const failures: string[] = [];
   let sinceMark = new Set<string>();
   let count = 0;
   let stopped = false;
   const deadline = Date.now() + 90_000;
-  const done = (async () => {
+  const client = async () => {
     while (!stopped && count < limit && Date.now() < deadline) {
       const into = sinceMark;
       count++;
@@ -52,8 +54,10 @@ function load(url: string, limit = 50_000) {
       } catch (error) {
         failures.push(String(error));
       }
+      await new Promise((resolve) => setTimeout(resolve, 1));
     }
-  })();
+  };
+  const done = Promise.all([client(), client(), client(), client()]);
   return {
     failures,
     get count() {
