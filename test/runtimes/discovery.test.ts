@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { type Backend, startBackend } from "../support/backends.ts";
 import { freePort } from "../support/ports.ts";
 import { runtime, runTandem, startTandem, type TandemProcess, writeConfig } from "../support/tandem.ts";
+import { browserSkipReason, withPage } from "../support/browser.ts";
 import { requireTool } from "../support/tools.ts";
 import { startUnbound, type Unbound, unboundMissing } from "../support/unbound.ts";
 
@@ -219,6 +220,38 @@ test("AAAA records: members on IPv6 addresses", LIMIT, async () => {
     assert.deepEqual(tandem.lines[at].added, [`app---1-${backend.port}`], "the AAAA record only, not the A");
     const answer = await get(tandem.url);
     assert.deepEqual([answer.status, answer.backend], [200, "v6"]);
+  } finally {
+    await tandem?.stop();
+    await dns?.stop();
+    await backend.close();
+  }
+});
+
+test("the dashboard shows a discover block's name, outcome and draining members", { timeout: 60_000, skip: skip || requireTool("discovery.test.ts", browserSkipReason()) }, async () => {
+  const backend = await startBackend("d1", undefined, { host: "127.0.0.2" });
+  let dns: Unbound | undefined;
+  let tandem: TandemProcess | undefined;
+  try {
+    dns = await startUnbound([`shop.internal. 1 IN A 127.0.0.2`]);
+    const admin = `127.0.0.1:${await freePort()}`;
+    tandem = await startTandem({
+      listeners: [{ address: "127.0.0.1:0" }],
+      accessLog: false,
+      admin: { address: admin },
+      pools: { shop: { discover: { name: "shop.internal", port: backend.port, nameservers: [dns.nameserver], removeAfter: "1h" } } },
+    });
+    let at = await lineAfter(tandem, -1, membersLine("shop", "added", `shop-127-0-0-2-${backend.port}`));
+    await withPage(async (page) => {
+      // The API is open on loopback: any token signs in.
+      await page.goto(`http://${admin}/#token=open`);
+      const facts = page.getByRole("region", { name: "shop" }).locator("dl.facts");
+      await page.waitForFunction(`(document.querySelector("section.pool dl.facts")?.innerText ?? "").includes("shop.internal A: ok")`);
+      assert.match((await facts.innerText()).replace(/\s+/g, " "), /DNS shop\.internal A: ok/);
+      await dns!.replace("shop.internal.", [`shop.internal. 1 IN A 127.0.0.3`]);
+      at = await lineAfter(tandem!, at, membersLine("shop", "draining", `shop-127-0-0-2-${backend.port}`));
+      await page.waitForFunction(`(document.querySelector("section.pool dl.facts")?.innerText ?? "").includes("1 draining")`);
+      assert.match((await facts.innerText()).replace(/\s+/g, " "), /DNS shop\.internal A: ok, 1 draining/);
+    });
   } finally {
     await tandem?.stop();
     await dns?.stop();
