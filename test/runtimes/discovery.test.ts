@@ -227,6 +227,28 @@ test("AAAA records: members on IPv6 addresses", LIMIT, async () => {
   }
 });
 
+test("workers: 2: each worker looks up on its own and finds the same members", LIMIT, async () => {
+  const backend = await startBackend("w1", undefined, { host: "127.0.0.2" });
+  let dns: Unbound | undefined;
+  let tandem: TandemProcess | undefined;
+  try {
+    dns = await startUnbound([`app.internal. 1 IN A 127.0.0.2`]);
+    const name = `app-127-0-0-2-${backend.port}`;
+    tandem = await startTandem({
+      workers: 2,
+      listeners: [{ address: `127.0.0.1:${await freePort()}` }],
+      accessLog: false,
+      pools: { app: { discover: { name: "app.internal", port: backend.port, nameservers: [dns.nameserver] }, health: { check: { path: "/", interval: "500ms" } } } },
+    });
+    for (const worker of [0, 1]) await lineAfter(tandem, -1, (l) => membersLine("app", "added", name)(l) && l.worker === worker);
+    for (let i = 0; i < 20; i++) assert.equal((await get(tandem.url)).backend, "w1");
+  } finally {
+    await tandem?.stop();
+    await dns?.stop();
+    await backend.close();
+  }
+});
+
 test("the dashboard shows a discover block's name, outcome and draining members", { timeout: 60_000, skip: skip || requireTool("discovery.test.ts", browserSkipReason()) }, async () => {
   const backend = await startBackend("d1", undefined, { host: "127.0.0.2" });
   let dns: Unbound | undefined;
