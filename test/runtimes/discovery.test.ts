@@ -4,6 +4,10 @@
  * and a silent server within and past their hold, TTL-driven re-resolution, SRV weight and port.
  * Members listen on 127.0.0.2, .3 and .4 (all loopback on Linux) on one port, as A records give.
  */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type Backend, startBackend } from "../support/backends.ts";
@@ -295,6 +299,17 @@ test("check names what is wrong in a discover block; check --edge refuses discov
   const edge = await runTandem(["check", "--edge", "--config", good]);
   assert.equal(edge.code, 1);
   assert.match(edge.stderr, /error: pools\.app\.discover: members from DNS need UDP sockets/);
+  // The edge build (run by Bun on either runner) refuses it too, and writes nothing.
+  const out = mkdtempSync(join(tmpdir(), "tandem-edge-"));
+  const built = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(new URL("../../node_modules/.bin/bun", import.meta.url).pathname, ["run", new URL("../../runtimes/edge/build.ts", import.meta.url).pathname, "--config", good, "--out", out]);
+    let stderr = "";
+    child.stderr!.on("data", (chunk) => (stderr += chunk));
+    child.on("close", (code) => resolve({ code, stderr }));
+  });
+  assert.equal(built.code, 1, built.stderr);
+  assert.match(built.stderr, /not for the edge:\n {2}pools\.app\.discover: members from DNS/);
+  assert.deepEqual(readdirSync(out), []);
 });
 
 async function waitUntilServed(traffic: ReturnType<typeof load>, backend: string): Promise<void> {
