@@ -208,7 +208,7 @@ describe(`members from DNS on ${runtime}`, () => {
   });
 });
 
-test("AAAA records: members on IPv6 addresses", LIMIT, async () => {
+test("AAAA records: members on IPv6 addresses, asked of a nameserver on IPv6", LIMIT, async () => {
   const backend = await startBackend("v6", undefined, { host: "::1" });
   let dns: Unbound | undefined;
   let tandem: TandemProcess | undefined;
@@ -217,7 +217,7 @@ test("AAAA records: members on IPv6 addresses", LIMIT, async () => {
     tandem = await startTandem({
       listeners: [{ address: "127.0.0.1:0" }],
       accessLog: false,
-      pools: { app: { discover: { name: "v6.internal", type: "aaaa", port: backend.port, nameservers: [dns.nameserver] } } },
+      pools: { app: { discover: { name: "v6.internal", type: "aaaa", port: backend.port, nameservers: [dns.nameserver6] } } },
     });
     // "::1" gives "--1": every character of the address that is not a letter or digit becomes "-".
     const at = await lineAfter(tandem, -1, membersLine("app", "added", `app---1-${backend.port}`));

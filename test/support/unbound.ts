@@ -1,6 +1,6 @@
 /**
  * Debian's `unbound` as the nameserver of discovery tests: serves a static local zone on a free
- * loopback port, its records changed while it runs through `unbound-control` on a local socket.
+ * loopback port (IPv4 and IPv6), its records changed while it runs through `unbound-control` on a local socket.
  *
  * @example
  * ```ts
@@ -24,6 +24,8 @@ export function unboundMissing(): string | false {
 export interface Unbound {
   /** `127.0.0.1:<port>`, as a discover block's nameserver. */
   nameserver: string;
+  /** The same server on IPv6 loopback: `[::1]:<port>`. */
+  nameserver6: string;
   /** Replaces every record of `name` (all types) with `records` (zone-file lines); none = NXDOMAIN. */
   replace(name: string, records: string[]): Promise<void>;
   /** SIGSTOP: the server stops answering (queries time out) until `resume` (SIGCONT). */
@@ -41,6 +43,7 @@ export async function startUnbound(records: string[]): Promise<Unbound> {
   }, (port, root) => [
     "server:",
     "  interface: 127.0.0.1",
+    "  interface: ::1",
     `  port: ${port}`,
     "  do-daemonize: no",
     '  username: ""',
@@ -48,8 +51,8 @@ export async function startUnbound(records: string[]): Promise<Unbound> {
     `  directory: "${root}"`,
     '  pidfile: ""',
     "  use-syslog: no",
-    "  do-ip6: no",
     "  access-control: 127.0.0.0/8 allow",
+    "  access-control: ::1 allow",
     '  module-config: "iterator"',
     '  local-zone: "internal." static',
     ...records.map((record) => `  local-data: "${record}"`),
@@ -68,6 +71,7 @@ export async function startUnbound(records: string[]): Promise<Unbound> {
     });
   return {
     nameserver: `127.0.0.1:${server.port}`,
+    nameserver6: `[::1]:${server.port}`,
     async replace(name, lines) {
       await control(["local_data_remove", name]);
       if (lines.length > 0) await control(["local_datas"], `${lines.join("\n")}\n`);
