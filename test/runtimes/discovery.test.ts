@@ -231,6 +231,26 @@ test("AAAA records: members on IPv6 addresses, asked of a nameserver on IPv6", L
   }
 });
 
+test("an answer too big for a datagram is asked again over TCP; servers caps the members", LIMIT, async () => {
+  let dns: Unbound | undefined;
+  let tandem: TandemProcess | undefined;
+  try {
+    // 120 A records: about 2 KB, over the 1232 bytes offered for UDP.
+    dns = await startUnbound(Array.from({ length: 120 }, (_, i) => `big.internal. 1 IN A 127.0.${1 + Math.floor(i / 100)}.${1 + (i % 100)}`));
+    tandem = await startTandem({
+      listeners: [{ address: "127.0.0.1:0" }],
+      accessLog: false,
+      pools: { app: { discover: { name: "big.internal", port: 9, servers: 3, nameservers: [dns.nameserver] } } },
+    });
+    const at = await lineAfter(tandem, -1, (l) => l.event === "dns-members" && l.pool === "app");
+    assert.deepEqual(tandem.lines[at].added, ["app-127-0-1-1-9", "app-127-0-1-10-9", "app-127-0-1-100-9"], "the first three in address order");
+    assert.ok(await dns.tcpQueries() >= 1, "the answer came over TCP");
+  } finally {
+    await tandem?.stop();
+    await dns?.stop();
+  }
+});
+
 test("workers: 2: each worker looks up on its own and finds the same members", LIMIT, async () => {
   const backend = await startBackend("w1", undefined, { host: "127.0.0.2" });
   let dns: Unbound | undefined;

@@ -28,6 +28,8 @@ export interface Unbound {
   nameserver6: string;
   /** Replaces every record of `name` (all types) with `records` (zone-file lines); none = NXDOMAIN. */
   replace(name: string, records: string[]): Promise<void>;
+  /** Queries that came over TCP so far (`unbound-control stats_noreset`: num.query.tcp). */
+  tcpQueries(): Promise<number>;
   /** SIGSTOP: the server stops answering (queries time out) until `resume` (SIGCONT). */
   pause(): void;
   resume(): void;
@@ -53,6 +55,8 @@ export async function startUnbound(records: string[]): Promise<Unbound> {
     "  use-syslog: no",
     "  access-control: 127.0.0.0/8 allow",
     "  access-control: ::1 allow",
+    // num.query.tcp, for a test to see the fallback to TCP.
+    "  extended-statistics: yes",
     '  module-config: "iterator"',
     '  local-zone: "internal." static',
     ...records.map((record) => `  local-data: "${record}"`),
@@ -62,10 +66,10 @@ export async function startUnbound(records: string[]): Promise<Unbound> {
     "",
   ].join("\n"));
   const control = (args: string[], input?: string) =>
-    new Promise<void>((resolve, reject) => {
+    new Promise<string>((resolve, reject) => {
       const child = execFile(CONTROL, ["-c", configPath, ...args], (error, stdout, stderr) => {
         if (error) reject(new Error(`unbound-control ${args.join(" ")}: ${error.message} ${stdout} ${stderr}`));
-        else resolve();
+        else resolve(stdout);
       });
       if (input !== undefined) child.stdin!.end(input);
     });
@@ -75,6 +79,10 @@ export async function startUnbound(records: string[]): Promise<Unbound> {
     async replace(name, lines) {
       await control(["local_data_remove", name]);
       if (lines.length > 0) await control(["local_datas"], `${lines.join("\n")}\n`);
+    },
+    async tcpQueries() {
+      const stats = await control(["stats_noreset"]);
+      return Number(/^num\.query\.tcp=(\d+)$/m.exec(stats)?.[1] ?? NaN);
     },
     pause: () => process.kill(server.pid, "SIGSTOP"),
     resume: () => process.kill(server.pid, "SIGCONT"),
