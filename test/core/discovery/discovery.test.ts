@@ -185,3 +185,17 @@ test("check: a pool needs members or a discover block; a discover block is check
   ]);
   assert.deepEqual(problems({ discover: { name: "app.internal", port: 80, nameservers: ["10.0.0.2:5353", "[fd00::2]:53", "fd00::3"] } }), []);
 });
+
+test("a pool of only a discover block, before any answer: every strategy answers 503, not a crash", async () => {
+  for (const strategy of ["roundrobin", "leastconn", "p2c", "hash"]) {
+    const balancer = createBalancer(config({ name: "app.internal", port: 80 }, { strategy }), {
+      clock: new FakeClock(),
+      log: () => {},
+      discovered: () => [],
+      upstream: () => Promise.reject(new Error("no member to send to")),
+    });
+    const answer = await balancer.fetch(new Request("http://app/"), { remoteAddress: "192.0.2.1", tls: false });
+    assert.equal(answer!.status, 503, strategy);
+    balancer.close();
+  }
+});
