@@ -1,8 +1,8 @@
 /**
  * A stub resolver over the runtimes' sockets: one question to the nameservers in turn, over UDP,
  * again over TCP when the answer comes truncated (RFC 7766). The runtimes' own resolvers do not
- * say the TTL alike (the resolveDns of Deno and the dns of Bun give no TTL for SRV), and discovery re-resolves by
- * it; this client reads it from the records on every runtime.
+ * say the TTL alike (Deno's resolveDns gives none, Bun's dns none for SRV), and discovery
+ * re-resolves by it; this client reads it from the records on every runtime.
  *
  * ```ts
  * const resolve = createDnsClient({ bindDatagram, connect, clock, nameservers: [{ address: "10.0.0.2", port: 53 }], timeout: 2000 });
