@@ -13,6 +13,7 @@ import { AdminSchema } from "../admin/schema.ts";
 import { HealthSchema } from "../health/schema.ts";
 import { VrrpSchema } from "../cluster/vrrp/schema.ts";
 import { ClusterSchema } from "../cluster/replication/schema.ts";
+import { RateLimitsSchema, RulesSchema } from "../rules/schema.ts";
 import { ACTIVATIONS, address, duration } from "./fields.ts";
 
 export { ACTIVATIONS, type Activation } from "./fields.ts";
@@ -166,6 +167,8 @@ export const PoolSchema = v.strictObject({
   forwarding: v.optional(ForwardingSchema, {}),
   health: v.optional(HealthSchema, {}),
   tls: v.optional(BackendTlsSchema, {}),
+  /** Traffic rules for requests routed here, after the listener's (see core/rules/schema.ts). */
+  rules: RulesSchema,
 });
 
 export const RouteSchema = v.strictObject({
@@ -229,6 +232,8 @@ export const ListenerSchema = v.strictObject({
   ),
   /** Open client connections at most (HAProxy `maxconn`); beyond it new ones are closed at once. 0 = no limit but the descriptor limit. */
   maxConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+  /** Traffic rules for every request on this listener, before routing (see core/rules/schema.ts). */
+  rules: RulesSchema,
 });
 
 
@@ -340,6 +345,8 @@ export const ConfigSchema = v.strictObject({
   cluster: v.optional(ClusterSchema),
   /** The failover agent (the keepalived role): a virtual IP that follows the healthy node; absent = none. */
   vrrp: v.optional(VrrpSchema),
+  /** Named request budgets that `rateLimit` rules spend (see core/rules/rate-limit-schema.ts). */
+  rateLimits: v.optional(RateLimitsSchema, {}),
 });
 
 /** A validated config, `workers` resolved to a count (see `validateConfig` in load.ts). */
