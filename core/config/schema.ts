@@ -346,7 +346,7 @@ export const ConfigSchema = v.strictObject({
   /** The failover agent (the keepalived role): a virtual IP that follows the healthy node; absent = none. */
   vrrp: v.optional(VrrpSchema),
   /** Named request budgets that `rateLimit` rules spend (see core/rules/rate-limit-schema.ts). */
-  rateLimits: v.optional(RateLimitsSchema, {}),
+  rateLimits: RateLimitsSchema,
 });
 
 /** A validated config, `workers` resolved to a count (see `validateConfig` in load.ts). */

@@ -17,7 +17,7 @@
  */
 import * as v from "valibot";
 import { duration, durationValue } from "../config/fields.ts";
-import { regexProblem } from "./regex/parse.ts";
+import { regexProblem } from "./regex/nfa.ts";
 
 const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const headerName = v.pipe(v.string(), v.regex(token, "a header name"));

@@ -8,7 +8,7 @@
  * @example
  * ```ts
  * parseRegex("^/api/v[0-9]+/"); // { ok: true, node: ... }
- * regexProblem("(a)\\1");        // "backreferences (\\1) need a backtracking engine"
+ * parseRegex("(a)\\1");         // { ok: false, problem: "backreferences (\\1) need a backtracking engine" }
  * ```
  * @module
  */
@@ -29,12 +29,6 @@ export const MAX_REPEAT = 1000;
 const MAX_CODE_UNIT = 0xffff;
 
 export type ParsedRegex = { ok: true; node: RegexNode } | { ok: false; problem: string };
-
-/** Why `source` cannot run on the linear-time engine, or undefined when it can. */
-export function regexProblem(source: string): string | undefined {
-  const parsed = parseRegex(source);
-  return parsed.ok ? undefined : parsed.problem;
-}
 
 export function parseRegex(source: string): ParsedRegex {
   const parser = new _Parser(source);
@@ -161,12 +155,10 @@ class _Parser {
     const negated = this.source[this.position] === "^";
     if (negated) this.position++;
     const pieces: number[] = [];
-    let first = true;
+    // As in JavaScript, `[]` matches nothing and `[^]` any code unit.
     for (;;) {
       if (this.position >= this.source.length) this.fail("unterminated character class: missing ']'");
-      const char = this.source[this.position];
-      if (char === "]" && !first) break;
-      first = false;
+      if (this.source[this.position] === "]") break;
       const low = this.#classMember();
       if (typeof low !== "number") {
         pieces.push(...low);
