@@ -35,6 +35,8 @@ import { refusedRecord } from "./log/access-record.ts";
 import type { ConnInfo, LogSink } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
 import { createWorkerSync, WORKER_CHANNEL, type WorkerSync } from "./worker-sync.ts";
+import { RATE_LIMIT_CHANNEL, RateLimitSharing } from "./rules/rate-limit-sharing.ts";
+import { rateLimitStatus, registerRateLimitMetrics } from "./rules/rate-limit-status.ts";
 import { type ConfigFiles, loadConfigFiles, resolvePath } from "./config/files.ts";
 
 export interface ServeOptions {
@@ -87,6 +89,8 @@ class _Process {
   readonly #balancer: Balancer;
   /** Learned sessions and admin changes, as replication and the other workers see them. */
   readonly #store: ReplicaStore;
+  /** Rate limit counts: worker 0's are the process's, the others lease from it; replicated to the peers. */
+  readonly #rateLimits: RateLimitSharing;
   readonly #workerSync: WorkerSync | undefined;
   /** The failover agent; only worker 0 speaks for the node (see workers.ts). */
   readonly #vrrp: VrrpRole;
@@ -112,6 +116,13 @@ class _Process {
     this.#client = new Http1Client({ connect: platform.connect, clock });
     this.#probeClient = new Http1Client({ connect: platform.connect, clock });
     this.#metrics = createBalancerMetrics(this.#registry, () => this.#balancer.pools, clock);
+    this.#rateLimits = new RateLimitSharing({
+      clock,
+      worker,
+      channel: (worker?.count ?? 1) > 1 ? new BroadcastChannel(RATE_LIMIT_CHANNEL) : undefined,
+      publisher: () => (this.#balancer.config.cluster ? (count) => this.#store.rateCounted(count) : undefined),
+    });
+    registerRateLimitMetrics(this.#registry, this.#rateLimits);
     this.#balancer = createBalancer(config, {
       clock,
       upstream: (origin, request, timeouts) => this.#client.request(origin, request, timeouts),
@@ -125,7 +136,12 @@ class _Process {
       caCerts: (pool) => this.#files.backendCa.get(pool),
       errorPage: (status) => this.#files.errorPages.get(status),
     });
-    this.#store = new ReplicaStore({ node: config.cluster?.node ?? "local", pools: () => this.#balancer.pools, clock });
+    this.#store = new ReplicaStore({
+      node: config.cluster?.node ?? "local",
+      pools: () => this.#balancer.pools,
+      clock,
+      rateCount: (record) => this.#rateLimits.peerCount(record.origin, record),
+    });
     this.#store.attach();
     this.#workerSync = worker === undefined ? undefined : createWorkerSync({
       worker,
@@ -331,6 +347,7 @@ class _Process {
     await this.#workerSync?.drained(drainDeadline);
     await this.#replication.stop();
     this.#workerSync?.close();
+    this.#rateLimits.close();
     this.#balancer.close();
     void this.#admin?.shutdown();
     this.#client.close();
@@ -359,6 +376,7 @@ class _Process {
         log: this.#log,
         vrrp: this.#vrrp.status,
         cluster: this.#replication.status,
+        rateLimits: (top) => rateLimitStatus(this.#rateLimits, platform.clock.now(), top),
         memberChanged: (pool, member, change, actor) => this.#store.adminChanged(pool, member, change, actor),
         workers: this.#workerSync,
       }),

@@ -63,8 +63,11 @@ export interface RateLimitSharingOptions {
   worker?: WorkerIdentity;
   /** Required with more than one worker. */
   channel?: RateLimitChannel;
-  /** The lead: ships counts to the replication peers (absent without a cluster). */
-  publish?: (count: RateCount) => void;
+  /**
+   * The lead: where counts go to the replication peers, asked as counts change; undefined while
+   * there are no peers (the config may gain or lose `cluster` on reload), so nothing is queued then.
+   */
+  publisher?: () => ((count: RateCount) => void) | undefined;
 }
 
 /** A worker's tokens for one key, and the lead's word when it had none. */
@@ -160,22 +163,24 @@ export class RateLimitSharing {
   }
 
   #counted(limit: string, key: string): void {
-    if (this.#options.publish === undefined) return;
+    if (this.#options.publisher?.() === undefined) return;
     this.#unshipped.add(`${limit}\u0000${key}`);
     this.#shipTimer ??= this.#options.clock.setTimer(() => this.#ship(), 0);
   }
 
   #ship(): void {
     this.#shipTimer = undefined;
-    const publish = this.#options.publish!;
-    for (const id of this.#unshipped) {
+    const publish = this.#options.publisher?.();
+    const ids = [...this.#unshipped];
+    this.#unshipped.clear();
+    if (publish === undefined) return;
+    for (const id of ids) {
       const split = id.indexOf("\u0000");
       const limit = id.slice(0, split);
       const key = id.slice(split + 1);
       const local = this.#tables.get(limit)?.localCount(key);
       if (local !== undefined) publish({ limit, key, ...local });
     }
-    this.#unshipped.clear();
   }
 
   #takeLeased(limit: string, key: string, now: number): TakeResult {

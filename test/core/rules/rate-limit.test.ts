@@ -142,7 +142,7 @@ test("nodes: a client alternating between two nodes spends one budget once count
   const config = { perClient: limit({ requests: 10, per: 60_000 }) };
   const shares: RateLimitSharing[] = [];
   const node = (name: string, peer: () => RateLimitSharing) => {
-    const share = new RateLimitSharing({ clock, publish: (count) => peer().peerCount(name, count) });
+    const share = new RateLimitSharing({ clock, publisher: () => (count) => peer().peerCount(name, count) });
     shares.push(share);
     return createRateLimiters(config, { clock, share }).get("perClient")!;
   };
