@@ -114,12 +114,22 @@ export const MatcherSchema: v.GenericSchema<Matcher> = v.strictObject({
 
 const status = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
 
+/**
+ * Fields the proxy itself owns: editing them would change how a message is framed or where it
+ * goes (a request smuggled past the member), so rules may not.
+ */
+export const PROXY_OWNED_FIELDS = ["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "proxy-connection", "host"] as const;
+const editableHeader = v.pipe(
+  headerName,
+  v.check((name) => !(PROXY_OWNED_FIELDS as readonly string[]).includes(name.toLowerCase()), `a header other than ${PROXY_OWNED_FIELDS.join(", ")} (tandem frames and routes by them; Host follows forwarding.preserveHost)`),
+);
+
 /** Header edits, applied in this order: del, set (replace), add (one more field). */
 export const HeaderEditsSchema = v.pipe(
   v.strictObject({
-    del: v.optional(v.array(headerName)),
-    set: v.optional(v.record(headerName, fieldValue)),
-    add: v.optional(v.record(headerName, fieldValue)),
+    del: v.optional(v.array(editableHeader)),
+    set: v.optional(v.record(editableHeader, fieldValue)),
+    add: v.optional(v.record(editableHeader, fieldValue)),
   }),
   v.check((edits) => edits.del !== undefined || edits.set !== undefined || edits.add !== undefined, "at least one of del, set, add"),
 );
@@ -162,7 +172,7 @@ export const RuleSchema = v.pipe(
       status: v.optional(status(200, 599), 200),
       body: v.optional(v.string(), ""),
       contentType: v.optional(fieldValue, "text/plain; charset=utf-8"),
-      headers: v.optional(v.record(headerName, fieldValue), {}),
+      headers: v.optional(v.record(editableHeader, fieldValue), {}),
     })),
     /** Hold the request, then refuse it (HAProxy `http-request tarpit` with `timeout tarpit`). */
     tarpit: v.optional(v.strictObject({ delay: duration("5s"), status: v.optional(status(400, 599), 500) })),
