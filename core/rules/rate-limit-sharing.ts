@@ -19,6 +19,8 @@
  * a count has crossed (milliseconds); what both nodes admit before it crosses is the overshoot,
  * as with HAProxy's peers.
  *
+ * Requests in flight are worker 0's to count as well, a place at a time (rate-limit-in-flight.ts).
+ *
  * Tables outlive a reload when their limit's settings did not change, so a reload is no way to
  * a fresh budget.
  *
@@ -26,6 +28,7 @@
  */
 import type { WorkerIdentity } from "../platform.ts";
 import type { Clock } from "../ports.ts";
+import { type InFlightMessage, SharedInFlight } from "./rate-limit-in-flight.ts";
 import { RateTable, type RateTableSettings } from "./sliding-window.ts";
 
 /** Most tokens a worker leases ahead of its requests. */
@@ -40,7 +43,8 @@ export const RATE_LIMIT_CHANNEL = "tandem-rate-limits";
 
 export type RateLimitMessage =
   | { type: "lease"; worker: number; id: number; limit: string; key: string; need: number }
-  | { type: "grant"; worker: number; id: number; tokens: number; expiresAt: number; retryAfterMs: number };
+  | { type: "grant"; worker: number; id: number; tokens: number; expiresAt: number; retryAfterMs: number }
+  | InFlightMessage;
 
 /** The part of a BroadcastChannel used here (tests pass an in-memory one). */
 export interface RateLimitChannel {
@@ -94,6 +98,10 @@ export class RateLimitSharing {
   /** A worker's asks waiting for the lead, by id. */
   readonly #asks = new Map<number, (grant: Extract<RateLimitMessage, { type: "grant" }>) => void>();
   #nextAsk = 1;
+  /** A worker's asks sent to the lead (one per batch of requests), for the metrics. */
+  leaseRequests = 0;
+  /** Workers other than worker 0: where requests in flight are counted (worker 0's table). */
+  readonly inFlightAtLead: SharedInFlight | undefined;
   /** The lead: keys counted since the last shipment, by "limit\0key". */
   readonly #unshipped = new Set<string>();
   #shipTimer: (() => void) | undefined;
@@ -103,8 +111,11 @@ export class RateLimitSharing {
     const worker = options.worker;
     this.#lead = worker === undefined || worker.index === 0;
     if (worker !== undefined && worker.count > 1) {
-      if (options.channel === undefined) throw new Error("rate limits shared by workers need a channel");
-      options.channel.addEventListener("message", ({ data }) => this.#receive(data));
+      const channel = options.channel;
+      if (channel === undefined) throw new Error("rate limits shared by workers need a channel");
+      channel.addEventListener("message", ({ data }) => this.#receive(data));
+      const inFlight = new SharedInFlight({ clock: options.clock, worker: worker.index, channel, table: (limit) => this.#tables.get(limit) });
+      if (!this.#lead) this.inFlightAtLead = inFlight;
     }
   }
 
@@ -150,6 +161,7 @@ export class RateLimitSharing {
 
   close(): void {
     this.#shipTimer?.();
+    this.inFlightAtLead?.close();
     this.#options.channel?.close();
     for (const answer of this.#asks.values()) answer({ type: "grant", worker: -1, id: -1, tokens: 1, expiresAt: 0, retryAfterMs: 0 });
   }
@@ -216,6 +228,7 @@ export class RateLimitSharing {
   #ask(lease: _Lease, limit: string, key: string): Promise<void> {
     const { clock, channel, worker } = this.#options;
     const id = this.#nextAsk++;
+    this.leaseRequests++;
     return new Promise<void>((resolve) => {
       const cancelTimeout = clock.setTimer(() => answer({ type: "grant", worker: worker!.index, id, tokens: lease.waiting, expiresAt: clock.now() + LEASE_TIMEOUT_MS, retryAfterMs: 0 }), LEASE_TIMEOUT_MS);
       const answer = (grant: Extract<RateLimitMessage, { type: "grant" }>) => {
@@ -237,9 +250,9 @@ export class RateLimitSharing {
   #receive(message: RateLimitMessage): void {
     if (message.type === "grant") {
       if (message.worker === this.#options.worker!.index) this.#asks.get(message.id)?.(message);
-      return;
+    } else if (message.type === "lease" && this.#lead) {
+      this.#grant(message);
     }
-    if (this.#lead) this.#grant(message);
   }
 
   /** The lead: what it leases to a worker that asked, counted here as admitted. */

@@ -23,6 +23,7 @@ import type { ClientRequest } from "../http/message.ts";
 import type { Clock } from "../ports.ts";
 import { parseCookieHeader } from "../sticky/cookies.ts";
 import type { RateLimitConfig, RateLimitsConfig } from "./rate-limit-schema.ts";
+import type { SharedInFlight } from "./rate-limit-in-flight.ts";
 import { RateLimitSharing, type TakeResult } from "./rate-limit-sharing.ts";
 import type { RateKeyState, RateTable } from "./sliding-window.ts";
 
@@ -93,7 +94,7 @@ class _Limiter implements RateLimiter {
     return taken.then((waitMs) => this.#afterTake(key, waitMs));
   }
 
-  #afterTake(key: string, waitMs: number): RateLimitVerdict {
+  #afterTake(key: string, waitMs: number): RateLimitVerdict | Promise<RateLimitVerdict> {
     if (waitMs > 0) {
       this.#table.outcomes.refused++;
       return _refused(waitMs);
@@ -101,12 +102,23 @@ class _Limiter implements RateLimiter {
     return this.#enter(key);
   }
 
-  /** Requests in flight are counted by each worker for itself (see README: rate limits and workers). */
-  #enter(key: string): RateLimitVerdict {
+  /** Requests in flight are counted where the process's counts are: here, or at worker 0. */
+  #enter(key: string): RateLimitVerdict | Promise<RateLimitVerdict> {
     const table = this.#table;
     if (table.settings.concurrent === undefined) {
       table.outcomes.admitted++;
       return ADMITTED;
+    }
+    const atLead = this.#share.inFlightAtLead;
+    if (atLead !== undefined) {
+      return atLead.enter(this.name, key).then((admitted) => {
+        if (!admitted) {
+          table.outcomes.refused++;
+          return _refused(1_000);
+        }
+        table.outcomes.admitted++;
+        return new _InFlightAtLead(atLead, this.name, key);
+      });
     }
     const state = table.enter(key, this.#clock.now());
     if (state === undefined) {
@@ -134,6 +146,20 @@ class _InFlight implements RateLimitVerdict {
     if (this.#state === undefined) return;
     this.#table.leave(this.#state);
     this.#state = undefined;
+  }
+}
+
+class _InFlightAtLead implements RateLimitVerdict {
+  readonly admitted = true;
+  readonly retryAfterSeconds = 0;
+  #held = true;
+
+  constructor(readonly inFlight: SharedInFlight, readonly limit: string, readonly key: string) {}
+
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.inFlight.leave(this.limit, this.key);
   }
 }
 

@@ -161,3 +161,27 @@ test("nodes: a client alternating between two nodes spends one budget once count
   for (let i = 0; i < 30; i++) unshared += (alone[i % 2].admit("client") as RateLimitVerdict).admitted ? 1 : 0;
   assert.equal(unshared, 20);
 });
+
+test("workers: requests in flight are counted at worker 0 for every worker; a restarted worker's places come back", async () => {
+  const clock = new FakeClock();
+  const hub = new MemoryBroadcastHub<RateLimitMessage>();
+  const config = { inFlight: limit({ concurrent: 2 }) };
+  const start = (index: number) => createRateLimiters(config, { clock, share: new RateLimitSharing({ clock, worker: { index, count: 3 }, channel: hub.open() }) }).get("inFlight")!;
+  const [lead, one, two] = [start(0), start(1), start(2)];
+  const first = await one.admit("a");
+  const second = await two.admit("a");
+  assert.deepEqual([first.admitted, second.admitted], [true, true]);
+  assert.equal((await lead.admit("a")).admitted, false);
+  assert.equal((await one.admit("a")).admitted, false);
+  first.release();
+  first.release();
+  const third = await lead.admit("a");
+  assert.equal(third.admitted, true);
+  assert.equal((await two.admit("a")).admitted, false);
+  // Worker 2 dies holding its place; its successor says hello, and worker 0 frees what it held.
+  start(2);
+  assert.equal((await one.admit("a")).admitted, true);
+  // A give-back worker 0 cannot match changes nothing.
+  second.release();
+  assert.equal((await lead.admit("a")).admitted, false);
+});
