@@ -135,6 +135,7 @@ class _Process {
       metrics: this.#metrics,
       caCerts: (pool) => this.#files.backendCa.get(pool),
       errorPage: (status) => this.#files.errorPages.get(status),
+      rateLimitSharing: this.#rateLimits,
     });
     this.#store = new ReplicaStore({
       node: config.cluster?.node ?? "local",

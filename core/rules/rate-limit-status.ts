@@ -51,5 +51,11 @@ export function registerRateLimitMetrics(registry: Registry, share: RateLimitSha
     ]),
   );
   registry.counterFn("tandem_ratelimit_evictions_total", "Keys dropped from a full rate limit table (least recently seen first).", ["limit"], each((table) => table.evictions));
+  registry.counterFn(
+    "tandem_ratelimit_lease_requests_total",
+    "Times a worker other than worker 0 asked it for rate limit tokens (workers: N); each ask covers a batch of requests.",
+    [],
+    () => [[[], share.leaseRequests]],
+  );
   registry.gaugeFn("tandem_ratelimit_keys", "Keys in a rate limit's table (worker 0's, which counts for every worker).", ["limit"], each((table) => table.size));
 }
