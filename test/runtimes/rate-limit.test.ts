@@ -78,6 +78,8 @@ describe("rate limits", () => {
       const metrics = await (await fetch(`${tandem.admin}/metrics`)).text();
       assert.equal(metric(metrics, 'tandem_ratelimit_requests_total{limit="per-client",outcome="admitted"}'), 50);
       assert.equal(metric(metrics, 'tandem_ratelimit_requests_total{limit="per-client",outcome="refused"}'), 100);
+      assert.equal(metric(metrics, 'tandem_ratelimit_keys{limit="per-client"}'), 1);
+      assert.equal(metric(metrics, 'tandem_ratelimit_evictions_total{limit="per-client"}'), 0);
       assert.equal((await fetch(`${tandem.admin}/api/v1/rate-limits?top=0`)).status, 400);
     } finally {
       await tandem.process.stop();
