@@ -93,8 +93,11 @@ export class RateLimitSharing {
   readonly #options: RateLimitSharingOptions;
   readonly #lead: boolean;
   readonly #tables = new Map<string, RateTable>();
-  /** A worker's leases by "limit\0key". */
-  readonly #leases = new Map<string, _Lease>();
+  /**
+   * A worker's leases by limit and key, at most the limit's `size` keys each: the oldest lease
+   * goes first (its unspent tokens with it; requests waiting on it still get its answer).
+   */
+  readonly #leases = new Map<string, Map<string, _Lease>>();
   /** A worker's asks waiting for the lead, by id. */
   readonly #asks = new Map<number, (grant: Extract<RateLimitMessage, { type: "grant" }>) => void>();
   #nextAsk = 1;
@@ -148,7 +151,7 @@ export class RateLimitSharing {
   take(limit: string, table: RateTable, key: string): TakeResult {
     const now = this.#options.clock.now();
     if (this.#lead) return this.#takeHere(limit, table, key, now);
-    return this.#takeLeased(limit, key, now);
+    return this.#takeLeased(limit, table, key, now);
   }
 
   /** A replication peer's count (`origin`: its node name). */
@@ -195,12 +198,14 @@ export class RateLimitSharing {
     }
   }
 
-  #takeLeased(limit: string, key: string, now: number): TakeResult {
-    const id = `${limit}\u0000${key}`;
-    let lease = this.#leases.get(id);
+  #takeLeased(limit: string, table: RateTable, key: string, now: number): TakeResult {
+    let leases = this.#leases.get(limit);
+    if (leases === undefined) this.#leases.set(limit, leases = new Map());
+    let lease = leases.get(key);
     if (lease === undefined) {
+      if (leases.size >= table.settings.size) leases.delete(leases.keys().next().value!);
       lease = { tokens: 0, expiresAt: 0, refusedUntil: 0, pending: undefined, waiting: 0 };
-      this.#leases.set(id, lease);
+      leases.set(key, lease);
     }
     if (lease.tokens > 0 && now < lease.expiresAt) {
       lease.tokens--;

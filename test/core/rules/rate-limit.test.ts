@@ -185,3 +185,15 @@ test("workers: requests in flight are counted at worker 0 for every worker; a re
   second.release();
   assert.equal((await lead.admit("a")).admitted, false);
 });
+
+test("workers: a worker keeps leases for at most the limit's size keys", async () => {
+  const [, follower] = workers(2, { perClient: limit({ requests: 100, per: 60_000, size: 3 }) });
+  const limiter = follower.limiters.get("perClient")!;
+  for (const key of ["a", "b", "c", "d"]) assert.equal((await limiter.admit(key)).admitted, true);
+  // "a" was leased first and is gone: its next request asks worker 0 again; "d" spends its lease.
+  const asked = follower.channel.sent;
+  await limiter.admit("d");
+  assert.equal(follower.channel.sent, asked);
+  await limiter.admit("a");
+  assert.equal(follower.channel.sent, asked + 1);
+});
