@@ -140,6 +140,7 @@ export class RateLimitSharing {
   keep(limits: Iterable<string>): void {
     const names = new Set(limits);
     for (const name of this.#tables.keys()) if (!names.has(name)) this.#tables.delete(name);
+    for (const name of this.#leases.keys()) if (!names.has(name)) this.#leases.delete(name);
   }
 
   /** Every table in force, for the admin API and metrics. */
