@@ -154,7 +154,8 @@ export function compileTrafficRules(config: Config, ports: RulePorts): TrafficRu
 function _action(rule: RuleConfig, where: string, ports: RulePorts): _Action {
   if (rule.deny !== undefined) {
     const { status, body } = rule.deny;
-    const answer: RuleAnswer = { status, body, fields: [], reason: `denied by ${where}`, termination: "PR" };
+    const fields = body === undefined ? [] : ["content-type", "text/plain; charset=utf-8"];
+    const answer: RuleAnswer = { status, body, fields, reason: `denied by ${where}`, termination: "PR" };
     return () => answer;
   }
   if (rule.allow !== undefined) return () => END_LIST;

@@ -42,6 +42,7 @@ describe("rules through the balancer", () => {
     const admin = await send("/admin/users");
     assert.equal(admin.status, 403);
     assert.equal(await admin.text(), "no admin here\n");
+    assert.equal(admin.headers.get("content-type"), "text/plain; charset=utf-8");
     const deleted = await send("/x", { method: "DELETE" });
     assert.equal(deleted.status, 403);
     assert.equal(await deleted.text(), "403 Forbidden\n");
