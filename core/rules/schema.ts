@@ -18,6 +18,7 @@
 import * as v from "valibot";
 import { duration, durationValue } from "../config/fields.ts";
 import { regexProblem } from "./regex/nfa.ts";
+import { parseIp } from "../proxy/ip.ts";
 
 const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const headerName = v.pipe(v.string(), v.regex(token, "a header name"));
@@ -34,7 +35,15 @@ const regex = v.pipe(
 const oneOrMore = <T extends v.GenericSchema<string>>(item: T) =>
   v.union([item, v.pipe(v.array(item), v.minLength(1, "at least one entry"))], "a value or a non-empty list of values");
 
-const cidr = v.pipe(v.string(), v.regex(/^[0-9A-Fa-f:.]+(?:\/\d{1,3})?$/, 'an IP address or CIDR such as "10.0.0.0/8"'));
+/** An address or range that parses, with a prefix length the family allows: a typo never silently matches nobody. */
+const cidr = v.pipe(
+  v.string(),
+  v.check((text) => {
+    const [address, bits, extra] = text.split("/");
+    if (extra !== undefined || parseIp(address) === undefined) return false;
+    return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (address.includes(":") ? 128 : 32));
+  }, 'an IP address or CIDR such as "10.0.0.0/8" or "2001:db8::/32"'),
+);
 const method = v.pipe(v.string(), v.regex(token, "an HTTP method such as GET"));
 const hostPattern = v.pipe(v.string(), v.regex(/^(?:\*\.)?[A-Za-z0-9_.-]+$/, 'a host name, or "*.example.com" for any subdomain'));
 

@@ -67,6 +67,13 @@ describe("checking rules", () => {
     assertProblem(problemsOf([{ requestHeaders: { add: { "X-A": "1\r\nX-B: 2" } } }]), /a header value without CR, LF or NUL/);
   });
 
+  test("clientIp entries are addresses or ranges that parse", () => {
+    assertProblem(problemsOf([{ when: { clientIp: ["10.0.0.0/33"] }, deny: {} }]), /when\.clientIp\[0\]: an IP address or CIDR/);
+    assertProblem(problemsOf([{ when: { clientIp: "300.1.1.1" }, deny: {} }]), /when\.clientIp: .*IP address or CIDR/);
+    assertProblem(problemsOf([{ when: { clientIp: "2001:db8::/129" }, deny: {} }]), /when\.clientIp: .*IP address or CIDR/);
+    assert.deepEqual(problemsOf([{ when: { clientIp: ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"] }, deny: {} }]), [], "control");
+  });
+
   test("a redirect's placeholders are known ones", () => {
     assertProblem(problemsOf([{ redirect: { location: "https://{hostname}/" } }]), /redirect\.location: a location whose placeholders/);
   });
