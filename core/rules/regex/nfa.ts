@@ -2,11 +2,13 @@
  * A regex engine whose time is linear in the input, for patterns that match client input.
  *
  * The pattern compiles to a Thompson NFA, and `test` runs every thread of it in lockstep over
- * the input (Pike's VM without captures): each code unit is looked at once, against at most
- * every state once, so a test costs O(input length × states) whatever the pattern and the
- * input; there is no backtracking to explode (`(a+)+$` on `aaaa…b` costs what `a$` costs).
- * Counted repetition is unrolled and the program capped at {@link MAX_STATES}, which bounds the
- * constant. JavaScript's RegExp is never used on client input.
+ * the input: each code unit is looked at once, against at most every state once, so a test
+ * costs O(input length × states) whatever the pattern and the input; there is no backtracking
+ * to explode (`(a+)+$` on `aaaa…!` costs what `a$` costs). The sets of threads met are kept as
+ * the states of a DFA built lazily (RE2's approach), so a step the cache knows costs one array
+ * read; the cache is bounded and starts afresh when full. Counted repetition is unrolled and the
+ * program capped at {@link MAX_STATES}, which bounds the constant. JavaScript's RegExp is never
+ * used on client input.
  *
  * @example
  * ```ts
@@ -40,6 +42,24 @@ export function compileRegex(source: string): LinearRegex | { problem: string } 
   return new LinearRegex(builder, start, _anchoredAtStart(parsed.node));
 }
 
+/** A set of NFA threads, the DFA state a lazily built DFA is made of. */
+interface _DfaState {
+  /** NFA states waiting for a code unit (Chars) or for the input's end (End), ascending. */
+  readonly threads: Int32Array;
+  /** A thread reached the end of the pattern: the input matches. */
+  readonly matched: boolean;
+  /** The state after each ASCII code unit, filled in as inputs need them. */
+  readonly next: (_DfaState | undefined)[];
+  acceptsAtEnd: boolean | undefined;
+}
+
+/**
+ * The most DFA states kept per pattern. Past it the cache starts afresh (as RE2 does): memory
+ * stays bounded, and a step that misses the cache costs what a step of the NFA simulation costs.
+ */
+const MAX_DFA_STATES = 256;
+const ASCII = 128;
+
 export class LinearRegex {
   readonly #op: Uint8Array;
   readonly #next: Int32Array;
@@ -48,13 +68,15 @@ export class LinearRegex {
   readonly #start: number;
   /** Begins with `^`: no thread starts after the first position. */
   readonly #anchored: boolean;
-  // Scratch space reused by every test (tests are synchronous, so never interleaved).
-  #current: Int32Array;
-  #following: Int32Array;
+  readonly #states = new Map<string, _DfaState>();
+  #initial: _DfaState | undefined;
+  // Scratch space of the closures (tests are synchronous, so never interleaved).
   readonly #marks: Uint32Array;
   readonly #stack: Int32Array;
+  readonly #found: Int32Array;
+  #foundCount = 0;
+  #foundMatch = false;
   #generation = 0;
-  #matched = false;
 
   /** @internal Made by {@link compileRegex}. */
   constructor(builder: _Builder, start: number, anchored: boolean) {
@@ -65,34 +87,28 @@ export class LinearRegex {
     this.#ranges = builder.ranges;
     this.#start = start;
     this.#anchored = anchored;
-    this.#current = new Int32Array(size);
-    this.#following = new Int32Array(size);
     this.#marks = new Uint32Array(size);
     this.#stack = new Int32Array(2 * size + 2);
+    this.#found = new Int32Array(size);
   }
 
   /** Whether the pattern matches anywhere in `input` (as RegExp.prototype.test without flags). */
   test(input: string): boolean {
     const length = input.length;
-    this.#matched = false;
-    let count = this.#addThread(this.#current, 0, this.#start, 0, length);
-    for (let position = 0; position < length && !this.#matched; position++) {
+    const anchored = this.#anchored;
+    let state = this.#initial ??= this.#closureOfStart();
+    for (let position = 0; position < length; position++) {
+      if (state.matched) return true;
+      if (anchored && state.threads.length === 0) return false;
       const unit = input.charCodeAt(position);
-      const current = this.#current;
-      const following = this.#following;
-      this.#nextGeneration();
-      let nextCount = 0;
-      for (let index = 0; index < count; index++) {
-        const state = current[index];
-        if (_contains(this.#ranges[state]!, unit)) nextCount = this.#addThread(following, nextCount, this.#next[state], position + 1, length);
+      let next = unit < ASCII ? state.next[unit] : undefined;
+      if (next === undefined) {
+        next = this.#step(state, unit);
+        if (unit < ASCII) state.next[unit] = next;
       }
-      if (!this.#anchored) nextCount = this.#addThread(following, nextCount, this.#start, position + 1, length);
-      this.#current = following;
-      this.#following = current;
-      count = nextCount;
-      if (count === 0 && this.#anchored) break;
+      state = next;
     }
-    return this.#matched;
+    return state.matched || this.#acceptsAtEnd(state, length === 0);
   }
 
   /** Whether some input can match: false for patterns such as `[]` or `[^\s\S]`. */
@@ -119,18 +135,56 @@ export class LinearRegex {
     return false;
   }
 
-  #nextGeneration(): void {
-    this.#generation++;
-    if (this.#generation === 0xffffffff) {
-      this.#marks.fill(0);
-      this.#generation = 1;
-    }
+  #closureOfStart(): _DfaState {
+    this.#beginClosure();
+    this.#follow(this.#start, true);
+    return this.#intern();
   }
 
-  /** Follows the empty moves from `state` at `position`, listing the states that wait for a code unit. */
-  #addThread(list: Int32Array, count: number, state: number, position: number, length: number): number {
-    if (position === 0) this.#nextGeneration();
-    const op = this.#op, marks = this.#marks, stack = this.#stack, generation = this.#generation;
+  /** Every thread waiting for a code unit that `unit` is in moves on; a new thread starts unless anchored. */
+  #step(state: _DfaState, unit: number): _DfaState {
+    this.#beginClosure();
+    const { threads } = state;
+    for (let index = 0; index < threads.length; index++) {
+      const thread = threads[index];
+      if (this.#op[thread] === _Op.Chars && _contains(this.#ranges[thread]!, unit)) this.#follow(this.#next[thread], false);
+    }
+    if (!this.#anchored) this.#follow(this.#start, false);
+    return this.#intern();
+  }
+
+  /** At the input's end the `$` assertions hold: does a thread waiting at one reach the end of the pattern? */
+  #acceptsAtEnd(state: _DfaState, atStart: boolean): boolean {
+    if (!atStart && state.acceptsAtEnd !== undefined) return state.acceptsAtEnd;
+    const op = this.#op, marks = this.#marks, stack = this.#stack;
+    const generation = this.#nextGeneration();
+    let accepts = false;
+    let top = 0;
+    for (const thread of state.threads) if (op[thread] === _Op.End) stack[top++] = this.#next[thread];
+    while (top > 0 && !accepts) {
+      const at = stack[--top];
+      if (marks[at] === generation) continue;
+      marks[at] = generation;
+      const kind = op[at];
+      if (kind === _Op.Match) accepts = true;
+      else if (kind === _Op.Split) {
+        stack[top++] = this.#alternative[at];
+        stack[top++] = this.#next[at];
+      } else if (kind === _Op.End || (kind === _Op.Start && atStart)) stack[top++] = this.#next[at];
+    }
+    if (!atStart) state.acceptsAtEnd = accepts;
+    return accepts;
+  }
+
+  #beginClosure(): void {
+    this.#nextGeneration();
+    this.#foundCount = 0;
+    this.#foundMatch = false;
+  }
+
+  /** Follows the empty moves from `state`, collecting the threads that wait (for a code unit, or for the end). */
+  #follow(state: number, atStart: boolean): void {
+    const op = this.#op, marks = this.#marks, stack = this.#stack, found = this.#found, generation = this.#generation;
     let top = 0;
     stack[top++] = state;
     while (top > 0) {
@@ -139,24 +193,45 @@ export class LinearRegex {
       marks[at] = generation;
       switch (op[at]) {
         case _Op.Chars:
-          list[count++] = at;
+        case _Op.End:
+          found[this.#foundCount++] = at;
           break;
         case _Op.Match:
-          this.#matched = true;
+          this.#foundMatch = true;
           break;
         case _Op.Split:
           stack[top++] = this.#alternative[at];
           stack[top++] = this.#next[at];
           break;
         case _Op.Start:
-          if (position === 0) stack[top++] = this.#next[at];
-          break;
-        case _Op.End:
-          if (position === length) stack[top++] = this.#next[at];
+          if (atStart) stack[top++] = this.#next[at];
           break;
       }
     }
-    return count;
+  }
+
+  /** The DFA state of the threads just collected: the cached one, or a new one. */
+  #intern(): _DfaState {
+    const threads = this.#found.slice(0, this.#foundCount).sort();
+    const key = `${this.#foundMatch ? "!" : ""}${threads.join(",")}`;
+    const known = this.#states.get(key);
+    if (known !== undefined) return known;
+    if (this.#states.size >= MAX_DFA_STATES) {
+      this.#states.clear();
+      this.#initial = undefined;
+    }
+    const state: _DfaState = { threads, matched: this.#foundMatch, next: new Array<_DfaState | undefined>(ASCII).fill(undefined), acceptsAtEnd: undefined };
+    this.#states.set(key, state);
+    return state;
+  }
+
+  #nextGeneration(): number {
+    this.#generation++;
+    if (this.#generation === 0xffffffff) {
+      this.#marks.fill(0);
+      this.#generation = 1;
+    }
+    return this.#generation;
   }
 }
 

@@ -58,6 +58,19 @@ describe("linear-time regex", () => {
     assert.equal(compiled("^$").canMatch(), true);
   });
 
+  test("a pattern whose DFA would be huge: the bounded cache starts afresh and the answers stay right", () => {
+    // (a|b)*a(a|b){12}: the DFA needs 2^13 states, far past the cache; inputs walk through many of them.
+    const pattern = "(a|b)*a(a|b){12}$";
+    const engine = compiled(pattern);
+    const reference = new RegExp(pattern);
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let round = 0; round < 200; round++) {
+      const input = Array.from({ length: 40 }, () => (random() < 0.5 ? "a" : "b")).join("");
+      assert.equal(engine.test(input), reference.test(input), input);
+    }
+  });
+
   test("catastrophic-backtracking patterns stay linear on hostile input", () => {
     // (a+)+$ on "aaa…ab" takes exponential time in a backtracking engine; 100 KB of it here.
     const hostile = "a".repeat(100_000) + "!";
