@@ -5,6 +5,7 @@ import { validateConfig } from "../../../core/config/load.ts";
 import type { AccessRecord } from "../../../core/log/access-record.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 import { fakeFarm, memberUrl } from "../../support/fake-upstream.ts";
+import { compileTrafficRules } from "../../../core/rules/rules.ts";
 
 /** Pools "app" (member a) and "static" (member s); `listenerRules` on the one listener, `appRules` on app. */
 function setup(listenerRules: unknown[], options: { appRules?: unknown[]; top?: Record<string, unknown>; errorPage?: boolean } = {}) {
@@ -193,5 +194,22 @@ describe("rules through the balancer", () => {
     assert.equal(await answered.text(), "slow");
     farm.behave("a", "ok");
     assert.equal((await send()).status, 200, "the slot came back");
+  });
+
+  test("a config without rules compiles to nothing, and a listener or pool without rules has no list", () => {
+    const config = (rules: unknown[]) => {
+      const result = validateConfig({
+        listeners: [{ address: "127.0.0.1:8080", rules }, { address: "127.0.0.1:8081" }],
+        pools: { app: { members: [{ name: "a", url: memberUrl(0) }] } },
+      });
+      if (!result.ok) throw new Error(JSON.stringify(result.problems));
+      return result.config;
+    };
+    const ports = { clock: new FakeClock(0), rateLimiters: new Map() };
+    assert.equal(compileTrafficRules(config([]), ports), undefined);
+    const rules = compileTrafficRules(config([{ deny: {} }]), ports)!;
+    assert.notEqual(rules.listener("127.0.0.1:8080"), undefined, "control: the listener with rules has its list");
+    assert.equal(rules.listener("127.0.0.1:8081"), undefined);
+    assert.equal(rules.pool("app"), undefined);
   });
 });
