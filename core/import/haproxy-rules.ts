@@ -213,15 +213,17 @@ function _regexOf(kind: string, value: string, caseless: boolean): { source: str
 export type RuleDraft = Record<string, unknown>;
 
 /**
- * The rule of one `http-request` / `http-response` line; undefined when another part of the
+ * The rule of one `http-request` / `http-response` / `http-after-response` line; undefined when another part of the
  * import carries it (`redirect scheme https`, a Strict-Transport-Security header).
  */
 export function ruleOf(words: string[], acls: Map<string, Use[]>, options: { tarpitMs: number }): Converted<RuleDraft> | undefined {
   const conditionAt = words.findIndex((word) => word === "if" || word === "unless");
   const action = conditionAt < 0 ? words.slice(1) : words.slice(1, conditionAt);
-  const response = words[0] === "http-response";
+  const response = words[0] !== "http-request";
   const made = response ? _responseAction(action) : _requestAction(action, options);
   if (made === undefined || "why" in made) return made;
+  // tandem's response edits are HAProxy's http-after-response: its own answers get them too.
+  if (words[0] === "http-response") made.notes.push("tandem edits its own answers (deny, redirect, errors) too, as http-after-response does");
   if (conditionAt < 0) return { value: made.value, acls: [], notes: made.notes };
   const when = matcherOf(words.slice(conditionAt), acls);
   if ("why" in when) return when;
@@ -279,7 +281,7 @@ function _responseAction(action: string[]): _Action {
 
 function _headerEdit(side: "requestHeaders" | "responseHeaders", verb: string, rest: string[]): _Action {
   const edit = { "set-header": "set", "add-header": "add", "del-header": "del" }[verb];
-  if (edit === undefined) return { why: `${side === "requestHeaders" ? "http-request" : "http-response"} ${verb}: an action tandem's rules do not have (they deny, allow, redirect, return, tarpit and set, add or delete headers)` };
+  if (edit === undefined) return { why: `${verb}: an action tandem's ${side === "requestHeaders" ? "request" : "response"} rules do not have (they deny, allow, redirect, return, tarpit and set, add or delete headers)` };
   const [name, value] = rest;
   if (name === undefined) return { why: `${verb} without a header name` };
   if ((PROXY_OWNED_FIELDS as readonly string[]).includes(name.toLowerCase())) return { why: `${name}: tandem frames and routes by it; rules may not edit it` };

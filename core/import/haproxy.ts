@@ -69,7 +69,7 @@ const NOT_CARRIED: Record<string, string> = {
   "compression": "tandem does not compress answers (the members or a CDN can)",
   "filter": "tandem has no filters",
   "http-request": "", "http-response": "", // traffic rules
-  "http-after-response": "tandem's responseHeaders rules edit every answer: write the edits as http-response rules",
+  "http-after-response": "", // traffic rules
   "http-error": "tandem has no per-status answer rules (errorPages holds the pages)",
   "tcp-request": "tandem has no TCP rules",
   "tcp-response": "tandem has no TCP rules",
@@ -1213,7 +1213,7 @@ class HaproxyImport {
   }
 
   /**
-   * http-response, http-request and redirect lines (then `routeRules`) as the rules at each of
+   * http-response, http-after-response, http-request and redirect lines (then `routeRules`) as the rules at each of
    * `lists` (the frontend's listeners, or the backend's pool). Response edits come first: in
    * tandem they only take note of the edit, and a request rule that ends the list (allow, a
    * route) must not skip them, as HAProxy's separate response rules are not skipped.
@@ -1223,6 +1223,7 @@ class HaproxyImport {
     const tarpitMs = timeout ? parseTime(timeout.directive.words[2] ?? "", timeout.directive.origin, "timeout") : 5000;
     const lines = [
       ...(proxy.lists.get("http-response") ?? []),
+      ...(proxy.lists.get("http-after-response") ?? []),
       ...(proxy.lists.get("http-request") ?? []),
       ...(proxy.lists.get("redirect") ?? []),
     ];

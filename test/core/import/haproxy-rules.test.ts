@@ -76,6 +76,7 @@ test("HAProxy rules become listener and pool rules, in order; what a rule cannot
   assert.match(detail(19), /^not carried: X-Client: a value computed per request/);
   assert.match(detail(7), /^carried: listeners\[0\]\.rules\[2\], listeners\[0\]\.rules\[7\], listeners\[0\]\.rules\[10\]/);
   assert.match(detail(4), /^carried: \(the delay of the tarpit rules\)/);
+  assert.match(detail(20), /^approximated: listeners\[0\]\.rules\[0\]; tandem edits its own answers .* too, as http-after-response does/);
   assert.match(detail(22), /^approximated: listeners\[0\]\.rules\[10\]; tandem matches \/api on segment boundaries/);
   const validated = validateConfig(draft.config);
   assert.ok(validated.ok, JSON.stringify(!validated.ok && validated.problems));
@@ -119,10 +120,10 @@ test("actions and fetches rules do not have are not carried, each with its reaso
     "backend app",
     "  server b 10.0.0.2:80",
   ]);
-  assert.match(detail(5), /^not carried: http-request set-var\(txn\.x\): an action tandem's rules do not have/);
+  assert.match(detail(5), /^not carried: set-var\(txn\.x\): an action tandem's request rules do not have/);
   assert.match(detail(6), /^not carried: req\.body -m found: a fetch tandem's rules do not match on/);
   assert.match(detail(7), /^not carried: path \(a\)\\1: the regex \(a\)\\1: backreferences/);
   assert.match(detail(8), /^not carried: Content-Length: tandem frames and routes by it/);
   assert.match(detail(9), /^not carried: redirect location %\[hdr\(host\)\]\/x: a location computed per request/);
-  assert.match(detail(10), /^not carried: http-response set-status/);
+  assert.match(detail(10), /^not carried: set-status: an action tandem.s response rules do not have/);
 });
