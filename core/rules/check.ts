@@ -1,7 +1,8 @@
 /**
  * What the rules schema cannot see field by field: names of pools and rate limits, `route` where
  * it cannot apply, and rules that can never act (a matcher nothing satisfies, or a rule after
- * one that ends every request). Each problem names the rule by its path in the config.
+ * one that ends every request). Each problem names the rule by its path in the config. Also what
+ * an edge worker does not apply (`tandem check --edge`).
  *
  * @module
  */
@@ -69,4 +70,31 @@ function _neverMatching(matcher: Matcher, path: string, plainListener: boolean, 
   matcher.all?.forEach((inner, index) => _neverMatching(inner, `${path}.all[${index}]`, plainListener, problems));
   matcher.any?.forEach((inner, index) => _neverMatching(inner, `${path}.any[${index}]`, plainListener, problems));
   if (matcher.not !== undefined) _neverMatching(matcher.not, `${path}.not`, plainListener, problems);
+}
+
+/** Rules an edge worker ignores: it has one front end (the first listener's rules), and the platform terminates TLS. */
+export function edgeRuleWarnings(config: Config): { path: string; message: string }[] {
+  const warnings: { path: string; message: string }[] = [];
+  config.listeners.forEach((listener, index) => {
+    if (index > 0 && listener.rules.length > 0) {
+      warnings.push({ path: `listeners[${index}].rules`, message: "the edge worker serves as the first listener: only listeners[0].rules apply" });
+    }
+  });
+  const lists: [string, readonly RuleConfig[]][] = [
+    ...config.listeners.map((listener, index): [string, readonly RuleConfig[]] => [`listeners[${index}].rules`, listener.rules]),
+    ...Object.entries(config.pools).map(([name, pool]): [string, readonly RuleConfig[]] => [`pools.${name}.rules`, pool.rules]),
+  ];
+  for (const [where, rules] of lists) {
+    rules.forEach((rule, index) => {
+      if (rule.when !== undefined && _testsTls(rule.when)) {
+        warnings.push({ path: `${where}[${index}].when`, message: "the platform terminates TLS: sni and tlsVersion never match on the edge" });
+      }
+    });
+  }
+  return warnings;
+}
+
+function _testsTls(matcher: Matcher): boolean {
+  if (matcher.sni !== undefined || matcher.tlsVersion !== undefined) return true;
+  return [...(matcher.all ?? []), ...(matcher.any ?? []), ...(matcher.not ? [matcher.not] : [])].some(_testsTls);
 }

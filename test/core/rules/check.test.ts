@@ -2,6 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { formatProblem, validateConfig } from "../../../core/config/load.ts";
 import { configJsonSchema } from "../../../core/config/json-schema.ts";
+import { edgeWarnings } from "../../../core/config/edge-warnings.ts";
 
 function problemsOf(listenerRules: unknown[], more: { appRules?: unknown[]; tls?: boolean; top?: Record<string, unknown> } = {}): string[] {
   const result = validateConfig({
@@ -82,5 +83,20 @@ describe("checking rules", () => {
     const text = JSON.stringify(configJsonSchema());
     assert.match(text, /"tlsVersion"/);
     assert.match(text, /"\$ref"/);
+  });
+
+  test("check --edge: an edge worker applies the first listener's rules, and never matches sni or tlsVersion", () => {
+    const result = validateConfig({
+      listeners: [
+        { address: "127.0.0.1:8080", tls: { certificates: [{ cert: "c.pem", key: "k.pem" }] }, rules: [{ when: { any: [{ sni: "a.example.com" }] }, deny: {} }, { when: { method: "GET" }, deny: {} }] },
+        { address: "127.0.0.1:8081", rules: [{ deny: {} }] },
+      ],
+      pools: { app: { members: [{ name: "a", url: "http://127.0.0.1:9000" }] } },
+    });
+    assert.ok(result.ok, JSON.stringify(!result.ok && result.problems));
+    const paths = edgeWarnings(result.config).map((warning) => warning.path);
+    assert.ok(paths.includes("listeners[1].rules"), paths.join(", "));
+    assert.ok(paths.includes("listeners[0].rules[0].when"), paths.join(", "));
+    assert.ok(!paths.includes("listeners[0].rules[1].when"), "control: a method matcher works on the edge");
   });
 });
