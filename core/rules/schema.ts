@@ -99,8 +99,6 @@ export interface ValueTest {
   regex?: string;
 }
 
-export const MATCHER_KEYS = ["clientIp", "method", "host", "path", "query", "header", "cookie", "sni", "tlsVersion", "all", "any", "not"] as const;
-
 export const MatcherSchema: v.GenericSchema<Matcher> = v.strictObject({
   /** The client's address (after `forwarding.trustedProxies`) in any of these addresses or CIDRs. */
   clientIp: v.optional(oneOrMore(cidr)),
@@ -164,7 +162,6 @@ export const OverSchema = v.union([
 ], "{status: 429}, {deny: 403} or {tarpit: 5s}");
 
 export const RULE_ACTIONS = ["deny", "allow", "redirect", "route", "return", "tarpit", "requestHeaders", "responseHeaders", "rateLimit"] as const;
-export type RuleAction = (typeof RULE_ACTIONS)[number];
 
 export const RuleSchema = v.pipe(
   v.strictObject({
