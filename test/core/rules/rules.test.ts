@@ -31,7 +31,7 @@ function setup(listenerRules: unknown[], options: { appRules?: unknown[]; top?: 
   });
   const send = (path = "/", init: RequestInit & { from?: string; host?: string } = {}) =>
     balancer.fetch(new Request(`http://${init.host ?? "shop.test"}${path}`, init), { remoteAddress: init.from ?? "192.0.2.7", tls: false }).then((response) => response!);
-  return { clock, farm, send, records };
+  return { clock, farm, balancer, send, records };
 }
 
 describe("rules through the balancer", () => {
@@ -106,6 +106,17 @@ describe("rules through the balancer", () => {
     clock.advance(1_000);
     const response = await answer;
     assert.equal(response.status, 500);
+    assert.equal(records[0].termination, "PT");
+  });
+
+  test("tarpit: a client that leaves is let go at once", async () => {
+    const { balancer, records } = setup([{ tarpit: { delay: "1h" } }]);
+    const leaving = new AbortController();
+    const answer = balancer.fetch(new Request("http://shop.test/", { signal: leaving.signal }), { remoteAddress: "192.0.2.7", tls: false });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The fake clock never moves: only the client's leaving can end the hold.
+    leaving.abort();
+    assert.equal((await answer)!.status, 500);
     assert.equal(records[0].termination, "PT");
   });
 
