@@ -613,8 +613,12 @@ class _Balancer implements Balancer {
 /** The listener's rules, then (unless they ended the request) those of the pool it goes to: a listener rule's `route`, else `routed`. */
 function _applyRules(rules: TrafficRules, view: RuleRequest, effects: RuleEffects, routed: string): RuleAnswer | undefined | Promise<RuleAnswer | undefined> {
   const forListener = rules.listener(view.conn.listener)?.apply(view, effects);
-  if (forListener instanceof Promise) return forListener.then((answer) => answer ?? rules.pool(effects.route ?? routed)?.apply(view, effects));
-  return forListener ?? rules.pool(effects.route ?? routed)?.apply(view, effects);
+  if (forListener instanceof Promise) return forListener.then((answer) => answer ?? _applyPoolRules(rules, view, effects, routed));
+  return forListener ?? _applyPoolRules(rules, view, effects, routed);
+}
+
+function _applyPoolRules(rules: TrafficRules, view: RuleRequest, effects: RuleEffects, routed: string): RuleAnswer | undefined | Promise<RuleAnswer | undefined> {
+  return rules.pool(effects.route ?? routed)?.apply(view, effects);
 }
 
 /** After bytes went out, only an idempotent request without a body may be sent again. */
