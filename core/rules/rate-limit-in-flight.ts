@@ -44,6 +44,8 @@ export class SharedInFlight {
   /** A worker's questions waiting for worker 0, by id. */
   readonly #asks = new Map<number, (admitted: boolean) => void>();
   #nextAsk = 1;
+  /** Places this worker asked worker 0 for, for the metrics. */
+  asks = 0;
   /** Worker 0: the places each worker holds, by "worker\0limit\0key". */
   readonly #held = new Map<string, RateKeyState[]>();
 
@@ -57,6 +59,7 @@ export class SharedInFlight {
   enter(limit: string, key: string): Promise<boolean> {
     const { clock, channel, worker } = this.#options;
     const id = this.#nextAsk++;
+    this.asks++;
     return new Promise((resolve) => {
       const cancel = clock.setTimer(() => answer(true), IN_FLIGHT_TIMEOUT_MS);
       const answer = (admitted: boolean) => {

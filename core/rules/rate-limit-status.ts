@@ -53,9 +53,9 @@ export function registerRateLimitMetrics(registry: Registry, share: RateLimitSha
   registry.counterFn("tandem_ratelimit_evictions_total", "Keys dropped from a full rate limit table (least recently seen first).", ["limit"], each((table) => table.evictions));
   registry.counterFn(
     "tandem_ratelimit_lease_requests_total",
-    "Times a worker other than worker 0 asked it for rate limit tokens (workers: N); each ask covers a batch of requests.",
+    "Times a worker other than worker 0 asked it for rate limit tokens (one ask per batch of requests) or for a place in flight (one per request) (workers: N).",
     [],
-    () => [[[], share.leaseRequests]],
+    () => [[[], share.leaseRequests + (share.inFlightAtLead?.asks ?? 0)]],
   );
   registry.gaugeFn("tandem_ratelimit_keys", "Keys in a rate limit's table (worker 0's, which counts for every worker).", ["limit"], each((table) => table.size));
 }

@@ -5,6 +5,7 @@
  * clustered nodes spend one budget for a client that alternates between them.
  */
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { get, type IncomingHttpHeaders } from "node:http";
 import { describe, test } from "node:test";
 import { type Backend, startBackend } from "../support/backends.ts";
@@ -49,9 +50,13 @@ function metric(text: string, line: string): number {
   return found === undefined ? NaN : Number(found.slice(line.length + 1));
 }
 
+/** Starts tandem and waits until every worker listens: one that starts late would leave the others all the traffic. */
 async function start(config: Record<string, unknown>): Promise<{ process: TandemProcess; admin: string }> {
   const process = await startTandem({ accessLog: false, admin: { address: "127.0.0.1:0" }, ...config });
   const line = await process.waitForLine((l) => l.event === "admin-listening");
+  for (let worker = 1; worker < ((config.workers as number | undefined) ?? 1); worker++) {
+    await process.waitForLine((l) => l.event === "listening" && l.worker === worker);
+  }
   return { process, admin: `http://${line.address}` };
 }
 
@@ -106,6 +111,34 @@ describe("rate limits", () => {
     }
   });
 
+  test("a reload keeps a limit's counts while its settings stay, and starts afresh when they change", LIMIT, async () => {
+    const backend = await startBackend("m1");
+    const config = {
+      listeners: [{ address: "127.0.0.1:0", rules: [{ rateLimit: "per-client" }] }],
+      rateLimits: { "per-client": { requests: 3, per: "1m" } },
+      pools: { app: { members: [{ name: "m1", url: backend.url }] } },
+    };
+    const tandem = await start(config);
+    const reload = async (change: () => void) => {
+      change();
+      writeFileSync(tandem.process.configPath!, JSON.stringify({ accessLog: false, admin: { address: "127.0.0.1:0" }, ...config }));
+      const reloads = tandem.process.lines.filter((line) => line.event === "reloaded").length;
+      tandem.process.signal("SIGHUP");
+      await tandem.process.waitForLine((line) => line.event === "reloaded" && line.reloads === reloads + 1);
+    };
+    try {
+      assert.deepEqual((await burst(`${tandem.process.url}/`, 1, 4)).map((answer) => answer.status), [200, 200, 200, 429]);
+      // Another change (a second pool) reloads; the limit is the same, so is its count.
+      await reload(() => Object.assign(config.pools, { other: { members: [{ name: "m1", url: backend.url }] } }));
+      assert.equal((await fetchFresh(`${tandem.process.url}/`)).status, 429);
+      await reload(() => (config.rateLimits["per-client"].requests = 5));
+      assert.deepEqual((await burst(`${tandem.process.url}/`, 1, 6)).map((answer) => answer.status), [200, 200, 200, 200, 200, 429]);
+    } finally {
+      await tandem.process.stop();
+      await backend.close();
+    }
+  });
+
   test("concurrent: requests in flight per key are capped until one ends", LIMIT, async () => {
     const held: (() => void)[] = [];
     const backend: Backend = await startBackend("m1", (request, response) => {
@@ -154,6 +187,9 @@ describe("rate limits", () => {
       // Ten fresh connections: the kernel spreads them over both workers, and each is refused.
       const refused = await Promise.all(Array.from({ length: 10 }, () => fetchFresh(`${url}/`)));
       assert.deepEqual(refused.map((answer) => answer.status), Array(10).fill(429));
+      // Control: worker 1 served some of them (it asked worker 0 for places).
+      const metrics = await (await fetch(`${tandem.admin}/metrics`)).text();
+      assert.ok(metric(metrics, "tandem_ratelimit_lease_requests_total") > 0, "worker 1 asked worker 0");
       for (const answer of held.splice(0)) answer();
       assert.deepEqual((await Promise.all(first)).map((answer) => answer.status), [200, 200]);
       await waitFor(async () => (await fetchFresh(`${url}/`)).status === 200, 20_000, "places freed by the ended requests");
@@ -180,7 +216,7 @@ describe("rate limits", () => {
       // Control: the second worker served some of them (it asked worker 0 for tokens), so two
       // budgets would have shown as up to 120 admitted.
       const metrics = await (await fetch(`${tandem.admin}/metrics`)).text();
-      assert.ok(metric(metrics, "tandem_ratelimit_lease_requests_total") > 0, "worker 1 leased tokens");
+      assert.ok(metric(metrics, "tandem_ratelimit_lease_requests_total") > 0, `worker 1 leased tokens: ${metrics.split("\n").filter((line) => line.includes("ratelimit") || line.includes("worker")).join("\n")}`);
       assert.equal(metric(metrics, 'tandem_ratelimit_requests_total{limit="per-client",outcome="admitted"}'), 60);
     } finally {
       await tandem.process.stop();
