@@ -16,6 +16,7 @@ import { bindAddress, logTarget, serverAddress } from "./haproxy-addresses.ts";
 import { Ledger } from "./haproxy-ledger.ts";
 import { routesOf } from "./haproxy-routes.ts";
 import { matcherOf, type RuleDraft, ruleOf } from "./haproxy-rules.ts";
+import { RateLimitLines } from "./haproxy-rate-limits.ts";
 import { type Directive, formatDuration, parseInteger, parseSize, parseTime, PROXY_SECTIONS, type ProxyKind, readSections, type Section, type Use } from "./haproxy-lex.ts";
 import { ImportError, type Origin } from "./report.ts";
 
@@ -631,7 +632,8 @@ class HaproxyImport {
         else this.#ledger.carried(origin, `${base}.tableSize, ${base}.tableTtl`);
       }
       this.#draft.set([...path, "sticky"], sticky, (rules[0] ?? table!).directive.origin);
-    } else if (table) {
+    } else if (table && !this.#ledger.has(table.directive.origin)) {
+      // A table the rate limits read (#trafficRules) is carried there.
       this.#ledger.notCarried(table.directive.origin, "no stick rule of this backend learns a cookie");
     }
   }
@@ -1228,16 +1230,27 @@ class HaproxyImport {
       ...(proxy.lists.get("redirect") ?? []),
     ];
     const pending: _PendingRule[] = [];
+    const rateLimits = new RateLimitLines(proxy.name, proxy.single.get("stick-table"), tarpitMs);
     for (const use of lines) {
       const { words, origin } = use.directive;
+      const limited = rateLimits.read(use);
+      if (limited !== undefined) {
+        if ("why" in limited) this.#ledger.notCarried(origin, limited.why);
+        else if ("name" in limited) {
+          this.#draft.set(["rateLimits", limited.name], limited.limit, origin);
+          pending.push({ use, rule: limited.rule, acls: [], notes: limited.notes });
+        }
+        continue;
+      }
       const made = ruleOf(words[0] === "redirect" ? ["http-request", ...words] : words, acls, { tarpitMs });
       if (made === undefined) continue;
       if ("why" in made) this.#ledger.notCarried(origin, made.why);
       else pending.push({ use, rule: made.value, acls: made.acls, notes: made.notes });
     }
+    rateLimits.settle((use, detail) => this.#ledger.carried(use.directive.origin, detail), (use, why) => this.#ledger.notCarried(use.directive.origin, why));
     pending.push(...routeRules);
     const tarpit = proxy.single.get("timeout tarpit");
-    const tarpits = pending.some((entry) => entry.rule.tarpit !== undefined);
+    const tarpits = pending.some((entry) => entry.rule.tarpit !== undefined || (entry.rule.over as { tarpit?: string } | undefined)?.tarpit !== undefined);
     if (tarpit && lists.length > 0 && tarpits) this.#ledger.carried(tarpit.directive.origin, "(the delay of the tarpit rules)");
     // Inherited from defaults by a proxy without tarpit rules, it is simply of no use there.
     else if (tarpit && !tarpit.inherited) this.#ledger.notCarried(tarpit.directive.origin, "no tarpit rule tandem carries uses it");
@@ -1622,7 +1635,7 @@ function _globalReason(words: string[]): string {
     "ssl-server-verify": "tandem verifies member certificates unless a pool's tls.verify is false", "ssl-dh-param-file": "the runtime's TLS defaults apply",
     "setenv": "tandem import does not expand environment variables", "presetenv": "tandem import does not expand environment variables",
     "resetenv": "tandem import does not expand environment variables", "unsetenv": "tandem import does not expand environment variables",
-    "maxconnrate": "tandem has no rate limits", "maxsessrate": "tandem has no rate limits", "maxsslrate": "tandem has no rate limits",
+    "maxconnrate": "tandem's rate limits count per client (rateLimits), not the process's connections", "maxsessrate": "tandem's rate limits count per client (rateLimits), not the process's sessions", "maxsslrate": "tandem's rate limits count per client (rateLimits), not the process's TLS handshakes",
     "maxsslconn": "tandem limits connections per listener", "maxpipes": "the runtimes decide how bytes are moved", "noepoll": "the runtimes choose their poller",
     "nosplice": "the runtimes decide how bytes are moved", "busy-polling": "the runtimes choose their poller", "grace": "tandem drains for drainTimeout",
     "quiet": "tandem logs events as JSON lines", "debug": "tandem logs events as JSON lines", "set-dumpable": "not a tandem setting",
