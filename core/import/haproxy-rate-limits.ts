@@ -109,7 +109,7 @@ export class RateLimitLines {
     if (fetch.what === "rate") {
       if (table.requestPeriod === undefined) return { why: "the stick-table stores no http_req_rate(<period>)" };
       Object.assign(limit, { requests: budget, per: formatDuration(table.requestPeriod) });
-      notes.push("tandem counts in a sliding window that starts at a key's first request, as HAProxy's rate counter slides");
+      notes.push("tandem counts in a sliding window that starts at a key's first request, as HAProxy's rate counter slides, and counts the requests it admits: HAProxy's counter also counts those it refused, so a client that keeps sending stays refused there, while tandem lets it through at the budget's rate");
     } else {
       if (!table.connections) return { why: "the stick-table stores no conn_cur" };
       limit.concurrent = budget;
