@@ -35,7 +35,7 @@ import { refusedRecord } from "./log/access-record.ts";
 import type { ConnInfo, LogSink } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
 import { createWorkerSync, WORKER_CHANNEL, type WorkerSync } from "./worker-sync.ts";
-import { RATE_LIMIT_CHANNEL, RateLimitSharing } from "./rules/rate-limit-sharing.ts";
+import { RATE_LIMIT_CHANNEL, type RateCount, RateLimitSharing } from "./rules/rate-limit-sharing.ts";
 import { rateLimitStatus, registerRateLimitMetrics } from "./rules/rate-limit-status.ts";
 import { type ConfigFiles, loadConfigFiles, resolvePath } from "./config/files.ts";
 
@@ -116,11 +116,12 @@ class _Process {
     this.#client = new Http1Client({ connect: platform.connect, clock });
     this.#probeClient = new Http1Client({ connect: platform.connect, clock });
     this.#metrics = createBalancerMetrics(this.#registry, () => this.#balancer.pools, clock);
+    const publishRate = (count: RateCount) => this.#store.rateCounted(count);
     this.#rateLimits = new RateLimitSharing({
       clock,
       worker,
       channel: (worker?.count ?? 1) > 1 ? new BroadcastChannel(RATE_LIMIT_CHANNEL) : undefined,
-      publisher: () => (this.#balancer.config.cluster ? (count) => this.#store.rateCounted(count) : undefined),
+      publisher: () => (this.#balancer.config.cluster ? publishRate : undefined),
     });
     registerRateLimitMetrics(this.#registry, this.#rateLimits);
     this.#balancer = createBalancer(config, {
