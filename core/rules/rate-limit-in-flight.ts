@@ -41,8 +41,10 @@ export interface SharedInFlightOptions {
 
 export class SharedInFlight {
   readonly #options: SharedInFlightOptions;
-  /** A worker's questions waiting for worker 0, by id. */
-  readonly #asks = new Map<number, (admitted: boolean) => void>();
+  /** A worker's questions waiting for worker 0, by id (ids grow: the oldest first), with when each was asked. */
+  readonly #asks = new Map<number, { resolve: (admitted: boolean) => void; at: number }>();
+  /** One timer for every question, not one per request: it lets through those unanswered for too long. */
+  #sweep: (() => void) | undefined;
   #nextAsk = 1;
   /** Places this worker asked worker 0 for, for the metrics. */
   asks = 0;
@@ -61,15 +63,30 @@ export class SharedInFlight {
     const id = this.#nextAsk++;
     this.asks++;
     return new Promise((resolve) => {
-      const cancel = clock.setTimer(() => answer(true), IN_FLIGHT_TIMEOUT_MS);
-      const answer = (admitted: boolean) => {
-        if (!this.#asks.delete(id)) return;
-        cancel();
-        resolve(admitted);
-      };
-      this.#asks.set(id, answer);
+      this.#asks.set(id, { resolve, at: clock.now() });
+      this.#sweep ??= clock.setTimer(() => this.#letThroughUnanswered(), IN_FLIGHT_TIMEOUT_MS);
       channel.postMessage({ type: "enter", worker, id, limit, key });
     });
+  }
+
+  #answer(id: number, admitted: boolean): void {
+    const ask = this.#asks.get(id);
+    if (ask === undefined) return;
+    this.#asks.delete(id);
+    ask.resolve(admitted);
+  }
+
+  #letThroughUnanswered(): void {
+    this.#sweep = undefined;
+    const { clock } = this.#options;
+    const due = clock.now() - IN_FLIGHT_TIMEOUT_MS;
+    for (const [id, ask] of this.#asks) {
+      if (ask.at > due) {
+        this.#sweep = clock.setTimer(() => this.#letThroughUnanswered(), ask.at - due);
+        return;
+      }
+      this.#answer(id, true);
+    }
   }
 
   /** Another worker: the request that {@link enter} admitted has ended. */
@@ -79,14 +96,16 @@ export class SharedInFlight {
 
   /** Lets every waiting request through (the worker is stopping). */
   close(): void {
-    for (const answer of [...this.#asks.values()]) answer(true);
+    this.#sweep?.();
+    this.#sweep = undefined;
+    for (const id of [...this.#asks.keys()]) this.#answer(id, true);
   }
 
   #receive(message: InFlightMessage): void {
     const lead = this.#options.worker === 0;
     switch (message.type) {
       case "entered":
-        if (message.worker === this.#options.worker) this.#asks.get(message.id)?.(message.admitted);
+        if (message.worker === this.#options.worker) this.#answer(message.id, message.admitted);
         break;
       case "enter":
         if (lead) this.#admit(message);

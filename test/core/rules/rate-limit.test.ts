@@ -5,6 +5,7 @@ import type { ClientRequest } from "../../../core/http/message.ts";
 import { createRateLimiters, MAX_KEY_LENGTH, type RateLimitVerdict } from "../../../core/rules/rate-limit.ts";
 import { type RateLimitsConfig } from "../../../core/rules/rate-limit-schema.ts";
 import { LEASE_TIMEOUT_MS, type RateLimitMessage, RateLimitSharing } from "../../../core/rules/rate-limit-sharing.ts";
+import { IN_FLIGHT_TIMEOUT_MS } from "../../../core/rules/rate-limit-in-flight.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 import { MemoryBroadcastHub } from "../../support/memory-broadcast.ts";
 
@@ -196,4 +197,24 @@ test("workers: a worker keeps leases for at most the limit's size keys", async (
   assert.equal(follower.channel.sent, asked);
   await limiter.admit("a");
   assert.equal(follower.channel.sent, asked + 1);
+});
+
+test("workers: places asked of a worker 0 that does not answer are let through after the timeout, all on one timer", async () => {
+  const clock = new FakeClock();
+  const hub = new MemoryBroadcastHub<RateLimitMessage>();
+  const share = new RateLimitSharing({ clock, worker: { index: 1, count: 2 }, channel: hub.open() });
+  const limiter = createRateLimiters({ inFlight: limit({ concurrent: 1 }) }, { clock, share }).get("inFlight")!;
+  const settled: RateLimitVerdict[] = [];
+  for (let i = 0; i < 3; i++) {
+    void Promise.resolve(limiter.admit(`k${i}`)).then((verdict) => settled.push(verdict));
+    clock.advance(100);
+  }
+  assert.equal(clock.pending, 1);
+  clock.advance(IN_FLIGHT_TIMEOUT_MS - 300);
+  for (let i = 0; i < 3; i++) await Promise.resolve();
+  assert.equal(settled.length, 1, "the first ask is due, the others not yet");
+  clock.advance(200);
+  for (let i = 0; i < 3; i++) await Promise.resolve();
+  assert.deepEqual(settled.map((verdict) => verdict.admitted), [true, true, true]);
+  assert.equal(clock.pending, 0);
 });
