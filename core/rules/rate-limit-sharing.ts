@@ -86,6 +86,9 @@ interface _Lease {
   waiting: number;
 }
 
+/** What worker 0 answers an ask with. */
+type _Grant = Pick<Extract<RateLimitMessage, { type: "grant" }>, "tokens" | "expiresAt" | "retryAfterMs">;
+
 /** What {@link RateLimitSharing.take} answers: 0 when counted, else the ms until the key may try again. */
 export type TakeResult = number | Promise<number>;
 
@@ -99,7 +102,9 @@ export class RateLimitSharing {
    */
   readonly #leases = new Map<string, Map<string, _Lease>>();
   /** A worker's asks waiting for the lead, by id. */
-  readonly #asks = new Map<number, (grant: Extract<RateLimitMessage, { type: "grant" }>) => void>();
+  readonly #asks = new Map<number, { lease: _Lease; at: number; take: (grant: _Grant) => void }>();
+  /** One timer for every ask, not one per batch: it lets through the requests of those unanswered for too long. */
+  #sweep: (() => void) | undefined;
   #nextAsk = 1;
   /** A worker's asks sent to the lead (one per batch of requests), for the metrics. */
   leaseRequests = 0;
@@ -167,7 +172,9 @@ export class RateLimitSharing {
     this.#shipTimer?.();
     this.inFlightAtLead?.close();
     this.#options.channel?.close();
-    for (const answer of this.#asks.values()) answer({ type: "grant", worker: -1, id: -1, tokens: 1, expiresAt: 0, retryAfterMs: 0 });
+    this.#sweep?.();
+    this.#sweep = undefined;
+    for (const [id, ask] of this.#asks) this.#answer(id, { tokens: ask.lease.waiting, expiresAt: Infinity, retryAfterMs: 0 });
   }
 
   #takeHere(limit: string, table: RateTable, key: string, now: number): number {
@@ -236,10 +243,7 @@ export class RateLimitSharing {
     const id = this.#nextAsk++;
     this.leaseRequests++;
     return new Promise<void>((resolve) => {
-      const cancelTimeout = clock.setTimer(() => answer({ type: "grant", worker: worker!.index, id, tokens: lease.waiting, expiresAt: clock.now() + LEASE_TIMEOUT_MS, retryAfterMs: 0 }), LEASE_TIMEOUT_MS);
-      const answer = (grant: Extract<RateLimitMessage, { type: "grant" }>) => {
-        if (!this.#asks.delete(id)) return;
-        cancelTimeout();
+      const take = (grant: _Grant) => {
         lease.pending = undefined;
         lease.waiting = 0;
         lease.tokens = grant.tokens;
@@ -247,15 +251,37 @@ export class RateLimitSharing {
         lease.refusedUntil = grant.tokens === 0 ? clock.now() + grant.retryAfterMs : 0;
         resolve();
       };
-      this.#asks.set(id, answer);
+      this.#asks.set(id, { lease, at: clock.now(), take });
+      this.#sweep ??= clock.setTimer(() => this.#letThroughUnanswered(), LEASE_TIMEOUT_MS);
       // Sent after the current turn's requests joined `waiting`: one ask carries them all.
       queueMicrotask(() => channel!.postMessage({ type: "lease", worker: worker!.index, id, limit, key, need: lease.waiting }));
     });
   }
 
+  #answer(id: number, grant: _Grant): void {
+    const ask = this.#asks.get(id);
+    if (ask === undefined) return;
+    this.#asks.delete(id);
+    ask.take(grant);
+  }
+
+  /** Asks are kept in the order they were made: the oldest are the first due. */
+  #letThroughUnanswered(): void {
+    this.#sweep = undefined;
+    const { clock } = this.#options;
+    const now = clock.now();
+    for (const [id, ask] of this.#asks) {
+      if (ask.at > now - LEASE_TIMEOUT_MS) {
+        this.#sweep = clock.setTimer(() => this.#letThroughUnanswered(), ask.at + LEASE_TIMEOUT_MS - now);
+        return;
+      }
+      this.#answer(id, { tokens: ask.lease.waiting, expiresAt: now + LEASE_TIMEOUT_MS, retryAfterMs: 0 });
+    }
+  }
+
   #receive(message: RateLimitMessage): void {
     if (message.type === "grant") {
-      if (message.worker === this.#options.worker!.index) this.#asks.get(message.id)?.(message);
+      if (message.worker === this.#options.worker!.index) this.#answer(message.id, message);
     } else if (message.type === "lease" && this.#lead) {
       this.#grant(message);
     }
