@@ -1,7 +1,10 @@
 /**
  * A stick-table rate limit behaves alike in the real HAProxy (Debian's /usr/sbin/haproxy) and in
  * tandem running what `tandem import` made of the same file: the same burst from one client gets
- * the same answers in the same order, the budget's worth of 200 and then 429.
+ * the budget's worth of 200 and the rest 429. HAProxy's come in that order; tandem's total is the
+ * same, but with a worker per core (the imported config's default) a request may be refused while
+ * another worker still holds tokens it leased, which a later request then spends (README: Rate
+ * limits, workers).
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -67,7 +70,10 @@ test("a stick-table rate limit: HAProxy and the imported tandem answer a burst a
     try {
       const expected = [...Array(BUDGET).fill(200), ...Array(BURST - BUDGET).fill(429)];
       assert.deepEqual(await statuses(haproxy.url), expected, "HAProxy");
-      assert.deepEqual(await statuses(tandem.url), expected, "tandem");
+      const answered = await statuses(tandem.url);
+      assert.deepEqual([...answered].sort(), expected, `tandem: ${answered.join(" ")}`);
+      assert.equal(answered[0], 200);
+      assert.equal(answered[BURST - 1], 429);
     } finally {
       await tandem.stop();
     }
