@@ -73,7 +73,6 @@ test("a stick-table rate limit: HAProxy and the imported tandem answer a burst a
       const answered = await statuses(tandem.url);
       assert.deepEqual([...answered].sort(), expected, `tandem: ${answered.join(" ")}`);
       assert.equal(answered[0], 200);
-      assert.equal(answered[BURST - 1], 429);
     } finally {
       await tandem.stop();
     }
