@@ -35,6 +35,8 @@ import { refusedRecord } from "./log/access-record.ts";
 import type { ConnInfo, LogSink } from "./ports.ts";
 import { Http1Client } from "./proxy/http1-client.ts";
 import { createWorkerSync, WORKER_CHANNEL, type WorkerSync } from "./worker-sync.ts";
+import { RATE_LIMIT_CHANNEL, type RateCount, RateLimitSharing } from "./rules/rate-limit-sharing.ts";
+import { rateLimitStatus, registerRateLimitMetrics } from "./rules/rate-limit-status.ts";
 import { type ConfigFiles, loadConfigFiles, resolvePath } from "./config/files.ts";
 import { Discovery } from "./discovery/discovery.ts";
 import { dnsResolverFor } from "./discovery/dns-client.ts";
@@ -92,6 +94,8 @@ class _Process {
   readonly #discovery: Discovery;
   /** Learned sessions and admin changes, as replication and the other workers see them. */
   readonly #store: ReplicaStore;
+  /** Rate limit counts: worker 0's are the process's, the others lease from it; replicated to the peers. */
+  readonly #rateLimits: RateLimitSharing;
   readonly #workerSync: WorkerSync | undefined;
   /** The failover agent; only worker 0 speaks for the node (see workers.ts). */
   readonly #vrrp: VrrpRole;
@@ -119,6 +123,14 @@ class _Process {
     this.#metrics = createBalancerMetrics(this.#registry, () => this.#balancer.pools, clock);
     this.#discovery = new Discovery({ clock, log: this.#log, resolverFor: dnsResolverFor(platform), onChange: () => this.#membersDiscovered() });
     registerDiscoveryMetrics(this.#registry, this.#discovery);
+    const publishRate = (count: RateCount) => this.#store.rateCounted(count);
+    this.#rateLimits = new RateLimitSharing({
+      clock,
+      worker,
+      channel: (worker?.count ?? 1) > 1 ? new BroadcastChannel(RATE_LIMIT_CHANNEL) : undefined,
+      publisher: () => (this.#balancer.config.cluster ? publishRate : undefined),
+    });
+    registerRateLimitMetrics(this.#registry, this.#rateLimits);
     this.#balancer = createBalancer(config, {
       clock,
       upstream: (origin, request, timeouts) => this.#client.request(origin, request, timeouts),
@@ -132,8 +144,14 @@ class _Process {
       caCerts: (pool) => this.#files.backendCa.get(pool),
       errorPage: (status) => this.#files.errorPages.get(status),
       discovered: (pool) => this.#discovery.members(pool),
+      rateLimitSharing: this.#rateLimits,
     });
-    this.#store = new ReplicaStore({ node: config.cluster?.node ?? "local", pools: () => this.#balancer.pools, clock });
+    this.#store = new ReplicaStore({
+      node: config.cluster?.node ?? "local",
+      pools: () => this.#balancer.pools,
+      clock,
+      rateCount: (record) => this.#rateLimits.peerCount(record.origin, record),
+    });
     this.#store.attach();
     this.#workerSync = worker === undefined ? undefined : createWorkerSync({
       worker,
@@ -350,6 +368,7 @@ class _Process {
     await this.#replication.stop();
     this.#discovery.stop();
     this.#workerSync?.close();
+    this.#rateLimits.close();
     this.#balancer.close();
     void this.#admin?.shutdown();
     this.#client.close();
@@ -378,6 +397,7 @@ class _Process {
         log: this.#log,
         vrrp: this.#vrrp.status,
         cluster: this.#replication.status,
+        rateLimits: (top) => rateLimitStatus(this.#rateLimits, platform.clock.now(), top),
         memberChanged: (pool, member, change, actor) => this.#store.adminChanged(pool, member, change, actor),
         workers: this.#workerSync,
         discovery: (pool) => this.#discovery.status(pool),

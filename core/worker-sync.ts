@@ -146,7 +146,8 @@ class _WorkerSync implements WorkerSync {
     this.#lead = options.worker.index === 0;
     this.count = options.worker.count;
     this.#unsubscribe = this.#store.subscribe((record, source) => {
-      if (source !== "workers") this.#channel.postMessage({ type: "records", records: [record] });
+      // Rate counts are worker 0's alone (the others lease from it: core/rules/rate-limit-sharing.ts).
+      if (source !== "workers" && record.kind !== "rate") this.#channel.postMessage({ type: "records", records: [record] });
     });
     this.#channel.addEventListener("message", ({ data: message }) => this.#receive(message));
     this.#channel.postMessage({ type: "hello" });

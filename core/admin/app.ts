@@ -16,7 +16,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import * as v from "valibot";
 import type { Scope, Verifier } from "./auth.ts";
 import { AdminError, type AdminControl } from "./model.ts";
-import { describeIssues, MemberChangeSchema, SessionsQuerySchema } from "./schema.ts";
+import { describeIssues, MemberChangeSchema, RateLimitsQuerySchema, SessionsQuerySchema } from "./schema.ts";
 
 export interface AdminAppOptions {
   control: AdminControl;
@@ -183,6 +183,12 @@ function _clusterRoutes(app: Hono<AdminEnv>, control: AdminControl, auth: _Auth)
   app.get("/api/v1/cluster", auth("read"), (c) => {
     const status = control.cluster?.() ?? null;
     return status === null ? _error(c, 404, "NOT_FOUND", "no cluster configured") : c.json(status);
+  });
+
+  app.get("/api/v1/rate-limits", auth("read"), (c) => {
+    const query = v.safeParse(RateLimitsQuerySchema, c.req.query());
+    if (!query.success) return _error(c, 400, "INVALID", describeIssues(query.issues));
+    return c.json({ limits: control.rateLimits?.(query.output.top) ?? [] });
   });
 }
 

@@ -13,6 +13,7 @@
 import type { Balancer } from "../balancer/balancer.ts";
 import type { VrrpStatus } from "../cluster/vrrp/agent.ts";
 import type { ClusterStatus } from "../cluster/replication/replication-node.ts";
+import type { RateLimitStatus } from "../rules/rate-limit-status.ts";
 import type { Member, Pool } from "../balancer/pool.ts";
 import { percentile } from "../metrics/latency-window.ts";
 import type { Registry } from "../metrics/registry.ts";
@@ -60,6 +61,8 @@ export interface AdminControlOptions {
   vrrp?: () => VrrpStatus | undefined;
   /** The replication peer's status, undefined while replication is off. */
   cluster?: () => ClusterStatus | undefined;
+  /** The rate limits' tables with their busiest keys. */
+  rateLimits?: (top: number) => RateLimitStatus[];
   /** Called after an API change was applied (replication ships it to the peers). */
   memberChanged?: (pool: string, member: string, change: MemberChange, actor: string) => void;
   /** With `workers: N`: where the other workers' counters come from. Absent: this thread is the process. */
@@ -176,6 +179,10 @@ class BalancerAdminControl implements AdminControl {
 
   cluster(): ClusterStatus | null {
     return this.#options.cluster?.() ?? null;
+  }
+
+  rateLimits(top: number): RateLimitStatus[] {
+    return this.#options.rateLimits?.(top) ?? [];
   }
 
   #registerWorkerGauges(): void {

@@ -7,6 +7,7 @@
  */
 import type { VrrpStatus } from "../cluster/vrrp/agent.ts";
 import type { ClusterStatus } from "../cluster/replication/replication-node.ts";
+import type { RateLimitStatus } from "../rules/rate-limit-status.ts";
 import type { Activation } from "../config/schema.ts";
 import type { HistoryDocument } from "../metrics/traffic-history.ts";
 
@@ -189,4 +190,6 @@ export interface AdminControl {
   vrrp?(): VrrpStatus | null;
   /** Replication peers (state, last contact, lag, resyncs, drops); null (or absent) without `cluster`. */
   cluster?(): ClusterStatus | null;
+  /** Each rate limit with its `top` busiest keys; absent where the process keeps none. */
+  rateLimits?(top: number): RateLimitStatus[];
 }

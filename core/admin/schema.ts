@@ -57,6 +57,9 @@ export const SessionsQuerySchema = v.strictObject({
   limit: integerParameter("100", 1, 1000),
 });
 
+/** `GET /api/v1/rate-limits?top=N`: the busiest N keys of each limit. */
+export const RateLimitsQuerySchema = v.strictObject({ top: integerParameter("20", 1, 1000) });
+
 /** `path: message; path: message` for a 400 body. */
 export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
   return issues

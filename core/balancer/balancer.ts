@@ -39,6 +39,10 @@ import { compileCidrs } from "../proxy/ip.ts";
 import { Member, Pool } from "./pool.ts";
 import type { BalancerMetrics } from "./metrics.ts";
 import { createRouter, type Router } from "./router.ts";
+import { compileTrafficRules, type RuleAnswer, RuleEffects, type TrafficRules } from "../rules/rules.ts";
+import type { RuleRequest } from "../rules/matcher.ts";
+import { createRateLimiters } from "../rules/rate-limit.ts";
+import type { RateLimitSharing } from "../rules/rate-limit-sharing.ts";
 
 /** Sends one request to one member; rejects with UpstreamError. */
 export type Upstream = (origin: Origin, request: UpstreamRequest, timeouts: RequestTimeouts) => Promise<UpstreamResponse>;
@@ -67,6 +71,8 @@ export interface BalancerPorts {
   errorPage?: (status: number) => ErrorPage | undefined;
   /** A pool's members from DNS (core/discovery), after its listed ones; read whenever pools are built. */
   discovered?: (pool: string) => readonly MemberConfig[];
+  /** Where rate limits keep their counts: one per process, kept across reloads, shared with the other workers and nodes; none = counts of this balancer's own. */
+  rateLimitSharing?: RateLimitSharing;
 }
 
 export interface Balancer {
@@ -126,6 +132,8 @@ interface State {
   route: Router;
   /** Clients whose own request id is kept (`accessLog.requestId.trustedClients`). */
   keepsRequestId: (address: string) => boolean;
+  /** The listeners' and pools' traffic rules; undefined when the config has none. */
+  rules: TrafficRules | undefined;
 }
 
 export function createBalancer(config: Config, ports: BalancerPorts): Balancer {
@@ -167,6 +175,8 @@ class _Exchange {
   poolQueuePosition = 0;
   requestId: string | null = null;
   traceId: string | null = null;
+  /** What the traffic rules left for the answer; undefined without rules. */
+  effects: RuleEffects | undefined;
 
   constructor(
     readonly ports: BalancerPorts,
@@ -204,6 +214,7 @@ class _Exchange {
     // The line counts the request among those in flight, as HAProxy's does.
     const processInFlight = accessLog ? this.balancer.inFlight : 0;
     this.release();
+    this.effects?.end();
     const elapsed = _elapsed(ports.clock, this.started);
     ports.metrics?.request(this.pool.name, this.previous?.name ?? "", status, elapsed / 1000);
     if (accessLog) (ports.accessLog ?? ports.log)(this.#record(status, elapsed, processInFlight));
@@ -222,12 +233,26 @@ class _Exchange {
 
   /** tandem answers by itself; `message` goes to the access line (and to the client for a 4xx). */
   fail(status: number, message: string, termination: Termination, extra?: string[]): Answer {
-    const answer = _errorAnswer(status, message, extra, this.ports.errorPage?.(status));
+    return this.#answerLocally(_errorAnswer(status, message, extra, this.ports.errorPage?.(status)), message, termination);
+  }
+
+  /** A traffic rule ended the request: its own body, else tandem's page for the status. */
+  answerByRule(rule: RuleAnswer): Answer {
+    const { status, body, fields } = rule;
+    const answer = body === undefined
+      ? _errorAnswer(status, reasonPhrase(status), fields, this.ports.errorPage?.(status))
+      : { status, fields: new Fields([...fields]), body: ENCODER.encode(body) };
+    return this.#answerLocally(answer, rule.reason, rule.termination);
+  }
+
+  #answerLocally(answer: Answer, message: string, termination: Termination): Answer {
+    const { status } = answer;
     this.error = message;
     this.termination = termination;
     // The bytes the client gets, as for a member's answer.
     this.bytesOut = (answer.body as Uint8Array).length;
     this.echoRequestId(answer.fields);
+    this.effects?.applyToResponse(answer.fields);
     this.finish(status);
     return answer;
   }
@@ -360,17 +385,34 @@ class _Balancer implements Balancer {
     if (!ports.lazyHealth) for (const pool of pools.values()) pool.startHealth();
     ports.metrics?.declare(pools);
     const requestId = config.accessLog && config.accessLog.requestId;
-    return { config, pools, route: createRouter(config), keepsRequestId: compileCidrs(requestId ? requestId.trustedClients : []) };
+    const rateLimiters = createRateLimiters(config.rateLimits, { clock: ports.clock, share: ports.rateLimitSharing });
+    return {
+      config,
+      pools,
+      route: createRouter(config),
+      keepsRequestId: compileCidrs(requestId ? requestId.trustedClients : []),
+      rules: compileTrafficRules(config, { clock: ports.clock, rateLimiters }),
+    };
   }
 
   async #handle(request: ClientRequest, conn: ConnInfo, release: () => void): Promise<Answer | undefined> {
     // One state for the whole request, even if a reload swaps it meanwhile.
     const state = this.#state;
-    const { config, pools, route } = state;
+    const { config, pools, route, rules } = state;
     const path = pathOf(request.target);
-    const pool = pools.get(route(request.host, path))!;
+    const routed = route(request.host, path);
+    let effects: RuleEffects | undefined;
+    let ruleAnswer: RuleAnswer | undefined;
+    if (rules !== undefined) {
+      effects = new RuleEffects();
+      const applying = _applyRules(rules, { request, path, conn, clientAddress: rules.clientAddress(conn, request.fields) }, effects, routed);
+      ruleAnswer = applying instanceof Promise ? await applying : applying;
+    }
+    const pool = pools.get(effects?.route ?? routed)!;
     if (this.#ports.lazyHealth) for (const check of pool.probeDue()) conn.waitUntil?.(check);
     const ex = new _Exchange(this.#ports, config, pool, request, conn, path, release, this);
+    ex.effects = effects;
+    if (ruleAnswer !== undefined) return ex.answerByRule(ruleAnswer);
     const takeOver = this.#ports.upgrade !== undefined ? conn.takeOver : undefined;
     const webSocket = takeOver !== undefined && request.webSocket;
     const refusal = this.#prepareFields(ex, webSocket);
@@ -574,6 +616,17 @@ function _withDiscovered(pool: PoolConfig, discovered: readonly MemberConfig[] |
   return discovered === undefined || discovered.length === 0 ? pool : { ...pool, members: [...pool.members, ...discovered] };
 }
 
+/** The listener's rules, then (unless they ended the request) those of the pool it goes to: a listener rule's `route`, else `routed`. */
+function _applyRules(rules: TrafficRules, view: RuleRequest, effects: RuleEffects, routed: string): RuleAnswer | undefined | Promise<RuleAnswer | undefined> {
+  const forListener = rules.listener(view.conn.listener)?.apply(view, effects);
+  if (forListener instanceof Promise) return forListener.then((answer) => answer ?? _applyPoolRules(rules, view, effects, routed));
+  return forListener ?? _applyPoolRules(rules, view, effects, routed);
+}
+
+function _applyPoolRules(rules: TrafficRules, view: RuleRequest, effects: RuleEffects, routed: string): RuleAnswer | undefined | Promise<RuleAnswer | undefined> {
+  return rules.pool(effects.route ?? routed)?.apply(view, effects);
+}
+
 /** After bytes went out, only an idempotent request without a body may be sent again. */
 function _replayable(request: ClientRequest): boolean {
   return isIdempotent(request.method) && request.body === null;
@@ -599,6 +652,7 @@ function _answer(ex: _Exchange, member: Member, upstream: UpstreamResponse): Ans
   // An earlier attempt's queue timeout or failure is not how this request ended.
   ex.termination = "--";
   ex.echoRequestId(upstream.fields);
+  ex.effects?.applyToResponse(upstream.fields);
   if (!_isReader(body)) {
     ex.bytesOut = body?.length ?? 0;
     ex.answered(member, upstream.status);
@@ -718,6 +772,7 @@ function _hashKey(pool: Pool, request: ClientRequest, conn: ConnInfo): string | 
 }
 
 const RETRY_AFTER = ["retry-after", "1"];
+const ENCODER = new TextEncoder();
 
 /**
  * A refusal names what was wrong with the client's own request (4xx); a failure of the farm (5xx)

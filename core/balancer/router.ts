@@ -34,7 +34,7 @@ export function createRouter(config: Config): Router {
     for (const route of routes) {
       if (route.host !== undefined && route.host !== host) continue;
       if (route.hostSuffix !== undefined && !host.endsWith(route.hostSuffix)) continue;
-      if (route.path !== undefined && !_hasPrefix(pathname, route.path)) continue;
+      if (route.path !== undefined && !hasPathPrefix(pathname, route.path)) continue;
       return route.pool;
     }
     return fallback;
@@ -42,7 +42,7 @@ export function createRouter(config: Config): Router {
 }
 
 /** Prefix on a segment boundary: `/api` matches `/api`, `/api/x`, `/api;jsessionid=..`, not `/apix`. */
-function _hasPrefix(pathname: string, prefix: string): boolean {
+export function hasPathPrefix(pathname: string, prefix: string): boolean {
   if (!pathname.startsWith(prefix)) return false;
   const next = pathname[prefix.length];
   return next === undefined || next === "/" || next === ";" || next === "?";

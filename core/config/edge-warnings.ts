@@ -12,6 +12,7 @@
  */
 import { defaultWorkers } from "./load.ts";
 import type { Config } from "./schema.ts";
+import { edgeRuleWarnings } from "../rules/check.ts";
 
 export interface EdgeWarning {
   /** Dotted path of the setting, as in config problems. */
@@ -72,6 +73,7 @@ export function edgeWarnings(config: Config): EdgeWarning[] {
       }
     });
   }
+  warnings.push(...edgeRuleWarnings(config));
   return warnings;
 }
 

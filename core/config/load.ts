@@ -14,6 +14,7 @@
 import * as v from "valibot";
 import { parseDocument } from "yaml";
 import { type Config, ConfigSchema, type ListenerConfig, MAX_WORKERS } from "./schema.ts";
+import { checkRules } from "../rules/check.ts";
 
 export interface Problem {
   /** Dotted path with array indices in brackets, e.g. `pools.app.members[0].url`. */
@@ -162,5 +163,6 @@ function _crossCheck(config: Config): Problem[] {
       problems.push({ path: `pools.${poolName}.hash.name`, expected: `the ${pool.hash.key} name to hash on`, received: "nothing" });
     }
   }
+  problems.push(...checkRules(config));
   return problems;
 }

@@ -14,6 +14,7 @@ import { HealthSchema } from "../health/schema.ts";
 import { VrrpSchema } from "../cluster/vrrp/schema.ts";
 import { ClusterSchema } from "../cluster/replication/schema.ts";
 import { DiscoverSchema } from "../discovery/schema.ts";
+import { RateLimitsSchema, RulesSchema } from "../rules/schema.ts";
 import { ACTIVATIONS, address, duration } from "./fields.ts";
 
 export { ACTIVATIONS, type Activation } from "./fields.ts";
@@ -170,6 +171,8 @@ export const PoolSchema = v.strictObject({
   forwarding: v.optional(ForwardingSchema, {}),
   health: v.optional(HealthSchema, {}),
   tls: v.optional(BackendTlsSchema, {}),
+  /** Traffic rules for requests routed here, after the listener's (see core/rules/schema.ts). */
+  rules: RulesSchema,
 });
 
 export const RouteSchema = v.strictObject({
@@ -233,6 +236,8 @@ export const ListenerSchema = v.strictObject({
   ),
   /** Open client connections at most (HAProxy `maxconn`); beyond it new ones are closed at once. 0 = no limit but the descriptor limit. */
   maxConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+  /** Traffic rules for every request on this listener, before routing (see core/rules/schema.ts). */
+  rules: RulesSchema,
 });
 
 
@@ -344,6 +349,8 @@ export const ConfigSchema = v.strictObject({
   cluster: v.optional(ClusterSchema),
   /** The failover agent (the keepalived role): a virtual IP that follows the healthy node; absent = none. */
   vrrp: v.optional(VrrpSchema),
+  /** Named request budgets that `rateLimit` rules spend (see core/rules/rate-limit-schema.ts). */
+  rateLimits: RateLimitsSchema,
 });
 
 /** A validated config, `workers` resolved to a count (see `validateConfig` in load.ts). */

@@ -1,6 +1,8 @@
 /**
  * haproxy.cfg to tandem: `frontend`/`listen` binds become listeners, `backend`/`listen` servers
- * become pools, `use_backend` rules on host and path become routes, and the rest of each proxy
+ * become pools, `use_backend` rules on host and path become routes (other conditions: listener
+ * rules that route), `http-request` / `http-response` lines become traffic rules of the
+ * listeners or the pool, and the rest of each proxy
  * (balance, cookie, checks, timeouts, stats, logs, TLS, HSTS, redirects, peers) becomes the keys
  * that do the same in tandem, or a report entry saying why it cannot. Proxies take their initial
  * settings from a `defaults` section (the closest one before them, or `from <name>`), as HAProxy
@@ -14,6 +16,8 @@ import { bindAddress, logTarget, serverAddress } from "./haproxy-addresses.ts";
 import { Ledger } from "./haproxy-ledger.ts";
 import { HaproxyResolvers } from "./haproxy-discovery.ts";
 import { routesOf } from "./haproxy-routes.ts";
+import { matcherOf, type RuleDraft, ruleOf } from "./haproxy-rules.ts";
+import { RateLimitLines } from "./haproxy-rate-limits.ts";
 import { type Directive, formatDuration, parseInteger, parseSize, parseTime, PROXY_SECTIONS, type ProxyKind, readSections, type Section, type Use } from "./haproxy-lex.ts";
 import { ImportError, type Origin } from "./report.ts";
 
@@ -66,9 +70,8 @@ const NOT_CARRIED: Record<string, string> = {
   "disabled": "", "enabled": "",
   "compression": "tandem does not compress answers (the members or a CDN can)",
   "filter": "tandem has no filters",
-  "http-request": "tandem has no request rules",
-  "http-response": "tandem has no response rules",
-  "http-after-response": "tandem has no response rules",
+  "http-request": "", "http-response": "", // traffic rules
+  "http-after-response": "", // traffic rules
   "http-error": "tandem has no per-status answer rules (errorPages holds the pages)",
   "tcp-request": "tandem has no TCP rules",
   "tcp-response": "tandem has no TCP rules",
@@ -95,7 +98,7 @@ const NOT_CARRIED: Record<string, string> = {
   "option h1-case-adjust-bogus-server": "tandem keeps header names as written",
   "option http-restrict-req-hdr-names": "tandem's HTTP parser refuses invalid header names",
   "option idle-close-on-response": "tandem closes idle connections on shutdown by itself",
-  "timeout tarpit": "tandem has no tarpit",
+  "timeout tarpit": "", // the delay of tarpit rules
   "monitor-uri": "tandem answers GET /healthz and /readyz on the admin address",
   "monitor": "tandem's /readyz answers 503 when a pool has no usable member",
 };
@@ -165,6 +168,14 @@ interface Server {
   template?: true;
 }
 
+/** A rule made from a line, placed once the lists it goes to are known. */
+interface _PendingRule {
+  use: Use;
+  rule: RuleDraft;
+  acls: Use[];
+  notes: string[];
+}
+
 interface ListenerDraft {
   index: number;
   tls: boolean;
@@ -180,6 +191,8 @@ class HaproxyImport {
   readonly #pools = new Map<string, string>();
   readonly #poolNames = new Set<string>();
   readonly #backends = new Map<string, Proxy>();
+  /** ACL lines some carried rule or route uses. */
+  readonly #usedAcls = new Set<Use>();
   #listeners = 0;
   readonly #listenerAddresses = new Set<string>();
   #routes = 0;
@@ -368,6 +381,12 @@ class HaproxyImport {
     this.#placeMembers(members, path);
     if (discover) this.#draft.set([...path, "discover"], discover.block, discover.origin);
     this.#balance(proxy, path);
+    // A listen's rules are its frontend's (#frontend); a backend's apply to the requests sent to it.
+    if (proxy.kind === "backend") {
+      const acls = this.#aclsOf(proxy);
+      this.#trafficRules(proxy, [[...path, "rules"]], acls, []);
+      this.#unusedAcls(acls);
+    }
     this.#sticky(proxy, path, members);
     this.#health(proxy, path, discover ? [...listed, discover.server] : listed, discover ? [...members, { server: discover.server }] : members);
     this.#poolTimeouts(proxy, path);
@@ -644,7 +663,8 @@ class HaproxyImport {
         else this.#ledger.carried(origin, `${base}.tableSize, ${base}.tableTtl`);
       }
       this.#draft.set([...path, "sticky"], sticky, (rules[0] ?? table!).directive.origin);
-    } else if (table) {
+    } else if (table && !this.#ledger.has(table.directive.origin)) {
+      // A table the rate limits read (#trafficRules) is carried there.
       this.#ledger.notCarried(table.directive.origin, "no stick rule of this backend learns a cookie");
     }
   }
@@ -926,7 +946,10 @@ class HaproxyImport {
       listeners.push(...this.#listenersOf(fake, true));
     }
     for (const use of binds) listeners.push(...this.#listenersOf(use.directive, false));
-    const targets = this.#routing(proxy, ownPool);
+    const acls = this.#aclsOf(proxy);
+    const { targets, routeRules } = this.#routing(proxy, ownPool, acls);
+    this.#trafficRules(proxy, listeners.map((listener) => ["listeners", listener.index, "rules"]), acls, routeRules);
+    this.#unusedAcls(acls);
     if (listeners.length === 0) {
       if (proxy.kind === "frontend") this.#ledger.notCarried(header, "no bind tandem can listen on");
       this.#frontendCommon(proxy, targets);
@@ -1079,8 +1102,10 @@ class HaproxyImport {
       const { words, origin } = use.directive;
       const offset = words[0] === "redirect" ? 1 : 2;
       if (words[0] === "http-request" && words[1] !== "redirect") continue;
-      if (words[offset] !== "scheme" || words[offset + 1]?.toLowerCase() !== "https") {
-        this.#ledger.notCarried(origin, "tandem's only redirect is a plain listener's redirectToHttps");
+      // Other redirects are traffic rules (#trafficRules).
+      if (words[offset] !== "scheme") continue;
+      if (words[offset + 1]?.toLowerCase() !== "https") {
+        this.#ledger.notCarried(origin, "tandem's scheme redirect is a plain listener's redirectToHttps");
         continue;
       }
       const plain = listeners.filter((l) => !l.tls);
@@ -1131,15 +1156,17 @@ class HaproxyImport {
     }
   }
 
-  /** default_backend and use_backend; returns the pools this frontend sends to. */
-  #routing(proxy: Proxy, ownPool: string | undefined): string[] {
+  /**
+   * default_backend and use_backend; returns the pools this frontend sends to, and the
+   * use_backend lines that become listener rules: all of its conditional ones (keeping their
+   * order) when any condition is more than a host and a path prefix.
+   */
+  #routing(proxy: Proxy, ownPool: string | undefined, acls: Map<string, Use[]>): { targets: string[]; routeRules: _PendingRule[] } {
     const targets: string[] = [];
-    const acls = new Map<string, Use[]>();
-    for (const use of proxy.lists.get("acl") ?? []) {
-      const name = use.directive.words[1];
-      acls.set(name, [...(acls.get(name) ?? []), use]);
-    }
-    const usedAcls = new Set<Use>();
+    const routeRules: _PendingRule[] = [];
+    const usedAcls = this.#usedAcls;
+    const conditional = (proxy.lists.get("use_backend") ?? []).filter((use) => use.directive.words.length > 2 && this.#pools.has(use.directive.words[1]));
+    const asRules = conditional.some(({ directive: { words, origin } }) => "why" in routesOf(words.slice(2), acls, origin) && !("why" in matcherOf(words.slice(2), acls)));
 
     for (const use of proxy.lists.get("use_backend") ?? []) {
       const { words, origin } = use.directive;
@@ -1153,6 +1180,13 @@ class HaproxyImport {
         this.#setDefaultPool(pool, origin);
         this.#ledger.approximated(origin, `defaultPool ${pool}: an unconditional use_backend sends everything not routed before it`);
         targets.push(pool);
+        continue;
+      }
+      if (asRules) {
+        const when = matcherOf(words.slice(2), acls);
+        if ("why" in when) this.#ledger.notCarried(origin, when.why);
+        else routeRules.push({ use, rule: { when: when.value, route: pool }, acls: when.acls, notes: when.notes });
+        if (!("why" in when) && !targets.includes(pool)) targets.push(pool);
         continue;
       }
       const routes = routesOf(words.slice(2), acls, origin);
@@ -1178,9 +1212,6 @@ class HaproxyImport {
       else this.#ledger.carried(origin, keys);
       if (!targets.includes(pool)) targets.push(pool);
     }
-    for (const [, uses] of acls) {
-      for (const use of uses) if (!usedAcls.has(use) && !use.inherited) this.#ledger.notCarried(use.directive.origin, "used by no rule tandem carries");
-    }
     const fallback = proxy.single.get("default_backend");
     if (fallback) {
       const { words, origin } = fallback.directive;
@@ -1196,7 +1227,76 @@ class HaproxyImport {
       this.#setDefaultPool(ownPool, proxy.section.header.origin);
       if (!targets.includes(ownPool)) targets.push(ownPool);
     }
-    return targets;
+    return { targets, routeRules };
+  }
+
+  #aclsOf(proxy: Proxy): Map<string, Use[]> {
+    const acls = new Map<string, Use[]>();
+    for (const use of proxy.lists.get("acl") ?? []) {
+      const name = use.directive.words[1];
+      acls.set(name, [...(acls.get(name) ?? []), use]);
+    }
+    return acls;
+  }
+
+  #unusedAcls(acls: Map<string, Use[]>): void {
+    for (const [, uses] of acls) {
+      for (const use of uses) if (!this.#usedAcls.has(use) && !use.inherited) this.#ledger.notCarried(use.directive.origin, "used by no rule tandem carries");
+    }
+  }
+
+  /**
+   * http-response, http-after-response, http-request and redirect lines (then `routeRules`) as the rules at each of
+   * `lists` (the frontend's listeners, or the backend's pool). Response edits come first: in
+   * tandem they only take note of the edit, and a request rule that ends the list (allow, a
+   * route) must not skip them, as HAProxy's separate response rules are not skipped.
+   */
+  #trafficRules(proxy: Proxy, lists: Path[], acls: Map<string, Use[]>, routeRules: _PendingRule[]): void {
+    const timeout = proxy.single.get("timeout tarpit") ?? proxy.single.get("timeout connect");
+    const tarpitMs = timeout ? parseTime(timeout.directive.words[2] ?? "", timeout.directive.origin, "timeout") : 5000;
+    const lines = [
+      ...(proxy.lists.get("http-response") ?? []),
+      ...(proxy.lists.get("http-after-response") ?? []),
+      ...(proxy.lists.get("http-request") ?? []),
+      ...(proxy.lists.get("redirect") ?? []),
+    ];
+    const pending: _PendingRule[] = [];
+    const rateLimits = new RateLimitLines(proxy.name, proxy.single.get("stick-table"), tarpitMs);
+    for (const use of lines) {
+      const { words, origin } = use.directive;
+      const limited = rateLimits.read(use);
+      if (limited !== undefined) {
+        if ("why" in limited) this.#ledger.notCarried(origin, limited.why);
+        else if ("name" in limited) {
+          this.#draft.set(["rateLimits", limited.name], limited.limit, origin);
+          pending.push({ use, rule: limited.rule, acls: [], notes: limited.notes });
+        }
+        continue;
+      }
+      const made = ruleOf(words[0] === "redirect" ? ["http-request", ...words] : words, acls, { tarpitMs });
+      if (made === undefined) continue;
+      if ("why" in made) this.#ledger.notCarried(origin, made.why);
+      else pending.push({ use, rule: made.value, acls: made.acls, notes: made.notes });
+    }
+    rateLimits.settle((use, detail) => this.#ledger.carried(use.directive.origin, detail), (use, why) => this.#ledger.notCarried(use.directive.origin, why));
+    pending.push(...routeRules);
+    const tarpit = proxy.single.get("timeout tarpit");
+    const tarpits = pending.some((entry) => entry.rule.tarpit !== undefined || (entry.rule.over as { tarpit?: string } | undefined)?.tarpit !== undefined);
+    if (tarpit && lists.length > 0 && tarpits) this.#ledger.carried(tarpit.directive.origin, "(the delay of the tarpit rules)");
+    // Inherited from defaults by a proxy without tarpit rules, it is simply of no use there.
+    else if (tarpit && !tarpit.inherited) this.#ledger.notCarried(tarpit.directive.origin, "no tarpit rule tandem carries uses it");
+    pending.forEach(({ use, rule, acls: used, notes }, index) => {
+      const { origin } = use.directive;
+      if (lists.length === 0) return this.#ledger.notCarried(origin, "the frontend has no listener tandem carries");
+      for (const list of lists) this.#draft.set([...list, index], rule, origin);
+      const keys = lists.map((list) => `${list.join(".").replace(/\.(\d+)\./g, "[$1].")}[${index}]`).join(", ");
+      for (const acl of used) {
+        this.#usedAcls.add(acl);
+        this.#ledger.carried(acl.directive.origin, keys);
+      }
+      if (notes.length > 0) this.#ledger.approximated(origin, `${keys}; ${notes.join("; ")}`);
+      else this.#ledger.carried(origin, keys);
+    });
   }
 
   #setDefaultPool(pool: string, origin: Origin): boolean {
@@ -1565,7 +1665,7 @@ function _globalReason(words: string[]): string {
     "ssl-server-verify": "tandem verifies member certificates unless a pool's tls.verify is false", "ssl-dh-param-file": "the runtime's TLS defaults apply",
     "setenv": "tandem import does not expand environment variables", "presetenv": "tandem import does not expand environment variables",
     "resetenv": "tandem import does not expand environment variables", "unsetenv": "tandem import does not expand environment variables",
-    "maxconnrate": "tandem has no rate limits", "maxsessrate": "tandem has no rate limits", "maxsslrate": "tandem has no rate limits",
+    "maxconnrate": "tandem's rate limits count per client (rateLimits), not the process's connections", "maxsessrate": "tandem's rate limits count per client (rateLimits), not the process's sessions", "maxsslrate": "tandem's rate limits count per client (rateLimits), not the process's TLS handshakes",
     "maxsslconn": "tandem limits connections per listener", "maxpipes": "the runtimes decide how bytes are moved", "noepoll": "the runtimes choose their poller",
     "nosplice": "the runtimes decide how bytes are moved", "busy-polling": "the runtimes choose their poller", "grace": "tandem drains for drainTimeout",
     "quiet": "tandem logs events as JSON lines", "debug": "tandem logs events as JSON lines", "set-dumpable": "not a tandem setting",

@@ -11,11 +11,11 @@ export type StickyDecision = "none" | "new" | "hit" | "moved";
 
 /**
  * HAProxy's session state at disconnection, its first two characters: who ended the exchange
- * (`C` client, `S` server, `P` proxy refusal, `c`/`s` client or server timeout, `-` nobody: it
- * ended normally), then in which phase (`R` request, `Q` queue, `C` connect, `H` response head,
- * `D` data, `-` completed).
+ * (`C` client, `S` server, `P` proxy refusal, `L` answered locally (a rule's redirect or return),
+ * `c`/`s` client or server timeout, `-` nobody: it ended normally), then in which phase (`R`
+ * request, `Q` queue, `C` connect, `H` response head, `D` data, `T` tarpit, `-` completed).
  */
-export type Termination = `${"-" | "C" | "S" | "P" | "c" | "s"}${"-" | "R" | "Q" | "C" | "H" | "D"}`;
+export type Termination = `${"-" | "C" | "S" | "P" | "L" | "c" | "s"}${"-" | "R" | "Q" | "C" | "H" | "D" | "T"}`;
 
 /** What the socket front end knows of a request it refused before the balancer saw it (a malformed head, a head timeout). */
 export interface RefusedRequest {

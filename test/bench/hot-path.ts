@@ -12,7 +12,8 @@
  *
  * and, without sockets, the balancer's own work per request (core/balancer/balancer.ts with a
  * member that answers at once: routing, stickiness, fields, metrics), on the compact message the
- * socket front end hands it and through the web front end (Request in, Response out).
+ * socket front end hands it and through the web front end (Request in, Response out), and on the
+ * compact message with scenario 7's rules and rate limit (what the rules cost, without noise).
  *
  * @module
  */
@@ -25,6 +26,7 @@ import { Fields } from "../../core/http/message.ts";
 import { Registry } from "../../core/metrics/registry.ts";
 import { Http1Client } from "../../core/proxy/http1-client.ts";
 import { connect } from "../../runtimes/bun/connect.ts";
+import { BENCH_RULES } from "./proxies.ts";
 
 const IN_FLIGHT = 64;
 const REQUESTS = 64 * 800;
@@ -111,9 +113,10 @@ function _bunFetch(port: number): () => Promise<void> {
 }
 
 /** The balancer with the bench's pool (round robin, insert cookie, forwarding) and a member answering at once. */
-function _balancer(frontEnd: "socket" | "web"): () => Promise<void> {
+function _balancer(frontEnd: "socket" | "web", rules = false): () => Promise<void> {
   const result = validateConfig({
-    listeners: [{ address: "127.0.0.1:0" }],
+    listeners: [{ address: "127.0.0.1:0", ...(rules ? { rules: BENCH_RULES.rules } : {}) }],
+    ...(rules ? { rateLimits: BENCH_RULES.rateLimits } : {}),
     accessLog: false,
     pools: { app: { sticky: { mode: "insert" }, members: [{ name: "b1", url: "http://127.0.0.1:8001" }, { name: "b2", url: "http://127.0.0.1:8002" }] } },
   });
@@ -150,6 +153,7 @@ try {
     await _measure("Bun fetch()", _bunFetch(member.port)),
     await _measure("balancer, no sockets, compact message (balancer.handle)", _balancer("socket")),
     await _measure("balancer, no sockets, web front end (balancer.fetch)", _balancer("web")),
+    await _measure("balancer, no sockets, compact message, 6 rules + 1 rate limit", _balancer("socket", true)),
   ];
   console.log(`Bun ${Bun.version}, ${IN_FLIGHT} in flight, ${REQUESTS} requests per row, CPU of this process per request\n`);
   console.log("| layer | user µs | system µs | requests/s |\n|---|---:|---:|---:|");

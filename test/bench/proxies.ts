@@ -174,7 +174,26 @@ export interface ProxyOptions {
   workers?: number;
   /** The plain listener's port, HTTP_PORT unless two instances share a namespace. */
   port?: number;
+  /** tandem: a handful of traffic rules and one rate limit on the listener (scenario 7). */
+  rules?: boolean;
 }
+
+/**
+ * What scenario 7 adds: rules a site typically has (refuse paths and methods, set and strip
+ * headers) and one per-client rate limit whose budget wrk never reaches, so every request is
+ * matched, counted and admitted.
+ */
+export const BENCH_RULES = {
+  rules: [
+    { when: { path: { prefix: "/admin" } }, deny: { status: 403 } },
+    { when: { method: ["TRACE", "TRACK"] }, deny: { status: 405 } },
+    { when: { header: { name: "X-Blocked", present: true } }, deny: {} },
+    { requestHeaders: { set: { "X-Forwarded-Proto": "http" } } },
+    { responseHeaders: { del: ["Server"], set: { "X-Frame-Options": "DENY" } } },
+    { rateLimit: "per-client" },
+  ],
+  rateLimits: { "per-client": { requests: 1_000_000_000, per: "1s" } },
+};
 
 const member = (port: number) => `${ipOf("backend")}:${port}`;
 
@@ -244,7 +263,8 @@ export function tandemConfig(host: Host, options: ProxyOptions): object {
     ? { address: `${ipOf(host)}:${TLS_PORT}`, tls: { certificates: [{ cert: "cert.pem", key: "key.pem" }] } }
     : { address: `${ipOf(host)}:${options.port ?? HTTP_PORT}` };
   return {
-    listeners: [listener],
+    listeners: [options.rules ? { ...listener, rules: BENCH_RULES.rules } : listener],
+    ...(options.rules ? { rateLimits: BENCH_RULES.rateLimits } : {}),
     accessLog: false,
     workers: options.workers ?? 1,
     routes: [{ path: "/upload", pool: "sink" }],
@@ -279,7 +299,8 @@ export function webFrontEndCommand(runtime: "bun" | "deno", config: string): str
 
 export function proxyLabel(ws: Workspace, id: ProxyId | "stunnel", options: ProxyOptions = {}): string {
   const v = ws.versions;
-  const workers = options.workers === undefined ? "" : `, ${id === "haproxy" ? "nbthread" : "workers"} ${options.workers}`;
+  const workers = (options.workers === undefined ? "" : `, ${id === "haproxy" ? "nbthread" : "workers"} ${options.workers}`) +
+    (options.rules ? ", 6 rules + 1 rate limit" : "");
   switch (id) {
     case "haproxy":
       return `HAProxy ${v.haproxy}${options.tls ? " ssl" : ""}${workers}`;
@@ -306,7 +327,7 @@ export function proxyLabel(ws: Workspace, id: ProxyId | "stunnel", options: Prox
 
 /** Starts one proxy in its namespace and waits until it serves both members. */
 export async function startProxy(ws: Workspace, id: ProxyId, options: ProxyOptions = {}): Promise<Target> {
-  const suffix = `${options.tls ? "-tls" : ""}${options.workers === undefined ? "" : `-w${options.workers}`}`;
+  const suffix = `${options.tls ? "-tls" : ""}${options.workers === undefined ? "" : `-w${options.workers}`}${options.rules ? "-rules" : ""}`;
   const name = `${id}${suffix}`;
   const port = options.tls ? TLS_PORT : (options.port ?? HTTP_PORT);
   let started: Started[];

@@ -1,5 +1,5 @@
 /**
- * The six scenarios. Each starts fresh proxy processes (so a peak or a heap is that scenario's
+ * The seven scenarios. Each starts fresh proxy processes (so a peak or a heap is that scenario's
  * own), measures them in interleaved rounds (A B C … A B C …, so that drift on a shared machine
  * hits everyone alike), stops them, and returns tables of medians.
  *
@@ -569,4 +569,48 @@ export const workers: Scenario = {
   },
 };
 
-export const SCENARIOS: readonly Scenario[] = [smallResponses, largeResponses, uploads, idleConnections, tls, workers];
+/**
+ * Scenario 7: scenario 1's load on tandem without rules and with a handful of rules and one rate
+ * limit (BENCH_RULES), each pair running at once on two ports so rounds interleave. The issue
+ * allows the rules at most 10 % of the small-response rate.
+ */
+export const rules: Scenario = {
+  id: "rules",
+  title: "7. Traffic rules and a rate limit",
+  async run(ctx) {
+    const ids = ctx.proxies.filter((id) => id === "bun" || id === "deno");
+    const targets: Target[] = [];
+    const broken: Row[] = [];
+    try {
+      for (const withRules of [false, true]) {
+        for (const id of ids) {
+          const started = await _startAll(ctx, [id], { rules: withRules, port: HTTP_PORT + (withRules ? 1 : 0) });
+          targets.push(...started.targets);
+          broken.push(...started.broken);
+        }
+      }
+      await _warmUp(ctx, targets, "/");
+      const checkers = _checkers(targets);
+      const samples = await _interleave(ctx, targets, "rules", (target) => _measureWrk(ctx, target, { path: "/", connections: KEEPALIVE_CONNECTIONS, checkers }));
+      const rows = [..._wrkRows(targets, samples), ...broken];
+      return {
+        id: "rules",
+        title: rules.title,
+        samples,
+        tables: [
+          {
+            title: rules.title,
+            method: `As scenario 1 (wrk -t1 -c${KEEPALIVE_CONNECTIONS} -d${ctx.seconds}s, 13-byte body), tandem without rules and with 6 rules on the listener (deny by path prefix, by method, by header; set a request header; delete and set response headers) and one per-client rate limit with a budget wrk never reaches.`,
+            columns: _errorColumn(rows, WRK_COLUMNS.filter((c) => c.key !== "p99Added")),
+            rows,
+            notes: [NOTES.tandem],
+          },
+        ],
+      };
+    } finally {
+      await _stopAll(targets);
+    }
+  },
+};
+
+export const SCENARIOS: readonly Scenario[] = [smallResponses, largeResponses, uploads, idleConnections, tls, workers, rules];

@@ -26,12 +26,16 @@ export const NONCE_BYTES = 16;
 const MAX_NAME = 64;
 const MAX_KEY = 256;
 const MAX_TEXT = 256;
+/** Rate limit keys are header or cookie values of up to 256 characters (core/rules/rate-limit.ts). */
+const MAX_RATE_KEY = 1024;
 
 /** One replicated change. `origin` is the node that made it: the tie-break of last-write-wins. */
 export type ReplicaRecord =
   | { kind: "stick"; pool: string; key: string; member: string; expiresAt: number; origin: string }
   | { kind: "unstick"; pool: string; key: string; at: number; origin: string }
-  | { kind: "admin"; pool: string; member: string; activation?: Activation; weight?: number; actor: string; at: number; origin: string };
+  | { kind: "admin"; pool: string; member: string; activation?: Activation; weight?: number; actor: string; at: number; origin: string }
+  /** A node's count of one rate limit key in the window that started at `windowStart` (only grows within it). */
+  | { kind: "rate"; limit: string; key: string; windowStart: number; count: number; origin: string };
 
 export interface Hello {
   type: "hello";
@@ -58,7 +62,7 @@ export type Frame =
 
 const TYPES = ["hello", "updates", "ack", "heartbeat", "resync-request", "resync-chunk", "resync-end", "refuse"] as const;
 const ACTIVATION_CODES: readonly (Activation | undefined)[] = [undefined, "active", "disabled", "stopped"];
-const KINDS = ["stick", "unstick", "admin"] as const;
+const KINDS = ["stick", "unstick", "admin", "rate"] as const;
 
 /** Why bytes were not a frame; counted per reason. */
 export class FrameError extends Error {
@@ -182,6 +186,14 @@ class _Reader {
 /** Appends `record`'s fields to `out`. Throws RangeError for a string over its limit. */
 export function encodeRecord(out: ByteWriter, record: ReplicaRecord): void {
   out.u8(KINDS.indexOf(record.kind) + 1);
+  if (record.kind === "rate") {
+    out.string(record.limit, MAX_NAME);
+    out.string(record.key, MAX_RATE_KEY);
+    out.f64(record.windowStart);
+    out.u32(record.count);
+    out.string(record.origin, MAX_NAME);
+    return;
+  }
   out.string(record.pool, MAX_NAME);
   switch (record.kind) {
     case "stick":
@@ -206,6 +218,13 @@ export function encodeRecord(out: ByteWriter, record: ReplicaRecord): void {
 
 function _decodeRecord(input: _Reader): ReplicaRecord {
   const kind = KINDS[input.u8() - 1];
+  if (kind === "rate") {
+    const limit = input.string(MAX_NAME, 1);
+    const key = input.string(MAX_RATE_KEY, 1);
+    const windowStart = input.f64();
+    const count = input.u32();
+    return { kind, limit, key, windowStart, count, origin: input.string(MAX_NAME, 1) };
+  }
   const pool = input.string(MAX_NAME, 1);
   switch (kind) {
     case "stick": {

@@ -21,7 +21,7 @@ import type { ReplicaRecord } from "./frames.ts";
 const MAX_ORIGINS = 256;
 
 /** Why a peer's record was not applied although authentic. */
-export type RecordDropReason = "unknown-pool" | "unknown-member" | "not-learn-pool";
+export type RecordDropReason = "unknown-pool" | "unknown-member" | "not-learn-pool" | "unknown-rate-limit";
 
 /**
  * Where a change came from: this thread, a replication peer, or another worker of this process.
@@ -38,7 +38,11 @@ export interface ReplicaStoreOptions {
   /** The pools in force (they change on reload). */
   pools: () => ReadonlyMap<string, Pool>;
   clock: Clock;
+  /** Takes a peer's rate limit count (core/rules/rate-limit-sharing.ts); false when no such limit is configured here. */
+  rateCount?: (record: RateRecord) => boolean;
 }
+
+type RateRecord = Extract<ReplicaRecord, { kind: "rate" }>;
 
 interface AdminStamp {
   at: number;
@@ -114,6 +118,11 @@ export class ReplicaStore {
     this.#emit({ kind: "admin", pool, member, ...change, actor, at, origin }, "local");
   }
 
+  /** This node counted requests of a rate limit key: its count for the window goes to the peers. */
+  rateCounted(count: Omit<RateRecord, "kind" | "origin">): void {
+    this.#emit({ kind: "rate", ...count, origin: this.node }, "local");
+  }
+
   /** Applies a record from elsewhere and tells the listeners; false when it lost to what this node has or was dropped. */
   apply(record: ReplicaRecord, source: Exclude<RecordSource, "local">): boolean {
     if (!this.#apply(record)) return false;
@@ -122,6 +131,10 @@ export class ReplicaStore {
   }
 
   #apply(record: ReplicaRecord): boolean {
+    if (record.kind === "rate") {
+      // Counts only grow: the sharing keeps each node's highest, so neither order nor repeats matter.
+      return record.origin !== this.node && (this.#options.rateCount?.(record) || this.#drop("unknown-rate-limit"));
+    }
     const pool = this.#options.pools().get(record.pool);
     if (pool === undefined) return this.#drop("unknown-pool");
     if (record.kind === "admin") return this.#applyAdmin(pool, record);

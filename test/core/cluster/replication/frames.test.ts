@@ -34,6 +34,7 @@ const frames: Frame[] = [
       { kind: "unstick", pool: "app", key: "k", at: 1_700_000_000_000, origin: "lb2" },
       { kind: "admin", pool: "app", member: "b", activation: "disabled", actor: "ops", at: 5, origin: "lb1" },
       { kind: "admin", pool: "app", member: "b", weight: 0, actor: "", at: 6, origin: "lb1" },
+      { kind: "rate", limit: "per-client", key: "x".repeat(256) + "é", windowStart: 1_700_000_000_000.25, count: 2 ** 32 - 1, origin: "lb2" },
     ],
   },
   { type: "ack", id: 0 },

@@ -1,0 +1,61 @@
+/**
+ * What an operator sees of the rate limits: the admin API's per-limit summary with its top keys
+ * (`GET /api/v1/rate-limits`), and the `tandem_ratelimit_*` metrics.
+ *
+ * The API shows worker 0's tables, which hold the counts of every worker and (with `cluster`) the
+ * peers' counts; requests in flight are each worker's own, so with `workers: N` the API shows
+ * worker 0's. The request and eviction counters are every worker's, added by the metrics merge.
+ *
+ * @module
+ */
+import type { Registry } from "../metrics/registry.ts";
+import type { RateLimitSharing } from "./rate-limit-sharing.ts";
+import type { RateKeyView, RateTable } from "./sliding-window.ts";
+
+export interface RateLimitStatus {
+  name: string;
+  requests: number | null;
+  perMs: number;
+  concurrent: number | null;
+  size: number;
+  /** Keys in the table now. */
+  keys: number;
+  evictions: number;
+  /** The busiest keys: the sliding estimate of their requests per window, and requests in flight. */
+  top: RateKeyView[];
+}
+
+export function rateLimitStatus(share: RateLimitSharing, now: number, top: number): RateLimitStatus[] {
+  return [...share.tables()].map(([name, table]) => ({
+    name,
+    requests: table.settings.requests ?? null,
+    perMs: table.settings.per,
+    concurrent: table.settings.concurrent ?? null,
+    size: table.settings.size,
+    keys: table.size,
+    evictions: table.evictions,
+    top: table.top(top, now),
+  }));
+}
+
+export function registerRateLimitMetrics(registry: Registry, share: RateLimitSharing): void {
+  const each = (value: (table: RateTable) => number) => () =>
+    [...share.tables()].map(([name, table]) => [[name], value(table)] as [string[], number]);
+  registry.counterFn(
+    "tandem_ratelimit_requests_total",
+    "Requests a rate limit rule looked at, by limit and outcome (admitted, refused), every worker's.",
+    ["limit", "outcome"],
+    () => [...share.tables()].flatMap(([name, table]) => [
+      [[name, "admitted"], table.outcomes.admitted] as [string[], number],
+      [[name, "refused"], table.outcomes.refused] as [string[], number],
+    ]),
+  );
+  registry.counterFn("tandem_ratelimit_evictions_total", "Keys dropped from a full rate limit table (least recently seen first).", ["limit"], each((table) => table.evictions));
+  registry.counterFn(
+    "tandem_ratelimit_lease_requests_total",
+    "Times a worker other than worker 0 asked it for rate limit tokens (one ask per batch of requests) or for a place in flight (one per request) (workers: N).",
+    [],
+    () => [[[], share.leaseRequests + (share.inFlightAtLead?.asks ?? 0)]],
+  );
+  registry.gaugeFn("tandem_ratelimit_keys", "Keys in a rate limit's table (worker 0's, which counts for every worker).", ["limit"], each((table) => table.size));
+}
