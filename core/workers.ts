@@ -118,12 +118,19 @@ export function workerThreadHandler(
   main: (platform: Platform) => Promise<void>,
 ): (command: WorkerCommand) => void {
   const handlers = new Map<Signal, (() => void)[]>();
+  /**
+   * Signals forwarded before `main` registered a handler for them: a worker still starting would
+   * otherwise miss the SIGTERM and hold the whole shutdown until the main thread terminates it.
+   */
+  const early = new Set<Signal>();
   /** What the worker printed to stderr before it served: the reason of an exit at start. */
   const said: string[] = [];
   let serving = false;
   return (command) => {
     if (command.type === "signal") {
-      for (const handler of handlers.get(command.signal) ?? []) handler();
+      const registered = handlers.get(command.signal);
+      if (registered === undefined) early.add(command.signal);
+      else for (const handler of registered) handler();
       return;
     }
     const platform: Platform = {
@@ -133,6 +140,8 @@ export function workerThreadHandler(
       worker: { index: command.index, count: command.count },
       onSignal(signal, handler) {
         handlers.set(signal, [...(handlers.get(signal) ?? []), handler]);
+        // After the registering call returns, as a signal arriving then would be handled.
+        if (early.delete(signal)) queueMicrotask(handler);
       },
       stderr(line) {
         if (!serving) said.push(line);

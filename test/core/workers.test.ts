@@ -204,6 +204,26 @@ test("worker side: forwarded signals reach the handlers serve registered; exit r
   assert.ok(closed);
 });
 
+test("worker side: a signal forwarded before main registered its handler reaches it once registered, once", async () => {
+  const base = { runtime: "fake", args: [], stderr: () => {} } as unknown as Platform;
+  let registerNow: () => void;
+  const registering = new Promise<void>((resolve) => (registerNow = resolve));
+  const seen: string[] = [];
+  const handle = workerThreadHandler(base, { report: () => {}, close: () => {} }, async (platform) => {
+    await registering;
+    platform.onSignal("SIGTERM", () => seen.push("SIGTERM"));
+    platform.onSignal("SIGUSR1", () => seen.push("SIGUSR1"));
+  });
+  handle({ type: "start", index: 1, count: 2, args: ["serve"], startTime: 0 });
+  handle({ type: "signal", signal: "SIGTERM" });
+  assert.deepEqual(seen, [], "no handler yet");
+  registerNow!();
+  await settle();
+  assert.deepEqual(seen, ["SIGTERM"], "the early SIGTERM is delivered; SIGUSR1 never came");
+  handle({ type: "signal", signal: "SIGTERM" });
+  assert.deepEqual(seen, ["SIGTERM", "SIGTERM"], "later ones as before");
+});
+
 test("worker side: a worker whose main fails reports exit 1 instead of dying silently", async () => {
   const reports: WorkerReport[] = [];
   const errors: string[] = [];
