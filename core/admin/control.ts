@@ -60,6 +60,8 @@ export interface AdminControlOptions {
   cluster?: () => ClusterStatus | undefined;
   /** Called after an API change was applied (replication ships it to the peers). */
   memberChanged?: (pool: string, member: string, change: MemberChange, actor: string) => void;
+  /** Every listener serves a real certificate (not an ACME placeholder); /readyz waits for it too. */
+  certificatesReady?: () => boolean;
   /** With `workers: N`: where the other workers' counters come from. Absent: this thread is the process. */
   workers?: WorkerStatsSource;
 }
@@ -114,7 +116,7 @@ class BalancerAdminControl implements AdminControl {
   }
 
   ready(): boolean {
-    return balancerReady(this.#balancer);
+    return balancerReady(this.#balancer) && (this.#options.certificatesReady?.() ?? true);
   }
 
   async setMember(poolName: string, memberName: string, change: MemberChange, actor: string): Promise<MemberStatus> {

@@ -26,10 +26,17 @@ export const platform: Platform = {
   env: (name) => Deno.env.get(name),
   fetch: (url, init) => fetch(url, init),
   readTextFile: (path) => Deno.readTextFile(path),
-  async writeTextFileAtomic(path, text) {
+  async writeTextFileAtomic(path, text, options) {
     const temporary = `${path}.${Deno.pid}.tmp`;
-    await Deno.writeTextFile(temporary, text);
+    await Deno.writeTextFile(temporary, text, options?.secret ? { mode: 0o600 } : {});
+    // A leftover temporary file from a crash keeps its old mode: writeTextFile's only applies to a new file.
+    if (options?.secret) await Deno.chmod(temporary, 0o600);
     await Deno.rename(temporary, path);
+  },
+  makeDirectory: (path) => Deno.mkdir(path, { recursive: true, mode: 0o700 }),
+  fetchTrusting(caCerts) {
+    const client = Deno.createHttpClient({ caCerts: [...caCerts] });
+    return (url, init) => fetch(url, { ...init, client });
   },
   listDirectory: async (path) => (await Array.fromAsync(Deno.readDir(path))).map((entry) => entry.name),
   async exists(path) {

@@ -1,0 +1,150 @@
+/**
+ * The ACME certificates of a serving process: one {@link ManagedCertificate} per listener with
+ * `tls.acme`, kept across reloads while its settings stay the same, the http-01 answers they
+ * publish, and the pairs to put first on their listeners.
+ *
+ * @module
+ */
+import type { ListenerConfig } from "../config/schema.ts";
+import { resolvePath } from "../config/files.ts";
+import type { Platform } from "../platform.ts";
+import type { LogSink } from "../ports.ts";
+import type { ListenerTls } from "../tls/certificate.ts";
+import { type AccountOptions, AcmeClient, type AcmePorts, type ChallengeResponder, generateKeyPem, selfSignedPem } from "./client.ts";
+import { acmeHmacKey } from "./checks.ts";
+import { Http01Tokens } from "./http01.ts";
+import { type AcmeIssuer, ManagedCertificate, type ManagedCertificateStatus } from "./managed-certificate.ts";
+import type { AcmeConfig } from "./schema.ts";
+import { AcmeStorage } from "./storage.ts";
+
+export type AcmePlatform = Pick<Platform, "clock" | "env" | "fetch" | "fetchTrusting" | "readTextFile" | "writeTextFileAtomic" | "makeDirectory" | "exists">;
+
+export interface AcmeCertificatesOptions {
+  platform: AcmePlatform;
+  log: LogSink;
+  /** Called after a listener's certificate changed outside a reload (obtained, renewed). */
+  changed(): Promise<void>;
+  random?: () => number;
+  /** The CA's client; AcmeClient.open unless a test hands in another. */
+  openClient?: (ports: AcmePorts, options: AccountOptions) => Promise<AcmeIssuer>;
+}
+
+/** Long enough to never lapse before the first order succeeds or an operator looks; browsers refuse it anyway. */
+const PLACEHOLDER_LIFETIME_MS = 90 * 24 * 60 * 60 * 1000;
+
+interface Managed {
+  /** The settings it was made for: another value makes another certificate. */
+  settings: string;
+  certificate: ManagedCertificate;
+}
+
+export class AcmeCertificates {
+  /** What the plain listeners answer to the CA's http-01 requests. */
+  readonly tokens = new Http01Tokens();
+  readonly #options: AcmeCertificatesOptions;
+  readonly #managed = new Map<string, Managed>();
+  readonly #responder: ChallengeResponder;
+  #applying = false;
+
+  constructor(options: AcmeCertificatesOptions) {
+    this.#options = options;
+    this.#responder = {
+      publishHttp01: async (token, keyAuthorization) => this.tokens.publish(token, keyAuthorization),
+      withdraw: async (_domain, token) => this.tokens.withdraw(token),
+    };
+  }
+
+  /**
+   * Starts the certificates of listeners new to `listeners` (each serving its stored certificate or
+   * the placeholder when this resolves), stops those of listeners gone. `trustedCa` by listener
+   * address, as config/files.ts read it.
+   */
+  async apply(listeners: readonly ListenerConfig[], configPath: string | undefined, trustedCa: ReadonlyMap<string, string[]>): Promise<string[]> {
+    const wanted = new Map<string, { config: AcmeConfig; settings: string }>();
+    for (const listener of listeners) {
+      const config = listener.tls?.acme;
+      if (config) wanted.set(listener.address, { config, settings: JSON.stringify([config, trustedCa.get(listener.address), configPath]) });
+    }
+    for (const [address, managed] of this.#managed) {
+      if (wanted.get(address)?.settings === managed.settings) continue;
+      managed.certificate.stop();
+      this.#managed.delete(address);
+    }
+    const problems: string[] = [];
+    this.#applying = true;
+    try {
+      for (const [address, { config, settings }] of wanted) {
+        if (this.#managed.has(address)) continue;
+        const certificate = this.#create(address, config, configPath, trustedCa.get(address));
+        try {
+          await certificate.start();
+          this.#managed.set(address, { settings, certificate });
+        } catch (error) {
+          problems.push(`listener ${address}: tls.acme: ${(error as Error).message}`);
+        }
+      }
+    } finally {
+      this.#applying = false;
+    }
+    return problems;
+  }
+
+  /** `files` with each ACME listener's certificate first (its default, for clients without SNI). */
+  withCertificates(files: ReadonlyMap<string, ListenerTls>): Map<string, ListenerTls> {
+    const merged = new Map(files);
+    for (const [address, { certificate }] of this.#managed) {
+      const pair = certificate.current;
+      const tls = files.get(address);
+      if (pair && tls) merged.set(address, { ...tls, certificates: [pair, ...tls.certificates] });
+    }
+    return merged;
+  }
+
+  /** Every ACME listener serves its CA's certificate (what /readyz waits for). */
+  ready(): boolean {
+    return [...this.#managed.values()].every(({ certificate }) => certificate.ready);
+  }
+
+  status(): ManagedCertificateStatus[] {
+    return [...this.#managed.values()].map(({ certificate }) => certificate.status());
+  }
+
+  /** Orders or renews every certificate now; resolves when all attempts are done. */
+  async renewNow(): Promise<void> {
+    await Promise.all([...this.#managed.values()].map(({ certificate }) => certificate.renewNow()));
+  }
+
+  stop(): void {
+    for (const { certificate } of this.#managed.values()) certificate.stop();
+  }
+
+  #create(address: string, config: AcmeConfig, configPath: string | undefined, trustedCa: string[] | undefined): ManagedCertificate {
+    const { platform, log } = this.#options;
+    const ports: AcmePorts = { clock: platform.clock, fetch: trustedCa ? platform.fetchTrusting(trustedCa) : (url, init) => platform.fetch(url, init) };
+    const openClient = this.#options.openClient ?? ((ports, options) => AcmeClient.open(ports, options));
+    const hmacKey = config.eab && acmeHmacKey(config.eab, (name) => platform.env(name));
+    return new ManagedCertificate({
+      listener: address,
+      config,
+      storage: new AcmeStorage(platform, resolvePath(configPath, config.storage), config.directory),
+      clock: platform.clock,
+      random: this.#options.random ?? Math.random,
+      log,
+      openIssuer: (accountKeyPem) =>
+        openClient(ports, {
+          directory: config.directory,
+          email: config.email,
+          eab: config.eab && hmacKey !== undefined ? { keyId: config.eab.keyId, hmacKey } : undefined,
+          accountKeyPem,
+        }),
+      responder: this.#responder,
+      placeholder: async (domains, now) => {
+        const keyPem = await generateKeyPem("ec-p256");
+        return { keyPem, certPem: await selfSignedPem(domains, keyPem, PLACEHOLDER_LIFETIME_MS, now) };
+      },
+      install: async () => {
+        if (!this.#applying) await this.#options.changed();
+      },
+    });
+  }
+}
