@@ -20,7 +20,7 @@ export interface RenewalWindow {
   /** Wall-clock milliseconds since the Unix epoch, like the certificate's validity. */
   start: number;
   end: number;
-  /** When to ask again: the CA's Retry-After, or a default, capped at a day (RFC 9773 §4.3.3). */
+  /** When to ask again: the CA's Retry-After (or 6 hours without one), kept within a minute and a day (RFC 9773 §4.3.2). */
   retryAfterMs: number;
   explanationUrl?: string;
 }
@@ -29,6 +29,7 @@ const OID_AUTHORITY_KEY_IDENTIFIER = "2.5.29.35";
 const EXPLICIT_3 = 0xa3;
 const KEY_IDENTIFIER = 0x80;
 const DEFAULT_RETRY_MS = 6 * 3_600_000;
+const MIN_RETRY_MS = 60_000;
 const MAX_RETRY_MS = 24 * 3_600_000;
 
 /**
@@ -66,10 +67,11 @@ export async function fetchRenewalInfo(transport: AcmeTransport, certPem: string
   const body = response.body as { suggestedWindow?: { start?: unknown; end?: unknown }; explanationURL?: unknown } | undefined;
   const start = Date.parse(String(body?.suggestedWindow?.start));
   const end = Date.parse(String(body?.suggestedWindow?.end));
-  if (Number.isNaN(start) || Number.isNaN(end) || end < start) {
-    throw invalidResponse(`${url} has no valid suggestedWindow (start and end RFC 3339 times, end not before start)`, response.status);
+  // RFC 9773 §4.2: a window that ends before or when it starts is as good as no answer.
+  if (Number.isNaN(start) || Number.isNaN(end) || end <= start) {
+    throw invalidResponse(`${url} has no valid suggestedWindow (start and end RFC 3339 times, end after start)`, response.status);
   }
-  const retryAfterMs = Math.min(MAX_RETRY_MS, response.retryAfterMs ?? DEFAULT_RETRY_MS);
+  const retryAfterMs = Math.min(MAX_RETRY_MS, Math.max(MIN_RETRY_MS, response.retryAfterMs ?? DEFAULT_RETRY_MS));
   const explanationUrl = typeof body?.explanationURL === "string" ? body.explanationURL : undefined;
   return { start, end, retryAfterMs, ...(explanationUrl ? { explanationUrl } : {}) };
 }
