@@ -52,6 +52,10 @@ export interface Signer {
 /** A CA that keeps answering badNonce is broken, not unlucky: give up after this many. */
 const BAD_NONCE_RETRIES = 3;
 const REQUEST_TIMEOUT_MS = 30_000;
+/** Far above any directory, order or certificate chain (a few KiB): more is a broken or hostile CA. */
+const MAX_BODY_BYTES = 256 * 1024;
+/** Nonces expire at the CA; the newest few are all worth keeping (GETs bring nonces no POST uses). */
+const MAX_POOLED_NONCES = 8;
 const REQUIRED_RESOURCES = ["newNonce", "newAccount", "newOrder"] as const;
 
 export class AcmeTransport {
@@ -129,7 +133,8 @@ export class AcmeTransport {
     }
     const nonce = response.headers.get("replay-nonce");
     if (nonce) this.#nonces.push(nonce);
-    const text = init.method === "HEAD" ? "" : await response.text();
+    if (this.#nonces.length > MAX_POOLED_NONCES) this.#nonces.shift();
+    const text = init.method === "HEAD" ? "" : await _boundedText(response, url);
     const retryAfterMs = retryAfter(response.headers.get("retry-after"));
     let body: unknown;
     if (/json/i.test(response.headers.get("content-type") ?? "")) {
@@ -142,6 +147,36 @@ export class AcmeTransport {
     if (response.status >= 400) throw problemError(body, response.status, retryAfterMs, `${init.method} ${url}`);
     return { status: response.status, headers: response.headers, body, text, retryAfterMs };
   }
+}
+
+/** The body as text, refused past MAX_BODY_BYTES without reading the rest. */
+async function _boundedText(response: Response, url: string): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > MAX_BODY_BYTES) {
+        await reader.cancel();
+        throw invalidResponse(`${url} sent more than ${MAX_BODY_BYTES} bytes`, response.status);
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    if (error instanceof AcmeError) throw error;
+    throw new AcmeError("connection", `the answer from ${url} broke off: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 /**

@@ -210,7 +210,7 @@ test("External Account Binding: asked for before any request when the CA require
   await assert.rejects(AcmeClient.open(ports, { directory: ca.directory, eab: { keyId: "k", hmacKey: "" } }), rejectsWith("bad-eab"));
 });
 
-test("unreachable CA, a directory without newOrder, a body that is not JSON: connection and invalid-response", async () => {
+test("unreachable CA, a directory without newOrder, a body that is not JSON or too big: connection and invalid-response", async () => {
   const clock = new FakeClock();
   const refused = { fetch: () => Promise.reject(new TypeError("connect ECONNREFUSED 127.0.0.1:14000")), clock };
   await assert.rejects(AcmeClient.open(refused, { directory: "https://ca.test/directory" }), rejectsWith("connection", (error) => {
@@ -222,6 +222,15 @@ test("unreachable CA, a directory without newOrder, a body that is not JSON: con
   }));
   const garbled = { fetch: async () => new Response("{not json", { headers: { "content-type": "application/json" } }), clock };
   await assert.rejects(AcmeClient.open(garbled, { directory: "https://ca.test/directory" }), rejectsWith("invalid-response"));
+  let pulled = 0;
+  const endless = new ReadableStream<Uint8Array>({
+    pull: (controller) => void (pulled++ < 10_000 ? controller.enqueue(new Uint8Array(64 * 1024).fill(0x20)) : controller.close()),
+  });
+  const flooding = { fetch: async () => new Response(endless, { headers: { "content-type": "application/json" } }), clock };
+  await assert.rejects(AcmeClient.open(flooding, { directory: "https://ca.test/directory" }), rejectsWith("invalid-response", (error) => {
+    assert.match(error.message, /more than 262144 bytes/);
+  }));
+  assert.ok(pulled < 20, `stopped reading early (${pulled} chunks of 64 KiB)`);
 });
 
 test("ARI: the RFC 9773 certID, replaces sent only to a CA with renewalInfo, the suggested window", async () => {
