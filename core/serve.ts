@@ -37,6 +37,7 @@ import { Http1Client } from "./proxy/http1-client.ts";
 import { createWorkerSync, WORKER_CHANNEL, type WorkerSync } from "./worker-sync.ts";
 import { type ConfigFiles, loadConfigFiles, resolvePath } from "./config/files.ts";
 import { AcmeCertificates } from "./acme/acme-certificates.ts";
+import { acmeReplication } from "./acme/cluster.ts";
 import { registerAcmeMetrics } from "./acme/metrics.ts";
 
 export interface ServeOptions {
@@ -157,7 +158,12 @@ class _Process {
     registerReplicationMetrics(this.#registry, this.#replication.status);
     registerProcessMetrics(this.#registry, () => platform.processStats(), platform.startTime);
     this.#registry.gaugeFn("tandem_build_info", "1, labelled with tandem's version and the runtime it runs on.", ["version", "runtime"], () => [[[VERSION, platform.runtime], 1]]);
-    this.#acme = new AcmeCertificates({ platform, log: this.#log, changed: () => this.#acmeCertificateChanged() });
+    this.#acme = new AcmeCertificates({
+      platform,
+      log: this.#log,
+      changed: () => this.#acmeCertificateChanged(),
+      replication: acmeReplication({ store: this.#store, cluster: () => this.#replication.status(), vrrp: () => this.#vrrp.status(), clock }),
+    });
     registerAcmeMetrics(this.#registry, () => this.#acme.status());
     this.#listeners = new ListenerSet(platform, (request, conn) => this.#answer(request, conn), this.#registry, (refusal) => {
       if (this.#balancer.config.accessLog) this.#accessLog.write(refusedRecord(refusal, this.#balancer.inFlight));

@@ -12,6 +12,7 @@ import type { LogSink } from "../ports.ts";
 import type { ListenerTls } from "../tls/certificate.ts";
 import { type AccountOptions, AcmeClient, type AcmePorts, type ChallengeResponder, generateKeyPem, selfSignedPem } from "./client.ts";
 import { acmeHmacKey } from "./checks.ts";
+import { accountKey, type AcmeReplication, certificateKey, http01Key } from "./cluster.ts";
 import { Http01Tokens } from "./http01.ts";
 import { type AcmeIssuer, ManagedCertificate, type ManagedCertificateStatus } from "./managed-certificate.ts";
 import type { AcmeConfig } from "./schema.ts";
@@ -25,9 +26,14 @@ export interface AcmeCertificatesOptions {
   /** Called after a listener's certificate changed outside a reload (obtained, renewed). */
   changed(): Promise<void>;
   random?: () => number;
+  /** In an HA pair: the ordering node and the shared accounts, certificates and http-01 answers. */
+  replication?: AcmeReplication;
   /** The CA's client; AcmeClient.open unless a test hands in another. */
   openClient?: (ports: AcmePorts, options: AccountOptions) => Promise<AcmeIssuer>;
 }
+
+/** How long an http-01 answer may take to reach the peers before the CA is told to look (it may ask either node). */
+const TOKEN_DELIVERY_MS = 5000;
 
 /** Long enough to never lapse before the first order succeeds or an operator looks; browsers refuse it anyway. */
 const PLACEHOLDER_LIFETIME_MS = 90 * 24 * 60 * 60 * 1000;
@@ -35,6 +41,7 @@ const PLACEHOLDER_LIFETIME_MS = 90 * 24 * 60 * 60 * 1000;
 interface Managed {
   /** The settings it was made for: another value makes another certificate. */
   settings: string;
+  config: AcmeConfig;
   certificate: ManagedCertificate;
 }
 
@@ -48,10 +55,38 @@ export class AcmeCertificates {
 
   constructor(options: AcmeCertificatesOptions) {
     this.#options = options;
+    const { replication } = options;
     this.#responder = {
-      publishHttp01: async (token, keyAuthorization) => this.tokens.publish(token, keyAuthorization),
-      withdraw: async (_domain, token) => this.tokens.withdraw(token),
+      publishHttp01: async (token, keyAuthorization) => {
+        this.tokens.publish(token, keyAuthorization);
+        replication?.publish(http01Key(token), keyAuthorization);
+        await replication?.delivered(TOKEN_DELIVERY_MS);
+      },
+      withdraw: async (_domain, token) => {
+        this.tokens.withdraw(token);
+        replication?.publish(http01Key(token), "");
+      },
     };
+    replication?.subscribe((key, value) => void this.#shared(key, value));
+  }
+
+  /** A value a peer shared: an http-01 answer is published at once, accounts and certificates go to the listeners that use them. */
+  async #shared(key: string, value: string): Promise<void> {
+    try {
+      if (key.startsWith(http01Key(""))) {
+        const token = key.slice(http01Key("").length);
+        return value === "" ? this.tokens.withdraw(token) : this.tokens.publish(token, value);
+      }
+      for (const { config, certificate } of this.#managed.values()) {
+        if (key === accountKey(config.directory)) await certificate.adoptAccount(JSON.parse(value));
+        if (key === certificateKey(config.directory, config.domains)) {
+          const { certPem, keyPem } = JSON.parse(value);
+          await certificate.adopt(certPem, keyPem);
+        }
+      }
+    } catch (error) {
+      this.#options.log({ event: "acme-replicated-value-refused", key, message: (error as Error).message });
+    }
   }
 
   /**
@@ -78,7 +113,7 @@ export class AcmeCertificates {
         const certificate = this.#create(address, config, configPath, trustedCa.get(address));
         try {
           await certificate.start();
-          this.#managed.set(address, { settings, certificate });
+          this.#managed.set(address, { settings, config, certificate });
         } catch (error) {
           problems.push(`listener ${address}: tls.acme: ${(error as Error).message}`);
         }
@@ -144,6 +179,11 @@ export class AcmeCertificates {
       },
       install: async () => {
         if (!this.#applying) await this.#options.changed();
+      },
+      cluster: this.#options.replication && {
+        ordering: () => this.#options.replication!.ordering(),
+        shareAccount: (account) => this.#options.replication!.publish(accountKey(config.directory), JSON.stringify(account)),
+        shareCertificate: (certPem, keyPem) => this.#options.replication!.publish(certificateKey(config.directory, config.domains), JSON.stringify({ certPem, keyPem })),
       },
     });
   }

@@ -25,6 +25,9 @@ export function acmeProblems(config: Config, runtime: string, env: (name: string
     if (acme.eab && acmeHmacKey(acme.eab, env) === undefined) {
       problems.push(`${where}.eab.hmacKey: the HMAC key the CA gave with the key id (or ${EAB_HMAC_KEY_ENV})`);
     }
+    if (config.cluster && config.cluster.tls === undefined) {
+      problems.push(`cluster.tls: ${where} shares the certificate's private key with the peers, which only mutual TLS keeps secret on the way (cluster.key authenticates, it does not encrypt)`);
+    }
     if (config.workers > 1) {
       problems.push(`workers: ${config.workers} with ${where}: one thread must order and answer the CA's challenges (workers: 1)`);
     }

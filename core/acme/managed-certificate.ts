@@ -36,6 +36,12 @@ export interface ManagedCertificateOptions {
   placeholder(domains: string[], now: number): Promise<{ certPem: string; keyPem: string }>;
   /** Called with every certificate to serve, the placeholder first when there is nothing stored. */
   install(pair: StoredCertificate): Promise<void>;
+  /** In an HA pair: whether this node orders now (else it waits for the orderer's certificate), and where what it obtains goes. */
+  cluster?: {
+    ordering(): boolean;
+    shareAccount(account: { url: string; keyPem: string }): void;
+    shareCertificate(certPem: string, keyPem: string): void;
+  };
 }
 
 export interface ManagedCertificateStatus {
@@ -133,6 +139,34 @@ export class ManagedCertificate {
     return this.#busy ??= this.#attempt().finally(() => (this.#busy = undefined));
   }
 
+  /**
+   * A certificate another node of the pair obtained: stored and served when it lasts longer than
+   * the one served (or replaces the placeholder), and the renewal planned from it.
+   */
+  async adopt(certPem: string, keyPem: string): Promise<void> {
+    const { storage, config, clock } = this.#options;
+    const current = this.#placeholder ? undefined : this.#current;
+    const files = storage.certificateFiles(config.domains);
+    const checked = await checkKeyPair(certPem, keyPem, { cert: files.certFile, key: files.keyFile });
+    if (!checked.ok || !covers(checked.pair.leaf, config.domains, clock.now())) return;
+    if (current && checked.pair.leaf.notAfter <= current.leaf.notAfter) return;
+    const saved = await storage.saveCertificate(config.domains, certPem, keyPem);
+    this.#failures = 0;
+    this.#lastError = undefined;
+    if (this.#stopped) return;
+    await this.#serve(saved, false);
+    this.#event("acme-certificate-replicated", { file: saved.certFile, notAfter: new Date(saved.leaf.notAfter).toISOString() });
+    this.#scheduleAt(this.#renewalTime(saved));
+  }
+
+  /** The account another node of the pair uses: stored, and used from the next attempt on. */
+  async adoptAccount(account: { url: string; keyPem: string }): Promise<void> {
+    const stored = await this.#options.storage.loadAccount().catch(() => undefined);
+    if (stored?.url === account.url && stored.keyPem === account.keyPem) return;
+    await this.#options.storage.saveAccount(account);
+    this.#issuer = undefined;
+  }
+
   #scheduleAt(at: number): void {
     if (this.#stopped) return;
     this.#cancelTimer?.();
@@ -146,7 +180,9 @@ export class ManagedCertificate {
   }
 
   async #attempt(): Promise<void> {
-    const { config, clock, storage } = this.#options;
+    const { config, clock, storage, cluster } = this.#options;
+    // Another node orders: its certificate comes by replication (adopt); asked again later, in case this node takes over.
+    if (cluster && !cluster.ordering()) return this.#scheduleAt(clock.now() + config.retryMin);
     try {
       const issuer = await this.#openIssuer();
       const current = this.#placeholder ? undefined : this.#current;
@@ -165,6 +201,7 @@ export class ManagedCertificate {
       const request: CertificateRequest = { domains: [...config.domains], challenge: config.challenge, keyType: config.keyType, replaces };
       const issued = await issuer.obtain(request, this.#options.responder);
       const saved = await storage.saveCertificate(config.domains, issued.certPem, issued.keyPem);
+      cluster?.shareCertificate(issued.certPem, issued.keyPem);
       this.#orders.ok++;
       this.#failures = 0;
       this.#lastError = undefined;
@@ -192,6 +229,7 @@ export class ManagedCertificate {
     const issuer = await this.#options.openIssuer(stored?.keyPem);
     if (stored?.url !== issuer.account.url || stored.keyPem !== issuer.account.keyPem) {
       await storage.saveAccount(issuer.account);
+      this.#options.cluster?.shareAccount(issuer.account);
       this.#event("acme-account", { url: issuer.account.url, created: stored === undefined });
     }
     return this.#issuer = issuer;

@@ -35,6 +35,8 @@ export interface PebbleOptions {
   /** Where pebble connects for http-01 and tls-alpn-01 (default: free ports, see `httpPort`/`tlsPort`). */
   httpPort?: number;
   tlsPort?: number;
+  /** The address every name resolves to, where pebble validates (default 127.0.0.1): another loopback address reaches another process on the same ports. */
+  answerAddress?: string;
   /** Pebble's PEBBLE_* variables; PEBBLE_VA_NOSLEEP=1 is set unless overridden. */
   env?: Record<string, string>;
 }
@@ -126,7 +128,7 @@ async function _start(options: PebbleOptions): Promise<Pebble> {
   };
   startChild([
     "/usr/bin/pebble-challtestsrv", "-dns01", `127.0.0.1:${dnsPort}`, "-http01", "", "-https01", "", "-tlsalpn01", "",
-    "-management", `127.0.0.1:${challManagementPort}`, "-defaultIPv6", "",
+    "-management", `127.0.0.1:${challManagementPort}`, "-defaultIPv6", "", "-defaultIPv4", options.answerAddress ?? "127.0.0.1",
   ], {});
   const pebble = startChild(["/usr/bin/pebble", "-config", join(dir, "pebble.json"), "-dnsserver", `127.0.0.1:${dnsPort}`], {
     PEBBLE_VA_NOSLEEP: "1",

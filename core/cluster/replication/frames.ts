@@ -31,7 +31,9 @@ const MAX_TEXT = 256;
 export type ReplicaRecord =
   | { kind: "stick"; pool: string; key: string; member: string; expiresAt: number; origin: string }
   | { kind: "unstick"; pool: string; key: string; at: number; origin: string }
-  | { kind: "admin"; pool: string; member: string; activation?: Activation; weight?: number; actor: string; at: number; origin: string };
+  | { kind: "admin"; pool: string; member: string; activation?: Activation; weight?: number; actor: string; at: number; origin: string }
+  /** ACME state shared by the nodes (core/acme/replication.ts): an account, a certificate, an http-01 answer; "" withdraws. */
+  | { kind: "acme"; key: string; value: string; at: number; origin: string };
 
 export interface Hello {
   type: "hello";
@@ -58,7 +60,9 @@ export type Frame =
 
 const TYPES = ["hello", "updates", "ack", "heartbeat", "resync-request", "resync-chunk", "resync-end", "refuse"] as const;
 const ACTIVATION_CODES: readonly (Activation | undefined)[] = [undefined, "active", "disabled", "stopped"];
-const KINDS = ["stick", "unstick", "admin"] as const;
+const KINDS = ["stick", "unstick", "admin", "acme"] as const;
+/** A certificate chain with its key, as PEM: a long chain of RSA certificates stays well below. */
+const MAX_ACME_VALUE = 60_000;
 
 /** Why bytes were not a frame; counted per reason. */
 export class FrameError extends Error {
@@ -182,6 +186,13 @@ class _Reader {
 /** Appends `record`'s fields to `out`. Throws RangeError for a string over its limit. */
 export function encodeRecord(out: ByteWriter, record: ReplicaRecord): void {
   out.u8(KINDS.indexOf(record.kind) + 1);
+  if (record.kind === "acme") {
+    out.string(record.key, MAX_KEY);
+    out.string(record.value, MAX_ACME_VALUE);
+    out.f64(record.at);
+    out.string(record.origin, MAX_NAME);
+    return;
+  }
   out.string(record.pool, MAX_NAME);
   switch (record.kind) {
     case "stick":
@@ -206,6 +217,12 @@ export function encodeRecord(out: ByteWriter, record: ReplicaRecord): void {
 
 function _decodeRecord(input: _Reader): ReplicaRecord {
   const kind = KINDS[input.u8() - 1];
+  if (kind === "acme") {
+    const key = input.string(MAX_KEY, 1);
+    const value = input.string(MAX_ACME_VALUE);
+    const at = input.f64();
+    return { kind, key, value, at, origin: input.string(MAX_NAME, 1) };
+  }
   const pool = input.string(MAX_NAME, 1);
   switch (kind) {
     case "stick": {

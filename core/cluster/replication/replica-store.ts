@@ -57,6 +57,8 @@ export class ReplicaStore {
   /** The last admin change per member ("pool\0member"), local or remote. */
   readonly #admin = new Map<string, AdminStamp>();
   readonly #listeners = new Set<RecordListener>();
+  /** ACME accounts, certificates and http-01 answers by key (core/acme/replication.ts), last write wins. */
+  readonly #acme = new Map<string, { value: string; at: number; origin: string }>();
   /** One string per node name: a million entries then share a handful of origins. */
   readonly #origins = new Map<string, string>();
 
@@ -114,6 +116,13 @@ export class ReplicaStore {
     this.#emit({ kind: "admin", pool, member, ...change, actor, at, origin }, "local");
   }
 
+  /** An ACME value this node made (a certificate it obtained, a token it published). */
+  acmeChanged(key: string, value: string): void {
+    const stamp = { value, at: this.#options.clock.now(), origin: this.node };
+    this.#acme.set(key, stamp);
+    this.#emit({ kind: "acme", key, ...stamp }, "local");
+  }
+
   /** Applies a record from elsewhere and tells the listeners; false when it lost to what this node has or was dropped. */
   apply(record: ReplicaRecord, source: Exclude<RecordSource, "local">): boolean {
     if (!this.#apply(record)) return false;
@@ -122,6 +131,12 @@ export class ReplicaStore {
   }
 
   #apply(record: ReplicaRecord): boolean {
+    if (record.kind === "acme") {
+      const stamp = this.#acme.get(record.key);
+      if (stamp !== undefined && !_later(record.at, record.origin, stamp.at, stamp.origin)) return false;
+      this.#acme.set(record.key, { value: record.value, at: record.at, origin: record.origin });
+      return true;
+    }
     const pool = this.#options.pools().get(record.pool);
     if (pool === undefined) return this.#drop("unknown-pool");
     if (record.kind === "admin") return this.#applyAdmin(pool, record);
@@ -169,6 +184,7 @@ export class ReplicaStore {
    * a million entries are encoded a chunk at a time, never held as a second copy.
    */
   *snapshot(): Generator<ReplicaRecord> {
+    for (const [key, stamp] of this.#acme) yield { kind: "acme", key, ...stamp };
     for (const [id, stamp] of this.#admin) {
       const [poolName, memberName] = id.split("\u0000");
       const member = this.#options.pools().get(poolName)?.member(memberName);

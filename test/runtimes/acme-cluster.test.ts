@@ -1,0 +1,89 @@
+/**
+ * ACME in an HA pair, end to end on the test's runtime against pebble: two tandem processes
+ * replicating over mutual TLS. lb1 (the lowest name, no VRRP) orders; pebble's DNS sends every
+ * name to 127.0.0.2, where only lb2's plain listener is, so the http-01 request can only be
+ * answered from the token lb1 replicated; lb2 then serves the certificate lb1 obtained.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeCertificates, servedCertificate } from "../support/certs.ts";
+import { pebbleMissing, startPebble } from "../support/pebble.ts";
+import { freePort } from "../support/ports.ts";
+import { startTandem, type TandemProcess } from "../support/tandem.ts";
+import { requireTool } from "../support/tools.ts";
+
+const skip = requireTool("acme-cluster.test.ts", pebbleMissing);
+const DOMAIN = "shop.test";
+
+test("HA pair: lb1 orders, lb2 answers the CA's http-01 from the replicated token and serves the same certificate", { skip, timeout: 180_000 }, async () => {
+  const pebble = await startPebble({ answerAddress: "127.0.0.2" });
+  const certs = await makeCertificates();
+  const [portA, portB] = [await freePort(), await freePort()];
+  const root = mkdtempSync(join(tmpdir(), "tandem-acme-pair-"));
+  const node = (name: string, own: number, peer: string, peerPort: number, leaf: { cert: string; key: string }, httpAddress: string) => {
+    const storage = join(root, name);
+    mkdirSync(storage);
+    return {
+      storage,
+      config: {
+        listeners: [
+          { address: "127.0.0.1:0", tls: { acme: { directory: pebble.directory, trustedCa: pebble.tlsCertFile, domains: [DOMAIN], storage, retryMin: "1s", retryMax: "2s" } } },
+          { address: `${httpAddress}:${pebble.httpPort}`, redirectToHttps: 443 },
+        ],
+        admin: { address: "127.0.0.1:0" },
+        pools: { app: { members: [{ name: "a", url: "http://127.0.0.1:9" }] } },
+        stateFile: false,
+        cluster: {
+          name: "pair",
+          node: name,
+          listen: `127.0.0.1:${own}`,
+          peers: [{ name: peer, address: `127.0.0.1:${peerPort}` }],
+          tls: { cert: leaf.cert, key: leaf.key, ca: certs.ca.cert },
+          heartbeat: "500ms",
+          deadAfter: "2s",
+        },
+      },
+    };
+  };
+  const lb1 = node("lb1", portA, "lb2", portB, certs.peer1, "127.0.0.1");
+  const lb2 = node("lb2", portB, "lb1", portA, certs.peer2, "127.0.0.2");
+  let first: TandemProcess | undefined;
+  let second: TandemProcess | undefined;
+  try {
+    second = await startTandem(lb2.config);
+    first = await startTandem(lb1.config);
+    const obtained = await first.waitForLine((l) => l.event === "acme-certificate-obtained", 90_000);
+    await second.waitForLine((l) => l.event === "acme-certificate-replicated", 30_000);
+
+    assert.equal(second.lines.some((l) => l.event === "acme-order"), false, "lb2 never orders");
+    assert.ok(first.lines.some((l) => l.event === "acme-order"));
+    // The control for "answered by lb2": pebble validated at 127.0.0.2, where lb1 does not listen.
+    assert.match(pebble.output(), /127\.0\.0\.2/);
+
+    const rootFile = join(root, "pebble-root.pem");
+    writeFileSync(rootFile, await pebble.issuingRootPem());
+    const options = { servername: DOMAIN, caFile: rootFile, extra: ["-verify_hostname", DOMAIN] };
+    const [fromFirst, fromSecond] = [await servedCertificate(first.ports[0], options), await servedCertificate(second.ports[0], options)];
+    assert.equal(fromSecond.verify, "0 (ok)", fromSecond.output);
+    assert.equal(fromSecond.serial, fromFirst.serial, "the same certificate on both nodes");
+    assert.equal(String(obtained.file).startsWith(lb1.storage), true);
+
+    const readyz = async (process: TandemProcess) => {
+      const line = await process.waitForLine((l) => l.event === "admin-listening");
+      const response = await fetch(`http://${line.address}/readyz`);
+      await response.body?.cancel();
+      return response.status;
+    };
+    assert.equal(await readyz(second), 200, "lb2 is ready with lb1's certificate");
+    const caFolder = `${new URL(pebble.directory).host.replace(":", "_")}_dir`;
+    assert.equal(existsSync(join(lb2.storage, caFolder, "account.json")), true, "the account reached lb2 too (it takes over renewals with it)");
+    assert.equal(existsSync(join(lb2.storage, caFolder, DOMAIN, "cert.pem")), true, "and the certificate, for its next start");
+  } finally {
+    await first?.stop();
+    await second?.stop();
+    await pebble.stop();
+  }
+});
