@@ -84,9 +84,19 @@ export async function obtainCertificate(
   }
   const signer: Signer = { key: account.key, accountUrl: account.url };
   const directory = await transport.directory();
-  const payload: Record<string, unknown> = { identifiers: domains.map((value) => ({ type: "dns", value })) };
-  if (request.replaces && directory.renewalInfo) payload.replaces = request.replaces;
-  const created = await transport.post(directory.newOrder, signer, payload);
+  const identifiers = domains.map((value) => ({ type: "dns", value }));
+  let created: AcmeResponse;
+  try {
+    created = await transport.post(directory.newOrder, signer, {
+      identifiers,
+      ...(request.replaces && directory.renewalInfo ? { replaces: request.replaces } : {}),
+    });
+  } catch (error) {
+    // RFC 9773 §5: another order already replaces that certificate (an earlier attempt, the other
+    // node of a pair). `replaces` is only a hint for the CA; the renewal itself must still happen.
+    if (!(error instanceof AcmeError) || error.code !== "already-replaced") throw error;
+    created = await transport.post(directory.newOrder, signer, { identifiers });
+  }
   const orderUrl = created.headers.get("location");
   if (!orderUrl) throw invalidResponse("newOrder answered without a Location (the order URL)", created.status);
   let order = _order(created);

@@ -233,7 +233,7 @@ test("unreachable CA, a directory without newOrder, a body that is not JSON or t
   assert.ok(pulled < 20, `stopped reading early (${pulled} chunks of 64 KiB)`);
 });
 
-test("ARI: the RFC 9773 certID, replaces sent only to a CA with renewalInfo, the suggested window", async () => {
+test("ARI: the RFC 9773 certID, replaces sent only to a CA with renewalInfo (and dropped when alreadyReplaced), the suggested window", async () => {
   const { ca, ports } = await setUp({ ari: true });
   const client = await AcmeClient.open(ports, { directory: ca.directory });
   const window = await client.renewalInfo(RFC_9773_CERT);
@@ -251,6 +251,13 @@ test("ARI: the RFC 9773 certID, replaces sent only to a CA with renewalInfo, the
 
   await client.obtain({ ...REQUEST, replaces: RFC_9773_CERT_ID }, recordingResponder().responder);
   assert.equal((ca.received.find((request) => request.path === "/new-order")!.payload as { replaces?: string }).replaces, RFC_9773_CERT_ID);
+
+  ca.problems.set("/new-order", { status: 409, type: "alreadyReplaced", detail: "already replaced by order 17" });
+  const ordersBefore = ca.received.filter((request) => request.path === "/new-order").length;
+  await client.obtain({ ...REQUEST, replaces: RFC_9773_CERT_ID }, recordingResponder().responder);
+  const retried = ca.received.filter((request) => request.path === "/new-order").slice(ordersBefore);
+  assert.equal(retried.length, 2, "alreadyReplaced: ordered again");
+  assert.equal((retried[1].payload as { replaces?: string }).replaces, undefined, "without replaces");
 
   ca.renewalWindow = { start: "2027-01-03T00:00:00Z", end: "2027-01-03T00:00:00Z" };
   await assert.rejects(client.renewalInfo(RFC_9773_CERT), rejectsWith("invalid-response"));
