@@ -92,6 +92,11 @@ test("http-01: a certificate for two names, its chain verified, the challenge wi
     assert.match(await verifyChain(pebble, issued.certPem, "www.a.test"), /leaf\.pem: OK/);
     assert.doesNotMatch(await verifyChain(pebble, issued.certPem, "b.test"), /leaf\.pem: OK/, "control: a name not in the certificate fails");
     assert.ok(issued.ariId, "the leaf has an authority key identifier");
+    // Debian's pebble 2.4.0 has no renewalInfo in its directory; a later one would answer a window.
+    const offersAri = "renewalInfo" in await (await pebble.fetch(pebble.directory)).json();
+    const window = await client.renewalInfo(issued.certPem);
+    if (offersAri) assert.ok(window && window.end > window.start && window.end <= issued.notAfter, JSON.stringify(window));
+    else assert.equal(window, null, "no ARI, no window");
 
     assert.ok(http.served.length >= 1, "pebble fetched the key authorization from the responder");
     assert.deepEqual(http.published.size, 0, "every published token was withdrawn");
