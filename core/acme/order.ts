@@ -117,12 +117,15 @@ export async function obtainCertificate(
   const leaf = pemBlocks(certPem).find((block) => block.label === "CERTIFICATE");
   if (!leaf) throw invalidResponse(`${order.certificate} sent no PEM certificate`);
   let info;
+  let ariId;
   try {
     info = parseCertificate(leaf.der);
+    ariId = certificateId(certPem);
   } catch (error) {
     throw invalidResponse(`${order.certificate} sent a certificate that cannot be parsed: ${(error as Error).message}`);
   }
-  const ariId = certificateId(certPem);
+  const missing = domains.filter((domain) => !info.dnsNames.includes(domain));
+  if (missing.length) throw invalidResponse(`${order.certificate} sent a certificate without ${missing.join(", ")}`);
   return { certPem, keyPem, notBefore: info.notBefore, notAfter: info.notAfter, ...(ariId ? { ariId } : {}) };
 }
 

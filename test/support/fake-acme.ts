@@ -3,18 +3,19 @@
  * (JWS signatures with jose, single-use nonces, the `url` header, `kid` of a known account) and
  * lets a test script what a real CA does rarely: badNonce, a problem on a given path, authorizations
  * and orders that stay pending or processing with Retry-After, a failed challenge, ARI windows.
- * It issues the `certificatePem` it was given (any chain will do: the client does not verify it).
+ * It issues through the test's `issue` (which signs the CSR it was sent, e.g. with openssl).
  *
  * @example
  * ```ts
- * const ca = new FakeAcme({ certificatePem });
+ * const ca = new FakeAcme({ issue: async (csr) => signWithOpenssl(csr) });
  * const client = await AcmeClient.open({ fetch: ca.fetch, clock }, { directory: ca.directory });
  * ```
  */
 import { base64url, flattenedVerify, importJWK, type JWK } from "jose";
 
 export interface FakeAcmeOptions {
-  certificatePem: string;
+  /** The chain (PEM, leaf first) for a CSR (DER) the client sent to finalize. */
+  issue(csr: Uint8Array): Promise<string>;
   /** Offer renewalInfo (RFC 9773) in the directory. */
   ari?: boolean;
   externalAccountRequired?: boolean;
@@ -54,8 +55,9 @@ export class FakeAcme {
   /** The challenge's outcome. */
   challengeSucceeds = true;
   renewalWindow: { start: string; end: string } = { start: "2027-01-01T00:00:00Z", end: "2027-01-03T00:00:00Z" };
-  /** The CSRs sent to finalize (DER). */
+  /** The CSRs sent to finalize (DER), and the chains issued for them. */
   readonly csrs: Uint8Array[] = [];
+  readonly issued: string[] = [];
   readonly #nonces = new Set<string>();
   readonly #accounts = new Map<string, JWK>();
   #nonceCounter = 0;
@@ -104,7 +106,7 @@ export class FakeAcme {
     };
   }
 
-  #route(path: string, header: Record<string, unknown>, payload: unknown): Response {
+  async #route(path: string, header: Record<string, unknown>, payload: unknown): Promise<Response> {
     const body = payload as Record<string, unknown> | undefined;
     if (path === "/new-account") {
       const jwk = header.jwk as JWK;
@@ -146,7 +148,9 @@ export class FakeAcme {
       return this.#json(200, { type: "http-01", url: `${BASE}/chall/1`, token: "http-token_1", status: "processing" });
     }
     if (path === "/finalize/1") {
-      this.csrs.push(base64url.decode(String(body?.csr)));
+      const csr = base64url.decode(String(body?.csr));
+      this.csrs.push(csr);
+      this.issued.push(await this.options.issue(csr));
       if (this.#order) this.#order.status = this.processingPolls > 0 ? "processing" : "valid";
       return this.#json(200, this.#orderBody(), { location: `${BASE}/order/1` });
     }
@@ -161,7 +165,7 @@ export class FakeAcme {
       return this.#json(200, this.#orderBody());
     }
     if (path === "/cert/1") {
-      return new Response(this.options.certificatePem, { status: 200, headers: { "content-type": "application/pem-certificate-chain", ...this.#nonceHeader() } });
+      return new Response(this.issued.at(-1), { status: 200, headers: { "content-type": "application/pem-certificate-chain", ...this.#nonceHeader() } });
     }
     return this.#problem({ status: 404, type: "malformed", detail: `no resource ${path}` });
   }

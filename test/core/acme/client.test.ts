@@ -5,10 +5,12 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { base64url, calculateJwkThumbprint, flattenedVerify, type JWK } from "jose";
 import { AcmeClient, AcmeError, type CertificateRequest, type ChallengeResponder, generateKeyPem } from "../../../core/acme/client.ts";
-import { makeCertificates, run } from "../../support/certs.ts";
+import { type Certificates, makeCertificates, run } from "../../support/certs.ts";
 import { FakeAcme } from "../../support/fake-acme.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 
@@ -26,12 +28,29 @@ yNQwCgYIKoZIzj0EAwIDRwAwRAIge09+S5TZAlw5tgtiVvuERV6cT4mfutXIlwTb
 const RFC_9773_CERT_ID = "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE";
 const REQUEST: CertificateRequest = { domains: ["shop.example", "www.shop.example"], challenge: "http-01", keyType: "ec-p256" };
 
-let chainPromise: Promise<string> | undefined;
-/** A leaf with its intermediate (openssl-made): what the fake CA issues. */
-const issuedChain = () => (chainPromise ??= makeCertificates().then((certs) => readFileSync(certs.b.cert, "utf8")));
+let certificatesPromise: Promise<Certificates> | undefined;
+const certificates = () => (certificatesPromise ??= makeCertificates());
+
+/** What the fake CA issues: the CSR signed by the test intermediate with openssl, then the intermediate. */
+async function signWithTestCa(csr: Uint8Array): Promise<string> {
+  const { intermediate } = await certificates();
+  const dir = mkdtempSync(join(tmpdir(), "tandem-fake-ca-"));
+  try {
+    writeFileSync(join(dir, "csr.der"), csr);
+    writeFileSync(join(dir, "leaf.ext"), "basicConstraints=critical,CA:FALSE\nauthorityKeyIdentifier=keyid\n");
+    const signed = await run("openssl", [
+      "x509", "-req", "-inform", "DER", "-in", join(dir, "csr.der"), "-CA", intermediate.cert, "-CAkey", intermediate.key,
+      "-copy_extensions", "copy", "-extfile", join(dir, "leaf.ext"), "-days", "30", "-out", join(dir, "leaf.pem"),
+    ]);
+    assert.equal(signed.code, 0, signed.stderr);
+    return readFileSync(join(dir, "leaf.pem"), "utf8") + readFileSync(intermediate.cert, "utf8");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 async function setUp(options: { ari?: boolean; externalAccountRequired?: boolean } = {}) {
-  const ca = new FakeAcme({ certificatePem: await issuedChain(), ...options });
+  const ca = new FakeAcme({ issue: signWithTestCa, ...options });
   const clock = new FakeClock(1_000_000);
   const sleeps: number[] = [];
   const ports = {
@@ -93,7 +112,7 @@ test("obtain: account by JWK then kid, the key authorization published and withd
   assert.equal(csrKey.stdout, issuedKey.stdout, "the CSR is for the key handed back");
   assert.notEqual(issued.keyPem, client.account.keyPem, "the certificate key is not the account key");
 
-  assert.equal(issued.certPem, await issuedChain());
+  assert.equal(issued.certPem, ca.issued[0]);
   const leaf = await run("openssl", ["x509", "-noout", "-enddate"], { input: issued.certPem });
   assert.equal(issued.notAfter, Date.parse(leaf.stdout.replace("notAfter=", "")));
   assert.match(issued.ariId ?? "", /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
@@ -166,6 +185,15 @@ test("a failed challenge: challenge-failed with the CA's reason, withdrawn", asy
     assert.match(error.message, /shop\.example.*key authorization mismatch/);
   }));
   assert.deepEqual(withdrawn, ["http-token_1"]);
+});
+
+test("a certificate without the names ordered is refused", async () => {
+  const { ca, ports } = await setUp();
+  ca.options.issue = async () => readFileSync((await certificates()).b.cert, "utf8");
+  const client = await AcmeClient.open(ports, { directory: ca.directory });
+  await assert.rejects(client.obtain(REQUEST, recordingResponder().responder), rejectsWith("invalid-response", (error) => {
+    assert.match(error.message, /without shop\.example, www\.shop\.example/);
+  }));
 });
 
 test("tls-alpn-01 the CA does not offer, or a responder that cannot publish it: refused, naming what is offered", async () => {
