@@ -77,7 +77,9 @@ export function problemError(problem: unknown, status: number, retryAfterMs?: nu
   const name = type?.startsWith(ACME_PREFIX) ? type.slice(ACME_PREFIX.length) : undefined;
   const code = (name && CODES[name]) ?? "ca-error";
   const subproblems = Array.isArray(fields.subproblems) ? fields.subproblems : undefined;
-  const parts = [`${context} answered ${status}`, type ?? "without a problem type", detail].filter(Boolean);
+  // userActionRequired (RFC 8555 §7.3.3) names the page the operator must visit, e.g. new terms.
+  const instance = typeof fields.instance === "string" ? `see ${fields.instance}` : undefined;
+  const parts = [`${context} answered ${status}`, type ?? "without a problem type", detail, instance].filter(Boolean);
   const subDetails = (subproblems ?? []).map(_describeSubproblem).filter(Boolean);
   const message = parts.join(": ") + (subDetails.length ? ` (${subDetails.join("; ")})` : "");
   return new AcmeError(code, message, { type, status, detail, retryAfterMs, subproblems });

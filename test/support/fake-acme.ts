@@ -27,6 +27,7 @@ export interface Problem {
   detail: string;
   retryAfter?: string;
   subproblems?: unknown[];
+  instance?: string;
 }
 
 interface Received {
@@ -211,7 +212,12 @@ export class FakeAcme {
 
   #problem(problem: Problem): Response {
     const type = problem.type.includes(":") ? problem.type : `urn:ietf:params:acme:error:${problem.type}`;
-    const body = { type, detail: problem.detail, ...(problem.subproblems ? { subproblems: problem.subproblems } : {}) };
+    const body = {
+      type,
+      detail: problem.detail,
+      ...(problem.subproblems ? { subproblems: problem.subproblems } : {}),
+      ...(problem.instance ? { instance: problem.instance } : {}),
+    };
     return new Response(JSON.stringify(body), {
       status: problem.status,
       headers: { "content-type": "application/problem+json", ...this.#nonceHeader(), ...(problem.retryAfter ? { "retry-after": problem.retryAfter } : {}) },

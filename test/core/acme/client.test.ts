@@ -175,6 +175,15 @@ test("a rate limit surfaces with the CA's detail, subproblems and Retry-After", 
   }));
 });
 
+test("userActionRequired names the page the operator must visit", async () => {
+  const { ca, ports } = await setUp();
+  const client = await AcmeClient.open(ports, { directory: ca.directory });
+  ca.problems.set("/new-order", { status: 403, type: "userActionRequired", detail: "Terms of service have changed", instance: "https://ca.test/terms/2027" });
+  await assert.rejects(client.obtain(REQUEST, recordingResponder().responder), rejectsWith("user-action-required", (error) => {
+    assert.match(error.message, /Terms of service have changed: see https:\/\/ca\.test\/terms\/2027/);
+  }));
+});
+
 test("a failed challenge: challenge-failed with the CA's reason, withdrawn", async () => {
   const { ca, ports } = await setUp();
   ca.challengeSucceeds = false;
