@@ -394,6 +394,7 @@ class _Process {
         memberChanged: (pool, member, change, actor) => this.#store.adminChanged(pool, member, change, actor),
         workers: this.#workerSync,
         certificatesReady: () => this.#acme.ready(),
+        acme: () => this.#acme.status(),
       }),
       verify,
       publicMetrics: admin.publicMetrics,

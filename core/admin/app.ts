@@ -184,6 +184,11 @@ function _clusterRoutes(app: Hono<AdminEnv>, control: AdminControl, auth: _Auth)
     const status = control.cluster?.() ?? null;
     return status === null ? _error(c, 404, "NOT_FOUND", "no cluster configured") : c.json(status);
   });
+
+  app.get("/api/v1/acme", auth("read"), (c) => {
+    const status = control.acme?.() ?? null;
+    return status === null ? _error(c, 404, "NOT_FOUND", "no listener with tls.acme") : c.json(status);
+  });
 }
 
 function _reloadRoutes(app: Hono<AdminEnv>, control: AdminControl, auth: _Auth, mutate: _Mutate): void {

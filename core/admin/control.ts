@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { ManagedCertificateStatus } from "../acme/managed-certificate.ts";
 import type { Balancer } from "../balancer/balancer.ts";
 import type { VrrpStatus } from "../cluster/vrrp/agent.ts";
 import type { ClusterStatus } from "../cluster/replication/replication-node.ts";
@@ -60,6 +61,8 @@ export interface AdminControlOptions {
   cluster?: () => ClusterStatus | undefined;
   /** Called after an API change was applied (replication ships it to the peers). */
   memberChanged?: (pool: string, member: string, change: MemberChange, actor: string) => void;
+  /** The ACME certificates' status, [] without `tls.acme`. */
+  acme?: () => ManagedCertificateStatus[];
   /** Every listener serves a real certificate (not an ACME placeholder); /readyz waits for it too. */
   certificatesReady?: () => boolean;
   /** With `workers: N`: where the other workers' counters come from. Absent: this thread is the process. */
@@ -174,6 +177,11 @@ class BalancerAdminControl implements AdminControl {
 
   cluster(): ClusterStatus | null {
     return this.#options.cluster?.() ?? null;
+  }
+
+  acme(): ManagedCertificateStatus[] | null {
+    const certificates = this.#options.acme?.() ?? [];
+    return certificates.length > 0 ? certificates : null;
   }
 
   #registerWorkerGauges(): void {

@@ -9,6 +9,7 @@ import type { VrrpStatus } from "../cluster/vrrp/agent.ts";
 import type { ClusterStatus } from "../cluster/replication/replication-node.ts";
 import type { Activation } from "../config/schema.ts";
 import type { HistoryDocument } from "../metrics/traffic-history.ts";
+import type { ManagedCertificateStatus } from "../acme/managed-certificate.ts";
 
 export interface CheckResult {
   ok: boolean;
@@ -173,4 +174,6 @@ export interface AdminControl {
   vrrp?(): VrrpStatus | null;
   /** Replication peers (state, last contact, lag, resyncs, drops); null (or absent) without `cluster`. */
   cluster?(): ClusterStatus | null;
+  /** The ACME certificates (state, expiry, next attempt, last error); null (or absent) without `tls.acme`. */
+  acme?(): ManagedCertificateStatus[] | null;
 }

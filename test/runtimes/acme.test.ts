@@ -83,6 +83,10 @@ test("obtains over http-01, serves the CA's chain, renews a short-lived certific
     assert.equal(await readyz(admin), 200);
     assert.match((await metric(admin, "tandem_acme_certificate_ready")).join(), / 1$/);
     assert.equal((await metric(admin, "tandem_acme_orders_total")).find((line) => line.includes('outcome="ok"'))?.endsWith(" 1"), true);
+    const [status] = await (await fetch(`${admin}/api/v1/acme`)).json();
+    assert.equal(status.state, "valid");
+    assert.deepEqual(status.domains, [DOMAIN]);
+    assert.ok(status.notAfter > Date.now() && status.nextAttempt < status.notAfter, JSON.stringify(status));
 
     // The plain listener answered pebble's http-01 and still redirects everything else.
     const redirect = await fetch(`http://127.0.0.1:${pebble.httpPort}/cart`, { redirect: "manual" });
@@ -135,6 +139,9 @@ test("until the first certificate the placeholder serves and /readyz is 503; a C
     const failing = await metric(admin, "tandem_acme_consecutive_failures");
     assert.ok(Number(failing[0]?.split(" ").pop()) >= 3, failing.join());
     assert.match((await metric(admin, "tandem_acme_certificate_ready")).join(), / 0$/);
+    const [status] = await (await fetch(`${admin}/api/v1/acme`)).json();
+    assert.equal(status.state, "placeholder");
+    assert.equal(status.lastError.code, "rejected-identifier");
 
     // A name the CA accepts (its blocklist covers subdomains too): the reload starts over with it.
     writeFileSync(tandem.configPath!, JSON.stringify(acmeConfig(pebble, storage, { domains: ["other.test"], retryMin: "1s", retryMax: "2s" })));
@@ -170,11 +177,12 @@ test("External Account Binding: refused without it (the CA's words shown), obtai
   }
 });
 
-test("check refuses tls-alpn-01 (no runtime can choose a certificate by ALPN), a wildcard, several workers and EAB without its key", { skip }, async () => {
+test("check refuses tls-alpn-01 (no runtime can choose a certificate by ALPN), a wildcard, several workers, EAB without its key and a cluster without TLS", { skip }, async () => {
   const config = {
     listeners: [{ address: "127.0.0.1:8443", tls: { acme: { domains: ["a.test", "*.b.test"], challenge: "tls-alpn-01", eab: { keyId: "k" } } } }],
     pools: { app: { members: [{ name: "a", url: "http://127.0.0.1:9" }] } },
     workers: 2,
+    cluster: { name: "pair", node: "lb1", listen: "127.0.0.1:7400", peers: [{ name: "lb2", address: "127.0.0.2:7400" }], key: "a cluster key of at least 32 characters" },
   };
   const schema = await runTandem(["check", "--config", writeConfig(config)]);
   assert.equal(schema.code, 1);
@@ -187,7 +195,8 @@ test("check refuses tls-alpn-01 (no runtime can choose a certificate by ALPN), a
   assert.match(output, /listeners\[0\]\.tls\.acme\.challenge: "tls-alpn-01" cannot be answered on (bun|deno).*ALPN/);
   assert.match(output, /listeners\[0\]\.tls\.acme\.eab\.hmacKey/);
   assert.match(output, /workers: 2 with listeners\[0\]\.tls\.acme/);
+  assert.match(output, /cluster\.tls: listeners\[0\]\.tls\.acme shares the certificate's private key/);
 
-  const fine = await runTandem(["check", "--config", writeConfig({ ...config, workers: undefined, listeners: [{ address: "127.0.0.1:8443", tls: { acme: { domains: ["a.test"] } } }] })]);
+  const fine = await runTandem(["check", "--config", writeConfig({ ...config, workers: undefined, cluster: undefined, listeners: [{ address: "127.0.0.1:8443", tls: { acme: { domains: ["a.test"] } } }] })]);
   assert.equal(fine.code, 0, `control: a plain acme listener passes: ${fine.stderr}${fine.stdout}`);
 });

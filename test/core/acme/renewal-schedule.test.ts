@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { AcmeError, generateKeyPem, selfSignedPem } from "../../../core/acme/client.ts";
 import type { CertificateRequest, RenewalWindow } from "../../../core/acme/client.ts";
-import { type AcmeIssuer, ManagedCertificate } from "../../../core/acme/managed-certificate.ts";
+import { type AcmeIssuer, ManagedCertificate, type ManagedCertificateOptions } from "../../../core/acme/managed-certificate.ts";
 import { AcmeStorage, type StoragePorts, type StoredCertificate } from "../../../core/acme/storage.ts";
 import * as v from "valibot";
 import { AcmeSchema } from "../../../core/acme/schema.ts";
@@ -57,7 +57,7 @@ class MemoryCa {
   };
 }
 
-function setUp(overrides: Record<string, unknown> = {}, files = new MemoryFiles(), clock = new FakeClock(START)) {
+function setUp(overrides: Record<string, unknown> = {}, files = new MemoryFiles(), clock = new FakeClock(START), cluster?: ManagedCertificateOptions["cluster"]) {
   const config = v.parse(AcmeSchema, { domains: ["www.example.test", "example.test"], directory: "https://ca.test/dir", retryMin: "1m", retryMax: "10m", ...overrides });
   const ca = new MemoryCa(clock);
   const installs: StoredCertificate[] = [];
@@ -76,6 +76,7 @@ function setUp(overrides: Record<string, unknown> = {}, files = new MemoryFiles(
       return { keyPem, certPem: await selfSignedPem(domains, keyPem, 24 * 60 * MINUTE, now) };
     },
     install: async (pair) => void installs.push(pair),
+    cluster,
   });
   const orderSettled = (count: number) =>
     eventually(() => (certificate.status().orders.ok + certificate.status().orders.failed >= count && certificate.status().nextAttempt !== undefined ? true : undefined), 20_000, `order ${count} settled`);
@@ -200,4 +201,37 @@ test("stopped, nothing more is ordered", async () => {
   clock.advance(24 * 60 * MINUTE);
   assert.equal(ca.orders.length, 0);
   assert.equal(clock.pending, 0);
+});
+
+test("in a pair, the node that does not order waits, adopts the orderer's certificate, and orders once it becomes the orderer", async () => {
+  let ordering = false;
+  const shared: string[] = [];
+  const cluster = {
+    ordering: () => ordering,
+    shareAccount: () => void shared.push("account"),
+    shareCertificate: () => void shared.push("certificate"),
+  };
+  const { certificate, ca, clock, installs, orderSettled } = setUp({}, new MemoryFiles(), new FakeClock(START), cluster);
+  await certificate.start();
+  clock.advance(0);
+  assert.equal(ca.orders.length, 0, "lb2 does not order");
+  assert.equal(certificate.status().nextAttempt, clock.now() + MINUTE, "asked again after retryMin");
+
+  const otherKey = await generateKeyPem("ec-p256");
+  const fromOrderer = await selfSignedPem(["www.example.test", "example.test"], otherKey, LIFETIME, clock.now());
+  await certificate.adopt(await selfSignedPem(["other.test"], otherKey, LIFETIME, clock.now()), otherKey);
+  assert.equal(certificate.ready, false, "control: a certificate for other names is not adopted");
+  await certificate.adopt(fromOrderer, otherKey);
+  assert.equal(certificate.ready, true);
+  assert.equal(installs.at(-1)!.cert, fromOrderer);
+  assert.equal(certificate.status().nextAttempt, installs.at(-1)!.leaf.notAfter - LIFETIME / 3);
+  clock.advance(MINUTE);
+  await certificate.adopt(await selfSignedPem(["www.example.test", "example.test"], otherKey, LIFETIME / 2, clock.now()), otherKey);
+  assert.equal(installs.at(-1)!.cert, fromOrderer, "one that ends sooner is not taken");
+
+  ordering = true;
+  clock.advance(certificate.status().nextAttempt! - clock.now());
+  await orderSettled(1);
+  assert.equal(ca.orders.length, 1, "the new orderer renews");
+  assert.deepEqual(shared, ["account", "certificate"], "and shares what it got");
 });
