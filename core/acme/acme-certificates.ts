@@ -70,6 +70,15 @@ export class AcmeCertificates {
     replication?.subscribe((key, value) => void this.#shared(key, value));
   }
 
+  /** A listener added by a reload takes what the peers shared before it existed. */
+  async #catchUp(config: AcmeConfig): Promise<void> {
+    const replication = this.#options.replication;
+    for (const key of [accountKey(config.directory), certificateKey(config.directory, config.domains)]) {
+      const value = replication?.current(key);
+      if (value !== undefined) await this.#shared(key, value);
+    }
+  }
+
   /** A value a peer shared: an http-01 answer is published at once, accounts and certificates go to the listeners that use them. */
   async #shared(key: string, value: string): Promise<void> {
     try {
@@ -114,6 +123,7 @@ export class AcmeCertificates {
         try {
           await certificate.start();
           this.#managed.set(address, { settings, config, certificate });
+          await this.#catchUp(config);
         } catch (error) {
           problems.push(`listener ${address}: tls.acme: ${(error as Error).message}`);
         }

@@ -24,6 +24,8 @@ export interface AcmeReplication {
   /** Whether this node orders and renews now; the others take what it obtains. */
   ordering(): boolean;
   publish(key: string, value: string): void;
+  /** The value held for `key`, shared by a peer or by this node; undefined when none. */
+  current(key: string): string | undefined;
   /** Calls `listener` with every value a peer shared (and, at a resync, every value it holds). */
   subscribe(listener: (key: string, value: string) => void): void;
   /** Resolves once every peer is connected and acknowledged what was published, or after `timeoutMs`. */
@@ -42,7 +44,7 @@ export function isOrderingNode(cluster: ClusterStatus | undefined, vrrp: VrrpSta
 }
 
 export interface AcmeReplicationPorts {
-  store: Pick<ReplicaStore, "acmeChanged" | "subscribe">;
+  store: Pick<ReplicaStore, "acmeChanged" | "acmeValue" | "subscribe">;
   /** Undefined while replication is off (standalone: this node orders). */
   cluster(): ClusterStatus | undefined;
   vrrp(): VrrpStatus | undefined;
@@ -56,6 +58,7 @@ export function acmeReplication(ports: AcmeReplicationPorts): AcmeReplication {
   return {
     ordering: () => isOrderingNode(ports.cluster(), ports.vrrp()),
     publish: (key, value) => ports.store.acmeChanged(key, value),
+    current: (key) => ports.store.acmeValue(key),
     subscribe(listener) {
       ports.store.subscribe((record, source) => {
         if (record.kind === "acme" && source !== "local") listener(record.key, record.value);

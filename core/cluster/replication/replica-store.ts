@@ -116,6 +116,11 @@ export class ReplicaStore {
     this.#emit({ kind: "admin", pool, member, ...change, actor, at, origin }, "local");
   }
 
+  /** The ACME value held for `key` (this node's or a peer's), undefined when none. */
+  acmeValue(key: string): string | undefined {
+    return this.#acme.get(key)?.value;
+  }
+
   /** An ACME value this node made (a certificate it obtained, a token it published). */
   acmeChanged(key: string, value: string): void {
     const stamp = { value, at: this.#options.clock.now(), origin: this.node };
