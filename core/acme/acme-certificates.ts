@@ -154,11 +154,6 @@ export class AcmeCertificates {
     return [...this.#managed.values()].map(({ certificate }) => certificate.status());
   }
 
-  /** Orders or renews every certificate now; resolves when all attempts are done. */
-  async renewNow(): Promise<void> {
-    await Promise.all([...this.#managed.values()].map(({ certificate }) => certificate.renewNow()));
-  }
-
   stop(): void {
     for (const { certificate } of this.#managed.values()) certificate.stop();
   }

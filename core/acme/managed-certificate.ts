@@ -133,7 +133,7 @@ export class ManagedCertificate {
     this.#nextAttempt = undefined;
   }
 
-  /** Runs the due attempt now (tests; the admin plane's "renew now"). Resolves when it is done. */
+  /** Runs the due attempt now (what the timer does). Resolves when it is done; one at a time. */
   renewNow(): Promise<void> {
     this.#cancelTimer?.();
     return this.#busy ??= this.#attempt().finally(() => (this.#busy = undefined));

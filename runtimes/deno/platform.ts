@@ -14,6 +14,8 @@ import { listenConnections } from "./listen-connections.ts";
 import { runCommand } from "./command.ts";
 import { connectUnixDatagram } from "./unix-datagram.ts";
 
+const httpClients = new Map<string, Deno.HttpClient>();
+
 export const platform: Platform = {
   runtime: `deno ${Deno.version.deno}`,
   args: Deno.args,
@@ -35,7 +37,10 @@ export const platform: Platform = {
   },
   makeDirectory: (path) => Deno.mkdir(path, { recursive: true, mode: 0o700 }),
   fetchTrusting(caCerts) {
-    const client = Deno.createHttpClient({ caCerts: [...caCerts] });
+    // One client per CA bundle for the process: a reload asks again, and a client holds its connections until closed.
+    const bundle = caCerts.join("\n");
+    let client = httpClients.get(bundle);
+    if (!client) httpClients.set(bundle, client = Deno.createHttpClient({ caCerts: [...caCerts] }));
     return (url, init) => fetch(url, { ...init, client });
   },
   listDirectory: async (path) => (await Array.fromAsync(Deno.readDir(path))).map((entry) => entry.name),

@@ -2,7 +2,8 @@
  * ACME in an HA pair, end to end on the test's runtime against pebble: two tandem processes
  * replicating over mutual TLS. lb1 (the lowest name, no VRRP) orders; pebble's DNS sends every
  * name to 127.0.0.2, where only lb2's plain listener is, so the http-01 request can only be
- * answered from the token lb1 replicated; lb2 then serves the certificate lb1 obtained.
+ * answered from the token lb1 replicated (lb2's pool is down: the answer comes before routing);
+ * lb2 then serves the certificate lb1 obtained, and again after a restart without lb1.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -81,6 +82,16 @@ test("HA pair: lb1 orders, lb2 answers the CA's http-01 from the replicated toke
     const caFolder = `${new URL(pebble.directory).host.replace(":", "_")}_dir`;
     assert.equal(existsSync(join(lb2.storage, caFolder, "account.json")), true, "the account reached lb2 too (it takes over renewals with it)");
     assert.equal(existsSync(join(lb2.storage, caFolder, DOMAIN, "cert.pem")), true, "and the certificate, for its next start");
+
+    // lb2 alone again (lb1 gone): it starts with that certificate from its own storage.
+    assert.equal(await first.stop(), 0);
+    first = undefined;
+    assert.equal(await second.stop(), 0);
+    second = await startTandem(lb2.config);
+    await second.waitForLine((l) => l.event === "acme-certificate-loaded");
+    const afterRestart = await servedCertificate(second.ports[0], options);
+    assert.equal(afterRestart.serial, fromFirst.serial);
+    assert.equal(await readyz(second), 200);
   } finally {
     await first?.stop();
     await second?.stop();
