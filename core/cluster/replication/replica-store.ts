@@ -124,8 +124,17 @@ export class ReplicaStore {
   /** An ACME value this node made (a certificate it obtained, a token it published). */
   acmeChanged(key: string, value: string): void {
     const stamp = { value, at: this.#options.clock.now(), origin: this.node };
-    this.#acme.set(key, stamp);
+    this.#keepAcme(key, stamp);
     this.#emit({ kind: "acme", key, ...stamp }, "local");
+  }
+
+  /**
+   * A withdrawn value ("") is forgotten rather than kept as a tombstone: every order leaves a
+   * withdrawn http-01 answer behind, and resyncs need not carry them forever.
+   */
+  #keepAcme(key: string, stamp: { value: string; at: number; origin: string }): void {
+    if (stamp.value === "") this.#acme.delete(key);
+    else this.#acme.set(key, stamp);
   }
 
   /** Applies a record from elsewhere and tells the listeners; false when it lost to what this node has or was dropped. */
@@ -139,7 +148,7 @@ export class ReplicaStore {
     if (record.kind === "acme") {
       const stamp = this.#acme.get(record.key);
       if (stamp !== undefined && !_later(record.at, record.origin, stamp.at, stamp.origin)) return false;
-      this.#acme.set(record.key, { value: record.value, at: record.at, origin: record.origin });
+      this.#keepAcme(record.key, { value: record.value, at: record.at, origin: record.origin });
       return true;
     }
     const pool = this.#options.pools().get(record.pool);

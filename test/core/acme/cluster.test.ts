@@ -50,8 +50,13 @@ test("the store keeps the latest acme value per key, emits applied ones, and shi
   assert.equal(store.apply({ kind: "acme", key: "account x", value: "newer", at: 1001, origin: "lb2" }, "peers"), true);
   assert.equal(store.apply({ kind: "acme", key: "http-01 t", value: "t.k", at: 5, origin: "lb2" }, "peers"), true);
   assert.deepEqual(heard, [["account x", "newer"], ["http-01 t", "t.k"]]);
-  const snapshot = [...store.snapshot()].filter((record) => record.kind === "acme");
-  assert.deepEqual(snapshot.map((record) => record.kind === "acme" && [record.key, record.value]), [["account x", "newer"], ["http-01 t", "t.k"]]);
+  const acmeInSnapshot = () => [...store.snapshot()].flatMap((record) => (record.kind === "acme" ? [[record.key, record.value]] : []));
+  assert.deepEqual(acmeInSnapshot(), [["account x", "newer"], ["http-01 t", "t.k"]]);
+  assert.equal(store.apply({ kind: "acme", key: "http-01 t", value: "", at: 6, origin: "lb2" }, "peers"), true);
+  assert.deepEqual(heard.at(-1), ["http-01 t", ""], "the withdrawal is passed on");
+  assert.deepEqual(acmeInSnapshot(), [["account x", "newer"]], "and then forgotten: no tombstones in resyncs");
+  assert.equal(store.acmeValue("http-01 t"), undefined);
+  assert.equal(store.acmeValue("account x"), "newer");
 });
 
 test("delivered waits until every peer is up and acknowledged, or for the bound", async () => {
