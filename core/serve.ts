@@ -192,7 +192,7 @@ class _Process {
       if (record.kind === "admin") this.#saveStateSoon();
     });
     const problems = await this.#accessLog.configure(config.accessLog);
-    problems.push(...await this.#acme.apply(config.listeners, this.#options.configPath, this.#files.acmeCa));
+    problems.push(...await this.#acme.apply(config.listeners, this.#options.configPath, this.#files));
     problems.push(...await this.#syncListeners(config.listeners));
     this.#watchFiles();
     problems.push(...await this.#applyRoles(config));
@@ -325,7 +325,7 @@ class _Process {
     this.#saveStateSoon();
     this.#store.attach();
     const problems = await this.#accessLog.configure(next.accessLog);
-    problems.push(...await this.#acme.apply(next.listeners, this.#options.configPath, this.#files.acmeCa));
+    problems.push(...await this.#acme.apply(next.listeners, this.#options.configPath, this.#files));
     problems.push(...await this.#syncListeners(next.listeners));
     problems.push(...await this.#applyRoles(next));
     this.#watchFiles();

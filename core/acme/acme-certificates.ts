@@ -6,7 +6,7 @@
  * @module
  */
 import type { ListenerConfig } from "../config/schema.ts";
-import { resolvePath } from "../config/files.ts";
+import { type ConfigFiles, resolvePath } from "../config/files.ts";
 import type { Platform } from "../platform.ts";
 import type { LogSink } from "../ports.ts";
 import type { ListenerTls } from "../tls/certificate.ts";
@@ -15,7 +15,7 @@ import { acmeHmacKey } from "./checks.ts";
 import { accountKey, type AcmeReplication, certificateKey, http01Key } from "./cluster.ts";
 import { Http01Tokens } from "./http01.ts";
 import { type AcmeIssuer, ManagedCertificate, type ManagedCertificateStatus } from "./managed-certificate.ts";
-import type { AcmeConfig } from "./schema.ts";
+import { acmeDomains, type ResolvedAcmeConfig } from "./domains.ts";
 import { AcmeStorage } from "./storage.ts";
 
 export type AcmePlatform = Pick<Platform, "clock" | "env" | "fetch" | "fetchTrusting" | "readTextFile" | "writeTextFileAtomic" | "makeDirectory" | "exists">;
@@ -41,7 +41,9 @@ const PLACEHOLDER_LIFETIME_MS = 90 * 24 * 60 * 60 * 1000;
 interface Managed {
   /** The settings it was made for: another value makes another certificate. */
   settings: string;
-  config: AcmeConfig;
+  config: ResolvedAcmeConfig;
+  /** The listener has certificate files too: they serve instead of the placeholder, and it is ready with them. */
+  hasFiles: boolean;
   certificate: ManagedCertificate;
 }
 
@@ -71,7 +73,7 @@ export class AcmeCertificates {
   }
 
   /** A listener added by a reload takes what the peers shared before it existed. */
-  async #catchUp(config: AcmeConfig): Promise<void> {
+  async #catchUp(config: ResolvedAcmeConfig): Promise<void> {
     const replication = this.#options.replication;
     for (const key of [accountKey(config.directory), certificateKey(config.directory, config.domains)]) {
       const value = replication?.current(key);
@@ -100,14 +102,18 @@ export class AcmeCertificates {
 
   /**
    * Starts the certificates of listeners new to `listeners` (each serving its stored certificate or
-   * the placeholder when this resolves), stops those of listeners gone. `trustedCa` by listener
-   * address, as config/files.ts read it.
+   * the placeholder when this resolves), stops those of listeners gone. `files` as
+   * config/files.ts read them: the trusted CAs and the listeners' own certificates.
    */
-  async apply(listeners: readonly ListenerConfig[], configPath: string | undefined, trustedCa: ReadonlyMap<string, string[]>): Promise<string[]> {
-    const wanted = new Map<string, { config: AcmeConfig; settings: string }>();
+  async apply(listeners: readonly ListenerConfig[], configPath: string | undefined, files: Pick<ConfigFiles, "acmeCa" | "listenerTls">): Promise<string[]> {
+    const trustedCa = files.acmeCa;
+    const wanted = new Map<string, { config: ResolvedAcmeConfig; settings: string; hasFiles: boolean }>();
     for (const listener of listeners) {
-      const config = listener.tls?.acme;
-      if (config) wanted.set(listener.address, { config, settings: JSON.stringify([config, trustedCa.get(listener.address), configPath]) });
+      const acme = listener.tls?.acme;
+      if (!acme) continue;
+      const fileCertificates = files.listenerTls.get(listener.address)?.certificates ?? [];
+      const config = { ...acme, domains: acmeDomains(acme, fileCertificates) };
+      wanted.set(listener.address, { config, settings: JSON.stringify([config, trustedCa.get(listener.address), configPath]), hasFiles: fileCertificates.length > 0 });
     }
     for (const [address, managed] of this.#managed) {
       if (wanted.get(address)?.settings === managed.settings) continue;
@@ -117,12 +123,12 @@ export class AcmeCertificates {
     const problems: string[] = [];
     this.#applying = true;
     try {
-      for (const [address, { config, settings }] of wanted) {
+      for (const [address, { config, settings, hasFiles }] of wanted) {
         if (this.#managed.has(address)) continue;
         const certificate = this.#create(address, config, configPath, trustedCa.get(address));
         try {
           await certificate.start();
-          this.#managed.set(address, { settings, config, certificate });
+          this.#managed.set(address, { settings, config, hasFiles, certificate });
           await this.#catchUp(config);
         } catch (error) {
           problems.push(`listener ${address}: tls.acme: ${(error as Error).message}`);
@@ -134,20 +140,24 @@ export class AcmeCertificates {
     return problems;
   }
 
-  /** `files` with each ACME listener's certificate first (its default, for clients without SNI). */
+  /**
+   * `files` with each ACME listener's certificate first (its default, for clients without SNI); the
+   * placeholder only on a listener without certificate files of its own.
+   */
   withCertificates(files: ReadonlyMap<string, ListenerTls>): Map<string, ListenerTls> {
     const merged = new Map(files);
     for (const [address, { certificate }] of this.#managed) {
       const pair = certificate.current;
       const tls = files.get(address);
-      if (pair && tls) merged.set(address, { ...tls, certificates: [pair, ...tls.certificates] });
+      if (!pair || !tls || (!certificate.ready && tls.certificates.length > 0)) continue;
+      merged.set(address, { ...tls, certificates: [pair, ...tls.certificates] });
     }
     return merged;
   }
 
-  /** Every ACME listener serves its CA's certificate (what /readyz waits for). */
+  /** Every ACME listener serves its CA's certificate or its own files (what /readyz waits for). */
   ready(): boolean {
-    return [...this.#managed.values()].every(({ certificate }) => certificate.ready);
+    return [...this.#managed.values()].every(({ certificate, hasFiles }) => certificate.ready || hasFiles);
   }
 
   status(): ManagedCertificateStatus[] {
@@ -158,7 +168,7 @@ export class AcmeCertificates {
     for (const { certificate } of this.#managed.values()) certificate.stop();
   }
 
-  #create(address: string, config: AcmeConfig, configPath: string | undefined, trustedCa: string[] | undefined): ManagedCertificate {
+  #create(address: string, config: ResolvedAcmeConfig, configPath: string | undefined, trustedCa: string[] | undefined): ManagedCertificate {
     const { platform, log } = this.#options;
     const ports: AcmePorts = { clock: platform.clock, fetch: trustedCa ? platform.fetchTrusting(trustedCa) : (url, init) => platform.fetch(url, init) };
     const openClient = this.#options.openClient ?? ((ports, options) => AcmeClient.open(ports, options));

@@ -5,6 +5,8 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
+import type { ListenerTls } from "../tls/certificate.ts";
+import { acmeDomains } from "./domains.ts";
 
 export const EAB_HMAC_KEY_ENV = "TANDEM_ACME_EAB_HMAC_KEY";
 
@@ -13,12 +15,24 @@ export const EAB_HMAC_KEY_ENV = "TANDEM_ACME_EAB_HMAC_KEY";
  * acmeIdentifier certificate while browsers asking for the same name get the real one, and
  * neither Bun's nor Deno's TLS listener can choose a certificate by the ALPN offered.
  */
-export function acmeProblems(config: Config, runtime: string, env: (name: string) => string | undefined): string[] {
+export function acmeProblems(
+  config: Config,
+  runtime: string,
+  env: (name: string) => string | undefined,
+  listenerTls: ReadonlyMap<string, ListenerTls>,
+): string[] {
   const problems: string[] = [];
   for (const [index, listener] of config.listeners.entries()) {
     const acme = listener.tls?.acme;
     if (!acme) continue;
     const where = `listeners[${index}].tls.acme`;
+    const fileCertificates = listenerTls.get(listener.address)?.certificates ?? [];
+    const domains = acmeDomains(acme, fileCertificates);
+    if (acme.domains === undefined && listener.tls!.certificates.length === 0) {
+      problems.push(`${where}.domains: the names to put on the certificate (or tls.certificates to take them from)`);
+    } else if (acme.domains === undefined && domains.some((name) => name.startsWith("*.") || !name.includes("."))) {
+      problems.push(`${where}.domains: the names of tls.certificates include ${domains.filter((name) => name.startsWith("*.") || !name.includes(".")).join(", ")}, which no CA validates over http-01: list the domains`);
+    }
     if (acme.challenge === "tls-alpn-01") {
       problems.push(`${where}.challenge: "tls-alpn-01" cannot be answered on ${runtime}: its TLS listener cannot pick the acme-tls/1 certificate by ALPN (use "http-01" with a plain listener on port 80)`);
     }

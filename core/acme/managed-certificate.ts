@@ -8,7 +8,7 @@
  */
 import type { Clock, LogSink } from "../ports.ts";
 import { checkKeyPair } from "../tls/certificate.ts";
-import type { AcmeConfig } from "./schema.ts";
+import type { ResolvedAcmeConfig } from "./domains.ts";
 import type { CertificateRequest, ChallengeResponder, IssuedCertificate, RenewalWindow } from "./client.ts";
 import { certificateId } from "./ari.ts";
 import { covers, renewalTime, retryDelay } from "./renewal.ts";
@@ -23,7 +23,7 @@ export interface AcmeIssuer {
 
 export interface ManagedCertificateOptions {
   listener: string;
-  config: AcmeConfig;
+  config: ResolvedAcmeConfig;
   storage: AcmeStorage;
   clock: Clock;
   /** Draws for the renewal jitter. */

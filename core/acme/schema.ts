@@ -51,8 +51,8 @@ export const AcmeSchema = v.pipe(
     directory: v.optional(directoryUrl, LETS_ENCRYPT_DIRECTORY),
     /** Contact for expiry and policy mail from the CA. */
     email: v.optional(v.pipe(v.string(), v.email("an e-mail address"))),
-    /** The names on the certificate; the first is its common name. */
-    domains: v.pipe(v.array(domain), v.minLength(1, "at least one domain"), v.maxLength(100, "at most 100 domains (the CAs' limit)")),
+    /** The names on the certificate, the first its common name; default the names of the listener's `certificates` (core/acme/domains.ts). */
+    domains: v.optional(v.pipe(v.array(domain), v.minLength(1, "at least one domain"), v.maxLength(100, "at most 100 domains (the CAs' limit)"))),
     /** http-01 is answered on a plain listener on port 80; tls-alpn-01 in this listener's handshake. */
     challenge: v.optional(v.picklist(ACME_CHALLENGES), "http-01"),
     keyType: v.optional(v.picklist(ACME_KEY_TYPES), "ec-p256"),
@@ -72,7 +72,7 @@ export const AcmeSchema = v.pipe(
     retryMin: duration("1m", 100),
     retryMax: duration("1h", 100),
   }),
-  v.forward(v.check((acme) => new Set(acme.domains).size === acme.domains.length, "distinct domains"), ["domains"]),
+  v.forward(v.check((acme) => acme.domains === undefined || new Set(acme.domains).size === acme.domains.length, "distinct domains"), ["domains"]),
   v.forward(v.check((acme) => acme.retryMax >= acme.retryMin, "at least retryMin"), ["retryMax"]),
 );
 

@@ -113,7 +113,7 @@ export async function loadConfigFiles(
     if (problem) problems.push(`${where}: ${resolvePath(configPath, trustedCa)}: ${problem}`);
     else if (text !== undefined) acmeCa.set(listener.address, [text]);
   }
-  problems.push(...acmeProblems(config, platform.runtime, (name) => platform.env?.(name)));
+  problems.push(...acmeProblems(config, platform.runtime, (name) => platform.env?.(name), listenerTls));
 
   const backendCa = new Map<string, string[]>();
   for (const [name, pool] of Object.entries(config.pools)) {

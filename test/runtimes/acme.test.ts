@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { servedCertificate } from "../support/certs.ts";
+import { makeCertificates, servedCertificate } from "../support/certs.ts";
 import { startBackend } from "../support/backends.ts";
 import { type Pebble, pebbleMissing, startPebble } from "../support/pebble.ts";
 import { runTandem, startTandem, type TandemProcess, writeConfig } from "../support/tandem.ts";
@@ -199,4 +199,14 @@ test("check refuses tls-alpn-01 (no runtime can choose a certificate by ALPN), a
 
   const fine = await runTandem(["check", "--config", writeConfig({ ...config, workers: undefined, cluster: undefined, listeners: [{ address: "127.0.0.1:8443", tls: { acme: { domains: ["a.test"] } } }] })]);
   assert.equal(fine.code, 0, `control: a plain acme listener passes: ${fine.stderr}${fine.stdout}`);
+
+  // Without domains, the names come from the listener's certificate files: there must be some, and none a wildcard.
+  const certs = await makeCertificates();
+  const withFiles = (tls: Record<string, unknown>) => writeConfig({ ...config, workers: undefined, cluster: undefined, listeners: [{ address: "127.0.0.1:8443", tls }] });
+  const noNames = await runTandem(["check", "--config", withFiles({ acme: {} })]);
+  assert.match(noNames.stderr + noNames.stdout, /listeners\[0\]\.tls\.acme\.domains: the names to put on the certificate \(or tls\.certificates/);
+  const wildcard = await runTandem(["check", "--config", withFiles({ acme: {}, certificates: [{ cert: certs.b.cert, key: certs.b.key }] })]);
+  assert.match(wildcard.stderr + wildcard.stdout, /listeners\[0\]\.tls\.acme\.domains: the names of tls\.certificates include \*\.b\.test/);
+  const fromFiles = await runTandem(["check", "--config", withFiles({ acme: {}, certificates: [{ cert: certs.a.cert, key: certs.a.key }] })]);
+  assert.equal(fromFiles.code, 0, `control: a.test from the file: ${fromFiles.stderr}${fromFiles.stdout}`);
 });

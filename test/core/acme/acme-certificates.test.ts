@@ -12,7 +12,9 @@ import { generateKeyPem, selfSignedPem } from "../../../core/acme/client.ts";
 import { accountKey, type AcmeReplication, certificateKey } from "../../../core/acme/cluster.ts";
 import type { AcmeIssuer } from "../../../core/acme/managed-certificate.ts";
 import { ListenerSchema } from "../../../core/config/schema.ts";
-import type { ListenerTls } from "../../../core/tls/certificate.ts";
+import { checkKeyPair, type ListenerTls } from "../../../core/tls/certificate.ts";
+import { acmeDomains } from "../../../core/acme/domains.ts";
+import { AcmeSchema } from "../../../core/acme/schema.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 import { eventually } from "../../support/waiting.ts";
 
@@ -70,12 +72,13 @@ function setUp(replication?: MemoryPeer) {
 }
 
 const fileTls = (address: string): Map<string, ListenerTls> => new Map([[address, { certificates: [], minVersion: "1.2" }]]);
+const noFiles = { acmeCa: new Map(), listenerTls: fileTls(":443") };
 
 test("the placeholder, then the CA's certificate first on its listener; the http-01 answer published while the CA looks", async () => {
   const peer = new MemoryPeer();
   const { clock, certificates, published, changes } = setUp(peer);
   const listeners = [listener(":443", { domains: ["shop.test"] })];
-  assert.deepEqual(await certificates.apply(listeners, "/etc/tandem/tandem.yaml", new Map()), []);
+  assert.deepEqual(await certificates.apply(listeners, "/etc/tandem/tandem.yaml", noFiles), []);
   assert.equal(certificates.ready(), false);
   assert.equal(certificates.withCertificates(fileTls(":443")).get(":443")!.certificates[0].certFile, "(acme placeholder)");
   assert.equal(changes(), 0, "apply installs without a sync of its own: the caller syncs after it");
@@ -91,11 +94,11 @@ test("the placeholder, then the CA's certificate first on its listener; the http
   assert.match(JSON.parse(peer.values.get(certificateKey("https://ca.test/dir", ["shop.test"]))!).certPem, /BEGIN CERTIFICATE/);
   assert.equal(JSON.parse(peer.values.get(accountKey("https://ca.test/dir"))!).url, "https://ca.test/acct/1");
 
-  assert.deepEqual(await certificates.apply(listeners, "/etc/tandem/tandem.yaml", new Map()), []);
+  assert.deepEqual(await certificates.apply(listeners, "/etc/tandem/tandem.yaml", noFiles), []);
   assert.equal(certificates.withCertificates(fileTls(":443")).get(":443")!.certificates[0].cert, pair.cert, "unchanged settings keep the certificate");
-  await certificates.apply([listener(":443", { domains: ["other.test"] })], "/etc/tandem/tandem.yaml", new Map());
+  await certificates.apply([listener(":443", { domains: ["other.test"] })], "/etc/tandem/tandem.yaml", noFiles);
   assert.equal(certificates.ready(), false, "other domains: a new placeholder and order");
-  await certificates.apply([], "/etc/tandem/tandem.yaml", new Map());
+  await certificates.apply([], "/etc/tandem/tandem.yaml", noFiles);
   assert.deepEqual(certificates.status(), []);
   assert.equal(certificates.ready(), true, "no ACME listener left to wait for");
 });
@@ -107,13 +110,39 @@ test("a listener added by a reload takes the certificate a peer shared before it
   const keyPem = await generateKeyPem("ec-p256");
   const certPem = await selfSignedPem(["shop.test"], keyPem, 24 * HOUR, clock.now());
   peer.values.set(certificateKey("https://ca.test/dir", ["shop.test"]), JSON.stringify({ certPem, keyPem }));
-  await certificates.apply([listener(":443", { domains: ["shop.test"] })], undefined, new Map());
+  await certificates.apply([listener(":443", { domains: ["shop.test"] })], undefined, noFiles);
   assert.equal(certificates.ready(), true);
   assert.equal(certificates.withCertificates(fileTls(":443")).get(":443")!.certificates[0].cert, certPem);
 
   const control = setUp(new MemoryPeer());
-  await control.certificates.apply([listener(":443", { domains: ["shop.test"] })], undefined, new Map());
+  await control.certificates.apply([listener(":443", { domains: ["shop.test"] })], undefined, noFiles);
   assert.equal(control.certificates.ready(), false, "control: nothing shared, the placeholder");
   control.certificates.stop();
   certificates.stop();
+});
+
+test("a listener with certificate files: ACME takes their names, the files serve (and it is ready) until the CA's certificate comes first", async () => {
+  const { certificates, clock } = setUp();
+  const keyPem = await generateKeyPem("ec-p256");
+  const certPem = await selfSignedPem(["shop.test", "www.shop.test"], keyPem, 24 * HOUR, clock.now());
+  const checked = await checkKeyPair(certPem, keyPem, { cert: "shop.pem", key: "shop.key" });
+  assert.ok(checked.ok);
+  const filePair = { ...checked.pair, certFile: "shop.pem", keyFile: "shop.key" };
+  const listenerTls = new Map<string, ListenerTls>([[":443", { certificates: [filePair], minVersion: "1.2" }]]);
+  const withFiles = v.parse(ListenerSchema, { address: ":443", tls: { certificates: [{ cert: "shop.pem", key: "shop.key" }], acme: { directory: "https://ca.test/dir" } } });
+  await certificates.apply([withFiles], undefined, { acmeCa: new Map(), listenerTls });
+  assert.deepEqual(certificates.status()[0].domains, ["shop.test", "www.shop.test"]);
+  assert.deepEqual(certificates.withCertificates(listenerTls).get(":443")!.certificates.map((pair) => pair.certFile), ["shop.pem"], "no placeholder in front of the files");
+  assert.equal(certificates.ready(), true);
+  clock.advance(0);
+  await eventually(() => (certificates.status()[0].state === "valid" ? true : undefined), 20_000, "the certificate");
+  assert.deepEqual(certificates.withCertificates(listenerTls).get(":443")!.certificates.map((pair) => pair.certFile), ["acme/ca.test_dir/shop.test/cert.pem", "shop.pem"]);
+  certificates.stop();
+});
+
+test("acmeDomains: the configured names, else the files' names in order, each once", () => {
+  const files = [{ leaf: { dnsNames: ["a.test", "b.test"] } }, { leaf: { dnsNames: ["b.test", "c.test"] } }];
+  const acme = (domains?: string[]) => ({ ...v.parse(AcmeSchema, { domains: ["x.test"] }), domains });
+  assert.deepEqual(acmeDomains(acme(), files), ["a.test", "b.test", "c.test"]);
+  assert.deepEqual(acmeDomains(acme(["x.test"]), files), ["x.test"]);
 });

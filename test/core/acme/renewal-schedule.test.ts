@@ -58,7 +58,8 @@ class MemoryCa {
 }
 
 function setUp(overrides: Record<string, unknown> = {}, files = new MemoryFiles(), clock = new FakeClock(START), cluster?: ManagedCertificateOptions["cluster"]) {
-  const config = v.parse(AcmeSchema, { domains: ["www.example.test", "example.test"], directory: "https://ca.test/dir", retryMin: "1m", retryMax: "10m", ...overrides });
+  const parsed = v.parse(AcmeSchema, { domains: ["www.example.test", "example.test"], directory: "https://ca.test/dir", retryMin: "1m", retryMax: "10m", ...overrides });
+  const config = { ...parsed, domains: parsed.domains! };
   const ca = new MemoryCa(clock);
   const installs: StoredCertificate[] = [];
   const events: Record<string, unknown>[] = [];
