@@ -133,8 +133,8 @@ export class ManagedCertificate {
     this.#nextAttempt = undefined;
   }
 
-  /** Runs the due attempt now (what the timer does). Resolves when it is done; one at a time. */
-  renewNow(): Promise<void> {
+  /** The due attempt, one at a time. */
+  #run(): Promise<void> {
     this.#cancelTimer?.();
     return this.#busy ??= this.#attempt().finally(() => (this.#busy = undefined));
   }
@@ -175,7 +175,7 @@ export class ManagedCertificate {
     const wait = Math.min(Math.max(at - clock.now(), 0), LONGEST_TIMER_MS);
     this.#cancelTimer = clock.setTimer(() => {
       if (clock.now() < at) return this.#scheduleAt(at);
-      void this.renewNow();
+      void this.#run();
     }, wait);
   }
 
