@@ -109,9 +109,6 @@ function _crossCheck(config: Config): Problem[] {
       problems.push({ path: `listeners[${index}].address`, expected: "an address no other listener uses", received: `"${listener.address}" again` });
     }
     addresses.add(listener.address);
-    if (listener.tls && listener.tls.certificates.length === 0 && !listener.tls.acme) {
-      problems.push({ path: `listeners[${index}].tls.certificates`, expected: "at least one certificate (or tls.acme)", received: "none" });
-    }
     if (listener.hsts && !listener.tls) {
       problems.push({ path: `listeners[${index}].hsts`, expected: "hsts only on a listener with tls (browsers ignore it over plain HTTP)", received: "a plain listener" });
     }
