@@ -80,8 +80,15 @@ export interface Platform {
    */
   fetch(url: string, init?: RequestInit): Promise<Response>;
   readTextFile(path: string): Promise<string>;
-  /** Replaces the file at `path` whole: written beside it, then renamed over it, so a crash leaves the old one or the new one. */
-  writeTextFileAtomic(path: string, text: string): Promise<void>;
+  /**
+   * Replaces the file at `path` whole: written beside it, then renamed over it, so a crash leaves
+   * the old one or the new one. `secret`: readable by the owner only (0600), from its first byte.
+   */
+  writeTextFileAtomic(path: string, text: string, options?: { secret?: boolean }): Promise<void>;
+  /** Creates the directory and any missing parents, for the owner only (0700); nothing when it exists. */
+  makeDirectory(path: string): Promise<void>;
+  /** A web `fetch` trusting `caCerts` (PEM) instead of the system store: a private ACME CA's directory. */
+  fetchTrusting(caCerts: readonly string[]): (url: string, init?: RequestInit) => Promise<Response>;
   /** An environment variable (secrets such as TANDEM_ADMIN_SECRET), undefined when unset. */
   env(name: string): string | undefined;
   exists(path: string): Promise<boolean>;

@@ -41,6 +41,9 @@ import { type ConfigFiles, loadConfigFiles, resolvePath } from "./config/files.t
 import { Discovery } from "./discovery/discovery.ts";
 import { dnsResolverFor } from "./discovery/dns-client.ts";
 import { registerDiscoveryMetrics } from "./discovery/metrics.ts";
+import { AcmeCertificates } from "./acme/acme-certificates.ts";
+import { acmeReplication } from "./acme/cluster.ts";
+import { registerAcmeMetrics } from "./acme/metrics.ts";
 
 export interface ServeOptions {
   /** The file reloads re-read; without one (the demo) there is nothing to reload. */
@@ -102,6 +105,9 @@ class _Process {
   /** Replication of sticky entries and admin changes; worker 0 holds it like the VRRP role. */
   readonly #replication: ReplicationRole;
   readonly #listeners: ListenerSet;
+  /** Certificates of listeners with `tls.acme`, and the http-01 answers of the plain ones. */
+  readonly #acme: AcmeCertificates;
+  #lastSync: Promise<unknown> = Promise.resolve();
   #admin: Listener | undefined;
   #reloads = 0;
   #stopping = false;
@@ -178,9 +184,16 @@ class _Process {
     registerReplicationMetrics(this.#registry, this.#replication.status);
     registerProcessMetrics(this.#registry, () => platform.processStats(), platform.startTime);
     this.#registry.gaugeFn("tandem_build_info", "1, labelled with tandem's version and the runtime it runs on.", ["version", "runtime"], () => [[[VERSION, platform.runtime], 1]]);
+    this.#acme = new AcmeCertificates({
+      platform,
+      log: this.#log,
+      changed: () => this.#acmeCertificateChanged(),
+      replication: acmeReplication({ store: this.#store, cluster: () => this.#replication.status(), vrrp: () => this.#vrrp.status(), clock }),
+    });
+    registerAcmeMetrics(this.#registry, () => this.#acme.status());
     this.#listeners = new ListenerSet(platform, (request, conn) => this.#answer(request, conn), this.#registry, (refusal) => {
       if (this.#balancer.config.accessLog) this.#accessLog.write(refusedRecord(refusal, this.#balancer.inFlight));
-    });
+    }, (request) => this.#acme.tokens.answer(request));
   }
 
   /** Signals first: a SIGTERM right after the listening line must drain, not kill. */
@@ -206,7 +219,8 @@ class _Process {
       if (record.kind === "admin") this.#saveStateSoon();
     });
     const problems = await this.#accessLog.configure(config.accessLog);
-    problems.push(...await this.#listeners.sync(config.listeners, this.#files.listenerTls));
+    problems.push(...await this.#acme.apply(config.listeners, this.#options.configPath, this.#files));
+    problems.push(...await this.#syncListeners(config.listeners));
     this.#watchFiles();
     problems.push(...await this.#applyRoles(config));
     if (problems.length > 0) startFailed(platform, problems);
@@ -296,7 +310,7 @@ class _Process {
     const caChanged = !_sameCa(this.#files.backendCa, result.files.backendCa);
     this.#files = result.files;
     if (caChanged) balancer.reload(balancer.config);
-    const problems = await this.#listeners.sync(balancer.config.listeners, this.#files.listenerTls);
+    const problems = await this.#syncListeners(balancer.config.listeners);
     if (problems.length > 0) return logEvent(platform, "certificates-reload-failed", { trigger, problems });
     logEvent(platform, "certificates-reloaded", { trigger, files: this.#files.paths });
   }
@@ -307,6 +321,22 @@ class _Process {
     this.#balancer.reload(this.#balancer.config);
     applyOverrides(this.#balancer.pools, overrides);
     this.#store.attach();
+  }
+
+  /**
+   * The listeners with their certificates from files, an ACME listener's own first. One sync at a
+   * time: a certificate obtained during a reload must not open a listener twice.
+   */
+  #syncListeners(listeners: Config["listeners"]): Promise<string[]> {
+    const synced = this.#lastSync.then(() => this.#listeners.sync(listeners, this.#acme.withCertificates(this.#files.listenerTls)));
+    this.#lastSync = synced.catch(() => {});
+    return synced;
+  }
+
+  /** A certificate was obtained or renewed: it goes in through the same rotation as a renewed file. */
+  async #acmeCertificateChanged(): Promise<void> {
+    const problems = await this.#syncListeners(this.#balancer.config.listeners);
+    if (problems.length > 0) logEvent(this.#platform, "certificates-reload-failed", { trigger: "acme", problems });
   }
 
   async #reload(trigger: string): Promise<ReloadResult> {
@@ -331,7 +361,8 @@ class _Process {
     this.#saveStateSoon();
     this.#store.attach();
     const problems = await this.#accessLog.configure(next.accessLog);
-    problems.push(...await this.#listeners.sync(next.listeners, this.#files.listenerTls));
+    problems.push(...await this.#acme.apply(next.listeners, this.#options.configPath, this.#files));
+    problems.push(...await this.#syncListeners(next.listeners));
     problems.push(...await this.#applyRoles(next));
     this.#watchFiles();
     if (problems.length > 0) return _reloadFailed(platform, trigger, problems);
@@ -352,6 +383,7 @@ class _Process {
     const drainDeadline = platform.clock.now() + drainTimeout;
     logEvent(platform, "shutdown", { signal, inFlight: this.#balancer.inFlight, drainTimeout });
     for (const stop of this.#stopWatching) stop();
+    this.#acme.stop();
     // Resign first: the backup takes the address after Skew_Time while this node drains.
     await this.#vrrp.stop();
     let timedOut = false;
@@ -401,6 +433,8 @@ class _Process {
         memberChanged: (pool, member, change, actor) => this.#store.adminChanged(pool, member, change, actor),
         workers: this.#workerSync,
         discovery: (pool) => this.#discovery.status(pool),
+        certificatesReady: () => this.#acme.ready(),
+        acme: () => this.#acme.status(),
       }),
       verify,
       publicMetrics: admin.publicMetrics,

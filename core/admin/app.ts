@@ -190,6 +190,11 @@ function _clusterRoutes(app: Hono<AdminEnv>, control: AdminControl, auth: _Auth)
     if (!query.success) return _error(c, 400, "INVALID", describeIssues(query.issues));
     return c.json({ limits: control.rateLimits?.(query.output.top) ?? [] });
   });
+
+  app.get("/api/v1/acme", auth("read"), (c) => {
+    const status = control.acme?.() ?? null;
+    return status === null ? _error(c, 404, "NOT_FOUND", "no listener with tls.acme") : c.json(status);
+  });
 }
 
 function _reloadRoutes(app: Hono<AdminEnv>, control: AdminControl, auth: _Auth, mutate: _Mutate): void {

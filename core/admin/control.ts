@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { ManagedCertificateStatus } from "../acme/managed-certificate.ts";
 import type { Balancer } from "../balancer/balancer.ts";
 import type { VrrpStatus } from "../cluster/vrrp/agent.ts";
 import type { ClusterStatus } from "../cluster/replication/replication-node.ts";
@@ -65,6 +66,10 @@ export interface AdminControlOptions {
   rateLimits?: (top: number) => RateLimitStatus[];
   /** Called after an API change was applied (replication ships it to the peers). */
   memberChanged?: (pool: string, member: string, change: MemberChange, actor: string) => void;
+  /** The ACME certificates' status, [] without `tls.acme`. */
+  acme?: () => ManagedCertificateStatus[];
+  /** Every listener serves a real certificate (not an ACME placeholder); /readyz waits for it too. */
+  certificatesReady?: () => boolean;
   /** With `workers: N`: where the other workers' counters come from. Absent: this thread is the process. */
   workers?: WorkerStatsSource;
   /** A pool's members from DNS, undefined for a pool without a discover block. */
@@ -121,7 +126,7 @@ class BalancerAdminControl implements AdminControl {
   }
 
   ready(): boolean {
-    return balancerReady(this.#balancer);
+    return balancerReady(this.#balancer) && (this.#options.certificatesReady?.() ?? true);
   }
 
   async setMember(poolName: string, memberName: string, change: MemberChange, actor: string): Promise<MemberStatus> {
@@ -183,6 +188,11 @@ class BalancerAdminControl implements AdminControl {
 
   rateLimits(top: number): RateLimitStatus[] {
     return this.#options.rateLimits?.(top) ?? [];
+  }
+
+  acme(): ManagedCertificateStatus[] | null {
+    const certificates = this.#options.acme?.() ?? [];
+    return certificates.length > 0 ? certificates : null;
   }
 
   #registerWorkerGauges(): void {

@@ -141,6 +141,11 @@ ${chartsCss}</style>
 <th scope="col" class="num">Lag</th><th scope="col" class="num">Resyncs (recv/sent)</th><th scope="col">Last error</th></tr></thead><tbody id="peer-rows"></tbody></table>
 </div>
 </section>
+<section id="acme" class="card failover" aria-labelledby="acme-title" hidden>
+<div class="pool-head"><h2 id="acme-title">Certificates (ACME)</h2></div>
+<table aria-labelledby="acme-title"><thead><tr><th scope="col">Domains</th><th scope="col">State</th><th scope="col">Expires</th><th scope="col">Next attempt</th>
+<th scope="col" class="num">Failures</th><th scope="col">Last error</th></tr></thead><tbody id="acme-rows"></tbody></table>
+</section>
 <div id="pools"></div>
 </div>
 </main>
@@ -158,7 +163,7 @@ ${chartsCss}</style>
   const $ = (id) => document.getElementById(id);
   let token = sessionStorage.getItem(TOKEN_KEY) || "", timer = 0, polling = false, again = false;
   let readOnly = false, pending = null, seq = 0, lastDoc = null;
-  const pools = new Map(), samples = new Map(), instances = new Map(), peers = new Map();
+  const pools = new Map(), samples = new Map(), instances = new Map(), peers = new Map(), certificates = new Map();
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -213,7 +218,7 @@ ${chartsScript}
     document.body.classList.remove("readonly");
     sessionStorage.removeItem(TOKEN_KEY);
     clearTimeout(timer);
-    pools.forEach((p) => p.section.remove()); pools.clear(); samples.clear(); renderFailover(null, null);
+    pools.forEach((p) => p.section.remove()); pools.clear(); samples.clear(); renderFailover(null, null); renderAcme(null);
     show($("dash"), false); show($("meta"), false); show($("signout"), false); show($("login"), true);
     put($("login-error"), message ? "Token rejected: " + message : "");
     $("token").focus();
@@ -225,11 +230,12 @@ ${chartsScript}
     if (polling) { again = true; return; }
     polling = true;
     try {
-      const [doc, history, vrrp, cluster] = await Promise.all([api("GET", "status"), optional("history"), optional("vrrp"), optional("cluster")]);
+      const [doc, history, vrrp, cluster, acme] = await Promise.all([api("GET", "status"), optional("history"), optional("vrrp"), optional("cluster"), optional("acme")]);
       if (!token) return;
       lastDoc = doc;
       render(doc, history, performance.now());
       renderFailover(vrrp, cluster);
+      renderAcme(acme);
       show($("banner"), false);
     } catch (e) {
       if (e.status === 401) return signOut(e.message);
@@ -343,6 +349,26 @@ ${chartsScript}
       put($("cluster-name"), cluster.cluster); put($("cluster-node"), cluster.node); put($("cluster-updates"), cluster.updates);
     }
     keyed(peers, $("peer-rows"), cluster ? cluster.peers : [], (p) => p.name, makePeer, updatePeer);
+  }
+
+  const makeCertificate = () => plainRow(["state", "expires", "next", "failures", "error"], ["failures"]);
+  const CERTIFICATE_PILL = { valid: "s-up", placeholder: "s-draining", expired: "s-down" };
+  const WEEK_MS = 7 * 86400000;
+  function updateCertificate(c, a) {
+    put(c.name, a.domains.join(", ")); put(c.sub, a.listener);
+    put(c.pill, a.state, "pill " + CERTIFICATE_PILL[a.state]);
+    const left = a.notAfter === undefined ? undefined : a.notAfter - Date.now();
+    put(c.expires, left === undefined ? DASH : left > 0 ? "in " + age(left) : age(-left) + " ago", left !== undefined && left < WEEK_MS ? "bad" : "");
+    c.expires.title = a.notAfter === undefined ? "" : new Date(a.notAfter).toISOString();
+    put(c.next, a.nextAttempt === undefined ? DASH : "in " + age(a.nextAttempt - Date.now()));
+    put(c.failures, a.failures, "num" + (a.failures > 0 ? " warn" : ""));
+    const error = a.lastError ? a.lastError.code + ": " + a.lastError.message : "";
+    put(c.error, error || DASH, "clip" + (error ? " bad" : ""));
+    c.error.title = error;
+  }
+  function renderAcme(acme) {
+    show($("acme"), Boolean(acme));
+    keyed(certificates, $("acme-rows"), acme ?? [], (a) => a.listener, makeCertificate, updateCertificate);
   }
 
   // Header, cell class; the cells of a row follow this order (see makeRow).

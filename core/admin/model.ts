@@ -10,6 +10,7 @@ import type { ClusterStatus } from "../cluster/replication/replication-node.ts";
 import type { RateLimitStatus } from "../rules/rate-limit-status.ts";
 import type { Activation } from "../config/schema.ts";
 import type { HistoryDocument } from "../metrics/traffic-history.ts";
+import type { ManagedCertificateStatus } from "../acme/managed-certificate.ts";
 
 export interface CheckResult {
   ok: boolean;
@@ -192,4 +193,6 @@ export interface AdminControl {
   cluster?(): ClusterStatus | null;
   /** Each rate limit with its `top` busiest keys; absent where the process keeps none. */
   rateLimits?(top: number): RateLimitStatus[];
+  /** The ACME certificates (state, expiry, next attempt, last error); null (or absent) without `tls.acme`. */
+  acme?(): ManagedCertificateStatus[] | null;
 }

@@ -9,6 +9,7 @@ import type { Config } from "./schema.ts";
 import type { Platform } from "../platform.ts";
 import { clusterKey } from "../cluster/replication/role.ts";
 import { vrrpKey } from "../cluster/vrrp/role.ts";
+import { acmeProblems } from "../acme/checks.ts";
 import { checkKeyPair, type ListenerTls, parseCertificate, pemBlocks } from "../tls/certificate.ts";
 
 /** An error page as it is sent: its bytes and their type. */
@@ -32,6 +33,8 @@ export interface ConfigFiles {
   listenerTls: Map<string, ListenerTls>;
   /** By pool name, for pools with `tls.ca`: the PEM text of the trusted CAs. */
   backendCa: Map<string, string[]>;
+  /** By listener address, for `tls.acme` with `trustedCa`: the PEM text of the CAs its directory's HTTPS chains to. */
+  acmeCa: Map<string, string[]>;
   /** `cluster.tls`: this node's certificate and key (PEM) and the private CA peers must chain to. */
   clusterTls?: { cert: string; key: string; caCerts: string[] };
   /** Every file read, resolved: what a reload watches. */
@@ -100,6 +103,17 @@ export async function loadConfigFiles(
     }
     listenerTls.set(listener.address, { certificates, minVersion });
   }
+  const acmeCa = new Map<string, string[]>();
+  for (const [index, listener] of config.listeners.entries()) {
+    const trustedCa = listener.tls?.acme?.trustedCa;
+    if (trustedCa === undefined) continue;
+    const where = `listeners[${index}].tls.acme.trustedCa`;
+    const text = await read(where, trustedCa);
+    const problem = text === undefined ? undefined : _caProblem(text);
+    if (problem) problems.push(`${where}: ${resolvePath(configPath, trustedCa)}: ${problem}`);
+    else if (text !== undefined) acmeCa.set(listener.address, [text]);
+  }
+  problems.push(...acmeProblems(config, platform.runtime, (name) => platform.env?.(name), listenerTls));
 
   const backendCa = new Map<string, string[]>();
   for (const [name, pool] of Object.entries(config.pools)) {
@@ -138,7 +152,7 @@ export async function loadConfigFiles(
       else if (caText !== undefined && !caProblem) clusterTls = { cert: certText, key: keyText, caCerts: [caText] };
     }
   }
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, files: { errorPages, listenerTls, backendCa, clusterTls, paths } };
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, files: { errorPages, listenerTls, backendCa, acmeCa, clusterTls, paths } };
 }
 
 function _caProblem(text: string): string | undefined {

@@ -15,6 +15,7 @@ import { VrrpSchema } from "../cluster/vrrp/schema.ts";
 import { ClusterSchema } from "../cluster/replication/schema.ts";
 import { DiscoverSchema } from "../discovery/schema.ts";
 import { RateLimitsSchema, RulesSchema } from "../rules/schema.ts";
+import { AcmeSchema } from "../acme/schema.ts";
 import { ACTIVATIONS, address, duration } from "./fields.ts";
 
 export { ACTIVATIONS, type Activation } from "./fields.ts";
@@ -185,19 +186,29 @@ export const RouteSchema = v.strictObject({
 
 export const TLS_VERSIONS = ["1.2", "1.3"] as const;
 
-export const ListenerTlsSchema = v.strictObject({
-  /**
-   * Certificate chains (leaf first, then intermediates) with their keys. Each serves the DNS names
-   * in its subjectAltName (HAProxy's `crt` does the same); the first is the default for clients
-   * that send no SNI or a name no certificate covers.
-   */
-  certificates: v.pipe(
-    v.array(v.strictObject({ cert: filePath, key: filePath })),
-    v.minLength(1, "at least one certificate"),
-  ),
-  /** Oldest protocol version accepted (HAProxy `ssl-min-ver`); 1.0 and 1.1 are never offered. */
-  minVersion: v.optional(v.picklist(TLS_VERSIONS), "1.2"),
-});
+export const ListenerTlsSchema = v.pipe(
+  v.strictObject({
+    /**
+     * Certificate chains (leaf first, then intermediates) with their keys. Each serves the DNS names
+     * in its subjectAltName (HAProxy's `crt` does the same); the first is the default for clients
+     * that send no SNI or a name no certificate covers (the ACME certificate comes before them).
+     */
+    certificates: v.optional(v.array(v.strictObject({ cert: filePath, key: filePath })), []),
+    /** A certificate obtained and renewed from an ACME CA (core/acme/schema.ts). */
+    acme: v.optional(AcmeSchema),
+    /** Oldest protocol version accepted (HAProxy `ssl-min-ver`); 1.0 and 1.1 are never offered. */
+    minVersion: v.optional(v.picklist(TLS_VERSIONS), "1.2"),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed || dataset.value.certificates.length > 0 || dataset.value.acme !== undefined) return;
+    const { value } = dataset;
+    addIssue({
+      message: "at least one certificate (or acme)",
+      received: "none",
+      path: [{ type: "object", origin: "value", input: value, key: "certificates", value: value.certificates }],
+    });
+  }),
+);
 
 export const HstsSchema = v.strictObject({
   maxAge: duration("365d"),

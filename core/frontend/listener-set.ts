@@ -11,7 +11,7 @@ import { logEvent } from "../log.ts";
 import type { Registry } from "../metrics/registry.ts";
 import type { Platform } from "../platform.ts";
 import type { ListenerTls } from "../tls/certificate.ts";
-import { type Answer, Fields, hostnameOf } from "../http/message.ts";
+import { type Answer, type ClientRequest, Fields, hostnameOf } from "../http/message.ts";
 import type { Handler } from "../http/web.ts";
 import { type FrontEndEvents, type Http1Listener, type Http1ListenOptions, listenHttp1 } from "./http1-listener.ts";
 
@@ -45,6 +45,8 @@ export class ListenerSet {
   readonly #platform: Platform;
   readonly #handler: Handler;
   readonly #onBadRequest: Http1ListenOptions["onBadRequest"];
+  /** The CA's http-01 requests, answered on plain listeners before anything else (core/acme/http01.ts). */
+  readonly #acmeChallenge: ((request: ClientRequest) => Answer | undefined) | undefined;
   readonly #events: (listener: string) => FrontEndEvents;
   readonly #open = new Map<string, OpenListener>();
   /** Listeners replaced by new certificates, still finishing their connections. */
@@ -54,9 +56,16 @@ export class ListenerSet {
    * `handler` answers every request the listeners take; their certificates' gauges go into
    * `registry`; `onBadRequest` hears of the requests they refuse before the handler (access log).
    */
-  constructor(platform: Platform, handler: Handler, registry: Registry, onBadRequest?: Http1ListenOptions["onBadRequest"]) {
+  constructor(
+    platform: Platform,
+    handler: Handler,
+    registry: Registry,
+    onBadRequest?: Http1ListenOptions["onBadRequest"],
+    acmeChallenge?: (request: ClientRequest) => Answer | undefined,
+  ) {
     this.#platform = platform;
     this.#handler = handler;
+    this.#acmeChallenge = acmeChallenge;
     this.#onBadRequest = onBadRequest;
     const accepted = registry.counter("tandem_client_connections_total", "Client connections a listener accepted (HAProxy cum_conn).", ["listener"]);
     registry.gaugeFn("tandem_client_connections", "Client connections open now (HAProxy scur).", ["listener"], () =>
@@ -197,6 +206,8 @@ export class ListenerSet {
   #listenerHandler(open: OpenListener, bound: { draining: boolean }): Handler {
     const handler = this.#handler;
     return async (request, conn) => {
+      const challenge = open.config.tls === undefined ? this.#acmeChallenge?.(request) : undefined;
+      if (challenge) return challenge;
       const { redirectToHttps } = open.config;
       if (redirectToHttps !== undefined) return _redirectToHttps(request.host, request.target, redirectToHttps);
       const answer = await handler(request, conn);

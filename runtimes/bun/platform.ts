@@ -4,7 +4,7 @@
  * @module
  */
 import { closeSync, openSync, readdirSync, readFileSync, watch, writeSync } from "node:fs";
-import { readdir, rename } from "node:fs/promises";
+import { chmod, mkdir, readdir, rename, writeFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Platform } from "../../core/platform.ts";
 import { systemClock } from "../../core/clock.ts";
@@ -29,11 +29,15 @@ export const platform: Platform = {
   env: (name) => process.env[name],
   fetch: (url, init) => fetch(url, init),
   readTextFile: (path) => Bun.file(path).text(),
-  async writeTextFileAtomic(path, text) {
+  async writeTextFileAtomic(path, text, options) {
     const temporary = `${path}.${process.pid}.tmp`;
-    await Bun.write(temporary, text);
+    await writeFile(temporary, text, options?.secret ? { mode: 0o600 } : {});
+    // A leftover temporary file from a crash keeps its old mode: writeFile's only applies to a new file.
+    if (options?.secret) await chmod(temporary, 0o600);
     await rename(temporary, path);
   },
+  makeDirectory: async (path) => void await mkdir(path, { recursive: true, mode: 0o700 }),
+  fetchTrusting: (caCerts) => (url, init) => fetch(url, { ...init, tls: { ca: [...caCerts] } }),
   exists: (path) => Bun.file(path).exists(),
   listDirectory: (path) => readdir(path),
   processStats() {

@@ -14,6 +14,8 @@ import { listenConnections } from "./listen-connections.ts";
 import { runCommand } from "./command.ts";
 import { connectUnixDatagram } from "./unix-datagram.ts";
 
+const httpClients = new Map<string, Deno.HttpClient>();
+
 export const platform: Platform = {
   runtime: `deno ${Deno.version.deno}`,
   args: Deno.args,
@@ -26,10 +28,20 @@ export const platform: Platform = {
   env: (name) => Deno.env.get(name),
   fetch: (url, init) => fetch(url, init),
   readTextFile: (path) => Deno.readTextFile(path),
-  async writeTextFileAtomic(path, text) {
+  async writeTextFileAtomic(path, text, options) {
     const temporary = `${path}.${Deno.pid}.tmp`;
-    await Deno.writeTextFile(temporary, text);
+    await Deno.writeTextFile(temporary, text, options?.secret ? { mode: 0o600 } : {});
+    // A leftover temporary file from a crash keeps its old mode: writeTextFile's only applies to a new file.
+    if (options?.secret) await Deno.chmod(temporary, 0o600);
     await Deno.rename(temporary, path);
+  },
+  makeDirectory: (path) => Deno.mkdir(path, { recursive: true, mode: 0o700 }),
+  fetchTrusting(caCerts) {
+    // One client per CA bundle for the process: a reload asks again, and a client holds its connections until closed.
+    const bundle = caCerts.join("\n");
+    let client = httpClients.get(bundle);
+    if (!client) httpClients.set(bundle, client = Deno.createHttpClient({ caCerts: [...caCerts] }));
+    return (url, init) => fetch(url, { ...init, client });
   },
   listDirectory: async (path) => (await Array.fromAsync(Deno.readDir(path))).map((entry) => entry.name),
   async exists(path) {

@@ -35,7 +35,9 @@ export type ReplicaRecord =
   | { kind: "unstick"; pool: string; key: string; at: number; origin: string }
   | { kind: "admin"; pool: string; member: string; activation?: Activation; weight?: number; actor: string; at: number; origin: string }
   /** A node's count of one rate limit key in the window that started at `windowStart` (only grows within it). */
-  | { kind: "rate"; limit: string; key: string; windowStart: number; count: number; origin: string };
+  | { kind: "rate"; limit: string; key: string; windowStart: number; count: number; origin: string }
+  /** ACME state shared by the nodes (core/acme/cluster.ts): an account, a certificate, an http-01 answer; "" withdraws. */
+  | { kind: "acme"; key: string; value: string; at: number; origin: string };
 
 export interface Hello {
   type: "hello";
@@ -62,7 +64,9 @@ export type Frame =
 
 const TYPES = ["hello", "updates", "ack", "heartbeat", "resync-request", "resync-chunk", "resync-end", "refuse"] as const;
 const ACTIVATION_CODES: readonly (Activation | undefined)[] = [undefined, "active", "disabled", "stopped"];
-const KINDS = ["stick", "unstick", "admin", "rate"] as const;
+const KINDS = ["stick", "unstick", "admin", "rate", "acme"] as const;
+/** A certificate chain with its key, as PEM: a long chain of RSA certificates stays well below. */
+const MAX_ACME_VALUE = 60_000;
 
 /** Why bytes were not a frame; counted per reason. */
 export class FrameError extends Error {
@@ -194,6 +198,13 @@ export function encodeRecord(out: ByteWriter, record: ReplicaRecord): void {
     out.string(record.origin, MAX_NAME);
     return;
   }
+  if (record.kind === "acme") {
+    out.string(record.key, MAX_KEY);
+    out.string(record.value, MAX_ACME_VALUE);
+    out.f64(record.at);
+    out.string(record.origin, MAX_NAME);
+    return;
+  }
   out.string(record.pool, MAX_NAME);
   switch (record.kind) {
     case "stick":
@@ -224,6 +235,12 @@ function _decodeRecord(input: _Reader): ReplicaRecord {
     const windowStart = input.f64();
     const count = input.u32();
     return { kind, limit, key, windowStart, count, origin: input.string(MAX_NAME, 1) };
+  }
+  if (kind === "acme") {
+    const key = input.string(MAX_KEY, 1);
+    const value = input.string(MAX_ACME_VALUE);
+    const at = input.f64();
+    return { kind, key, value, at, origin: input.string(MAX_NAME, 1) };
   }
   const pool = input.string(MAX_NAME, 1);
   switch (kind) {

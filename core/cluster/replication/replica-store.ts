@@ -61,6 +61,8 @@ export class ReplicaStore {
   /** The last admin change per member ("pool\0member"), local or remote. */
   readonly #admin = new Map<string, AdminStamp>();
   readonly #listeners = new Set<RecordListener>();
+  /** ACME accounts, certificates and http-01 answers by key (core/acme/replication.ts), last write wins. */
+  readonly #acme = new Map<string, { value: string; at: number; origin: string }>();
   /** One string per node name: a million entries then share a handful of origins. */
   readonly #origins = new Map<string, string>();
 
@@ -123,6 +125,27 @@ export class ReplicaStore {
     this.#emit({ kind: "rate", ...count, origin: this.node }, "local");
   }
 
+  /** The ACME value held for `key` (this node's or a peer's), undefined when none. */
+  acmeValue(key: string): string | undefined {
+    return this.#acme.get(key)?.value;
+  }
+
+  /** An ACME value this node made (a certificate it obtained, a token it published). */
+  acmeChanged(key: string, value: string): void {
+    const stamp = { value, at: this.#options.clock.now(), origin: this.node };
+    this.#keepAcme(key, stamp);
+    this.#emit({ kind: "acme", key, ...stamp }, "local");
+  }
+
+  /**
+   * A withdrawn value ("") is forgotten rather than kept as a tombstone: every order leaves a
+   * withdrawn http-01 answer behind, and resyncs need not carry them forever.
+   */
+  #keepAcme(key: string, stamp: { value: string; at: number; origin: string }): void {
+    if (stamp.value === "") this.#acme.delete(key);
+    else this.#acme.set(key, stamp);
+  }
+
   /** Applies a record from elsewhere and tells the listeners; false when it lost to what this node has or was dropped. */
   apply(record: ReplicaRecord, source: Exclude<RecordSource, "local">): boolean {
     if (!this.#apply(record)) return false;
@@ -134,6 +157,12 @@ export class ReplicaStore {
     if (record.kind === "rate") {
       // Counts only grow: the sharing keeps each node's highest, so neither order nor repeats matter.
       return record.origin !== this.node && (this.#options.rateCount?.(record) || this.#drop("unknown-rate-limit"));
+    }
+    if (record.kind === "acme") {
+      const stamp = this.#acme.get(record.key);
+      if (stamp !== undefined && !_later(record.at, record.origin, stamp.at, stamp.origin)) return false;
+      this.#keepAcme(record.key, { value: record.value, at: record.at, origin: record.origin });
+      return true;
     }
     const pool = this.#options.pools().get(record.pool);
     if (pool === undefined) return this.#drop("unknown-pool");
@@ -182,6 +211,7 @@ export class ReplicaStore {
    * a million entries are encoded a chunk at a time, never held as a second copy.
    */
   *snapshot(): Generator<ReplicaRecord> {
+    for (const [key, stamp] of this.#acme) yield { kind: "acme", key, ...stamp };
     for (const [id, stamp] of this.#admin) {
       const [poolName, memberName] = id.split("\u0000");
       const member = this.#options.pools().get(poolName)?.member(memberName);
