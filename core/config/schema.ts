@@ -13,6 +13,7 @@ import { AdminSchema } from "../admin/schema.ts";
 import { HealthSchema } from "../health/schema.ts";
 import { VrrpSchema } from "../cluster/vrrp/schema.ts";
 import { ClusterSchema } from "../cluster/replication/schema.ts";
+import { ProtocolsSchema } from "../frontend/protocols.ts";
 import { ACTIVATIONS, address, duration } from "./fields.ts";
 
 export { ACTIVATIONS, type Activation } from "./fields.ts";
@@ -229,6 +230,8 @@ export const ListenerSchema = v.strictObject({
   ),
   /** Open client connections at most (HAProxy `maxconn`); beyond it new ones are closed at once. 0 = no limit but the descriptor limit. */
   maxConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
+  /** HTTP versions served to clients: `http/1.1`, `h2`, `h3` (see core/frontend/protocols.ts). */
+  protocols: ProtocolsSchema,
 });
 
 
