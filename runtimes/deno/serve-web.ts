@@ -19,6 +19,22 @@ interface _ConnectionServer {
   shutdown(): Promise<void>;
 }
 
+interface _Connection {
+  server: _ConnectionServer;
+  /** A request came: Deno's server knows by now whether it speaks HTTP/1.1 or HTTP/2 on it. */
+  spoke: boolean;
+  closing?: Promise<void>;
+}
+
+/**
+ * How long a connection that has sent no request yet may still send one once its listener closes.
+ * Deno's graceful shutdown of a connection whose protocol it has not yet read closes it at once,
+ * failing the request its client is sending (a client of a listener replaced by new certificates
+ * that connected in the instant before); shutting it down after its first request lets that
+ * request through and sends the GOAWAY after.
+ */
+const SILENT_GRACE_MS = 2_000;
+
 type _ServeOnConnection = (
   conn: Deno.Conn,
   signal: AbortSignal,
@@ -35,19 +51,27 @@ export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, p
   if (typeof serveOnConnection !== "function") {
     return Promise.reject(new Error(`h2 listeners need Deno's per-connection HTTP server, which deno ${Deno.version.deno} lacks (tested on 2.9)`));
   }
-  const servers = new Set<_ConnectionServer>();
+  const connections = new Set<_Connection>();
   // Never aborted: aborting it makes Deno close connections that may already be gone, which
-  // throws out of its own listener (2.9.6); shutdown() is called on each server instead.
+  // throws out of its own listener (2.9.6); each server is shut down instead.
   const signal = new AbortController().signal;
   let stopping = false;
   const serve = (conn: Deno.Conn<Deno.NetAddr>, protocol: WebClient["protocol"]) => {
     onConnection?.();
     const client: WebClient = { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port, protocol };
-    const server = serveOnConnection(conn, signal, (request) => handler(request, client), _internalError, () => {});
-    servers.add(server);
-    server.finished.finally(() => servers.delete(server));
-    // A connection accepted while the listener was closing gets its GOAWAY at once.
-    if (stopping) void server.shutdown();
+    const connection = { spoke: false } as _Connection;
+    connection.server = serveOnConnection(conn, signal, (request) => {
+      if (!connection.spoke) {
+        connection.spoke = true;
+        // It reached a listener already closing: it goes once this request is answered.
+        if (stopping) queueMicrotask(() => void _close(connection));
+      }
+      return handler(request, client);
+    }, _internalError, () => {});
+    connections.add(connection);
+    // A client that breaks its connection rejects `finished`: nothing to do but forget it.
+    const forget = () => void connections.delete(connection);
+    connection.server.finished.then(forget, forget);
   };
   let sockets: StreamListener;
   try {
@@ -70,16 +94,27 @@ export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, p
     hostname: sockets.hostname,
     port: sockets.port,
     get connections() {
-      return servers.size;
+      return connections.size;
     },
     stopAccepting: () => sockets.close(),
     async shutdown() {
       stopping = true;
       await sockets.close();
-      await Promise.all([...servers].map((server) => server.shutdown()));
+      await Promise.all([...connections].map((connection) => (connection.spoke ? _close(connection) : _closeOnceSpoken(connection))));
     },
   });
 };
+
+/** Answers what is in flight, then closes (GOAWAY on HTTP/2). */
+function _close(connection: _Connection): Promise<void> {
+  return (connection.closing ??= connection.server.shutdown().catch(() => {}));
+}
+
+async function _closeOnceSpoken(connection: _Connection): Promise<void> {
+  const timer = setTimeout(() => void _close(connection), SILENT_GRACE_MS);
+  await connection.server.finished.catch(() => {});
+  clearTimeout(timer);
+}
 
 function _internalError(): Response {
   return new Response("500 internal error\n", { status: 500, headers: { "content-type": "text/plain; charset=utf-8" } });
