@@ -174,13 +174,15 @@ export interface ProxyOptions {
   workers?: number;
   /** The plain listener's port, HTTP_PORT unless two instances share a namespace. */
   port?: number;
+  /** The TLS listener offers h2 by ALPN (scenario 7); with `tls` only. */
+  h2?: boolean;
 }
 
 const member = (port: number) => `${ipOf("backend")}:${port}`;
 
 function _haproxyConfig(ws: Workspace, options: ProxyOptions): string {
   const ip = ipOf("haproxy");
-  const tlsBind = options.tls ? `\n  bind ${ip}:${TLS_PORT} ssl crt ${ws.dir}/combined.pem alpn http/1.1` : "";
+  const tlsBind = options.tls ? `\n  bind ${ip}:${TLS_PORT} ssl crt ${ws.dir}/combined.pem alpn ${options.h2 ? "h2,http/1.1" : "http/1.1"}` : "";
   // No `log` lines: no logging. Timeouts long enough for the idle-connection scenario. maxconn
   // 9000 needs about 18 000 descriptors, within a 20 000 hard limit (HAProxy refuses to start
   // when it cannot raise its limit to what maxconn needs).
@@ -241,7 +243,7 @@ http {
 /** The tandem config of the issue: one listener, no access log, round robin, insert, checks every 2 s. */
 export function tandemConfig(host: Host, options: ProxyOptions): object {
   const listener = options.tls
-    ? { address: `${ipOf(host)}:${TLS_PORT}`, tls: { certificates: [{ cert: "cert.pem", key: "key.pem" }] } }
+    ? { address: `${ipOf(host)}:${TLS_PORT}`, tls: { certificates: [{ cert: "cert.pem", key: "key.pem" }] }, ...(options.h2 ? { protocols: ["http/1.1", "h2"] } : {}) }
     : { address: `${ipOf(host)}:${options.port ?? HTTP_PORT}` };
   return {
     listeners: [listener],
@@ -282,13 +284,13 @@ export function proxyLabel(ws: Workspace, id: ProxyId | "stunnel", options: Prox
   const workers = options.workers === undefined ? "" : `, ${id === "haproxy" ? "nbthread" : "workers"} ${options.workers}`;
   switch (id) {
     case "haproxy":
-      return `HAProxy ${v.haproxy}${options.tls ? " ssl" : ""}${workers}`;
+      return `HAProxy ${v.haproxy}${options.tls ? " ssl" : ""}${options.h2 ? " h2" : ""}${workers}`;
     case "nginx":
       return `nginx ${v.nginx} ¹`;
     case "bun":
-      return `tandem on Bun ${v.bun}${workers}`;
+      return `tandem on Bun ${v.bun}${options.h2 ? " h2 (Bun.serve)" : ""}${workers}`;
     case "deno":
-      return `tandem on Deno ${v.deno}${workers}`;
+      return `tandem on Deno ${v.deno}${options.h2 ? " h2 (Deno's HTTP server)" : ""}${workers}`;
     case "node":
       return `@fastify/reply-from ${v.replyFrom} on Node ${v.node} ²`;
     case "bun-relay":
@@ -306,7 +308,7 @@ export function proxyLabel(ws: Workspace, id: ProxyId | "stunnel", options: Prox
 
 /** Starts one proxy in its namespace and waits until it serves both members. */
 export async function startProxy(ws: Workspace, id: ProxyId, options: ProxyOptions = {}): Promise<Target> {
-  const suffix = `${options.tls ? "-tls" : ""}${options.workers === undefined ? "" : `-w${options.workers}`}`;
+  const suffix = `${options.tls ? "-tls" : ""}${options.h2 ? "-h2" : ""}${options.workers === undefined ? "" : `-w${options.workers}`}`;
   const name = `${id}${suffix}`;
   const port = options.tls ? TLS_PORT : (options.port ?? HTTP_PORT);
   let started: Started[];
