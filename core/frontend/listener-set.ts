@@ -101,7 +101,8 @@ export class ListenerSet {
    */
   async sync(wanted: readonly ListenerConfig[], certificates: ReadonlyMap<string, ListenerTls>): Promise<string[]> {
     this.#keepRespelled(wanted);
-    this.#closeUnwanted(wanted);
+    // A listener opened afresh on the same port binds once the old socket is free.
+    await this.#closeUnwanted(wanted);
     const problems: string[] = [];
     for (const [index, config] of wanted.entries()) {
       const tls = certificates.get(config.address);
@@ -133,16 +134,19 @@ export class ListenerSet {
     }
   }
 
-  #closeUnwanted(wanted: readonly ListenerConfig[]): void {
+  #closeUnwanted(wanted: readonly ListenerConfig[]): Promise<void[]> {
     const byAddress = new Map(wanted.map((config) => [config.address, config]));
+    const closing: Promise<void>[] = [];
     for (const [address, open] of this.#open) {
       const config = byAddress.get(address);
       // A runtime cannot add or remove TLS or protocols on a bound socket: that listener is opened afresh.
       if (config !== undefined && (config.tls === undefined) === (open.tls === undefined) && _sameProtocols(config, open.config)) continue;
       this.#open.delete(address);
       void open.listener.shutdown();
+      closing.push(open.listener.stopAccepting());
       logEvent(this.#platform, "listener-closed", { address });
     }
+    return Promise.all(closing);
   }
 
   /** A kept listener takes the new config; new certificates come on a listener bound beside it. */

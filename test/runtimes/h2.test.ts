@@ -6,7 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdtempSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { echoBackend, startBackend } from "../support/backends.ts";
@@ -28,6 +28,12 @@ const pair = ({ cert, key }: { cert: string; key: string }) => ({ cert, key });
 async function stopped(tandem: TandemProcess | undefined): Promise<void> {
   if (tandem) assert.equal(await tandem.stop(), 0, tandem.stderr());
 }
+
+/**
+ * One worker unless a test is about workers: startTandem returns once a listener's first
+ * `listening` line came, and a SIGTERM that reaches a worker still starting is not seen by it.
+ */
+const ONE_WORKER = { workers: 1 };
 
 test(`h2 over TLS on ${runtime}: ALPN h2, SNI picks the certificate, HTTP/1.1 for clients without h2, HSTS, access log and metrics by protocol`, LIMIT, async () => {
   const certs = await certificates();
@@ -89,6 +95,7 @@ test(`h2c with prior knowledge on a plain h2 listener on ${runtime}; Upgrade: h2
   let tandem: TandemProcess | undefined;
   try {
     tandem = await startTandem({
+      ...ONE_WORKER,
       listeners: [{ address: `127.0.0.1:${web}`, protocols: ["http/1.1", "h2"] }, { address: `127.0.0.1:${socket}` }],
       pools: { app: { members: [{ name: "m1", url: backend.url }] } },
     });
@@ -119,6 +126,7 @@ test(`sticky insert over h2 on ${runtime}: the cookie counts whether it comes in
   let tandem: TandemProcess | undefined;
   try {
     tandem = await startTandem({
+      ...ONE_WORKER,
       listeners: [{ address: "127.0.0.1:0", protocols: ["http/1.1", "h2"] }],
       pools: { app: { sticky: { mode: "insert" }, members: members.map((m) => ({ name: m.name, url: m.url })) } },
     });
@@ -146,12 +154,102 @@ test(`sticky insert over h2 on ${runtime}: the cookie counts whether it comes in
   }
 });
 
+test(`request bodies stream to the member over h2 on ${runtime}: with the client's content-length, or chunked without one`, LIMIT, async () => {
+  const received: { framing: string; bytes: number }[] = [];
+  const backend = await startBackend("m1", (incoming, response) => {
+    let bytes = 0;
+    incoming.on("data", (chunk: Uint8Array) => (bytes += chunk.length));
+    incoming.on("end", () => {
+      received.push({ framing: incoming.headers["content-length"] ?? incoming.headers["transfer-encoding"] ?? "none", bytes });
+      response.end(`${bytes}\n`);
+    });
+  });
+  const file = join(mkdtempSync(join(tmpdir(), "tandem-h2-body-")), "body.bin");
+  writeFileSync(file, new Uint8Array(3 * 1024 * 1024).fill(0x61));
+  let tandem: TandemProcess | undefined;
+  try {
+    tandem = await startTandem({
+      ...ONE_WORKER,
+      listeners: [{ address: "127.0.0.1:0", protocols: ["http/1.1", "h2"] }],
+      pools: { app: { members: [{ name: "m1", url: backend.url }] } },
+    });
+    const url = `http://127.0.0.1:${tandem.ports[0]}/upload`;
+    const sized = await curl(url, { args: ["--http2-prior-knowledge", "--data-binary", `@${file}`] });
+    assert.equal(sized.httpVersion, "2", sized.stderr);
+    assert.equal(sized.body, `${3 * 1024 * 1024}\n`);
+    // curl sends a body read from stdin without content-length.
+    const streamed = await run("curl", ["-sS", "--http2-prior-knowledge", "-T", "-", "-X", "POST", url], { input: new Uint8Array(100_000).fill(0x62) });
+    assert.equal(streamed.stdout, "100000\n", streamed.stderr);
+    assert.deepEqual(received, [{ framing: String(3 * 1024 * 1024), bytes: 3 * 1024 * 1024 }, { framing: "chunked", bytes: 100_000 }]);
+  } finally {
+    await stopped(tandem);
+    await backend.close();
+  }
+});
+
+test(`a reload that adds h2 to a listener, then takes it away, switches its front end on ${runtime}`, LIMIT, async () => {
+  const backend = await startBackend("m1");
+  const port = await freePort();
+  const config = (protocols: string[]) => ({ listeners: [{ address: `127.0.0.1:${port}`, protocols }], ...ONE_WORKER, pools: { app: { members: [{ name: "m1", url: backend.url }] } } });
+  let tandem: TandemProcess | undefined;
+  try {
+    tandem = await startTandem(config(["http/1.1"]));
+    const priorKnowledge = () => curl(`http://127.0.0.1:${port}/`, { args: ["--http2-prior-knowledge"] });
+    const reload = async (protocols: string[]) => {
+      const mark = tandem!.lines.length;
+      writeFileSync(tandem!.configPath!, JSON.stringify(config(protocols)));
+      tandem!.signal("SIGHUP");
+      const line = await tandem!.waitForLine((l) => tandem!.lines.indexOf(l) >= mark && (l.event === "reloaded" || l.event === "reload-failed"));
+      assert.equal(line.event, "reloaded", JSON.stringify(line));
+    };
+    // The socket front end answers the HTTP/2 preface as a bad HTTP/1.1 request.
+    assert.notEqual((await priorKnowledge()).httpVersion, "2");
+    await reload(["http/1.1", "h2"]);
+    const h2 = await priorKnowledge();
+    assert.equal(h2.httpVersion, "2", h2.stderr);
+    assert.equal(h2.status, 200);
+    await reload(["http/1.1"]);
+    assert.notEqual((await priorKnowledge()).httpVersion, "2");
+    assert.equal((await curl(`http://127.0.0.1:${port}/`)).status, 200);
+  } finally {
+    await stopped(tandem);
+    await backend.close();
+  }
+});
+
+test(`workers: 2 on ${runtime}: both workers serve the h2 listener's port (SO_REUSEPORT)`, LIMIT, async () => {
+  const certs = await certificates();
+  const backend = await startBackend("m1");
+  const port = await freePort();
+  let tandem: TandemProcess | undefined;
+  try {
+    tandem = await startTandem({
+      listeners: [{ address: `127.0.0.1:${port}`, tls: { certificates: [pair(certs.a)] }, protocols: ["http/1.1", "h2"] }],
+      workers: 2,
+      pools: { app: { members: [{ name: "m1", url: backend.url }] } },
+    });
+    for (const worker of [0, 1]) await tandem.waitForLine((line) => line.event === "listening" && line.worker === worker);
+    const served = () => new Set(tandem!.lines.filter((line) => line.path === "/which").map((line) => line.worker));
+    // Each curl is a new connection, which the kernel hands to either worker's socket.
+    for (let i = 0; i < 100 && served().size < 2; i++) {
+      const answer = await curl(`https://a.test:${port}/which`, { caFile: certs.ca.cert, resolve: `a.test:${port}:127.0.0.1`, args: ["--http2"] });
+      assert.equal(answer.httpVersion, "2", answer.stderr);
+      await tandem.waitForLine((line) => line.path === "/which" && tandem!.lines.filter((l) => l.path === "/which").length > i);
+    }
+    assert.deepEqual([...served()].sort(), [0, 1]);
+  } finally {
+    await stopped(tandem);
+    await backend.close();
+  }
+});
+
 test(`h2load on ${runtime}: 100 streams over 10 connections, every stream answered`, { ...LIMIT, skip: skipNghttp2 }, async () => {
   const certs = await certificates();
   const backend = await startBackend("m1");
   let tandem: TandemProcess | undefined;
   try {
     tandem = await startTandem({
+      ...ONE_WORKER,
       listeners: [{ address: "127.0.0.1:0", tls: { certificates: [pair(certs.a)] }, protocols: ["http/1.1", "h2"] }],
       accessLog: false,
       pools: { app: { members: [{ name: "m1", url: backend.url }] } },
@@ -174,6 +272,7 @@ test(`HTTP/3 on ${runtime}: QUIC on the TLS port, advertised with Alt-Svc over h
   let tandem: TandemProcess | undefined;
   try {
     tandem = await startTandem({
+      ...ONE_WORKER,
       listeners: [
         { address: `127.0.0.1:${port}`, tls: { certificates: [pair(certs.a)] }, protocols: ["http/1.1", "h2", "h3"] },
         { address: `127.0.0.1:${h2Only}`, tls: { certificates: [pair(certs.a)] }, protocols: ["http/1.1", "h2"] },
@@ -237,6 +336,7 @@ test(`certificate rotation under h2 load on ${runtime}: no failed stream, then t
   let tandem: TandemProcess | undefined;
   try {
     tandem = await startTandem({
+      ...ONE_WORKER,
       listeners: [{ address: `127.0.0.1:${port}`, tls: { certificates: [live] }, protocols: ["http/1.1", "h2"] }],
       accessLog: false,
       pools: { app: { members: [{ name: "m1", url: backend.url }] } },
