@@ -10,6 +10,7 @@ import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { echoBackend, startBackend } from "../support/backends.ts";
+import { H2Connection } from "../support/h2-frames.ts";
 import { type Certificates, curl, makeCertificates, run, servedCertificate } from "../support/certs.ts";
 import { freePort, waitFor } from "../support/ports.ts";
 import { runTandem, runtime, startTandem, type TandemProcess, writeConfig } from "../support/tandem.ts";
@@ -420,6 +421,35 @@ test(`graceful shutdown on ${runtime}: an h2 stream in flight finishes, the conn
     assert.match(frames.stdout, /"path":"\/held"/, frames.stdout);
   } finally {
     backend.release();
+    await stopped(tandem);
+    await backend.close();
+  }
+});
+
+test(`an idle h2 connection does not hold up shutdown on ${runtime}: it gets GOAWAY, the drain completes`, LIMIT, async () => {
+  const backend = await startBackend("m1");
+  let tandem: TandemProcess | undefined;
+  try {
+    tandem = await startTandem({
+      ...ONE_WORKER,
+      listeners: [{ address: "127.0.0.1:0", protocols: ["http/1.1", "h2"] }],
+      drainTimeout: "20s",
+      pools: { app: { members: [{ name: "m1", url: backend.url }] } },
+    });
+    const h2 = await H2Connection.open(tandem.ports[0]);
+    h2.send(h2.headers(1, [[":method", "GET"], [":scheme", "http"], [":path", "/idle"], [":authority", "a.test"]], { endStream: true }));
+    await h2.until(() => h2.received.headers.has(1), 10_000, "the answer");
+    // The client stays connected and silent: only the server can end the connection.
+    const exit = tandem.stop();
+    const stoppedLine = await tandem.waitForLine((line) => line.event === "stopped", 30_000);
+    assert.equal(await exit, 0);
+    tandem = undefined;
+    assert.equal(stoppedLine.drained, true, JSON.stringify(stoppedLine));
+    await h2.until(() => h2.received.goAway !== undefined || h2.received.closed, 10_000, "GOAWAY or close");
+    assert.ok(h2.received.goAway !== undefined, `the idle connection got no GOAWAY: ${JSON.stringify(h2.summary())}`);
+    assert.equal(h2.received.goAway!.lastStreamId, 1);
+    h2.close();
+  } finally {
     await stopped(tandem);
     await backend.close();
   }
