@@ -12,6 +12,7 @@ import type { ListenerTls } from "../../core/tls/certificate.ts";
 import { tlsSecureOptions } from "./listen-connections.ts";
 
 export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, protocols, reusePort, idleTimeout }) => {
+  const idleSeconds = Math.min(255, Math.max(1, Math.round(idleTimeout)));
   let server: Bun.Server<undefined>;
   try {
     server = Bun.serve({
@@ -23,10 +24,16 @@ export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, p
       http3: protocols.includes("h3"),
       // Bodies stream through; Bun's 128 MiB default would cut large uploads (tandem has no limit).
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
-      idleTimeout: Math.min(255, Math.max(1, Math.round(idleTimeout))),
-      fetch(request, server) {
+      idleTimeout: idleSeconds,
+      async fetch(request, server) {
         const address = server.requestIP(request);
-        return handler(request, { address: address?.address ?? "", port: address?.port ?? 0 });
+        // Bun's idle timeout also runs while a request waits for its answer, which would cut an
+        // HTTP/1.1 client whose member takes longer: off until the answer's head is there (the
+        // pool's response timeout bounds that wait), then on again for the body and the next request.
+        server.timeout(request, 0);
+        const response = await handler(request, { address: address?.address ?? "", port: address?.port ?? 0 });
+        server.timeout(request, idleSeconds);
+        return response;
       },
     } as Bun.Serve.Options<undefined>);
   } catch (error) {

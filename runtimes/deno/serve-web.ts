@@ -5,7 +5,8 @@
  * them here is what tells tandem each TLS connection's protocol and the connection count, which
  * `Deno.serve` keeps to itself; the per-connection server (`serveHttpOnConnection`, what Deno's
  * own node:http2 builds on) is reachable through `Deno[Deno.internal]` only, so its absence is a
- * clear start-up error. Deno has no HTTP/3 server (2.9.6).
+ * clear start-up error. Deno's server closes no idle connection by itself: tandem does, after
+ * `idleTimeout` without a request in progress (HTTP/2: GOAWAY). Deno has no HTTP/3 server (2.9.6).
  *
  * @module
  */
@@ -23,6 +24,10 @@ interface _Connection {
   server: _ConnectionServer;
   /** A request came: Deno's server knows by now whether it speaks HTTP/1.1 or HTTP/2 on it. */
   spoke: boolean;
+  /** Requests (HTTP/2: streams) whose answer is not yet delivered. */
+  active: number;
+  /** Set while no request is in progress: closes the connection when it fires. */
+  idle?: ReturnType<typeof setTimeout>;
   closing?: Promise<void>;
 }
 
@@ -38,14 +43,15 @@ const SILENT_GRACE_MS = 2_000;
 type _ServeOnConnection = (
   conn: Deno.Conn,
   signal: AbortSignal,
-  handler: (request: Request) => Promise<Response>,
+  handler: (request: Request, info: { completed: Promise<void> }) => Promise<Response>,
   onError: (error: unknown) => Response,
   onListen: () => void,
 ) => _ConnectionServer;
 
 const PROTOCOL_OF_ALPN: Record<string, WebClient["protocol"]> = { h2: "HTTP/2", "http/1.1": "HTTP/1.1" };
 
-export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, protocols, reusePort, onConnection }) => {
+export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, protocols, reusePort, idleTimeout, onConnection }) => {
+  const idleMs = idleTimeout * 1000;
   // deno-lint-ignore no-explicit-any
   const serveOnConnection: _ServeOnConnection | undefined = ((Deno as any)[(Deno as any).internal] ?? {}).serveHttpOnConnection;
   if (typeof serveOnConnection !== "function") {
@@ -59,18 +65,28 @@ export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, p
   const serve = (conn: Deno.Conn<Deno.NetAddr>, protocol: WebClient["protocol"]) => {
     onConnection?.();
     const client: WebClient = { address: conn.remoteAddr.hostname, port: conn.remoteAddr.port, protocol };
-    const connection = { spoke: false } as _Connection;
-    connection.server = serveOnConnection(conn, signal, (request) => {
+    const connection = { spoke: false, active: 0 } as _Connection;
+    const delivered = () => {
+      if (--connection.active === 0) _idleFrom(connection, idleMs);
+    };
+    connection.server = serveOnConnection(conn, signal, (request, { completed }) => {
       if (!connection.spoke) {
         connection.spoke = true;
         // It reached a listener already closing: it goes once this request is answered.
         if (stopping) queueMicrotask(() => void _close(connection));
       }
+      connection.active++;
+      clearTimeout(connection.idle);
+      completed.then(delivered, delivered);
       return handler(request, client);
     }, _internalError, () => {});
     connections.add(connection);
+    _idleFrom(connection, idleMs);
     // A client that breaks its connection rejects `finished`: nothing to do but forget it.
-    const forget = () => void connections.delete(connection);
+    const forget = () => {
+      clearTimeout(connection.idle);
+      connections.delete(connection);
+    };
     connection.server.finished.then(forget, forget);
   };
   let sockets: StreamListener;
@@ -104,6 +120,11 @@ export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, p
     },
   });
 };
+
+/** Closes the connection once it has been `ms` without a request (a client that never sends one too). */
+function _idleFrom(connection: _Connection, ms: number): void {
+  connection.idle = setTimeout(() => void _close(connection), ms);
+}
 
 /** Answers what is in flight, then closes (GOAWAY on HTTP/2). */
 function _close(connection: _Connection): Promise<void> {

@@ -7,6 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { echoBackend, startBackend } from "../support/backends.ts";
@@ -449,6 +450,47 @@ test(`an idle h2 connection does not hold up shutdown on ${runtime}: it gets GOA
     assert.ok(h2.received.goAway !== undefined, `the idle connection got no GOAWAY: ${JSON.stringify(h2.summary())}`);
     assert.equal(h2.received.goAway!.lastStreamId, 1);
     h2.close();
+  } finally {
+    await stopped(tandem);
+    await backend.close();
+  }
+});
+
+test(`timeouts.keepAlive on an h2 listener on ${runtime}: idle connections close, a request waiting longer for its member is not cut`, LIMIT, async () => {
+  const backend = await startBackend("m1", (incoming, response) => {
+    setTimeout(() => response.end("slow\n"), incoming.url === "/slow" ? 2_500 : 0);
+  });
+  let tandem: TandemProcess | undefined;
+  try {
+    tandem = await startTandem({
+      ...ONE_WORKER,
+      listeners: [{ address: "127.0.0.1:0", protocols: ["http/1.1", "h2"], timeouts: { keepAlive: "1s" } }],
+      pools: { app: { members: [{ name: "m1", url: backend.url }] } },
+    });
+    const port = tandem.ports[0];
+    // Longer than keepAlive without a byte either way, but a request is in progress.
+    const [h1, h2] = await Promise.all([
+      curl(`http://127.0.0.1:${port}/slow`, { args: ["--http1.1"] }),
+      curl(`http://127.0.0.1:${port}/slow`, { args: ["--http2-prior-knowledge"] }),
+    ]);
+    assert.deepEqual([h1.status, h1.httpVersion, h1.body], [200, "1.1", "slow\n"], h1.stderr);
+    assert.deepEqual([h2.status, h2.httpVersion, h2.body], [200, "2", "slow\n"], h2.stderr);
+
+    const idleH2 = await H2Connection.open(port);
+    idleH2.send(idleH2.headers(1, [[":method", "GET"], [":scheme", "http"], [":path", "/"], [":authority", "a.test"]], { endStream: true }));
+    await idleH2.until(() => idleH2.received.headers.has(1), 10_000, "the answer");
+    await idleH2.until(() => idleH2.received.closed, 15_000, "the idle HTTP/2 connection to be closed");
+    idleH2.close();
+
+    const socket = connect(port, "127.0.0.1");
+    let received = "";
+    let closed = false;
+    socket.on("data", (chunk) => (received += chunk));
+    socket.on("close", () => (closed = true));
+    socket.on("error", () => {});
+    socket.write("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    await waitFor(async () => received.includes("slow\n"), 10_000, "the HTTP/1.1 answer");
+    await waitFor(async () => closed, 15_000, "the idle HTTP/1.1 connection to be closed");
   } finally {
     await stopped(tandem);
     await backend.close();
