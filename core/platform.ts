@@ -53,6 +53,8 @@ export interface ListenConnectionsOptions {
 /** A client of the runtime's own HTTP server, with the HTTP version where the runtime tells it. */
 export interface WebClient extends RemoteAddress {
   protocol?: "HTTP/1.1" | "HTTP/2" | "HTTP/3";
+  /** The first request on its client connection, where the runtime tells it (see ConnInfo.firstRequest). */
+  firstRequest?: boolean;
 }
 
 export interface ServeWebOptions {

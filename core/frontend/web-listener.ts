@@ -58,6 +58,7 @@ export async function listenWeb(
       tls: tls !== undefined,
       received,
       listenerConnections: server?.connections,
+      firstRequest: client.firstRequest,
     };
     const answer: Answer | undefined = await handler(taken, conn);
     if (answer === undefined) return toWebResponse(textAnswer(500, "500 internal error\n"));

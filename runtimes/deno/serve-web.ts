@@ -70,15 +70,14 @@ export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, p
       if (--connection.active === 0) _idleFrom(connection, idleMs);
     };
     connection.server = serveOnConnection(conn, signal, (request, { completed }) => {
-      if (!connection.spoke) {
-        connection.spoke = true;
-        // It reached a listener already closing: it goes once this request is answered.
-        if (stopping) queueMicrotask(() => void _close(connection));
-      }
       connection.active++;
       clearTimeout(connection.idle);
       completed.then(delivered, delivered);
-      return handler(request, client);
+      if (connection.spoke) return handler(request, client);
+      connection.spoke = true;
+      // It reached a listener already closing: it goes once this request is answered.
+      if (stopping) queueMicrotask(() => void _close(connection));
+      return handler(request, { ...client, firstRequest: true });
     }, _internalError, () => {});
     connections.add(connection);
     _idleFrom(connection, idleMs);

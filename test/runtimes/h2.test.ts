@@ -496,3 +496,42 @@ test(`timeouts.keepAlive on an h2 listener on ${runtime}: idle connections close
     await backend.close();
   }
 });
+
+test(`member connections on ${runtime}: a client connection's first request takes a new one where the runtime tells which is first (Deno), later ones are pooled`, LIMIT, async () => {
+  const backend = await startBackend("m1");
+  let tandem: TandemProcess | undefined;
+  try {
+    tandem = await startTandem({
+      ...ONE_WORKER,
+      listeners: [{ address: "127.0.0.1:0", protocols: ["http/1.1", "h2"] }],
+      pools: { app: { members: [{ name: "m1", url: backend.url }] } },
+    });
+    const port = tandem.ports[0];
+    const get = (h2: H2Connection, stream: number) => {
+      h2.send(h2.headers(stream, [[":method", "GET"], [":scheme", "http"], [":path", "/"], [":authority", "a.test"]], { endStream: true }));
+      return h2.until(() => h2.received.headers.has(stream), 10_000, `the answer on stream ${stream}`);
+    };
+    const warm = await H2Connection.open(port);
+    await get(warm, 1);
+    warm.close();
+    const before = backend.connections;
+    // Five client connections of one request each, then one connection with five requests in turn.
+    for (let i = 0; i < 5; i++) {
+      const h2 = await H2Connection.open(port);
+      await get(h2, 1);
+      h2.close();
+    }
+    const afterFirsts = backend.connections;
+    const h2 = await H2Connection.open(port);
+    for (let stream = 1; stream <= 9; stream += 2) await get(h2, stream);
+    h2.close();
+    const newForFirsts = afterFirsts - before;
+    const newForLater = backend.connections - afterFirsts;
+    console.log(`[${runtime}] member connections: ${newForFirsts} for 5 first requests, ${newForLater} for 5 requests on one client connection`);
+    assert.equal(newForFirsts, runtime === "deno" ? 5 : 0);
+    assert.ok(newForLater <= 1, `${newForLater} new member connections for one client connection's requests`);
+  } finally {
+    await stopped(tandem);
+    await backend.close();
+  }
+});

@@ -69,8 +69,11 @@ test("a request reaches the handler with its protocol and client, and its answer
   assert.equal(request.version, "HTTP/2");
   assert.equal(request.target, "/x?y=1");
   assert.equal(request.host, "a.test:8443");
-  assert.deepEqual([conn.remoteAddress, conn.remotePort, conn.listener, conn.tls, conn.received, conn.listenerConnections], ["192.0.2.7", 50_000, "127.0.0.1:8443", false, 1_000, 3]);
+  assert.deepEqual([conn.remoteAddress, conn.remotePort, conn.listener, conn.tls, conn.received, conn.listenerConnections, conn.firstRequest], ["192.0.2.7", 50_000, "127.0.0.1:8443", false, 1_000, 3, undefined]);
   assert.deepEqual(events.requests, ["HTTP/2"]);
+  // Where the runtime says which request is a connection's first, the balancer hears it.
+  await served.serve!(new Request("https://a.test:8443/"), { ...client, firstRequest: true });
+  assert.equal(seen[1].conn.firstRequest, true);
 });
 
 test("the listener's limits, a WebSocket handshake and an h2c upgrade are refused before the handler, counted and logged", async () => {
