@@ -11,6 +11,7 @@ import type { ListenerConfig } from "../config/schema.ts";
 import type { RefusedRequest } from "../log/access-record.ts";
 import type { Platform, WebClient } from "../platform.ts";
 import type { ConnInfo } from "../ports.ts";
+import { logEvent } from "../log.ts";
 import { type Answer, textAnswer } from "../http/message.ts";
 import { fromWebRequest, type Handler, toWebResponse, type WebRefusal } from "../http/web.ts";
 import type { FrontEndEvents, Http1ListenOptions, Listener } from "./http1-listener.ts";
@@ -42,7 +43,7 @@ export async function listenWeb(
     onBadRequest?.(_refusal(current, client, tls !== undefined, received, clock.now(), status, message, answer, server?.connections ?? 0));
     return toWebResponse(answer);
   };
-  const serve = async (request: Request, client: WebClient): Promise<Response> => {
+  const answer = async (request: Request, client: WebClient): Promise<Response> => {
     const received = clock.now();
     const taken = fromWebRequest(request);
     if (!("fields" in taken)) return refuse(client, received, taken);
@@ -60,12 +61,22 @@ export async function listenWeb(
       listenerConnections: server?.connections,
       firstRequest: client.firstRequest,
     };
-    const answer: Answer | undefined = await handler(taken, conn);
-    if (answer === undefined) return toWebResponse(textAnswer(500, "500 internal error\n"));
+    const answered: Answer | undefined = await handler(taken, conn);
+    if (answered === undefined) return toWebResponse(textAnswer(500, "500 internal error\n"));
     // Connection-specific fields are not allowed in HTTP/2 and HTTP/3; a draining listener's
     // clients are sent away by the server itself (GOAWAY, or `Connection: close` on HTTP/1.1).
-    answer.fields.delete("connection");
-    return toWebResponse(answer);
+    answered.fields.delete("connection");
+    return toWebResponse(answered);
+  };
+  // A member's answer the web Response cannot carry (a field value Headers refuses) costs that
+  // request, never a runtime error page.
+  const serve = async (request: Request, client: WebClient): Promise<Response> => {
+    try {
+      return await answer(request, client);
+    } catch (error) {
+      logEvent(platform, "error", { message: String((error as Error)?.stack ?? error) });
+      return toWebResponse(textAnswer(500, "500 internal error\n"));
+    }
   };
   server = await platform.serveWeb(hostname, port, serve, {
     tls,

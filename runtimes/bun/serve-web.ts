@@ -25,6 +25,8 @@ export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, p
       // Bodies stream through; Bun's 128 MiB default would cut large uploads (tandem has no limit).
       maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       idleTimeout: idleSeconds,
+      // Never Bun's error page with a stack trace (its default outside NODE_ENV=production).
+      development: false,
       async fetch(request, server) {
         const address = server.requestIP(request);
         // Bun's idle timeout also runs while a request waits for its answer, which would cut an

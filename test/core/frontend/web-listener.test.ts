@@ -13,9 +13,10 @@ type Serve = (request: Request, client: WebClient) => Promise<Response>;
 
 /** A platform whose runtime server is the test: it keeps the handler and options it was given. */
 function fakePlatform() {
-  const served: { serve?: Serve; options?: ServeWebOptions } = {};
+  const served: { serve?: Serve; options?: ServeWebOptions; lines: string[] } = { lines: [] };
   const platform = {
     clock: new FakeClock(1_000),
+    stdout: (line: string) => served.lines.push(line),
     serveWeb(_hostname: string, _port: number, serve: Serve, options: ServeWebOptions) {
       Object.assign(served, { serve, options });
       return Promise.resolve({ hostname: "127.0.0.1", port: 8443, connections: 3, stopAccepting: () => Promise.resolve(), shutdown: () => Promise.resolve() });
@@ -27,14 +28,14 @@ function fakePlatform() {
 const config = v.parse(ListenerSchema, { address: "127.0.0.1:8443", protocols: ["http/1.1", "h2"], limits: { headBytes: 1024, fields: 5 } });
 const client: WebClient = { address: "192.0.2.7", port: 50_000, protocol: "HTTP/2" };
 
-async function setup() {
+async function setup(answer?: Answer) {
   const { platform, served } = fakePlatform();
   const seen: { request: ClientRequest; conn: ConnInfo }[] = [];
   const refusals: RefusedRequest[] = [];
   const events = { accepted: [] as number[], refused: [] as number[], requests: [] as string[] };
   const handler = (request: ClientRequest, conn: ConnInfo): Promise<Answer> => {
     seen.push({ request, conn });
-    return Promise.resolve({ status: 200, fields: new Fields(["content-type", "text/plain", "connection", "close"]), body: new TextEncoder().encode("hi") });
+    return Promise.resolve(answer ?? { status: 200, fields: new Fields(["content-type", "text/plain", "connection", "close"]), body: new TextEncoder().encode("hi") });
   };
   const listener = await listenWeb(platform, "127.0.0.1", 8443, handler, {
     config,
@@ -96,4 +97,13 @@ test("the listener's limits, a WebSocket handshake and an h2c upgrade are refuse
   const ok = await served.serve!(new Request("https://a.test/", { headers: { "x-1": "1" } }), { ...client, protocol: undefined });
   assert.equal(ok.status, 200);
   assert.deepEqual(events.requests, ["unknown"]);
+});
+
+test("an answer a web Response cannot carry is a plain 500 and an error line, not the runtime's error page", async () => {
+  const { served } = await setup({ status: 200, fields: new Fields(["x-broken", "a\nb"]), body: null });
+  const response = await served.serve!(new Request("https://a.test/"), client);
+  assert.equal(response.status, 500);
+  assert.equal(await response.text(), "500 internal error\n");
+  assert.equal(served.lines.length, 1);
+  assert.equal(JSON.parse(served.lines[0]).event, "error");
 });
