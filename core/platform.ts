@@ -9,6 +9,7 @@
 import type { BindDatagram, Clock, Connect, ListenStream, RemoteAddress, RunCommand, StreamConnection, StreamListener } from "./ports.ts";
 import type { ProcessStats } from "./metrics/process-metrics.ts";
 import type { ListenerTls } from "./tls/certificate.ts";
+import type { Protocol } from "./frontend/protocols.ts";
 
 export type Signal = "SIGTERM" | "SIGINT" | "SIGHUP" | "SIGUSR1";
 
@@ -47,6 +48,36 @@ export interface ListenConnectionsOptions {
    */
   handshakeTimeout?: () => number;
   onHandshakeTimeout?: () => void;
+}
+
+/** A client of the runtime's own HTTP server, with the HTTP version where the runtime tells it. */
+export interface WebClient extends RemoteAddress {
+  protocol?: "HTTP/1.1" | "HTTP/2" | "HTTP/3";
+  /** The first request on its client connection, where the runtime tells it (see ConnInfo.firstRequest). */
+  firstRequest?: boolean;
+}
+
+export interface ServeWebOptions {
+  tls?: ListenerTls;
+  /** Always includes http/1.1; h2 over TLS by ALPN, on plain TCP by prior knowledge (no `Upgrade: h2c`). */
+  protocols: readonly Protocol[];
+  reusePort: boolean;
+  /** Seconds an idle client connection stays open. */
+  idleTimeout: number;
+  /** A client connection was accepted, where the runtime tells it. */
+  onConnection?: () => void;
+}
+
+/** The runtime's own HTTP server on one address (see {@link Platform.serveWeb}). */
+export interface WebServer {
+  readonly hostname: string;
+  readonly port: number;
+  /** Client connections open now; undefined where the runtime does not tell. */
+  readonly connections: number | undefined;
+  /** Stops accepting; resolves once the port hands this server no more connections. */
+  stopAccepting(): Promise<void>;
+  /** Stops accepting, tells every connection to go (HTTP/2 GOAWAY), resolves once requests in flight are done. */
+  shutdown(): Promise<void>;
 }
 
 /** A file opened for appending (the access log's). */
@@ -117,6 +148,21 @@ export interface Platform {
     onConnection: (connection: StreamConnection, remote: RemoteAddress) => void,
     options?: ListenConnectionsOptions,
   ): Promise<StreamListener>;
+  /** The protocols besides http/1.1 that {@link serveWeb} can serve here. */
+  readonly webProtocols: readonly Protocol[];
+  /**
+   * The web front end: the runtime's own HTTP server (HTTP/1.1, HTTP/2, HTTP/3 where it has them)
+   * on hostname:port, each request handed to `handler` as a web Request. TLS as
+   * {@link listenConnections} (SNI picks the certificate; SO_REUSEPORT always, so new certificates
+   * come on a second server beside the first), ALPN offering h2 when asked. Rejects when the
+   * address cannot be bound.
+   */
+  serveWeb(
+    hostname: string,
+    port: number,
+    handler: (request: Request, client: WebClient) => Promise<Response>,
+    options: ServeWebOptions,
+  ): Promise<WebServer>;
   onSignal(signal: Signal, handler: () => void): void;
   /** Starts a worker thread running this runtime's worker module (`workers: N`). */
   startWorker(): WorkerThread;

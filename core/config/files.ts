@@ -11,6 +11,7 @@ import { clusterKey } from "../cluster/replication/role.ts";
 import { vrrpKey } from "../cluster/vrrp/role.ts";
 import { acmeProblems } from "../acme/checks.ts";
 import { checkKeyPair, type ListenerTls, parseCertificate, pemBlocks } from "../tls/certificate.ts";
+import { protocolProblems } from "../frontend/protocols.ts";
 
 /** An error page as it is sent: its bytes and their type. */
 export interface ErrorPage {
@@ -62,14 +63,14 @@ export function resolvePath(configPath: string | undefined, file: string): strin
 
 /**
  * Reads and checks every file `config` names, and that the runtime can enforce each listener's
- * TLS settings; all problems are reported, each with its config path.
+ * TLS settings and protocols; all problems are reported, each with its config path.
  */
 export async function loadConfigFiles(
   config: Config,
   configPath: string | undefined,
-  platform: Pick<Platform, "readTextFile" | "runtime" | "tlsMinVersions"> & Partial<Pick<Platform, "env">>,
+  platform: Pick<Platform, "readTextFile" | "runtime" | "tlsMinVersions"> & Partial<Pick<Platform, "env" | "webProtocols">>,
 ): Promise<ConfigFilesResult> {
-  const problems: string[] = [];
+  const problems: string[] = protocolProblems(config.listeners, platform.runtime, platform.webProtocols ?? []);
   const paths: string[] = [];
   const read = async (where: string, file: string): Promise<string | undefined> => {
     const path = resolvePath(configPath, file);

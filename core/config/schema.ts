@@ -16,6 +16,7 @@ import { ClusterSchema } from "../cluster/replication/schema.ts";
 import { DiscoverSchema } from "../discovery/schema.ts";
 import { RateLimitsSchema, RulesSchema } from "../rules/schema.ts";
 import { AcmeSchema } from "../acme/schema.ts";
+import { ProtocolsSchema } from "../frontend/protocols.ts";
 import { ACTIVATIONS, address, duration } from "./fields.ts";
 
 export { ACTIVATIONS, type Activation } from "./fields.ts";
@@ -249,6 +250,8 @@ export const ListenerSchema = v.strictObject({
   maxConnections: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),
   /** Traffic rules for every request on this listener, before routing (see core/rules/schema.ts). */
   rules: RulesSchema,
+  /** HTTP versions served to clients: `http/1.1`, `h2`, `h3` (see core/frontend/protocols.ts). */
+  protocols: ProtocolsSchema,
 });
 
 

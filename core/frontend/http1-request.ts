@@ -203,9 +203,13 @@ function _noteField(name: string, value: string, special: _Special): void {
         else if (token === "upgrade") special.upgradeToken = true;
       }
       break;
-    case "upgrade":
-      if (_tokens(value).includes("websocket")) special.websocket = true;
+    case "upgrade": {
+      const protocols = _tokens(value);
+      // RFC 7540's h2c upgrade through a proxy reaches the member as a tunnel (h2c smuggling).
+      if (protocols.includes("h2c")) throw new RequestError(400, "h2c upgrade is not supported");
+      if (protocols.includes("websocket")) special.websocket = true;
       break;
+    }
     case "expect":
       special.expect = special.expect === undefined ? value : `${special.expect},${value}`;
   }

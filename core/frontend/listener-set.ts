@@ -14,6 +14,8 @@ import type { ListenerTls } from "../tls/certificate.ts";
 import { type Answer, type ClientRequest, Fields, hostnameOf } from "../http/message.ts";
 import type { Handler } from "../http/web.ts";
 import { type FrontEndEvents, type Http1Listener, type Http1ListenOptions, listenHttp1 } from "./http1-listener.ts";
+import { servesOnWeb } from "./protocols.ts";
+import { listenWeb, type WebListener, type WebListenOptions } from "./web-listener.ts";
 
 /**
  * How long a listener replaced by one with new certificates keeps accepting beside it. Closing it
@@ -25,7 +27,7 @@ const TAKEOVER_MS = 500;
 
 /** A listener with the config entry it serves (replaced on reload). */
 interface OpenListener {
-  listener: Http1Listener;
+  listener: Http1Listener | WebListener;
   /** Of the bound listener: set once a newer one took over its port. */
   bound: { draining: boolean };
   config: ListenerConfig;
@@ -47,7 +49,7 @@ export class ListenerSet {
   readonly #onBadRequest: Http1ListenOptions["onBadRequest"];
   /** The CA's http-01 requests, answered on plain listeners before anything else (core/acme/http01.ts). */
   readonly #acmeChallenge: ((request: ClientRequest) => Answer | undefined) | undefined;
-  readonly #events: (listener: string) => FrontEndEvents;
+  readonly #events: (listener: string) => NonNullable<WebListenOptions["events"]>;
   readonly #open = new Map<string, OpenListener>();
   /** Listeners replaced by new certificates, still finishing their connections. */
   readonly #retiring = new Set<Promise<void>>();
@@ -69,8 +71,9 @@ export class ListenerSet {
     this.#onBadRequest = onBadRequest;
     const accepted = registry.counter("tandem_client_connections_total", "Client connections a listener accepted (HAProxy cum_conn).", ["listener"]);
     registry.gaugeFn("tandem_client_connections", "Client connections open now (HAProxy scur).", ["listener"], () =>
-      [...this.#open].map(([address, open]) => [[address], open.listener.connections]), { merge: "sum" });
+      [...this.#open].flatMap(([address, { listener }]) => (listener.connections === undefined ? [] : [[[address], listener.connections]])), { merge: "sum" });
     const timeouts = registry.counter("tandem_client_timeouts_total", "Client connections closed by a listener timeout (request head, keep-alive idle, body, TLS handshake).", ["listener", "kind"]);
+    const requests = registry.counter("tandem_client_requests_total", "Requests an h2/h3 listener took, by the HTTP version they came over (unknown where the runtime does not say).", ["listener", "protocol"]);
     const refused = registry.counter("tandem_client_refused_total", "Requests and connections a listener refused before any member saw them, by status.", ["listener", "code"]);
     this.#events = (listener) => {
       // Present at 0 from the listener's start: a rate over a series that appears at its first
@@ -82,6 +85,7 @@ export class ListenerSet {
         accepted: () => accepted.inc([listener]),
         timeout: (kind) => timeouts.inc([listener, kind]),
         refused: (status) => refused.inc([listener, String(status)]),
+        request: (protocol) => requests.inc([listener, protocol]),
       };
     };
     registry.gaugeFn("tandem_tls_certificate_not_after_timestamp_seconds", "End of validity of each listener certificate.", ["listener", "file"], this.#certificateSeries((pair) => pair.leaf.notAfter / 1000));
@@ -106,7 +110,8 @@ export class ListenerSet {
    */
   async sync(wanted: readonly ListenerConfig[], certificates: ReadonlyMap<string, ListenerTls>): Promise<string[]> {
     this.#keepRespelled(wanted);
-    this.#closeUnwanted(wanted);
+    // A listener opened afresh on the same port binds once the old socket is free.
+    await this.#closeUnwanted(wanted);
     const problems: string[] = [];
     for (const [index, config] of wanted.entries()) {
       const tls = certificates.get(config.address);
@@ -138,16 +143,19 @@ export class ListenerSet {
     }
   }
 
-  #closeUnwanted(wanted: readonly ListenerConfig[]): void {
+  #closeUnwanted(wanted: readonly ListenerConfig[]): Promise<void[]> {
     const byAddress = new Map(wanted.map((config) => [config.address, config]));
+    const closing: Promise<void>[] = [];
     for (const [address, open] of this.#open) {
       const config = byAddress.get(address);
-      // A runtime cannot add or remove TLS on a bound socket: that listener is opened afresh.
-      if (config !== undefined && (config.tls === undefined) === (open.tls === undefined)) continue;
+      // A runtime cannot add or remove TLS or protocols on a bound socket: that listener is opened afresh.
+      if (config !== undefined && (config.tls === undefined) === (open.tls === undefined) && _sameProtocols(config, open.config)) continue;
       this.#open.delete(address);
       void open.listener.shutdown();
+      closing.push(open.listener.stopAccepting());
       logEvent(this.#platform, "listener-closed", { address });
     }
+    return Promise.all(closing);
   }
 
   /** A kept listener takes the new config; new certificates come on a listener bound beside it. */
@@ -179,7 +187,8 @@ export class ListenerSet {
 
   async #bind(open: OpenListener, hostname: string, port: number, tls: ListenerTls | undefined) {
     const bound = { draining: false };
-    const listener = await listenHttp1(this.#platform, hostname, port, this.#listenerHandler(open, bound), {
+    const listen = servesOnWeb(open.config) ? listenWeb : listenHttp1;
+    const listener = await listen(this.#platform, hostname, port, this.#listenerHandler(open, bound), {
       config: open.config,
       tls,
       reusePort: this.#platform.worker !== undefined,
@@ -251,6 +260,10 @@ function _hstsValue(config: ListenerConfig): string | undefined {
   const { hsts } = config;
   if (!hsts) return undefined;
   return `max-age=${Math.floor(hsts.maxAge / 1000)}${hsts.includeSubDomains ? "; includeSubDomains" : ""}${hsts.preload ? "; preload" : ""}`;
+}
+
+function _sameProtocols(a: ListenerConfig, b: ListenerConfig): boolean {
+  return a.protocols.length === b.protocols.length && a.protocols.every((protocol) => b.protocols.includes(protocol));
 }
 
 function _sameTls(a: ListenerTls | undefined, b: ListenerTls): boolean {

@@ -1,6 +1,6 @@
 /**
  * The web front end's conversions: a web `Request` into the balancer's {@link ClientRequest} and
- * its {@link Answer} back into a `Response` (edge workers, and HTTP/2 and HTTP/3 servers later),
+ * its {@link Answer} back into a `Response` (edge workers, and the runtimes' HTTP/2 and HTTP/3 servers),
  * and the other way round for the hono apps (admin, demo) served by the socket front end.
  *
  * @module
@@ -33,6 +33,8 @@ export function fromWebRequest(request: Request): ClientRequest | WebRefusal {
   const { headers } = request;
   const host = headers.get("host");
   if (host !== null && !VALID_HOST.test(host)) return { status: 400, message: "invalid Host" };
+  // RFC 7540's h2c upgrade through a proxy reaches the member as a tunnel (h2c smuggling).
+  if (/(?:^|,)\s*h2c\s*(?:,|$)/i.test(headers.get("upgrade") ?? "")) return { status: 400, message: "h2c upgrade is not supported" };
   const codings = headers.get("transfer-encoding");
   if (codings !== null && codings.toLowerCase() !== "chunked") return { status: 501, message: "unsupported Transfer-Encoding" };
   // The runtimes hand GET and HEAD over without their body; forwarding the framing alone would

@@ -1023,9 +1023,14 @@ class HaproxyImport {
       else if (minimum && minimum !== "TLSv1.2") notes.push(`ssl-min-ver ${minimum}: tandem never offers TLS below 1.2`);
       else if (minimum) tlsConfig.minVersion = "1.2";
     }
-    const maxconn = params.get("maxconn");
+    const protocols = _bindProtocols(params, tls);
+    let maxconn = params.get("maxconn");
+    if (protocols && typeof maxconn === "string") {
+      notes.push(`maxconn ${maxconn}: not carried on an h2 listener (the runtime's HTTP/2 server accepts the connections)`);
+      maxconn = undefined;
+    }
     const ignored = [...params.entries()]
-      .filter(([key, value]) => !["ssl", "crt", "crt-list", "ssl-min-ver", "maxconn", "name"].includes(key) && value !== false)
+      .filter(([key, value]) => !["ssl", "crt", "crt-list", "ssl-min-ver", "maxconn", "name", ...(protocols ? ["alpn", "proto"] : [])].includes(key) && value !== false)
       .map(([key, value]) => (value === true ? key : `${key} ${value}`));
     if (ignored.length > 0) notes.push(`not carried: ${ignored.join(", ")}`);
     const made: ListenerDraft[] = [];
@@ -1044,6 +1049,7 @@ class HaproxyImport {
       const index = this.#listeners++;
       const listener: Record<string, unknown> = { address: address.address };
       if (tlsConfig) listener.tls = tlsConfig;
+      if (protocols) listener.protocols = protocols;
       if (typeof maxconn === "string") listener.maxConnections = parseInteger(maxconn, origin, "bind maxconn");
       this.#draft.set(["listeners", index], listener, origin);
       keys.push(`listeners[${index}]`);
@@ -1678,4 +1684,14 @@ function _globalReason(words: string[]): string {
   if (/^(51degrees|wurfl|deviceatlas)-/.test(keyword)) return "tandem has no device detection";
   if (keyword.startsWith("ocsp-") || keyword.startsWith("httpclient.")) return "tandem has no such setting";
   return "unknown directive";
+}
+
+/**
+ * `alpn h2,…` on an ssl bind, or `proto h2` on a plain one (h2c with prior knowledge), is an h2
+ * listener; HTTP/1.1 stays served, as tandem always serves it.
+ */
+function _bindProtocols(params: ReadonlyMap<string, string | boolean>, tls: boolean): string[] | undefined {
+  const alpn = params.get("alpn");
+  const offersH2 = tls ? typeof alpn === "string" && alpn.split(",").includes("h2") : params.get("proto") === "h2";
+  return offersH2 ? ["http/1.1", "h2"] : undefined;
 }

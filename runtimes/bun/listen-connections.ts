@@ -24,7 +24,7 @@ import { SocketStream } from "./socket-stream.ts";
 const SSL_OP_NO_TLSv1_2 = 0x08000000;
 
 /** `secureOptions` for a Bun TLS listener that must refuse versions below `minVersion`. */
-function _tlsSecureOptions(minVersion: ListenerTls["minVersion"]): number {
+export function tlsSecureOptions(minVersion: ListenerTls["minVersion"]): number {
   return minVersion === "1.3" ? SSL_OP_NO_TLSv1_2 : 0;
 }
 
@@ -49,7 +49,7 @@ export const listenConnections: Platform["listenConnections"] = (hostname, port,
     tls: tls && {
       cert: tls.certificates[0].cert,
       key: tls.certificates[0].key,
-      secureOptions: _tlsSecureOptions(tls.minVersion),
+      secureOptions: tlsSecureOptions(tls.minVersion),
       ALPNProtocols: ALPN_HTTP1,
     },
   }, onConnection, {

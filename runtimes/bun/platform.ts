@@ -14,6 +14,7 @@ import { connect } from "./connect.ts";
 import { bindDatagram } from "./udp.ts";
 import { listenStream } from "./listen.ts";
 import { listenConnections } from "./listen-connections.ts";
+import { serveWeb } from "./serve-web.ts";
 import { runCommand } from "./command.ts";
 import { connectUnixDatagram } from "./unix-datagram.ts";
 
@@ -25,6 +26,9 @@ export const platform: Platform = {
   bindDatagram,
   listenStream,
   listenConnections,
+  // QUIC (h3) is experimental in Bun 1.4.5, as its documentation says.
+  webProtocols: ["h2", "h3"],
+  serveWeb,
   runCommand,
   env: (name) => process.env[name],
   fetch: (url, init) => fetch(url, init),

@@ -29,12 +29,12 @@ export const listenConnections: Platform["listenConnections"] = (hostname, port,
   const handOver = (conn: Deno.Conn<Deno.NetAddr>) => onConnection(wrapConn(conn), _remote(conn));
   try {
     if (tls) {
-      return Promise.resolve(_acceptEach(_listenTlsWithSni(hostname, port, tls), (conn) => {
+      return Promise.resolve(acceptEach(listenTlsWithSni(hostname, port, tls, ["http/1.1"]), (conn) => {
         // A client that fails its handshake is closed unseen; the others wait only for their own.
         conn.handshake().then(() => handOver(conn), () => closeConn(conn));
       }));
     }
-    return Promise.resolve(_acceptEach(Deno.listen({ hostname, port, reusePort } as Deno.TcpListenOptions), (conn) => {
+    return Promise.resolve(acceptEach(Deno.listen({ hostname, port, reusePort } as Deno.TcpListenOptions), (conn) => {
       conn.setNoDelay(true);
       handOver(conn);
     }));
@@ -45,7 +45,7 @@ export const listenConnections: Platform["listenConnections"] = (hostname, port,
 
 /**
  * A TLS listener that presents, for each ClientHello, the certificate selectCertificate picks for
- * its server name, and offers ALPN http/1.1 only. `Deno.listenTls` takes one certificate; the
+ * its server name, and offers the ALPN protocols given. `Deno.listenTls` takes one certificate; the
  * per-name resolver (what node:tls's SNICallback is built on) is reachable through
  * `Deno[Deno.internal]` only, so its absence is a clear start-up error rather than a silent single
  * certificate. The resolver caches its answer per name for the listener's life, so new
@@ -53,7 +53,7 @@ export const listenConnections: Platform["listenConnections"] = (hostname, port,
  * `Deno.listenTls` allows under --unstable-net only. rustls offers TLS 1.2 and 1.3 with no switch
  * for 1.3 only, so `tls.minVersion` "1.3" cannot be honoured (Platform.tlsMinVersions says so).
  */
-function _listenTlsWithSni(hostname: string, port: number, tls: ListenerTls): Deno.TlsListener {
+export function listenTlsWithSni(hostname: string, port: number, tls: ListenerTls, alpnProtocols: string[]): Deno.TlsListener {
   // deno-lint-ignore no-explicit-any
   const resolverSymbol = ((Deno as any)[(Deno as any).internal] ?? {}).resolverSymbol;
   if (typeof resolverSymbol !== "symbol") {
@@ -63,7 +63,7 @@ function _listenTlsWithSni(hostname: string, port: number, tls: ListenerTls): De
     hostname,
     port,
     reusePort: true,
-    alpnProtocols: ["http/1.1"],
+    alpnProtocols,
     [resolverSymbol]: (serverName: string) => {
       const { cert, key } = selectCertificate(tls.certificates, serverName || undefined);
       return { cert, key };
@@ -72,7 +72,7 @@ function _listenTlsWithSni(hostname: string, port: number, tls: ListenerTls): De
 }
 
 /** Accepts until closed, handing each connection to `onAccepted`; a failed accept is retried after a pause. */
-function _acceptEach<C extends Deno.Conn<Deno.NetAddr>>(listener: Deno.Listener<C, Deno.NetAddr>, onAccepted: (conn: C) => void): StreamListener {
+export function acceptEach<C extends Deno.Conn<Deno.NetAddr>>(listener: Deno.Listener<C, Deno.NetAddr>, onAccepted: (conn: C) => void): StreamListener {
   let closed = false;
   const accepting = (async () => {
     while (!closed) {

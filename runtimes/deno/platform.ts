@@ -11,6 +11,7 @@ import { connect } from "./connect.ts";
 import { bindDatagram } from "./udp.ts";
 import { listenStream } from "./listen.ts";
 import { listenConnections } from "./listen-connections.ts";
+import { serveWeb } from "./serve-web.ts";
 import { runCommand } from "./command.ts";
 import { connectUnixDatagram } from "./unix-datagram.ts";
 
@@ -24,6 +25,9 @@ export const platform: Platform = {
   bindDatagram,
   listenStream,
   listenConnections,
+  // Deno 2.9 has no HTTP/3 server.
+  webProtocols: ["h2"],
+  serveWeb,
   runCommand,
   env: (name) => Deno.env.get(name),
   fetch: (url, init) => fetch(url, init),

@@ -1,9 +1,10 @@
 /**
- * Load generators, all run in the client namespace and all bounded in time: wrk (parsed), curl
- * for uploads, and the idle-connection client.
+ * Load generators, all run in the client namespace and all bounded in time: wrk (parsed), h2load
+ * for HTTP/2, curl for uploads, and the idle-connection client.
  *
  * @module
  */
+import { readFileSync } from "node:fs";
 import { type Host, ipOf } from "./netns.ts";
 import type { Subprocess } from "bun";
 import { runBounded, type Supervisor } from "./procs.ts";
@@ -62,6 +63,42 @@ export async function wrk(url: string, options: { connections: number; seconds: 
   const result = await runBounded("client", command, (options.seconds + 15) * 1000);
   if (result.code !== 0 || result.timedOut) throw new Error(`${command.join(" ")}: ${result.timedOut ? "timed out" : `exit ${result.code}`}\n${result.stderr}${result.stdout}`);
   return parseWrk(result.stdout);
+}
+
+export interface H2loadResult {
+  /** Requests h2load counted as succeeded (any status), and those with a 2xx status. */
+  requests: number;
+  ok2xx: number;
+  failed: number;
+  errored: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/**
+ * h2load over TLS (ALPN h2): `connections` connections with `streams` concurrent streams each,
+ * for `seconds`. h2load prints no percentiles, so every request's latency comes from its
+ * `--log-file` (one line per request: start µs, status, elapsed µs).
+ */
+export async function h2load(url: string, options: { connections: number; streams: number; seconds: number; logFile: string }): Promise<H2loadResult> {
+  const command = ["h2load", `-c${options.connections}`, `-m${options.streams}`, "-D", String(options.seconds), "--log-file", options.logFile, url];
+  const result = await runBounded("client", command, (options.seconds + 15) * 1000);
+  if (result.code !== 0 || result.timedOut) throw new Error(`${command.join(" ")}: ${result.timedOut ? "timed out" : `exit ${result.code}`}\n${result.stderr}${result.stdout}`);
+  const output = result.stdout;
+  const counts = output.match(/requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/);
+  if (!counts || !/Application protocol: h2/.test(output)) throw new Error(`h2load did not speak h2 or printed no summary:\n${output}`);
+  const elapsed = readFileSync(options.logFile, "utf8").trim().split("\n").map((line) => Number(line.split("\t")[2]) / 1000).sort((a, b) => a - b);
+  const percentile = (p: number) => elapsed[Math.min(elapsed.length - 1, Math.floor(elapsed.length * p))] ?? Number.NaN;
+  return {
+    requests: Number(counts[4]),
+    ok2xx: Number(output.match(/status codes: (\d+) 2xx/)?.[1] ?? 0),
+    failed: Number(counts[5]),
+    errored: Number(counts[6]),
+    rps: Number(output.match(/finished in [\d.]+\w+, ([\d.]+) req\/s/)?.[1] ?? Number.NaN),
+    p50Ms: percentile(0.5),
+    p99Ms: percentile(0.99),
+  };
 }
 
 /** GET from the client namespace with curl; undefined when it fails. */

@@ -40,7 +40,7 @@ export const NOTES: Record<string, string> = {
   relay:
     "The raw relays (test/bench/raw-relay.ts, the same script on each runtime) are not proxies one would deploy but the floor a JavaScript proxy can reach: Bun.listen/Deno.listen sockets, the head found by its CRLFCRLF and searched only for Content-Length, Transfer-Encoding and Connection, round robin over the two members (`/upload` to the sink), an X-Forwarded-For line added, kept-alive member connections, bodies copied as they are (framed by Content-Length or chunked); no health checks, no sticky cookie, no timeouts, no TLS, one thread.",
   web:
-    "The web front-end rows (test/bench/web-front-end.ts) run the same balancer with the same config file as the tandem rows (same member and health-check clients, same log records, metrics), but behind the runtime's own HTTP server: Bun.serve or Deno.serve parses the request and hands a web `Request` to `balancer.fetch`, which converts it to the balancer's message and its answer back to a `Response` (core/http/web.ts). That is the path of the edge build and of future HTTP/2 and HTTP/3 listeners, not a configuration operators run: `tandem serve` answers on its own socket-level front end (the tandem rows). Plain HTTP, one thread, first listener only. On Bun (1.4.5), a Response that resolves after the handler's first turn, as every proxied answer does (it waits for the member), is sent in pieces of about 4 KiB, some 15 send calls per 64 KiB body where an immediate one goes out in one; Bun.serve alone then takes 57 instead of 22 µs of CPU per 64 KiB response, which weighs on the Bun web row in the 64 KiB table.",
+    "The web front-end rows (test/bench/web-front-end.ts) run the same balancer with the same config file as the tandem rows (same member and health-check clients, same log records, metrics), but behind the runtime's own HTTP server: Bun.serve or Deno.serve parses the request and hands a web `Request` to `balancer.fetch`, which converts it to the balancer's message and its answer back to a `Response` (core/http/web.ts). That is the path of the edge build, not a configuration operators run: `tandem serve` answers HTTP/1.1 listeners on its own socket-level front end (the tandem rows), and h2 listeners through the same conversions behind the runtime's HTTP/2 server (scenario 8). Plain HTTP, one thread, first listener only. On Bun (1.4.5), a Response that resolves after the handler's first turn, as every proxied answer does (it waits for the member), is sent in pieces of about 4 KiB, some 15 send calls per 64 KiB body where an immediate one goes out in one; Bun.serve alone then takes 57 instead of 22 µs of CPU per 64 KiB response, which weighs on the Bun web row in the 64 KiB table.",
 };
 
 /** The shared state every server needs: a scratch directory, the supervisor, the certificate. */
@@ -176,6 +176,8 @@ export interface ProxyOptions {
   port?: number;
   /** tandem: a handful of traffic rules and one rate limit on the listener (scenario 7). */
   rules?: boolean;
+  /** The TLS listener offers h2 by ALPN (scenario 8); with `tls` only. */
+  h2?: boolean;
 }
 
 /**
@@ -199,7 +201,7 @@ const member = (port: number) => `${ipOf("backend")}:${port}`;
 
 function _haproxyConfig(ws: Workspace, options: ProxyOptions): string {
   const ip = ipOf("haproxy");
-  const tlsBind = options.tls ? `\n  bind ${ip}:${TLS_PORT} ssl crt ${ws.dir}/combined.pem alpn http/1.1` : "";
+  const tlsBind = options.tls ? `\n  bind ${ip}:${TLS_PORT} ssl crt ${ws.dir}/combined.pem alpn ${options.h2 ? "h2,http/1.1" : "http/1.1"}` : "";
   // No `log` lines: no logging. Timeouts long enough for the idle-connection scenario. maxconn
   // 9000 needs about 18 000 descriptors, within a 20 000 hard limit (HAProxy refuses to start
   // when it cannot raise its limit to what maxconn needs).
@@ -260,7 +262,7 @@ http {
 /** The tandem config of the issue: one listener, no access log, round robin, insert, checks every 2 s. */
 export function tandemConfig(host: Host, options: ProxyOptions): object {
   const listener = options.tls
-    ? { address: `${ipOf(host)}:${TLS_PORT}`, tls: { certificates: [{ cert: "cert.pem", key: "key.pem" }] } }
+    ? { address: `${ipOf(host)}:${TLS_PORT}`, tls: { certificates: [{ cert: "cert.pem", key: "key.pem" }] }, ...(options.h2 ? { protocols: ["http/1.1", "h2"] } : {}) }
     : { address: `${ipOf(host)}:${options.port ?? HTTP_PORT}` };
   return {
     listeners: [options.rules ? { ...listener, rules: BENCH_RULES.rules } : listener],
@@ -303,13 +305,13 @@ export function proxyLabel(ws: Workspace, id: ProxyId | "stunnel", options: Prox
     (options.rules ? ", 6 rules + 1 rate limit" : "");
   switch (id) {
     case "haproxy":
-      return `HAProxy ${v.haproxy}${options.tls ? " ssl" : ""}${workers}`;
+      return `HAProxy ${v.haproxy}${options.tls ? " ssl" : ""}${options.h2 ? " h2" : ""}${workers}`;
     case "nginx":
       return `nginx ${v.nginx} ¹`;
     case "bun":
-      return `tandem on Bun ${v.bun}${workers}`;
+      return `tandem on Bun ${v.bun}${options.h2 ? " h2 (Bun.serve)" : ""}${workers}`;
     case "deno":
-      return `tandem on Deno ${v.deno}${workers}`;
+      return `tandem on Deno ${v.deno}${options.h2 ? " h2 (Deno's HTTP server)" : ""}${workers}`;
     case "node":
       return `@fastify/reply-from ${v.replyFrom} on Node ${v.node} ²`;
     case "bun-relay":
@@ -327,7 +329,7 @@ export function proxyLabel(ws: Workspace, id: ProxyId | "stunnel", options: Prox
 
 /** Starts one proxy in its namespace and waits until it serves both members. */
 export async function startProxy(ws: Workspace, id: ProxyId, options: ProxyOptions = {}): Promise<Target> {
-  const suffix = `${options.tls ? "-tls" : ""}${options.workers === undefined ? "" : `-w${options.workers}`}${options.rules ? "-rules" : ""}`;
+  const suffix = `${options.tls ? "-tls" : ""}${options.h2 ? "-h2" : ""}${options.workers === undefined ? "" : `-w${options.workers}`}${options.rules ? "-rules" : ""}`;
   const name = `${id}${suffix}`;
   const port = options.tls ? TLS_PORT : (options.port ?? HTTP_PORT);
   let started: Started[];

@@ -23,7 +23,7 @@ import { type Context, formatCount, SCENARIOS, type ScenarioResult } from "./sce
 
 const USAGE = `usage: bun test/bench/run.ts [--quick] [--only=SCENARIO,…] [--proxies=PROXY,…] [--rounds=N] [--duration=SECONDS] [--keep]
   --quick      1 round, 3 s runs, 500 idle connections: for development, not for figures
-  --only       scenarios by name or number: small (1), 64k (2), upload (3), idle (4), tls (5), workers (6), rules (7)
+  --only       scenarios by name or number: small (1), 64k (2), upload (3), idle (4), tls (5), workers (6), rules (7), h2 (8)
   --proxies    haproxy, nginx, bun, deno, node, bun-relay, deno-relay, bun-web, deno-web (default all; the
                direct-to-member floor always runs; bun-relay and deno-relay are raw-relay.ts, the JavaScript
                floor per runtime; bun-web and deno-web are web-front-end.ts, tandem's balancer behind
@@ -37,7 +37,7 @@ const LOCK = join(tmpdir(), "tandem-bench.lock");
 const SCRATCH_PREFIX = "tandem-bench-";
 const NODE_PEER = "test/bench/node-peer";
 /** What to install when a tool is missing (Debian package names). */
-const TOOLS: Record<string, string> = { haproxy: "haproxy", nginx: "nginx", wrk: "wrk", stunnel: "stunnel4", curl: "curl", openssl: "openssl", ip: "iproute2" };
+const TOOLS: Record<string, string> = { haproxy: "haproxy", nginx: "nginx", wrk: "wrk", h2load: "nghttp2-client", stunnel: "stunnel4", curl: "curl", openssl: "openssl", ip: "iproute2" };
 
 const startedAt = Date.now();
 function log(message: string): void {

@@ -8,7 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { backendRequests, openIdleConnections, upload, type WrkResult, wrk } from "./load.ts";
+import { backendRequests, h2load, openIdleConnections, upload, type WrkResult, wrk } from "./load.ts";
 import { cpuSeconds, family, memoryKiB, resetPeaks, sampleRss } from "./procs.ts";
 import {
   BUN,
@@ -613,4 +613,100 @@ export const rules: Scenario = {
   },
 };
 
-export const SCENARIOS: readonly Scenario[] = [smallResponses, largeResponses, uploads, idleConnections, tls, workers, rules];
+const H2_CONNECTIONS = 10;
+const H2_STREAMS = 10;
+
+interface H2Sample {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuUsPerRequest?: number;
+  peakRssMiB?: number;
+  requests: number;
+  failures: number;
+  failureDetail: string;
+}
+
+/** One timed h2load run, with the proxy's CPU time and peak memory around it and the members' count as a cross-check. */
+async function _measureH2load(ctx: Context, target: Target, checkers: number): Promise<H2Sample> {
+  const pids = family(target.roots);
+  const servedBefore = await backendRequests();
+  resetPeaks(pids);
+  const cpuBefore = cpuSeconds(pids);
+  const result = await h2load(target.url, { connections: H2_CONNECTIONS, streams: H2_STREAMS, seconds: ctx.seconds, logFile: join(ctx.ws.dir, `${target.id}.h2load.log`) });
+  const cpu = cpuSeconds(pids) - cpuBefore;
+  const peak = memoryKiB(pids, "VmHWM");
+  const served = (await backendRequests()) - servedBefore - 1;
+  const problems: string[] = [];
+  const non2xx = result.requests - result.ok2xx;
+  if (non2xx) problems.push(`${non2xx} non-2xx`);
+  if (result.failed + result.errored) problems.push(`${result.failed} failed, ${result.errored} errored streams`);
+  // h2load stops at its deadline with streams in flight: the members may have served those too.
+  const allowed = H2_CONNECTIONS * H2_STREAMS + Math.ceil(checkers * 1.2 * (ctx.seconds + 2)) + 5;
+  const slack = served - result.requests;
+  if (slack < -2 || slack > allowed) problems.push(`members served ${served}, h2load completed ${result.requests}`);
+  const mismatch = slack < -2 ? -slack : slack > allowed ? slack - allowed : 0;
+  return {
+    rps: result.rps,
+    p50Ms: result.p50Ms,
+    p99Ms: result.p99Ms,
+    cpuUsPerRequest: pids.length > 0 && result.requests > 0 ? (cpu * 1e6) / result.requests : undefined,
+    peakRssMiB: pids.length > 0 ? peak / 1024 : undefined,
+    requests: result.requests,
+    failures: non2xx + result.failed + result.errored + mismatch,
+    failureDetail: problems.join("; "),
+  };
+}
+
+/**
+ * Scenario 8: HTTP/2 over TLS, h2load with 100 streams over 10 connections against HAProxy's h2
+ * frontend and tandem's h2 listeners (the runtime's own HTTP/2 server feeding the balancer through
+ * the web front end). Members stay HTTP/1.1 for all of them.
+ */
+export const http2: Scenario = {
+  id: "h2",
+  title: "8. HTTP/2",
+  async run(ctx) {
+    const ids = ctx.proxies.filter((id) => id === "haproxy" || id === "bun" || id === "deno");
+    const { targets, broken } = await _startAll(ctx, ids, { tls: true, h2: true });
+    try {
+      await _warmUp(ctx, targets, "/");
+      const checkers = _checkers(targets);
+      const samples = await _interleave(ctx, targets, "h2", (target) => _measureH2load(ctx, target, checkers));
+      const rows: Row[] = targets.map((target) => {
+        const list = samples[target.id];
+        const values: Row["values"] = medians(list, ["rps", "p50Ms", "p99Ms", "cpuUsPerRequest", "peakRssMiB"]);
+        const failures = _sum(list.map((sample) => sample.failures));
+        const details = [...new Set(list.map((sample) => sample.failureDetail).filter(Boolean))];
+        values.failures = failures === 0 ? "0" : `${failures} (${details.join("; ")})`;
+        return { id: target.id, label: target.label, values };
+      });
+      rows.push(...broken);
+      return {
+        id: "h2",
+        title: http2.title,
+        samples,
+        tables: [
+          {
+            title: http2.title,
+            method: `h2load -c${H2_CONNECTIONS} -m${H2_STREAMS} -D ${ctx.seconds} https://PROXY/ (${H2_CONNECTIONS * H2_STREAMS} concurrent streams over ${H2_CONNECTIONS} TLS connections, ALPN h2, 13-byte body, ECDSA P-256 certificate), ${ctx.rounds} interleaved round(s), medians; p50/p99 from h2load's per-request log; (n×) = ratio to HAProxy. The warm-up is wrk over HTTP/1.1.`,
+            columns: _errorColumn(rows, [
+              { key: "rps", label: "req/s", ratio: true },
+              { key: "p50Ms", label: "p50 ms", digits: 2, ratio: true },
+              { key: "p99Ms", label: "p99 ms", digits: 2, ratio: true },
+              { key: "cpuUsPerRequest", label: "CPU µs/req", digits: 1, ratio: true },
+              { key: "peakRssMiB", label: "peak RSS MiB", digits: 1, ratio: true },
+              { key: "failures", label: "failures (all rounds)", text: true },
+            ]),
+            rows,
+            notes: [NOTES.tandem, ..._leftOut(ctx, { relays: "the raw relays speak plain HTTP/1.1 only", web: "the tandem rows here are the web front end already, as `tandem serve` runs it for an h2 listener" })],
+          },
+        ],
+      };
+    } finally {
+      await _stopAll(targets);
+    }
+  },
+};
+
+export const SCENARIOS: readonly Scenario[] = [smallResponses, largeResponses, uploads, idleConnections, tls, workers, rules, http2];

@@ -1,9 +1,10 @@
 /**
  * The benchmark's web front-end rows (proxy ids bun-web and deno-web): tandem's balancer behind
  * the runtime's own HTTP server, Bun.serve or Deno.serve handing each `Request` to
- * `balancer.fetch` (the web front end, core/http/web.ts). It is what the edge build and later
- * HTTP/2 and HTTP/3 listeners use, not a way of running tandem that operators get: `tandem serve`
- * always answers on its own socket-level front end (core/frontend/).
+ * `balancer.fetch` (the web front end, core/http/web.ts). It is what the edge build uses, not a way
+ * of running tandem that operators get: `tandem serve` answers HTTP/1.1 listeners on its own
+ * socket-level front end (core/frontend/), and h2/h3 listeners through core/frontend/web-listener.ts
+ * (measured by scenario 8).
  *
  * Everything behind the front end is as in the tandem rows: the same config file, read and
  * checked by core's loader, the same balancer with the runtime's connect adapter under an

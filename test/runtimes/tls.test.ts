@@ -16,7 +16,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { basename, join, relative, resolve } from "node:path";
 import { mintToken } from "../../core/admin/auth.ts";
-import { type Backend, startBackend } from "../support/backends.ts";
+import { echoBackend, type EchoBackend } from "../support/backends.ts";
 import { type Certificates, curl, type Leaf, makeCertificates, run, servedCertificate } from "../support/certs.ts";
 import { freePort, waitFor } from "../support/ports.ts";
 import { DELAYED_ACK_MIN_MS, parseRawResponse, rawExchange, startWebSocketEcho, type WebSocketEchoServer } from "../support/raw-http.ts";
@@ -46,41 +46,6 @@ const pair = (leaf: Leaf, relativePaths = false) =>
 /** The next stdout line matching `match` among those logged from index `from` on. */
 function lineAfter(tandem: TandemProcess, from: number, match: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000) {
   return tandem.waitForLine((line) => tandem.lines.indexOf(line) >= from && match(line), timeoutMs);
-}
-
-interface EchoBackend extends Backend {
-  requests: number;
-  /** Requests for /held waiting for `release()`. */
-  held: number;
-  /** Answers the /held requests waiting, and any that come later at once. */
-  release(): void;
-}
-
-/** An echo backend (JSON of method, path, headers) that holds requests for /held until released. */
-async function echoBackend(name: string): Promise<EchoBackend> {
-  const waiting: (() => void)[] = [];
-  let released = false;
-  const backend = await startBackend(name, (request, response, self) => {
-    (self as EchoBackend).requests++;
-    const answer = () => {
-      response.setHeader("content-type", "application/json");
-      response.end(JSON.stringify({ backend: name, method: request.method, path: request.url, headers: request.headers }));
-    };
-    if (request.url !== "/held" || released) return answer();
-    waiting.push(answer);
-    response.on("close", () => waiting.includes(answer) && waiting.splice(waiting.indexOf(answer), 1));
-  });
-  // Object.assign would copy `held` once, not the getter.
-  return Object.defineProperties(backend, {
-    requests: { value: 0, writable: true },
-    held: { get: () => waiting.length },
-    release: {
-      value: () => {
-        released = true;
-        for (const answer of waiting.splice(0)) answer();
-      },
-    },
-  }) as EchoBackend;
 }
 
 interface HttpsBackend {

@@ -75,3 +75,38 @@ export function farmConfig(backends: { name: string; url: string }[], pool: Reco
     pools: { app: { ...pool, members: backends.map((b) => ({ name: b.name, url: b.url })) } },
   };
 }
+
+export interface EchoBackend extends Backend {
+  requests: number;
+  /** Requests for /held waiting for `release()`. */
+  held: number;
+  /** Answers the /held requests waiting, and any that come later at once. */
+  release(): void;
+}
+
+/** An echo backend (JSON of method, path, headers) that holds requests for /held until released. */
+export async function echoBackend(name: string): Promise<EchoBackend> {
+  const waiting: (() => void)[] = [];
+  let released = false;
+  const backend = await startBackend(name, (request, response, self) => {
+    (self as EchoBackend).requests++;
+    const answer = () => {
+      response.setHeader("content-type", "application/json");
+      response.end(JSON.stringify({ backend: name, method: request.method, path: request.url, headers: request.headers }));
+    };
+    if (request.url !== "/held" || released) return answer();
+    waiting.push(answer);
+    response.on("close", () => waiting.includes(answer) && waiting.splice(waiting.indexOf(answer), 1));
+  });
+  // Object.assign would copy `held` once, not the getter.
+  return Object.defineProperties(backend, {
+    requests: { value: 0, writable: true },
+    held: { get: () => waiting.length },
+    release: {
+      value: () => {
+        released = true;
+        for (const answer of waiting.splice(0)) answer();
+      },
+    },
+  }) as EchoBackend;
+}

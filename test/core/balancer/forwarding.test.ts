@@ -30,7 +30,7 @@ describe("hop-by-hop headers", () => {
         "proxy-authorization": "Basic Zm9v",
         te: "trailers, deflate",
         trailer: "x",
-        upgrade: "h2c",
+        upgrade: "TLS/1.2",
         "http2-settings": "AAA",
         "x-kept": "yes",
       },

@@ -103,7 +103,7 @@ describe("request head: accepted forms", () => {
   test("WebSocket upgrade needs GET, HTTP/1.1, Upgrade: websocket and Connection: upgrade", () => {
     assert.equal(parse(get("Upgrade: WebSocket", "Connection: keep-alive, Upgrade")).upgrade, true);
     assert.equal(parse(get("Upgrade: websocket")).upgrade, false);
-    assert.equal(parse(get("Connection: upgrade", "Upgrade: h2c")).upgrade, false);
+    assert.equal(parse(get("Connection: upgrade", "Upgrade: TLS/1.2")).upgrade, false);
     assert.equal(parse(["POST / HTTP/1.1", "Host: a", "Upgrade: websocket", "Connection: upgrade"]).upgrade, false);
     assert.equal(parse(["GET / HTTP/1.0", "Host: a", "Upgrade: websocket", "Connection: upgrade"]).upgrade, false);
   });
@@ -121,6 +121,9 @@ describe("request head: refusals", () => {
     ["lower-case version", ["GET / http/1.1", "Host: a"], 400],
     ["malformed version", ["GET / HTTP/1.10", "Host: a"], 400],
     ["HTTP/2.0", ["GET / HTTP/2.0", "Host: a"], 505],
+    // h2c smuggling: the member would take the connection as an HTTP/2 tunnel
+    ["Upgrade: h2c", ["GET / HTTP/1.1", "Host: a", "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA"], 400],
+    ["h2c among upgrade tokens", ["GET / HTTP/1.1", "Host: a", "Connection: upgrade", "Upgrade: websocket, H2C"], 400],
     ["HTTP/1.2", ["GET / HTTP/1.2", "Host: a"], 505],
     ["HTTP/0.9", ["GET / HTTP/0.9", "Host: a"], 505],
     ["fragment", ["GET /a#b HTTP/1.1", "Host: a"], 400],

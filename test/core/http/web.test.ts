@@ -51,6 +51,17 @@ describe("web front end conversions", () => {
     assert.equal(refusal({}), undefined);
   });
 
+  test("an h2c upgrade is refused (h2c smuggling), a WebSocket or TLS upgrade is not", () => {
+    const refusal = (upgrade: string) => {
+      const request = fromWebRequest(new Request("http://a/", { headers: { upgrade, connection: "Upgrade, HTTP2-Settings" } }));
+      return "fields" in request ? undefined : request.status;
+    };
+    assert.equal(refusal("h2c"), 400);
+    assert.equal(refusal("websocket, H2C"), 400);
+    assert.equal(refusal("websocket"), undefined);
+    assert.equal(refusal("TLS/1.2, h2c-ish"), undefined);
+  });
+
   test("a WebSocket handshake is recognised by its Upgrade and Connection tokens", () => {
     const request = fromWebRequest(new Request("http://a/ws", { headers: { upgrade: "WebSocket", connection: "keep-alive, Upgrade" } }));
     assert.ok("fields" in request);

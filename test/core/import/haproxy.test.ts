@@ -122,6 +122,7 @@ test("the classic pair: TLS with redirect and HSTS, an inserted SERVERID, checks
         },
         timeouts: { body: "30s", request: "10s", keepAlive: "2s" },
         hsts: { maxAge: "365d", includeSubDomains: true },
+        protocols: ["http/1.1", "h2"],
       },
     ],
     routes: [
@@ -637,4 +638,27 @@ test("several files read as HAProxy reads -f a -f b: defaults carry over, sectio
   assert.deepEqual(draft.get(["pools", "app", "timeouts"]), { connect: "4s" });
   assert.equal(entry(report, 3, "00-defaults.cfg").detail, "pools.app.timeouts.connect");
   await assert.rejects(run({ path: "a.cfg", text: "backend app\n" }, { path: "b.cfg", text: "  server a 10.0.0.1:80\n" }), /b\.cfg:1: "server" outside any section/);
+});
+
+test("bind alpn h2 (ssl) and proto h2 (plain) become h2 listeners; maxconn stays behind there, alpn http/1.1 alone stays HTTP/1.1", async () => {
+  const { draft, report } = await run(cfg(`defaults
+  mode http
+frontend web
+  bind :443 ssl crt /etc/haproxy/site.pem alpn h2,http/1.1 maxconn 500
+  bind :8443 ssl crt /etc/haproxy/site.pem alpn http/1.1
+  bind :8080 proto h2
+  default_backend app
+backend app
+  server s1 10.0.0.1:8080
+`));
+  const listeners = (draft.config as { listeners: Record<string, unknown>[] }).listeners;
+  assert.deepEqual(listeners.map((listener) => [listener.address, listener.protocols, listener.maxConnections]), [
+    [":443", ["http/1.1", "h2"], undefined],
+    [":8443", undefined, undefined],
+    [":8080", ["http/1.1", "h2"], undefined],
+  ]);
+  assert.match(entry(report, 4).detail, /maxconn 500: not carried on an h2 listener/);
+  assert.doesNotMatch(entry(report, 4).detail, /not carried: .*alpn/);
+  assert.match(entry(report, 5).detail, /not carried: alpn http\/1.1/);
+  assert.ok(validateConfig(draft.config).ok);
 });
