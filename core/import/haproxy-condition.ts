@@ -56,3 +56,30 @@ export function conditionOf(words: string[], acls: Map<string, Use[]>): Conditio
   }
   return { unless: words[0] === "unless", alternatives };
 }
+
+/** One ACL line's fetch (`,lower` taken off as `-i`), match method (`-m`), `-i` and values. */
+export interface AclLine {
+  criterion: string;
+  method: string | undefined;
+  caseless: boolean;
+  values: string[];
+}
+
+/** The ACL line of `words` (criterion, flags, values); values read from a file (`-f`) give that file's name instead. */
+export function aclLineOf(words: string[]): AclLine | { valuesFile: string | undefined } {
+  const line: AclLine = { criterion: words[0] ?? "", method: undefined, caseless: false, values: [] };
+  for (let index = 1; index < words.length; index++) {
+    const word = words[index];
+    if (word === "-i") line.caseless = true;
+    else if (word === "-m") line.method = words[++index];
+    else if (word === "-f") return { valuesFile: words[index + 1] };
+    else if (word === "--") line.values.push(...words.slice(index + 1)), (index = words.length);
+    else if (word === "-n" || word === "-u") continue;
+    else line.values.push(word);
+  }
+  if (line.criterion.endsWith(",lower")) {
+    line.criterion = line.criterion.slice(0, -",lower".length);
+    line.caseless = true;
+  }
+  return line;
+}

@@ -11,7 +11,7 @@
  * ```
  * @module
  */
-import { conditionOf } from "./haproxy-condition.ts";
+import { aclLineOf, conditionOf } from "./haproxy-condition.ts";
 import type { Use } from "./haproxy-lex.ts";
 import { ImportError, type Origin } from "./report.ts";
 
@@ -71,25 +71,10 @@ const _HAPROXY_PREDEFINED_ACLS = ["TRUE", "FALSE", "HTTP", "LOCALHOST", "METH_GE
 
 /** One ACL's criterion, flags and values as routes (each value one route), or why not. */
 function _matcher(words: string[]): { routes: Route[]; notes: string[] } | { why: string } {
-  let criterion = words[0] ?? "";
+  const line = aclLineOf(words);
+  if ("valuesFile" in line) return { why: `the values of ${words[0]} are in a file (${line.valuesFile}): write them as routes` };
+  const { criterion, method, caseless, values } = line;
   const notes: string[] = [];
-  let method: string | undefined;
-  let caseless = false;
-  const values: string[] = [];
-  for (let index = 1; index < words.length; index++) {
-    const word = words[index];
-    if (word === "-i") caseless = true;
-    else if (word === "-m") method = words[++index];
-    else if (word === "-f") return { why: `the values of ${criterion} are in a file (${words[index + 1]}): write them as routes` };
-    else if (word === "--") values.push(...words.slice(index + 1)), (index = words.length);
-    else if (word === "-n" || word === "-u") continue;
-    else values.push(word);
-  }
-  const lower = criterion.endsWith(",lower");
-  if (lower) {
-    criterion = criterion.slice(0, -",lower".length);
-    caseless = true;
-  }
   const hostHeader = /^(?:req\.)?hdr\((host)\)$|^(?:req\.)?(hdr_(?:dom|end|beg|reg|sub|str|len|dir))\(host\)$/i.exec(criterion);
   if (/^(?:req\.)?hdr\(host\)$/i.test(criterion) || (hostHeader && hostHeader[2])) {
     const kind = hostHeader?.[2]?.slice(4).toLowerCase() ?? method ?? "str";

@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { type ConditionTerm, conditionOf } from "./haproxy-condition.ts";
+import { aclLineOf, type ConditionTerm, conditionOf } from "./haproxy-condition.ts";
 import { formatDuration, type Use } from "./haproxy-lex.ts";
 import { regexProblem } from "../rules/regex/nfa.ts";
 import { type Matcher, PROXY_OWNED_FIELDS } from "../rules/schema.ts";
@@ -76,23 +76,9 @@ function _termMatcher(term: ConditionTerm): Converted<Matcher> {
 
 /** One ACL line's criterion, flags and values; several values match when any does. */
 function _criterion(words: string[]): Converted<Matcher> {
-  let criterion = words[0] ?? "";
-  let method: string | undefined;
-  let caseless = false;
-  const values: string[] = [];
-  for (let index = 1; index < words.length; index++) {
-    const word = words[index];
-    if (word === "-i") caseless = true;
-    else if (word === "-m") method = words[++index];
-    else if (word === "-f") return { why: `the values of ${criterion} are in a file (${words[index + 1]}): write them into the rule` };
-    else if (word === "--") values.push(...words.slice(index + 1)), (index = words.length);
-    else if (word === "-n" || word === "-u") continue;
-    else values.push(word);
-  }
-  if (criterion.endsWith(",lower")) {
-    criterion = criterion.slice(0, -",lower".length);
-    caseless = true;
-  }
+  const line = aclLineOf(words);
+  if ("valuesFile" in line) return { why: `the values of ${words[0]} are in a file (${line.valuesFile}): write them into the rule` };
+  const { criterion, method, caseless, values } = line;
   const notes: string[] = [];
   const field = /^(?:req\.)?(?:f?hdr|cook|url_param|urlp)(_[a-z]+)?\(([^),]+)\)$/.exec(criterion);
   if (criterion === "src") return values.length > 0 ? _value({ clientIp: values }) : { why: "src without addresses" };

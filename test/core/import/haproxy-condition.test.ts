@@ -1,7 +1,7 @@
 /** An HAProxy if/unless condition read into alternatives of (negated) ACL terms, which routes and rules both build on. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { conditionOf } from "../../../core/import/haproxy-condition.ts";
+import { aclLineOf, conditionOf } from "../../../core/import/haproxy-condition.ts";
 import type { Use } from "../../../core/import/haproxy-lex.ts";
 import { Draft } from "../../../core/import/draft.ts";
 import { importHaproxy } from "../../../core/import/haproxy.ts";
@@ -30,6 +30,12 @@ test("a condition reads as alternatives of terms: named ACLs with all their line
 test("a condition that does not start with if or unless, or leaves a brace open, is refused with the reason", () => {
   assert.deepEqual(conditionOf(["when", "api"], new Map()), { why: 'expected if or unless, found "when"' });
   assert.deepEqual(conditionOf(["if", "{", "path_beg", "/a"], new Map()), { why: "an anonymous ACL without its closing '}'" });
+});
+
+test("an ACL line reads as its fetch, match method, case and values; values from a file are named, not read", () => {
+  assert.deepEqual(aclLineOf(["hdr(host),lower", "-m", "end", "-n", ".example.com", "--", "-i"]), { criterion: "hdr(host)", method: "end", caseless: true, values: [".example.com", "-i"] });
+  assert.deepEqual(aclLineOf(["path_beg", "/api"]), { criterion: "path_beg", method: undefined, caseless: false, values: ["/api"] });
+  assert.deepEqual(aclLineOf(["src", "-f", "/etc/haproxy/allow.lst"]), { valuesFile: "/etc/haproxy/allow.lst" });
 });
 
 test("an ACL the proxy declares overrides the predefined ACL of its name, in rules as in HAProxy", async () => {
