@@ -28,7 +28,7 @@ export function routesOf(words: string[], acls: Map<string, Use[]>, origin: Orig
   if (words[0] === "unless") return { why: "tandem's routes match, they do not exclude (unless)" };
   const condition = conditionOf(words, acls);
   if ("why" in condition) {
-    // Past the if/unless test, the one thing the reader refuses is an unclosed brace: the line itself is broken.
+    // After "if", the reader refuses only a brace left open: a broken line, not a route tandem cannot say, so it stops the import.
     if (words[0] !== "if") return condition;
     throw new ImportError(origin.file, origin.line, condition.why);
   }
