@@ -7,36 +7,10 @@ import { type BalancerMetrics, createBalancerMetrics } from "../../core/balancer
 import { ReplicaStore } from "../../core/cluster/replication/replica-store.ts";
 import { Registry } from "../../core/metrics/registry.ts";
 import { type HistoryDocument, mergeHistory } from "../../core/metrics/traffic-history.ts";
-import { createWorkerSync, DRAINED_GRACE_MS, STATS_TIMEOUT_MS, type SyncChannel, type SyncMessage, type WorkerSync } from "../../core/worker-sync.ts";
+import { createWorkerSync, DRAINED_GRACE_MS, STATS_TIMEOUT_MS, type SyncMessage, type WorkerSync } from "../../core/worker-sync.ts";
 import { FakeClock } from "../support/fake-clock.ts";
+import { MemoryBroadcastHub } from "../support/memory-broadcast.ts";
 import { fakeFarm, poolConfig } from "../support/fake-upstream.ts";
-
-/** BroadcastChannel semantics in memory: every other member of the hub gets each message, in order, at once. */
-class Hub {
-  readonly channels = new Set<MemoryChannel>();
-  open(): MemoryChannel {
-    const channel = new MemoryChannel(this);
-    this.channels.add(channel);
-    return channel;
-  }
-}
-
-class MemoryChannel implements SyncChannel {
-  readonly #listeners: ((event: MessageEvent<SyncMessage>) => void)[] = [];
-  constructor(readonly hub: Hub) {}
-  postMessage(message: SyncMessage): void {
-    for (const channel of this.hub.channels) {
-      if (channel === this) continue;
-      for (const listener of channel.#listeners) listener({ data: structuredClone(message) } as MessageEvent<SyncMessage>);
-    }
-  }
-  addEventListener(_type: "message", listener: (event: MessageEvent<SyncMessage>) => void): void {
-    this.#listeners.push(listener);
-  }
-  close(): void {
-    this.hub.channels.delete(this);
-  }
-}
 
 interface Worker {
   balancer: Balancer;
@@ -49,7 +23,7 @@ interface Worker {
 }
 
 /** Worker `index` of `count` (worker 0 is the lead), wired as serve.ts wires one. */
-function startWorker(hub: Hub, clock: FakeClock, lead: boolean, count = 2, index = lead ? 0 : 1): Worker {
+function startWorker(hub: MemoryBroadcastHub<SyncMessage>, clock: FakeClock, lead: boolean, count = 2, index = lead ? 0 : 1): Worker {
   const config = poolConfig([{ name: "a" }, { name: "b", maxconn: 1 }], { sticky: { mode: "learn" } });
   let sync: WorkerSync | undefined;
   const registry = new Registry();
@@ -116,7 +90,7 @@ const table = (worker: Worker) => worker.balancer.pools.get("app")!.sticky!.tabl
 const member = (worker: Worker, name: string) => worker.balancer.pools.get("app")!.member(name)!;
 
 test("worker sync: a session learned or deleted in one worker holds in the others, without echo", () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, other] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
   let posted = 0;
@@ -133,7 +107,7 @@ test("worker sync: a session learned or deleted in one worker holds in the other
 });
 
 test("worker sync: admin changes made on worker 0 apply in every worker", () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, other] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
   lead.balancer.pools.get("app")!.change(member(lead, "a"), { activation: "disabled" });
@@ -142,7 +116,7 @@ test("worker sync: admin changes made on worker 0 apply in every worker", () => 
 });
 
 test("worker sync: worker 0's health verdicts are followed; a follower's are not broadcast", () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, other] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
   lead.sync.healthChanged("app", "b", false, "3/3 checks failed: connection refused");
@@ -153,7 +127,7 @@ test("worker sync: worker 0's health verdicts are followed; a follower's are not
 });
 
 test("worker sync: a (re)started worker says hello and gets every session, admin change and health state", () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const lead = startWorker(hub, clock, true);
   for (let i = 0; i < 2_500; i++) table(lead).set(`s${i}`, i % 2 ? "a" : "b");
@@ -168,7 +142,7 @@ test("worker sync: a (re)started worker says hello and gets every session, admin
 });
 
 test("worker sync: an admin-API reload on worker 0 reloads the others; close stops both directions", () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, other] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
   lead.sync.reloaded("admin API (alice)");
@@ -180,7 +154,7 @@ test("worker sync: an admin-API reload on worker 0 reloads the others; close sto
 });
 
 test("worker sync: worker 0 gathers every other worker's stats, at once when all answered", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, one] = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1), startWorker(hub, clock, false, 3, 2)];
   await serveRequests(one, 2);
@@ -194,7 +168,7 @@ test("worker sync: worker 0 gathers every other worker's stats, at once when all
 });
 
 test("worker sync: a worker that does not answer is left out after the bound, never waited for longer", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const lead = startWorker(hub, clock, true, 3);
   startWorker(hub, clock, false, 3, 1);
@@ -218,7 +192,7 @@ test("worker sync: a worker that does not answer is left out after the bound, ne
 });
 
 test("worker sync, shutdown: worker 0 waits for every other worker's drain, whose last sessions came first; a silent one only until the deadline", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, one, two] = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1), startWorker(hub, clock, false, 3, 2)];
   const drainDeadline = clock.now() + 1_000;
@@ -243,7 +217,7 @@ test("worker sync, shutdown: worker 0 waits for every other worker's drain, whos
   assert.deepEqual(lead0, { done: true, sessionsThen: ["last-of-one", "last-of-two"] }, "done once both said so, their sessions already in");
 
   // The control: a worker that never says it drained (it crashed) holds worker 0 until the deadline and the grace.
-  const hub2 = new Hub();
+  const hub2 = new MemoryBroadcastHub<SyncMessage>();
   const lead2 = startWorker(hub2, clock, true, 2);
   startWorker(hub2, clock, false, 2, 1);
   const waiting = waitOf(lead2);
@@ -256,7 +230,7 @@ test("worker sync, shutdown: worker 0 waits for every other worker's drain, whos
 });
 
 test("admin control with workers: /metrics adds counters, histograms and in-flight counts up; state is worker 0's", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const workers = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1), startWorker(hub, clock, false, 3, 2)];
   const [lead, one, two] = workers;
@@ -288,7 +262,7 @@ test("admin control with workers: /metrics adds counters, histograms and in-flig
 });
 
 test("admin control with workers: the status document sums member counters and pools latency samples", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, one] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
   // Round robin in each worker: a and b get 1 request in worker 0 and 2 in worker 1, each 0 ms (the clock stands still).
@@ -319,7 +293,7 @@ test("admin control with workers: the status document sums member counters and p
 });
 
 test("admin control with workers: the charts' history holds every worker's requests, interval by interval", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   // 1 s into an interval, so each burst lands in one interval.
   const clock = new FakeClock(1_700_000_001_000);
   const [lead, one] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
@@ -345,7 +319,7 @@ test("admin control with workers: the charts' history holds every worker's reque
 });
 
 test("admin control with workers: a silent worker is left out and the answer says so", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, one] = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1)];
   await serveRequests(lead, 2);
@@ -364,7 +338,7 @@ test("admin control with workers: a silent worker is left out and the answer say
 });
 
 test("admin control without workers: the process is this thread", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const lead = startWorker(hub, clock, true, 1);
   await serveRequests(lead, 2);
