@@ -37,6 +37,7 @@ function memoryPlatform(clock: FakeClock): AcmePlatform {
 
 class MemoryPeer implements AcmeReplication {
   readonly values = new Map<string, string>();
+  follower = false;
   ordering = () => true;
   publish = (key: string, value: string) => void this.values.set(key, value);
   current = (key: string) => this.values.get(key);
