@@ -11,9 +11,18 @@ import { createWorkerSync, DRAINED_GRACE_MS, STATS_TIMEOUT_MS, type SyncChannel,
 import { FakeClock } from "../support/fake-clock.ts";
 import { fakeFarm, poolConfig } from "../support/fake-upstream.ts";
 
-/** BroadcastChannel semantics in memory: every other member of the hub gets each message, in order, at once. */
+/**
+ * BroadcastChannel semantics in memory: every other member of the hub gets each message, in order,
+ * at once, or, while `held`, when {@link release} is called (as threads get them later).
+ */
 class Hub {
   readonly channels = new Set<MemoryChannel>();
+  held: (() => void)[] | undefined;
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const deliver of held) deliver();
+  }
   open(): MemoryChannel {
     const channel = new MemoryChannel(this);
     this.channels.add(channel);
@@ -27,7 +36,12 @@ class MemoryChannel implements SyncChannel {
   postMessage(message: SyncMessage): void {
     for (const channel of this.hub.channels) {
       if (channel === this) continue;
-      for (const listener of channel.#listeners) listener({ data: structuredClone(message) } as MessageEvent<SyncMessage>);
+      const data = structuredClone(message);
+      const deliver = () => {
+        for (const listener of channel.#listeners) listener({ data } as MessageEvent<SyncMessage>);
+      };
+      if (this.hub.held) this.hub.held.push(deliver);
+      else deliver();
     }
   }
   addEventListener(_type: "message", listener: (event: MessageEvent<SyncMessage>) => void): void {
@@ -110,6 +124,9 @@ function sample(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
+/** Lets promise chains settled by the fake clock or a delivery run. */
+const settled = () => new Promise((resolve) => setTimeout(resolve, 0));
+
 const memberIn = (status: { pools: { members: MemberStatus[] }[] }, name: string) => status.pools[0].members.find((m) => m.name === name)!;
 
 const table = (worker: Worker) => worker.balancer.pools.get("app")!.sticky!.table!;
@@ -177,6 +194,64 @@ test("worker sync: an admin-API reload on worker 0 reloads the others; close sto
   other.sync.close();
   table(lead).set("s9", "a");
   assert.equal(table(other).peek("s9"), undefined);
+});
+
+test("worker sync, flush: it resolves once every other worker applied what worker 0 sent before (an http-01 answer); a silent one holds it for the bound only", async () => {
+  const hub = new Hub();
+  const clock = new FakeClock(1_700_000_000_000);
+  const [lead, one] = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1)];
+  hub.held = [];
+  lead.store.acmeChanged("http-01 tok", "tok.thumbprint");
+  let done = false;
+  void lead.sync.flushed(5000).then(() => (done = true));
+  await settled();
+  assert.equal(one.store.acmeValue("http-01 tok"), undefined, "not delivered yet");
+  assert.equal(done, false);
+  hub.release();
+  assert.equal(one.store.acmeValue("http-01 tok"), "tok.thumbprint");
+  await settled();
+  assert.equal(done, false, "worker 2 never answers");
+  clock.advance(5000);
+  await settled();
+  assert.equal(done, true);
+
+  const pairHub = new Hub();
+  const [pairLead, pairOther] = [startWorker(pairHub, clock, true), startWorker(pairHub, clock, false)];
+  pairHub.held = [];
+  let pairDone = false;
+  void pairLead.sync.flushed(5000).then(() => (pairDone = true));
+  await settled();
+  assert.equal(pairDone, false, "control: held until the other worker gets it");
+  pairHub.release();
+  await settled();
+  assert.equal(pairDone, true, "every other worker answered: no wait for the bound");
+  assert.equal(clock.pending, 0, "no bound timer left behind");
+  let followerDone = false;
+  void pairOther.sync.flushed(5000).then(() => (followerDone = true));
+  await settled();
+  assert.equal(followerDone, true, "only worker 0 waits");
+});
+
+test("worker sync: worker 0 hears which workers still serve an ACME placeholder, again after it restarts; a restarted worker corrects its predecessor", () => {
+  const hub = new Hub();
+  const clock = new FakeClock(1_700_000_000_000);
+  let lead = startWorker(hub, clock, true);
+  let other = startWorker(hub, clock, false);
+  assert.equal(lead.sync.othersServeCertificates(), true, "nothing said: nothing to wait for");
+  other.sync.certificatesServed(false);
+  assert.equal(lead.sync.othersServeCertificates(), false);
+  lead.sync.certificatesServed(false);
+  lead.sync.close();
+  lead = startWorker(hub, clock, true);
+  assert.equal(lead.sync.othersServeCertificates(), false, "said again to the restarted worker 0");
+  other.sync.certificatesServed(true);
+  assert.equal(lead.sync.othersServeCertificates(), true);
+  other.sync.certificatesServed(false);
+  other.sync.close();
+  other = startWorker(hub, clock, false);
+  assert.equal(lead.sync.othersServeCertificates(), false, "control: the crashed worker's word stands until its successor speaks");
+  other.sync.certificatesServed(true);
+  assert.equal(lead.sync.othersServeCertificates(), true, "the restarted worker's first word is sent although it says \"serving\"");
 });
 
 test("worker sync: worker 0 gathers every other worker's stats, at once when all answered", async () => {
