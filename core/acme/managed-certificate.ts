@@ -94,9 +94,7 @@ export class ManagedCertificate {
       return undefined;
     });
     if (stored && covers(stored.leaf, config.domains, now)) {
-      await this.#serve(stored, false);
-      this.#event("acme-certificate-loaded", { file: stored.certFile, notAfter: new Date(stored.leaf.notAfter).toISOString() });
-      this.#scheduleAt(this.#renewalTime(stored));
+      await this.#serveRenewed(stored, "acme-certificate-loaded");
       return;
     }
     const placeholder = await this.#options.placeholder(config.domains, now);
@@ -160,9 +158,7 @@ export class ManagedCertificate {
     this.#failures = 0;
     this.#lastError = undefined;
     if (this.#stopped) return;
-    await this.#serve(saved, false);
-    this.#event("acme-certificate-replicated", { file: saved.certFile, notAfter: new Date(saved.leaf.notAfter).toISOString() });
-    this.#scheduleAt(this.#renewalTime(saved));
+    await this.#serveRenewed(saved, "acme-certificate-replicated");
   }
 
   /** The account another node of the pair uses: stored, and used from the next attempt on. */
@@ -213,9 +209,7 @@ export class ManagedCertificate {
       this.#failures = 0;
       this.#lastError = undefined;
       if (this.#stopped) return;
-      await this.#serve(saved, false);
-      this.#event("acme-certificate-obtained", { file: saved.certFile, notAfter: new Date(saved.leaf.notAfter).toISOString() });
-      this.#scheduleAt(this.#renewalTime(saved));
+      await this.#serveRenewed(saved, "acme-certificate-obtained");
     } catch (error) {
       this.#orders.failed++;
       this.#failures++;
@@ -250,6 +244,13 @@ export class ManagedCertificate {
     this.#current = pair;
     this.#placeholder = placeholder;
     await this.#options.install(pair);
+  }
+
+  /** A certificate from the CA (stored, ordered or replicated): served, logged with `event`, and renewed in time. */
+  async #serveRenewed(certificate: StoredCertificate, event: string): Promise<void> {
+    await this.#serve(certificate, false);
+    this.#event(event, { file: certificate.certFile, notAfter: new Date(certificate.leaf.notAfter).toISOString() });
+    this.#scheduleAt(this.#renewalTime(certificate));
   }
 
   #event(event: string, fields: Record<string, unknown>): void {

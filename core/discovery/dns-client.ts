@@ -50,16 +50,24 @@ export function createDnsClient(options: DnsClientOptions): Resolve {
   };
 }
 
+/** One query as sent: its id and question, and the message that carries them. */
+interface _Question {
+  id: number;
+  name: string;
+  type: RecordType;
+  query: Uint8Array;
+}
+
 /** One nameserver's answer to the question, or why there is none. */
 async function _ask(options: DnsClientOptions, nameserver: Nameserver, name: string, type: RecordType): Promise<DnsResponse | _Failure> {
   const id = crypto.getRandomValues(new Uint16Array(1))[0];
-  const query = encodeQuery(id, name, type);
+  const question: _Question = { id, name, type, query: encodeQuery(id, name, type) };
   const where = _format(nameserver);
   try {
-    const overUdp = await _askUdp(options, nameserver, query, id, name, type);
+    const overUdp = await _askUdp(options, nameserver, question);
     if (overUdp === undefined) return { outcome: "timeout", reason: `no answer from ${where} within ${options.timeout} ms` };
     if (!overUdp.truncated) return overUdp;
-    const overTcp = await _askTcp(options, nameserver, query, id, name, type);
+    const overTcp = await _askTcp(options, nameserver, question);
     return overTcp ?? { outcome: "timeout", reason: `no answer over TCP from ${where} within ${options.timeout} ms` };
   } catch (error) {
     return { outcome: "error", reason: `${where}: ${(error as Error).message}` };
@@ -67,28 +75,21 @@ async function _ask(options: DnsClientOptions, nameserver: Nameserver, name: str
 }
 
 /** Resolves with the answer, or undefined at the timeout; datagrams that are not the answer (spoofed, late) are dropped. */
-async function _askUdp(
-  { bindDatagram, clock, timeout }: DnsClientOptions,
-  nameserver: Nameserver,
-  query: Uint8Array,
-  id: number,
-  name: string,
-  type: RecordType,
-): Promise<DnsResponse | undefined> {
+async function _askUdp({ bindDatagram, clock, timeout }: DnsClientOptions, nameserver: Nameserver, question: _Question): Promise<DnsResponse | undefined> {
   let settle!: (response: DnsResponse | undefined) => void;
   const answered = new Promise<DnsResponse | undefined>((resolve) => settle = resolve);
   const socket = await bindDatagram({ hostname: nameserver.address.includes(":") ? "::" : "0.0.0.0", port: 0 }, (data, from) => {
     if (from.port !== nameserver.port || _bare(from.address) !== _bare(nameserver.address)) return;
     try {
       const response = decodeResponse(data);
-      if (_answers(response, id, name, type)) settle(response);
+      if (_answers(response, question)) settle(response);
     } catch {
       // Not a DNS answer: wait on for the real one.
     }
   });
   const cancel = clock.setTimer(() => settle(undefined), timeout);
   try {
-    socket.send(query, nameserver.address, nameserver.port);
+    socket.send(question.query, nameserver.address, nameserver.port);
     return await answered;
   } finally {
     cancel();
@@ -96,14 +97,7 @@ async function _askUdp(
   }
 }
 
-async function _askTcp(
-  { connect, clock, timeout }: DnsClientOptions,
-  nameserver: Nameserver,
-  query: Uint8Array,
-  id: number,
-  name: string,
-  type: RecordType,
-): Promise<DnsResponse | undefined> {
+async function _askTcp({ connect, clock, timeout }: DnsClientOptions, nameserver: Nameserver, question: _Question): Promise<DnsResponse | undefined> {
   const abort = new AbortController();
   let connection: StreamConnection | undefined;
   let timedOut = false;
@@ -114,6 +108,7 @@ async function _askTcp(
   }, timeout);
   try {
     connection = await connect({ hostname: nameserver.address, port: nameserver.port, signal: abort.signal });
+    const { query } = question;
     const framed = new Uint8Array(2 + query.length);
     new DataView(framed.buffer).setUint16(0, query.length);
     framed.set(query, 2);
@@ -121,7 +116,7 @@ async function _askTcp(
     const message = await _readFramed(connection);
     if (message === undefined) return undefined;
     const response = decodeResponse(message);
-    if (!_answers(response, id, name, type)) throw new Error("a TCP answer to another question");
+    if (!_answers(response, question)) throw new Error("a TCP answer to another question");
     return response;
   } catch (error) {
     if (timedOut) return undefined;
@@ -149,9 +144,10 @@ async function _readFramed(connection: StreamConnection): Promise<Uint8Array | u
   }
 }
 
-function _answers(response: DnsResponse, id: number, name: string, type: RecordType): boolean {
-  const { question } = response;
-  return response.id === id && question !== undefined && question.type === TYPE_CODES[type] && question.name === canonicalName(name);
+/** Whether `response` answers `question`: its id, and the name and type it repeats. */
+function _answers(response: DnsResponse, { id, name, type }: _Question): boolean {
+  const repeated = response.question;
+  return response.id === id && repeated !== undefined && repeated.type === TYPE_CODES[type] && repeated.name === canonicalName(name);
 }
 
 function _lookupOf(response: DnsResponse, name: string, type: RecordType, nameserver: Nameserver): Lookup {

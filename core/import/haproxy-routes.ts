@@ -11,6 +11,7 @@
  * ```
  * @module
  */
+import { aclLineOf, conditionOf } from "./haproxy-condition.ts";
 import type { Use } from "./haproxy-lex.ts";
 import { ImportError, type Origin } from "./report.ts";
 
@@ -25,47 +26,26 @@ export interface Route {
  */
 export function routesOf(words: string[], acls: Map<string, Use[]>, origin: Origin): { routes: Route[]; acls: Use[]; notes: string[] } | { why: string } {
   if (words[0] === "unless") return { why: "tandem's routes match, they do not exclude (unless)" };
-  if (words[0] !== "if") return { why: `expected if or unless, found "${words[0]}"` };
-  // Terms: anonymous ACLs in braces or named ACLs, optionally negated; "||" or "or" between alternatives.
-  const alternatives: { negated: boolean; matchers: string[][]; acls: Use[] }[][] = [[]];
-  for (let index = 1; index < words.length; index++) {
-    let word = words[index];
-    if (word === "||" || word === "or") {
-      alternatives.push([]);
-      continue;
-    }
-    let negated = false;
-    if (word.startsWith("!")) {
-      negated = true;
-      word = word.slice(1);
-      if (word === "") word = words[++index] ?? "";
-    }
-    if (word === "{") {
-      const close = words.indexOf("}", index + 1);
-      if (close < 0) throw new ImportError(origin.file, origin.line, "an anonymous ACL without its closing '}'");
-      alternatives[alternatives.length - 1].push({ negated, matchers: [words.slice(index + 1, close)], acls: [] });
-      index = close;
-      continue;
-    }
-    const named = acls.get(word);
-    if (!named) {
-      if (["TRUE", "FALSE", "HTTP", "LOCALHOST", "METH_GET", "HTTP_1.1", "HTTP_CONTENT", "HTTP_URL_ABS", "HTTP_URL_SLASH", "HTTP_URL_STAR", "RDP_COOKIE", "REQ_CONTENT", "WAIT_END", "METH_CONNECT", "METH_DELETE", "METH_HEAD", "METH_OPTIONS", "METH_POST", "METH_PUT", "METH_TRACE", "HTTP_1.0", "HTTP_2.0"].includes(word)) {
-        return { why: `the predefined ACL ${word} is not a host or path match` };
-      }
-      return { why: `no acl named ${word} in this proxy` };
-    }
-    alternatives[alternatives.length - 1].push({ negated, matchers: named.map((use) => use.directive.words.slice(2)), acls: named });
+  const condition = conditionOf(words, acls);
+  if ("why" in condition) {
+    // After "if", the reader refuses only a brace left open: a broken line, not a route tandem cannot say, so it stops the import.
+    if (words[0] !== "if") return condition;
+    throw new ImportError(origin.file, origin.line, condition.why);
   }
   const routes: Route[] = [];
   const used: Use[] = [];
   const notes = new Set<string>();
-  for (const terms of alternatives) {
+  for (const terms of condition.alternatives) {
     let combinations: Route[] = [{}];
     for (const term of terms) {
+      if ("undeclared" in term) {
+        const name = term.undeclared;
+        return { why: _HAPROXY_PREDEFINED_ACLS.includes(name) ? `the predefined ACL ${name} is not a host or path match` : `no acl named ${name} in this proxy` };
+      }
       if (term.negated) return { why: "a negated ACL: tandem's routes match, they do not exclude" };
       // A named ACL written on several lines matches when any line does: each line adds options.
       const options: Route[] = [];
-      for (const matcher of term.matchers) {
+      for (const matcher of term.lines) {
         const read = _matcher(matcher);
         if ("why" in read) return read;
         read.notes.forEach((note) => notes.add(note));
@@ -87,27 +67,14 @@ export function routesOf(words: string[], acls: Map<string, Use[]>, origin: Orig
   return { routes, acls: used, notes: [...notes] };
 }
 
+const _HAPROXY_PREDEFINED_ACLS = ["TRUE", "FALSE", "HTTP", "LOCALHOST", "METH_GET", "HTTP_1.1", "HTTP_CONTENT", "HTTP_URL_ABS", "HTTP_URL_SLASH", "HTTP_URL_STAR", "RDP_COOKIE", "REQ_CONTENT", "WAIT_END", "METH_CONNECT", "METH_DELETE", "METH_HEAD", "METH_OPTIONS", "METH_POST", "METH_PUT", "METH_TRACE", "HTTP_1.0", "HTTP_2.0"];
+
 /** One ACL's criterion, flags and values as routes (each value one route), or why not. */
 function _matcher(words: string[]): { routes: Route[]; notes: string[] } | { why: string } {
-  let criterion = words[0] ?? "";
+  const line = aclLineOf(words);
+  if ("valuesFile" in line) return { why: `the values of ${words[0]} are in a file (${line.valuesFile}): write them as routes` };
+  const { criterion, method, caseless, values } = line;
   const notes: string[] = [];
-  let method: string | undefined;
-  let caseless = false;
-  const values: string[] = [];
-  for (let index = 1; index < words.length; index++) {
-    const word = words[index];
-    if (word === "-i") caseless = true;
-    else if (word === "-m") method = words[++index];
-    else if (word === "-f") return { why: `the values of ${criterion} are in a file (${words[index + 1]}): write them as routes` };
-    else if (word === "--") values.push(...words.slice(index + 1)), (index = words.length);
-    else if (word === "-n" || word === "-u") continue;
-    else values.push(word);
-  }
-  const lower = criterion.endsWith(",lower");
-  if (lower) {
-    criterion = criterion.slice(0, -",lower".length);
-    caseless = true;
-  }
   const hostHeader = /^(?:req\.)?hdr\((host)\)$|^(?:req\.)?(hdr_(?:dom|end|beg|reg|sub|str|len|dir))\(host\)$/i.exec(criterion);
   if (/^(?:req\.)?hdr\(host\)$/i.test(criterion) || (hostHeader && hostHeader[2])) {
     const kind = hostHeader?.[2]?.slice(4).toLowerCase() ?? method ?? "str";

@@ -12,6 +12,7 @@
  * ```
  * @module
  */
+import { aclLineOf, type ConditionTerm, conditionOf } from "./haproxy-condition.ts";
 import { formatDuration, type Use } from "./haproxy-lex.ts";
 import { regexProblem } from "../rules/regex/nfa.ts";
 import { type Matcher, PROXY_OWNED_FIELDS } from "../rules/schema.ts";
@@ -34,72 +35,50 @@ const PREDEFINED: Record<string, Matcher> = {
 
 /** The matcher of `words` (from `if` or `unless` on), with the named ACLs it used. */
 export function matcherOf(words: string[], acls: Map<string, Use[]>): Converted<Matcher> {
-  if (words[0] !== "if" && words[0] !== "unless") return { why: `expected if or unless, found "${words[0]}"` };
-  const alternatives: Matcher[][] = [[]];
+  const condition = conditionOf(words, acls);
+  if ("why" in condition) return condition;
   const used: Use[] = [];
   const notes = new Set<string>();
-  for (let index = 1; index < words.length; index++) {
-    let word = words[index];
-    if (word === "||" || word === "or") {
-      alternatives.push([]);
-      continue;
-    }
-    let negated = false;
-    if (word.startsWith("!")) {
-      negated = true;
-      word = word.slice(1) || (words[++index] ?? "");
-    }
-    let lines: string[][];
-    if (word === "{") {
-      const close = words.indexOf("}", index + 1);
-      if (close < 0) return { why: "an anonymous ACL without its closing '}'" };
-      lines = [words.slice(index + 1, close)];
-      index = close;
-    } else if (PREDEFINED[word] !== undefined) {
-      alternatives[alternatives.length - 1].push(negated ? { not: PREDEFINED[word] } : PREDEFINED[word]);
-      continue;
-    } else {
-      const named = acls.get(word);
-      if (named === undefined) return { why: `no acl named ${word} in this proxy, nor a predefined one tandem has` };
-      used.push(...named);
-      lines = named.map((use) => use.directive.words.slice(2));
-    }
-    // A named ACL written on several lines matches when any line does.
-    const options: Matcher[] = [];
-    for (const line of lines) {
-      const read = _criterion(line);
+  const alternatives: Matcher[][] = [];
+  for (const terms of condition.alternatives) {
+    const all: Matcher[] = [];
+    for (const term of terms) {
+      const read = _termMatcher(term);
       if ("why" in read) return read;
       read.notes.forEach((note) => notes.add(note));
-      options.push(read.value);
+      used.push(...read.acls);
+      all.push(term.negated ? { not: read.value } : read.value);
     }
-    const term = options.length === 1 ? options[0] : { any: options };
-    alternatives[alternatives.length - 1].push(negated ? { not: term } : term);
+    alternatives.push(all);
   }
   if (alternatives.some((terms) => terms.length === 0)) return { why: "an empty condition" };
   const joined = alternatives.map((terms) => (terms.length === 1 ? terms[0] : { all: terms }));
-  const condition = joined.length === 1 ? joined[0] : { any: joined };
-  return { value: words[0] === "unless" ? { not: condition } : condition, acls: used, notes: [...notes] };
+  const matcher = joined.length === 1 ? joined[0] : { any: joined };
+  return { value: condition.unless ? { not: matcher } : matcher, acls: used, notes: [...notes] };
+}
+
+/** One term's matcher, before its negation; a named ACL written on several lines matches when any line does. */
+function _termMatcher(term: ConditionTerm): Converted<Matcher> {
+  if ("undeclared" in term) {
+    const predefined = PREDEFINED[term.undeclared];
+    return predefined === undefined ? { why: `no acl named ${term.undeclared} in this proxy, nor a predefined one tandem has` } : _value(predefined);
+  }
+  const options: Matcher[] = [];
+  const notes: string[] = [];
+  for (const line of term.lines) {
+    const read = _criterion(line);
+    if ("why" in read) return read;
+    notes.push(...read.notes);
+    options.push(read.value);
+  }
+  return { value: options.length === 1 ? options[0] : { any: options }, acls: term.acls, notes };
 }
 
 /** One ACL line's criterion, flags and values; several values match when any does. */
 function _criterion(words: string[]): Converted<Matcher> {
-  let criterion = words[0] ?? "";
-  let method: string | undefined;
-  let caseless = false;
-  const values: string[] = [];
-  for (let index = 1; index < words.length; index++) {
-    const word = words[index];
-    if (word === "-i") caseless = true;
-    else if (word === "-m") method = words[++index];
-    else if (word === "-f") return { why: `the values of ${criterion} are in a file (${words[index + 1]}): write them into the rule` };
-    else if (word === "--") values.push(...words.slice(index + 1)), (index = words.length);
-    else if (word === "-n" || word === "-u") continue;
-    else values.push(word);
-  }
-  if (criterion.endsWith(",lower")) {
-    criterion = criterion.slice(0, -",lower".length);
-    caseless = true;
-  }
+  const line = aclLineOf(words);
+  if ("valuesFile" in line) return { why: `the values of ${words[0]} are in a file (${line.valuesFile}): write them into the rule` };
+  const { criterion, method, caseless, values } = line;
   const notes: string[] = [];
   const field = /^(?:req\.)?(?:f?hdr|cook|url_param|urlp)(_[a-z]+)?\(([^),]+)\)$/.exec(criterion);
   if (criterion === "src") return values.length > 0 ? _value({ clientIp: values }) : { why: "src without addresses" };

@@ -12,6 +12,7 @@
  * @module
  */
 import type { Clock } from "../ports.ts";
+import { LeadAsks } from "./lead-asks.ts";
 import type { RateKeyState, RateTable } from "./sliding-window.ts";
 
 /**
@@ -41,11 +42,7 @@ export interface SharedInFlightOptions {
 
 export class SharedInFlight {
   readonly #options: SharedInFlightOptions;
-  /** A worker's questions waiting for worker 0, by id (ids grow: the oldest first), with when each was asked. */
-  readonly #asks = new Map<number, { resolve: (admitted: boolean) => void; at: number }>();
-  /** One timer for every question, not one per request: it lets through those unanswered for too long. */
-  #sweep: (() => void) | undefined;
-  #nextAsk = 1;
+  readonly #asks: LeadAsks<boolean>;
   /** Places this worker asked worker 0 for, for the metrics. */
   asks = 0;
   /** Worker 0: the places each worker holds, by "worker\0limit\0key". */
@@ -53,40 +50,16 @@ export class SharedInFlight {
 
   constructor(options: SharedInFlightOptions) {
     this.#options = options;
+    this.#asks = new LeadAsks(options.clock, IN_FLIGHT_TIMEOUT_MS);
     options.channel.addEventListener("message", ({ data }) => this.#receive(data as InFlightMessage));
     if (options.worker !== 0) options.channel.postMessage({ type: "hello", worker: options.worker });
   }
 
   /** Another worker: asks worker 0 for a place for one request of `key`. */
   enter(limit: string, key: string): Promise<boolean> {
-    const { clock, channel, worker } = this.#options;
-    const id = this.#nextAsk++;
+    const { channel, worker } = this.#options;
     this.asks++;
-    return new Promise((resolve) => {
-      this.#asks.set(id, { resolve, at: clock.now() });
-      this.#sweep ??= clock.setTimer(() => this.#letThroughUnanswered(), IN_FLIGHT_TIMEOUT_MS);
-      channel.postMessage({ type: "enter", worker, id, limit, key });
-    });
-  }
-
-  #answer(id: number, admitted: boolean): void {
-    const ask = this.#asks.get(id);
-    if (ask === undefined) return;
-    this.#asks.delete(id);
-    ask.resolve(admitted);
-  }
-
-  #letThroughUnanswered(): void {
-    this.#sweep = undefined;
-    const { clock } = this.#options;
-    const due = clock.now() - IN_FLIGHT_TIMEOUT_MS;
-    for (const [id, ask] of this.#asks) {
-      if (ask.at > due) {
-        this.#sweep = clock.setTimer(() => this.#letThroughUnanswered(), ask.at - due);
-        return;
-      }
-      this.#answer(id, true);
-    }
+    return new Promise((settle) => this.#asks.ask((id) => channel.postMessage({ type: "enter", worker, id, limit, key }), settle, () => true));
   }
 
   /** Another worker: the request that {@link enter} admitted has ended. */
@@ -96,16 +69,14 @@ export class SharedInFlight {
 
   /** Lets every waiting request through (the worker is stopping). */
   close(): void {
-    this.#sweep?.();
-    this.#sweep = undefined;
-    for (const id of [...this.#asks.keys()]) this.#answer(id, true);
+    this.#asks.close();
   }
 
   #receive(message: InFlightMessage): void {
     const lead = this.#options.worker === 0;
     switch (message.type) {
       case "entered":
-        if (message.worker === this.#options.worker) this.#answer(message.id, message.admitted);
+        if (message.worker === this.#options.worker) this.#asks.answer(message.id, message.admitted);
         break;
       case "enter":
         if (lead) this.#admit(message);

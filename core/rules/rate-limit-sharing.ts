@@ -28,6 +28,7 @@
  */
 import type { WorkerIdentity } from "../platform.ts";
 import type { Clock } from "../ports.ts";
+import { LeadAsks } from "./lead-asks.ts";
 import { type InFlightMessage, SharedInFlight } from "./rate-limit-in-flight.ts";
 import { RateTable, type RateTableSettings } from "./sliding-window.ts";
 
@@ -101,11 +102,8 @@ export class RateLimitSharing {
    * goes first (its unspent tokens with it; requests waiting on it still get its answer).
    */
   readonly #leases = new Map<string, Map<string, _Lease>>();
-  /** A worker's asks waiting for the lead, by id. */
-  readonly #asks = new Map<number, { lease: _Lease; at: number; take: (grant: _Grant) => void }>();
-  /** One timer for every ask, not one per batch: it lets through the requests of those unanswered for too long. */
-  #sweep: (() => void) | undefined;
-  #nextAsk = 1;
+  /** A worker's asks waiting for the lead. */
+  readonly #asks: LeadAsks<_Grant>;
   /** A worker's asks sent to the lead (one per batch of requests), for the metrics. */
   leaseRequests = 0;
   /** Workers other than worker 0: where requests in flight are counted (worker 0's table). */
@@ -116,6 +114,7 @@ export class RateLimitSharing {
 
   constructor(options: RateLimitSharingOptions) {
     this.#options = options;
+    this.#asks = new LeadAsks(options.clock, LEASE_TIMEOUT_MS);
     const worker = options.worker;
     this.#lead = worker === undefined || worker.index === 0;
     if (worker !== undefined && worker.count > 1) {
@@ -172,9 +171,7 @@ export class RateLimitSharing {
     this.#shipTimer?.();
     this.inFlightAtLead?.close();
     this.#options.channel?.close();
-    this.#sweep?.();
-    this.#sweep = undefined;
-    for (const [id, ask] of this.#asks) this.#answer(id, { tokens: ask.lease.waiting, expiresAt: Infinity, retryAfterMs: 0 });
+    this.#asks.close();
   }
 
   #takeHere(limit: string, table: RateTable, key: string, now: number): number {
@@ -240,7 +237,6 @@ export class RateLimitSharing {
 
   #ask(lease: _Lease, limit: string, key: string): Promise<void> {
     const { clock, channel, worker } = this.#options;
-    const id = this.#nextAsk++;
     this.leaseRequests++;
     return new Promise<void>((resolve) => {
       const take = (grant: _Grant) => {
@@ -251,37 +247,15 @@ export class RateLimitSharing {
         lease.refusedUntil = grant.tokens === 0 ? clock.now() + grant.retryAfterMs : 0;
         resolve();
       };
-      this.#asks.set(id, { lease, at: clock.now(), take });
-      this.#sweep ??= clock.setTimer(() => this.#letThroughUnanswered(), LEASE_TIMEOUT_MS);
       // Sent after the current turn's requests joined `waiting`: one ask carries them all.
-      queueMicrotask(() => channel!.postMessage({ type: "lease", worker: worker!.index, id, limit, key, need: lease.waiting }));
+      const send = (id: number) => queueMicrotask(() => channel!.postMessage({ type: "lease", worker: worker!.index, id, limit, key, need: lease.waiting }));
+      this.#asks.ask(send, take, (until) => ({ tokens: lease.waiting, expiresAt: until, retryAfterMs: 0 }));
     });
-  }
-
-  #answer(id: number, grant: _Grant): void {
-    const ask = this.#asks.get(id);
-    if (ask === undefined) return;
-    this.#asks.delete(id);
-    ask.take(grant);
-  }
-
-  /** Asks are kept in the order they were made: the oldest are the first due. */
-  #letThroughUnanswered(): void {
-    this.#sweep = undefined;
-    const { clock } = this.#options;
-    const now = clock.now();
-    for (const [id, ask] of this.#asks) {
-      if (ask.at > now - LEASE_TIMEOUT_MS) {
-        this.#sweep = clock.setTimer(() => this.#letThroughUnanswered(), ask.at + LEASE_TIMEOUT_MS - now);
-        return;
-      }
-      this.#answer(id, { tokens: ask.lease.waiting, expiresAt: now + LEASE_TIMEOUT_MS, retryAfterMs: 0 });
-    }
   }
 
   #receive(message: RateLimitMessage): void {
     if (message.type === "grant") {
-      if (message.worker === this.#options.worker!.index) this.#answer(message.id, message);
+      if (message.worker === this.#options.worker!.index) this.#asks.answer(message.id, message);
     } else if (message.type === "lease" && this.#lead) {
       this.#grant(message);
     }

@@ -7,50 +7,10 @@ import { type BalancerMetrics, createBalancerMetrics } from "../../core/balancer
 import { ReplicaStore } from "../../core/cluster/replication/replica-store.ts";
 import { Registry } from "../../core/metrics/registry.ts";
 import { type HistoryDocument, mergeHistory } from "../../core/metrics/traffic-history.ts";
-import { createWorkerSync, DRAINED_GRACE_MS, STATS_TIMEOUT_MS, type SyncChannel, type SyncMessage, type WorkerSync } from "../../core/worker-sync.ts";
+import { createWorkerSync, DRAINED_GRACE_MS, STATS_TIMEOUT_MS, type SyncMessage, type WorkerSync } from "../../core/worker-sync.ts";
 import { FakeClock } from "../support/fake-clock.ts";
+import { MemoryBroadcastHub } from "../support/memory-broadcast.ts";
 import { fakeFarm, poolConfig } from "../support/fake-upstream.ts";
-
-/**
- * BroadcastChannel semantics in memory: every other member of the hub gets each message, in order,
- * at once, or, while `held`, when {@link release} is called (as threads get them later).
- */
-class Hub {
-  readonly channels = new Set<MemoryChannel>();
-  held: (() => void)[] | undefined;
-  release(): void {
-    const held = this.held ?? [];
-    this.held = undefined;
-    for (const deliver of held) deliver();
-  }
-  open(): MemoryChannel {
-    const channel = new MemoryChannel(this);
-    this.channels.add(channel);
-    return channel;
-  }
-}
-
-class MemoryChannel implements SyncChannel {
-  readonly #listeners: ((event: MessageEvent<SyncMessage>) => void)[] = [];
-  constructor(readonly hub: Hub) {}
-  postMessage(message: SyncMessage): void {
-    for (const channel of this.hub.channels) {
-      if (channel === this) continue;
-      const data = structuredClone(message);
-      const deliver = () => {
-        for (const listener of channel.#listeners) listener({ data } as MessageEvent<SyncMessage>);
-      };
-      if (this.hub.held) this.hub.held.push(deliver);
-      else deliver();
-    }
-  }
-  addEventListener(_type: "message", listener: (event: MessageEvent<SyncMessage>) => void): void {
-    this.#listeners.push(listener);
-  }
-  close(): void {
-    this.hub.channels.delete(this);
-  }
-}
 
 interface Worker {
   balancer: Balancer;
@@ -63,7 +23,7 @@ interface Worker {
 }
 
 /** Worker `index` of `count` (worker 0 is the lead), wired as serve.ts wires one. */
-function startWorker(hub: Hub, clock: FakeClock, lead: boolean, count = 2, index = lead ? 0 : 1): Worker {
+function startWorker(hub: MemoryBroadcastHub<SyncMessage>, clock: FakeClock, lead: boolean, count = 2, index = lead ? 0 : 1): Worker {
   const config = poolConfig([{ name: "a" }, { name: "b", maxconn: 1 }], { sticky: { mode: "learn" } });
   let sync: WorkerSync | undefined;
   const registry = new Registry();
@@ -133,7 +93,7 @@ const table = (worker: Worker) => worker.balancer.pools.get("app")!.sticky!.tabl
 const member = (worker: Worker, name: string) => worker.balancer.pools.get("app")!.member(name)!;
 
 test("worker sync: a session learned or deleted in one worker holds in the others, without echo", () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, other] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
   let posted = 0;
@@ -150,7 +110,7 @@ test("worker sync: a session learned or deleted in one worker holds in the other
 });
 
 test("worker sync: admin changes made on worker 0 apply in every worker", () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, other] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
   lead.balancer.pools.get("app")!.change(member(lead, "a"), { activation: "disabled" });
@@ -159,7 +119,7 @@ test("worker sync: admin changes made on worker 0 apply in every worker", () => 
 });
 
 test("worker sync: worker 0's health verdicts are followed; a follower's are not broadcast", () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, other] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
   lead.sync.healthChanged("app", "b", false, "3/3 checks failed: connection refused");
@@ -170,7 +130,7 @@ test("worker sync: worker 0's health verdicts are followed; a follower's are not
 });
 
 test("worker sync: a (re)started worker says hello and gets every session, admin change and health state", () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const lead = startWorker(hub, clock, true);
   for (let i = 0; i < 2_500; i++) table(lead).set(`s${i}`, i % 2 ? "a" : "b");
@@ -185,7 +145,7 @@ test("worker sync: a (re)started worker says hello and gets every session, admin
 });
 
 test("worker sync: an admin-API reload on worker 0 reloads the others; close stops both directions", () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, other] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
   lead.sync.reloaded("admin API (alice)");
@@ -197,7 +157,7 @@ test("worker sync: an admin-API reload on worker 0 reloads the others; close sto
 });
 
 test("worker sync, flush: it resolves once every other worker applied what worker 0 sent before (an http-01 answer); a silent one holds it for the bound only", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, one] = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1)];
   hub.held = [];
@@ -215,7 +175,7 @@ test("worker sync, flush: it resolves once every other worker applied what worke
   await settled();
   assert.equal(done, true);
 
-  const pairHub = new Hub();
+  const pairHub = new MemoryBroadcastHub<SyncMessage>();
   const [pairLead, pairOther] = [startWorker(pairHub, clock, true), startWorker(pairHub, clock, false)];
   pairHub.held = [];
   let pairDone = false;
@@ -233,7 +193,7 @@ test("worker sync, flush: it resolves once every other worker applied what worke
 });
 
 test("worker sync: worker 0 hears which workers still serve an ACME placeholder, again after it restarts; a restarted worker corrects its predecessor", () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   let lead = startWorker(hub, clock, true);
   let other = startWorker(hub, clock, false);
@@ -255,7 +215,7 @@ test("worker sync: worker 0 hears which workers still serve an ACME placeholder,
 });
 
 test("worker sync: worker 0 gathers every other worker's stats, at once when all answered", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, one] = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1), startWorker(hub, clock, false, 3, 2)];
   await serveRequests(one, 2);
@@ -269,7 +229,7 @@ test("worker sync: worker 0 gathers every other worker's stats, at once when all
 });
 
 test("worker sync: a worker that does not answer is left out after the bound, never waited for longer", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const lead = startWorker(hub, clock, true, 3);
   startWorker(hub, clock, false, 3, 1);
@@ -293,7 +253,7 @@ test("worker sync: a worker that does not answer is left out after the bound, ne
 });
 
 test("worker sync, shutdown: worker 0 waits for every other worker's drain, whose last sessions came first; a silent one only until the deadline", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, one, two] = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1), startWorker(hub, clock, false, 3, 2)];
   const drainDeadline = clock.now() + 1_000;
@@ -318,7 +278,7 @@ test("worker sync, shutdown: worker 0 waits for every other worker's drain, whos
   assert.deepEqual(lead0, { done: true, sessionsThen: ["last-of-one", "last-of-two"] }, "done once both said so, their sessions already in");
 
   // The control: a worker that never says it drained (it crashed) holds worker 0 until the deadline and the grace.
-  const hub2 = new Hub();
+  const hub2 = new MemoryBroadcastHub<SyncMessage>();
   const lead2 = startWorker(hub2, clock, true, 2);
   startWorker(hub2, clock, false, 2, 1);
   const waiting = waitOf(lead2);
@@ -331,7 +291,7 @@ test("worker sync, shutdown: worker 0 waits for every other worker's drain, whos
 });
 
 test("admin control with workers: /metrics adds counters, histograms and in-flight counts up; state is worker 0's", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const workers = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1), startWorker(hub, clock, false, 3, 2)];
   const [lead, one, two] = workers;
@@ -363,7 +323,7 @@ test("admin control with workers: /metrics adds counters, histograms and in-flig
 });
 
 test("admin control with workers: the status document sums member counters and pools latency samples", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, one] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
   // Round robin in each worker: a and b get 1 request in worker 0 and 2 in worker 1, each 0 ms (the clock stands still).
@@ -394,7 +354,7 @@ test("admin control with workers: the status document sums member counters and p
 });
 
 test("admin control with workers: the charts' history holds every worker's requests, interval by interval", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   // 1 s into an interval, so each burst lands in one interval.
   const clock = new FakeClock(1_700_000_001_000);
   const [lead, one] = [startWorker(hub, clock, true), startWorker(hub, clock, false)];
@@ -420,7 +380,7 @@ test("admin control with workers: the charts' history holds every worker's reque
 });
 
 test("admin control with workers: a silent worker is left out and the answer says so", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const [lead, one] = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1)];
   await serveRequests(lead, 2);
@@ -439,7 +399,7 @@ test("admin control with workers: a silent worker is left out and the answer say
 });
 
 test("admin control without workers: the process is this thread", async () => {
-  const hub = new Hub();
+  const hub = new MemoryBroadcastHub<SyncMessage>();
   const clock = new FakeClock(1_700_000_000_000);
   const lead = startWorker(hub, clock, true, 1);
   await serveRequests(lead, 2);
