@@ -188,12 +188,19 @@ class _Process {
       platform,
       log: this.#log,
       changed: () => this.#acmeCertificateChanged(),
-      replication: acmeReplication({ store: this.#store, cluster: () => this.#replication.status(), vrrp: () => this.#vrrp.status(), clock }),
+      replication: acmeReplication({
+        store: this.#store,
+        cluster: () => this.#replication.status(),
+        vrrp: () => this.#vrrp.status(),
+        clock,
+        workers: this.#workerSync && { lead: this.#isLead, flushed: this.#workerSync.flushed },
+      }),
     });
-    registerAcmeMetrics(this.#registry, () => this.#acme.status());
+    // Worker 0 orders: its certificates' state is the process's.
+    if (this.#isLead) registerAcmeMetrics(this.#registry, () => this.#acme.status());
     this.#listeners = new ListenerSet(platform, (request, conn) => this.#answer(request, conn), this.#registry, (refusal) => {
       if (this.#balancer.config.accessLog) this.#accessLog.write(refusedRecord(refusal, this.#balancer.inFlight));
-    }, (request) => this.#acme.tokens.answer(request));
+    }, (request) => this.#acme.answerChallenge(request));
   }
 
   /** Signals first: a SIGTERM right after the listening line must drain, not kill. */
@@ -328,7 +335,11 @@ class _Process {
    * time: a certificate obtained during a reload must not open a listener twice.
    */
   #syncListeners(listeners: Config["listeners"]): Promise<string[]> {
-    const synced = this.#lastSync.then(() => this.#listeners.sync(listeners, this.#acme.withCertificates(this.#files.listenerTls)));
+    const synced = this.#lastSync.then(async () => {
+      const problems = await this.#listeners.sync(listeners, this.#acme.withCertificates(this.#files.listenerTls));
+      this.#workerSync?.certificatesServed(this.#acme.ready());
+      return problems;
+    });
     this.#lastSync = synced.catch(() => {});
     return synced;
   }
@@ -433,7 +444,7 @@ class _Process {
         memberChanged: (pool, member, change, actor) => this.#store.adminChanged(pool, member, change, actor),
         workers: this.#workerSync,
         discovery: (pool) => this.#discovery.status(pool),
-        certificatesReady: () => this.#acme.ready(),
+        certificatesReady: () => this.#acme.ready() && (this.#workerSync?.othersServeCertificates() ?? true),
         acme: () => this.#acme.status(),
       }),
       verify,

@@ -8,6 +8,13 @@
  * A worker that starts (or restarts after a crash) says hello; every other worker answers with
  * what it holds, worker 0 also with the health of every member.
  *
+ * What worker 0 must know has reached every worker before it acts (an http-01 answer before the
+ * CA is told to look) it follows with a flush: each other worker answers it after applying what
+ * came before, since the channel keeps each sender's order.
+ *
+ * Readiness that depends on each worker's own state (an ACME listener still on its placeholder)
+ * is reported to worker 0, which alone answers /readyz.
+ *
  * On shutdown every worker drains its own connections; the others then tell worker 0, which
  * waits for their word before it stops replication, so their last sessions reach the peers too.
  *
@@ -50,6 +57,9 @@ export type SyncMessage =
   | { type: "reload"; trigger: string }
   | { type: "stats-request"; id: string; want: StatsWant }
   | { type: "stats"; id: string; worker: number; stats: WorkerStats }
+  | { type: "flush"; id: string }
+  | { type: "flushed"; id: string; worker: number }
+  | { type: "certificates"; worker: number; serving: boolean }
   | { type: "drained"; worker: number };
 
 /** The part of a BroadcastChannel used here (tests pass an in-memory one). */
@@ -80,6 +90,16 @@ export interface WorkerSync {
    * as soon as all answered), by worker index. Elsewhere: none.
    */
   gather(want: StatsWant): Promise<WorkerStatsAnswer[]>;
+  /**
+   * Worker 0: resolves once every other worker applied every record worker 0 sent before the
+   * call, or after `timeoutMs` (a worker restarting gets them in its hello's answer instead).
+   * Elsewhere: at once.
+   */
+  flushed(timeoutMs: number): Promise<void>;
+  /** Whether this worker serves a real certificate on every ACME listener; the others tell worker 0 when it changes. */
+  certificatesServed(serving: boolean): void;
+  /** Worker 0: no other worker said it serves an ACME placeholder. */
+  othersServeCertificates(): boolean;
   /** Worker 0's checks changed a member's state: the others follow. */
   healthChanged(pool: string, member: string, up: boolean, reason: string): void;
   /** The admin API reloaded worker 0: every worker reloads. */
@@ -114,9 +134,9 @@ export function createWorkerSync(options: WorkerSyncOptions): WorkerSync {
   return new _WorkerSync(options);
 }
 
-/** A stats request of worker 0 waiting for answers. */
+/** A request of worker 0 to the others (stats, flush) waiting for their answers. */
 interface _Gathering {
-  take(answer: WorkerStatsAnswer): void;
+  take(worker: number, answer: unknown): void;
   finish(): void;
 }
 
@@ -129,8 +149,15 @@ class _WorkerSync implements WorkerSync {
   readonly #worker: WorkerIdentity;
   readonly #clock: Clock;
   readonly #lead: boolean;
-  /** Worker 0's stats requests waiting for answers, by id. */
+  /** Worker 0's requests waiting for answers, by id. */
   readonly #gathering = new Map<string, _Gathering>();
+  /** Worker 0: the other workers that said they serve an ACME placeholder. */
+  readonly #placeholderWorkers = new Set<number>();
+  /**
+   * What this worker last said of its certificates (said again to a restarted worker 0); unsaid
+   * at start, so a restarted worker corrects what worker 0 heard from the one before it.
+   */
+  #serving: boolean | undefined;
   /** Worker 0, at shutdown: the workers that said they drained, and the wait for the rest. */
   readonly #drainedWorkers = new Set<number>();
   #onDrained: (() => void) | undefined;
@@ -162,28 +189,53 @@ class _WorkerSync implements WorkerSync {
 
   readonly reloaded = (trigger: string): void => this.#channel.postMessage({ type: "reload", trigger });
 
-  readonly gather = (want: StatsWant): Promise<WorkerStatsAnswer[]> => {
-    if (!this.#lead || this.#worker.count < 2) return Promise.resolve([]);
+  readonly gather = async (want: StatsWant): Promise<WorkerStatsAnswer[]> => {
+    const answers = await this.#ask<WorkerStats>((id) => ({ type: "stats-request", id, want }), STATS_TIMEOUT_MS);
+    return [...answers].sort(([a], [b]) => a - b).map(([index, stats]) => ({ worker: index, stats }));
+  };
+
+  readonly flushed = async (timeoutMs: number): Promise<void> => {
+    await this.#ask((id) => ({ type: "flush", id }), timeoutMs);
+  };
+
+  readonly certificatesServed = (serving: boolean): void => {
+    if (this.#lead || serving === this.#serving) return;
+    this.#serving = serving;
+    this.#channel.postMessage({ type: "certificates", worker: this.#worker.index, serving });
+  };
+
+  readonly othersServeCertificates = (): boolean => this.#placeholderWorkers.size === 0;
+
+  /**
+   * Worker 0: posts `request` and resolves with the other workers' answers, by worker index, as
+   * soon as all answered or after `timeoutMs` with those that did. Elsewhere: none.
+   */
+  #ask<T>(request: (id: string) => SyncMessage, timeoutMs: number): Promise<Map<number, T>> {
+    if (!this.#lead || this.#worker.count < 2) return Promise.resolve(new Map());
     // Unique across restarts of worker 0: a late answer to an earlier worker 0 is not taken for one to this.
     const id = crypto.randomUUID();
     return new Promise((resolve) => {
-      const answers = new Map<number, WorkerStats>();
+      const answers = new Map<number, T>();
       const finish = () => {
         if (!this.#gathering.delete(id)) return;
         cancelTimer();
-        resolve([...answers].sort(([a], [b]) => a - b).map(([index, stats]) => ({ worker: index, stats })));
+        resolve(answers);
       };
-      const cancelTimer = this.#clock.setTimer(finish, STATS_TIMEOUT_MS);
-      const take = (answer: WorkerStatsAnswer) => {
+      const cancelTimer = this.#clock.setTimer(finish, timeoutMs);
+      const take = (worker: number, answer: unknown) => {
         // Counted once per worker, whatever arrives twice or from outside the process's range.
-        if (!Number.isInteger(answer.worker) || answer.worker < 1 || answer.worker >= this.#worker.count) return;
-        answers.set(answer.worker, answer.stats);
+        if (!this.#isOtherWorker(worker)) return;
+        answers.set(worker, answer as T);
         if (answers.size === this.#worker.count - 1) finish();
       };
       this.#gathering.set(id, { take, finish });
-      this.#channel.postMessage({ type: "stats-request", id, want });
+      this.#channel.postMessage(request(id));
     });
-  };
+  }
+
+  #isOtherWorker(worker: unknown): worker is number {
+    return Number.isInteger(worker) && (worker as number) >= 1 && (worker as number) < this.count;
+  }
 
   readonly drained = (deadline: number): Promise<void> => {
     if (!this.#lead) {
@@ -230,11 +282,22 @@ class _WorkerSync implements WorkerSync {
         if (!this.#lead) this.#answerStats(message.id, message.want);
         break;
       case "stats":
-        this.#gathering.get(message.id)?.take({ worker: message.worker, stats: message.stats });
+        this.#gathering.get(message.id)?.take(message.worker, message.stats);
+        break;
+      case "flush":
+        if (!this.#lead) this.#channel.postMessage({ type: "flushed", id: message.id, worker: this.#worker.index });
+        break;
+      case "flushed":
+        this.#gathering.get(message.id)?.take(message.worker, undefined);
+        break;
+      case "certificates":
+        if (!this.#lead || !this.#isOtherWorker(message.worker)) break;
+        if (message.serving) this.#placeholderWorkers.delete(message.worker);
+        else this.#placeholderWorkers.add(message.worker);
         break;
       case "drained":
         // Counted once per worker, whatever arrives twice or from outside the process's range.
-        if (!this.#lead || !Number.isInteger(message.worker) || message.worker < 1 || message.worker >= this.count) break;
+        if (!this.#lead || !this.#isOtherWorker(message.worker)) break;
         this.#drainedWorkers.add(message.worker);
         this.#onDrained?.();
         break;
@@ -250,7 +313,11 @@ class _WorkerSync implements WorkerSync {
       batch = [];
     }
     if (batch.length > 0) this.#channel.postMessage({ type: "records", records: batch });
-    if (!this.#lead) return;
+    if (!this.#lead) {
+      // A restarted worker 0 knows nothing of the others' certificates.
+      if (this.#serving === false) this.#channel.postMessage({ type: "certificates", worker: this.#worker.index, serving: false });
+      return;
+    }
     for (const pool of this.#balancer.pools.values()) {
       for (const member of pool.members) {
         this.#channel.postMessage({ type: "health", pool: pool.name, member: member.name, up: member.health.up, reason: member.health.reason });

@@ -7,6 +7,7 @@
  */
 import type { ListenerConfig } from "../config/schema.ts";
 import { type ConfigFiles, resolvePath } from "../config/files.ts";
+import type { Answer } from "../http/message.ts";
 import type { Platform } from "../platform.ts";
 import type { LogSink } from "../ports.ts";
 import type { ListenerTls } from "../tls/certificate.ts";
@@ -26,7 +27,7 @@ export interface AcmeCertificatesOptions {
   /** Called after a listener's certificate changed outside a reload (obtained, renewed). */
   changed(): Promise<void>;
   random?: () => number;
-  /** In an HA pair: the ordering node and the shared accounts, certificates and http-01 answers. */
+  /** The ordering node (and worker) and the accounts, certificates and http-01 answers shared with the others. */
   replication?: AcmeReplication;
   /** The CA's client; AcmeClient.open unless a test hands in another. */
   openClient?: (ports: AcmePorts, options: AccountOptions) => Promise<AcmeIssuer>;
@@ -89,7 +90,8 @@ export class AcmeCertificates {
         return value === "" ? this.tokens.withdraw(token) : this.tokens.publish(token, value);
       }
       for (const { config, certificate } of this.#managed.values()) {
-        if (key === accountKey(config.directory)) await certificate.adoptAccount(JSON.parse(value));
+        // A follower never orders: the account is worker 0's to keep.
+        if (key === accountKey(config.directory) && !this.#options.replication?.follower) await certificate.adoptAccount(JSON.parse(value));
         if (key === certificateKey(config.directory, config.domains)) {
           const { certPem, keyPem } = JSON.parse(value);
           await certificate.adopt(certPem, keyPem);
@@ -161,7 +163,20 @@ export class AcmeCertificates {
   }
 
   status(): ManagedCertificateStatus[] {
-    return [...this.#managed.values()].map(({ certificate }) => certificate.status());
+    return [...this.#managed.values()].map(({ certificate, hasFiles }) => {
+      const status = certificate.status();
+      return status.state === "placeholder" && hasFiles ? { ...status, state: "files" } : status;
+    });
+  }
+
+  /**
+   * The answer to a CA's http-01 request (undefined for any other request), logged when it gives
+   * the key authorization: which worker or node the CA reached shows in the line.
+   */
+  answerChallenge(request: { method: string; target: string }): Answer | undefined {
+    const answer = this.tokens.answer(request);
+    if (answer?.status === 200) this.#options.log({ event: "acme-challenge-answered", token: request.target.slice(request.target.lastIndexOf("/") + 1) });
+    return answer;
   }
 
   stop(): void {
@@ -196,6 +211,7 @@ export class AcmeCertificates {
         if (!this.#applying) await this.#options.changed();
       },
       cluster: this.#options.replication && {
+        follower: this.#options.replication.follower,
         ordering: () => this.#options.replication!.ordering(),
         shareAccount: (account) => this.#options.replication!.publish(accountKey(config.directory), JSON.stringify(account)),
         shareCertificate: (certPem, keyPem) => this.#options.replication!.publish(certificateKey(config.directory, config.domains), JSON.stringify({ certPem, keyPem })),

@@ -42,9 +42,6 @@ export function acmeProblems(
     if (config.cluster && config.cluster.tls === undefined) {
       problems.push(`cluster.tls: ${where} shares the certificate's private key with the peers, which only mutual TLS keeps secret on the way (cluster.key authenticates, it does not encrypt)`);
     }
-    if (config.workers > 1) {
-      problems.push(`workers: ${config.workers} with ${where}: one thread must order and answer the CA's challenges (workers: 1)`);
-    }
   }
   return problems;
 }

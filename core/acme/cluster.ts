@@ -1,7 +1,9 @@
 /**
- * ACME in an HA pair: which node orders, and what the nodes share over the replication channel
- * (core/cluster/replication) so that the other one serves the same certificate and answers the
- * CA's http-01 requests that reach it.
+ * ACME in an HA pair and across workers: which node (and in it, which worker) orders, and what
+ * it shares so that the others serve the same certificate and answer the CA's http-01 requests
+ * that reach them. The values are records of the replica store: the replication channel
+ * (core/cluster/replication) carries them to the peers, the worker channel (core/worker-sync.ts)
+ * to the other workers of the process, so one mechanism moves them both ways.
  *
  * Shared, as `acme` records keyed by what they are about, last write wins:
  *   `account <directory>`                 {"url", "keyPem"}: one account per CA for the pair
@@ -19,8 +21,13 @@ export const accountKey = (directory: string) => `account ${directory}`;
 export const certificateKey = (directory: string, domains: readonly string[]) => `certificate ${directory} ${domains.join(",")}`;
 export const http01Key = (token: string) => `http-01 ${token}`;
 
-/** What a node shares and hears of; absent when it is standalone. */
+/** What a node (a worker) shares and hears of. */
 export interface AcmeReplication {
+  /**
+   * A worker other than worker 0 (`workers: N`): it never orders, and worker 0 keeps the files
+   * and the account; this one serves what worker 0 shares.
+   */
+  readonly follower: boolean;
   /** Whether this node orders and renews now; the others take what it obtains. */
   ordering(): boolean;
   publish(key: string, value: string): void;
@@ -28,7 +35,10 @@ export interface AcmeReplication {
   current(key: string): string | undefined;
   /** Calls `listener` with every value a peer shared (and, at a resync, every value it holds). */
   subscribe(listener: (key: string, value: string) => void): void;
-  /** Resolves once every peer is connected and acknowledged what was published, or after `timeoutMs`. */
+  /**
+   * Resolves once every peer is connected and acknowledged what was published and every other
+   * worker applied it, or after `timeoutMs`.
+   */
   delivered(timeoutMs: number): Promise<void>;
 }
 
@@ -49,14 +59,31 @@ export interface AcmeReplicationPorts {
   cluster(): ClusterStatus | undefined;
   vrrp(): VrrpStatus | undefined;
   clock: Clock;
+  /** With `workers: N`: which worker this is, and the other workers' word that they applied what came before. */
+  workers?: { lead: boolean; flushed(timeoutMs: number): Promise<void> };
 }
 
 const DELIVERY_POLL_MS = 20;
 
 /** {@link AcmeReplication} over the replica store (records of kind `acme`) and the cluster's status. */
 export function acmeReplication(ports: AcmeReplicationPorts): AcmeReplication {
+  const follower = ports.workers?.lead === false;
+  const peersDelivered = (timeoutMs: number) => {
+    const deadline = ports.clock.now() + timeoutMs;
+    return new Promise<void>((resolve) => {
+      const check = () => {
+        const peers = ports.cluster()?.peers ?? [];
+        // A peer still connecting would miss the answer the CA may ask it for: wait for it too, within the bound.
+        if (peers.every((peer) => peer.state === "up" && peer.lag === 0) || ports.clock.now() >= deadline) return resolve();
+        ports.clock.setTimer(check, DELIVERY_POLL_MS);
+      };
+      check();
+    });
+  };
   return {
-    ordering: () => isOrderingNode(ports.cluster(), ports.vrrp()),
+    follower,
+    // Replication and VRRP run in worker 0 alone: another worker would see no cluster and think itself standalone.
+    ordering: () => !follower && isOrderingNode(ports.cluster(), ports.vrrp()),
     publish: (key, value) => ports.store.acmeChanged(key, value),
     current: (key) => ports.store.acmeValue(key),
     subscribe(listener) {
@@ -64,17 +91,8 @@ export function acmeReplication(ports: AcmeReplicationPorts): AcmeReplication {
         if (record.kind === "acme" && source !== "local") listener(record.key, record.value);
       });
     },
-    delivered(timeoutMs) {
-      const deadline = ports.clock.now() + timeoutMs;
-      return new Promise((resolve) => {
-        const check = () => {
-          const peers = ports.cluster()?.peers ?? [];
-          // A peer still connecting would miss the answer the CA may ask it for: wait for it too, within the bound.
-          if (peers.every((peer) => peer.state === "up" && peer.lag === 0) || ports.clock.now() >= deadline) return resolve();
-          ports.clock.setTimer(check, DELIVERY_POLL_MS);
-        };
-        check();
-      });
+    async delivered(timeoutMs) {
+      await Promise.all([peersDelivered(timeoutMs), ports.workers?.flushed(timeoutMs)]);
     },
   };
 }

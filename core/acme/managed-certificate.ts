@@ -38,6 +38,8 @@ export interface ManagedCertificateOptions {
   install(pair: StoredCertificate): Promise<void>;
   /** In an HA pair: whether this node orders now (else it waits for the orderer's certificate), and where what it obtains goes. */
   cluster?: {
+    /** Another worker of this process orders and keeps the files: this one only serves what it shares (adopt). */
+    follower: boolean;
     ordering(): boolean;
     shareAccount(account: { url: string; keyPem: string }): void;
     shareCertificate(certPem: string, keyPem: string): void;
@@ -48,8 +50,11 @@ export interface ManagedCertificateStatus {
   listener: string;
   domains: string[];
   directory: string;
-  /** "placeholder" until the CA's first certificate, then "valid" (or "expired" if renewals kept failing). */
-  state: "placeholder" | "valid" | "expired";
+  /**
+   * "placeholder" until the CA's first certificate ("files" while the listener's own certificate
+   * files serve instead), then "valid" (or "expired" if renewals kept failing).
+   */
+  state: "placeholder" | "files" | "valid" | "expired";
   notAfter?: number;
   /** When the next order (or ARI check) is due. */
   nextAttempt?: number;
@@ -148,7 +153,8 @@ export class ManagedCertificate {
     const checked = await checkKeyPair(certPem, keyPem, { cert: files.certFile, key: files.keyFile });
     if (!checked.ok || !covers(checked.pair.leaf, config.domains, clock.now())) return;
     if (current && checked.pair.leaf.notAfter <= current.leaf.notAfter) return;
-    const saved = await storage.saveCertificate(config.domains, certPem, keyPem);
+    // A follower's worker 0 writes the same files: two threads renaming over one file would race.
+    const saved = this.#options.cluster?.follower ? { ...checked.pair, ...files } : await storage.saveCertificate(config.domains, certPem, keyPem);
     this.#failures = 0;
     this.#lastError = undefined;
     if (this.#stopped) return;
@@ -164,7 +170,8 @@ export class ManagedCertificate {
   }
 
   #scheduleAt(at: number): void {
-    if (this.#stopped) return;
+    // A follower never orders: what it serves comes from worker 0 (adopt).
+    if (this.#stopped || this.#options.cluster?.follower) return;
     this.#cancelTimer?.();
     this.#nextAttempt = at;
     const { clock } = this.#options;

@@ -10,9 +10,9 @@ export function registerAcmeMetrics(registry: Registry, status: () => ManagedCer
   const label = (certificate: ManagedCertificateStatus) => [certificate.listener, certificate.domains[0]];
   registry.gaugeFn(
     "tandem_acme_certificate_ready",
-    "1 while the listener serves its CA's certificate, 0 while it serves the self-signed placeholder.",
+    "1 while the listener serves its CA's certificate, 0 while the self-signed placeholder or the listener's own files serve.",
     ["listener", "domain"],
-    () => status().map((certificate) => [label(certificate), certificate.state === "placeholder" ? 0 : 1]),
+    () => status().map((certificate) => [label(certificate), certificate.state === "placeholder" || certificate.state === "files" ? 0 : 1]),
   );
   registry.gaugeFn(
     "tandem_acme_certificate_not_after_timestamp_seconds",

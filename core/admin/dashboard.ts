@@ -352,7 +352,7 @@ ${chartsScript}
   }
 
   const makeCertificate = () => plainRow(["state", "expires", "next", "failures", "error"], ["failures"]);
-  const CERTIFICATE_PILL = { valid: "s-up", placeholder: "s-draining", expired: "s-down" };
+  const CERTIFICATE_PILL = { valid: "s-up", files: "s-draining", placeholder: "s-draining", expired: "s-down" };
   const WEEK_MS = 7 * 86400000;
   function updateCertificate(c, a) {
     put(c.name, a.domains.join(", ")); put(c.sub, a.listener);

@@ -57,11 +57,10 @@ export function validateConfig(input: unknown): ConfigResult {
 /**
  * `workers` when the config leaves it out: one per core (at most {@link MAX_WORKERS}; 1 where the
  * runtime does not say), but 1 when a listener asks for port 0: the kernel would give each worker
- * a port of its own, and clients could not reach all of them at one address. 1 too with `tls.acme`:
- * one thread orders and answers the CA's challenges (core/acme/files.ts).
+ * a port of its own, and clients could not reach all of them at one address.
  */
-export function defaultWorkers(listeners: readonly (Pick<ListenerConfig, "address"> & { tls?: { acme?: unknown } })[], cores: number | null = _cores()): number {
-  if (listeners.some((listener) => asksForPortZero(listener) || listener.tls?.acme !== undefined)) return 1;
+export function defaultWorkers(listeners: readonly Pick<ListenerConfig, "address">[], cores: number | null = _cores()): number {
+  if (listeners.some(asksForPortZero)) return 1;
   return typeof cores === "number" && Number.isInteger(cores) && cores >= 1 ? Math.min(cores, MAX_WORKERS) : 1;
 }
 

@@ -84,6 +84,9 @@ function sample(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
+/** Lets promise chains settled by the fake clock or a delivery run. */
+const settled = () => new Promise((resolve) => setTimeout(resolve, 0));
+
 const memberIn = (status: { pools: { members: MemberStatus[] }[] }, name: string) => status.pools[0].members.find((m) => m.name === name)!;
 
 const table = (worker: Worker) => worker.balancer.pools.get("app")!.sticky!.table!;
@@ -151,6 +154,64 @@ test("worker sync: an admin-API reload on worker 0 reloads the others; close sto
   other.sync.close();
   table(lead).set("s9", "a");
   assert.equal(table(other).peek("s9"), undefined);
+});
+
+test("worker sync, flush: it resolves once every other worker applied what worker 0 sent before (an http-01 answer); a silent one holds it for the bound only", async () => {
+  const hub = new MemoryBroadcastHub<SyncMessage>();
+  const clock = new FakeClock(1_700_000_000_000);
+  const [lead, one] = [startWorker(hub, clock, true, 3), startWorker(hub, clock, false, 3, 1)];
+  hub.held = [];
+  lead.store.acmeChanged("http-01 tok", "tok.thumbprint");
+  let done = false;
+  void lead.sync.flushed(5000).then(() => (done = true));
+  await settled();
+  assert.equal(one.store.acmeValue("http-01 tok"), undefined, "not delivered yet");
+  assert.equal(done, false);
+  hub.release();
+  assert.equal(one.store.acmeValue("http-01 tok"), "tok.thumbprint");
+  await settled();
+  assert.equal(done, false, "worker 2 never answers");
+  clock.advance(5000);
+  await settled();
+  assert.equal(done, true);
+
+  const pairHub = new MemoryBroadcastHub<SyncMessage>();
+  const [pairLead, pairOther] = [startWorker(pairHub, clock, true), startWorker(pairHub, clock, false)];
+  pairHub.held = [];
+  let pairDone = false;
+  void pairLead.sync.flushed(5000).then(() => (pairDone = true));
+  await settled();
+  assert.equal(pairDone, false, "control: held until the other worker gets it");
+  pairHub.release();
+  await settled();
+  assert.equal(pairDone, true, "every other worker answered: no wait for the bound");
+  assert.equal(clock.pending, 0, "no bound timer left behind");
+  let followerDone = false;
+  void pairOther.sync.flushed(5000).then(() => (followerDone = true));
+  await settled();
+  assert.equal(followerDone, true, "only worker 0 waits");
+});
+
+test("worker sync: worker 0 hears which workers still serve an ACME placeholder, again after it restarts; a restarted worker corrects its predecessor", () => {
+  const hub = new MemoryBroadcastHub<SyncMessage>();
+  const clock = new FakeClock(1_700_000_000_000);
+  let lead = startWorker(hub, clock, true);
+  let other = startWorker(hub, clock, false);
+  assert.equal(lead.sync.othersServeCertificates(), true, "nothing said: nothing to wait for");
+  other.sync.certificatesServed(false);
+  assert.equal(lead.sync.othersServeCertificates(), false);
+  lead.sync.certificatesServed(false);
+  lead.sync.close();
+  lead = startWorker(hub, clock, true);
+  assert.equal(lead.sync.othersServeCertificates(), false, "said again to the restarted worker 0");
+  other.sync.certificatesServed(true);
+  assert.equal(lead.sync.othersServeCertificates(), true);
+  other.sync.certificatesServed(false);
+  other.sync.close();
+  other = startWorker(hub, clock, false);
+  assert.equal(lead.sync.othersServeCertificates(), false, "control: the crashed worker's word stands until its successor speaks");
+  other.sync.certificatesServed(true);
+  assert.equal(lead.sync.othersServeCertificates(), true, "the restarted worker's first word is sent although it says \"serving\"");
 });
 
 test("worker sync: worker 0 gathers every other worker's stats, at once when all answered", async () => {

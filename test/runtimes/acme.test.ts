@@ -178,7 +178,7 @@ test("External Account Binding: refused without it (the CA's words shown), obtai
   }
 });
 
-test("check refuses tls-alpn-01 (no runtime can choose a certificate by ALPN), a wildcard, several workers, EAB without its key and a cluster without TLS", { skip }, async () => {
+test("check refuses tls-alpn-01 (no runtime can choose a certificate by ALPN), a wildcard, EAB without its key and a cluster without TLS; several workers pass", { skip }, async () => {
   const config = {
     listeners: [{ address: "127.0.0.1:8443", tls: { acme: { domains: ["a.test", "*.b.test"], challenge: "tls-alpn-01", eab: { keyId: "k" } } } }],
     pools: { app: { members: [{ name: "a", url: "http://127.0.0.1:9" }] } },
@@ -195,7 +195,7 @@ test("check refuses tls-alpn-01 (no runtime can choose a certificate by ALPN), a
   assert.equal(files.code, 1, output);
   assert.match(output, /listeners\[0\]\.tls\.acme\.challenge: "tls-alpn-01" cannot be answered on (bun|deno).*ALPN/);
   assert.match(output, /listeners\[0\]\.tls\.acme\.eab\.hmacKey/);
-  assert.match(output, /workers: 2 with listeners\[0\]\.tls\.acme/);
+  assert.doesNotMatch(output, /workers/, "worker 0 orders, the others follow (acme-workers.test.ts)");
   assert.match(output, /cluster\.tls: listeners\[0\]\.tls\.acme shares the certificate's private key/);
 
   const fine = await runTandem(["check", "--config", writeConfig({ ...config, workers: undefined, cluster: undefined, listeners: [{ address: "127.0.0.1:8443", tls: { acme: { domains: ["a.test"] } } }] })]);

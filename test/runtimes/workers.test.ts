@@ -12,7 +12,6 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import tls from "node:tls";
 import { call } from "../support/admin-call.ts";
 import { type Backend, farmConfig, startBackend } from "../support/backends.ts";
 import { type Leaf, makeCertificates } from "../support/certs.ts";
@@ -20,6 +19,7 @@ import type { Line } from "../support/json-lines.ts";
 import { freePort, waitFor } from "../support/ports.ts";
 import { parseRawResponse, type RawResponse } from "../support/raw-http.ts";
 import { runtime, startTandem, type TandemProcess } from "../support/tandem.ts";
+import { tlsGetSerial } from "../support/tls-get.ts";
 
 const LIMIT = { timeout: 60_000 };
 const WORKERS = new Set([0, 1]);
@@ -108,37 +108,10 @@ async function tlsRound(tandem: TandemProcess, port: number, ca: string, count =
   const serials = new Map<string, string>();
   for (let i = 0; i < count; i++) {
     const path = nextPath("tls");
-    serials.set(path, await _tlsGet(port, caPem, path));
+    serials.set(path, await tlsGetSerial(port, { ca: caPem, servername: "a.test", path }));
   }
   const lines = await accessLinesOf(tandem, new Set(serials.keys()));
   return lines.map((line) => ({ serial: serials.get(String(line.path))!, worker: line.worker }));
-}
-
-function _tlsGet(port: number, ca: Buffer, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let received = Buffer.alloc(0);
-    let serial = "";
-    const socket = tls.connect({ host: "127.0.0.1", port, servername: "a.test", ca });
-    const finish = (error?: Error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      if (error) reject(error);
-      else resolve(serial);
-    };
-    const timer = setTimeout(() => finish(new Error(`${path}: no answer within 10 s`)), 10_000);
-    socket.on("secureConnect", () => {
-      serial = String(socket.getPeerCertificate().serialNumber ?? "").toUpperCase();
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n`);
-    });
-    // Bun sends no `Connection: close` back and may keep the connection: the whole answer ends it.
-    socket.on("data", (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      const response = parseRawResponse(received);
-      if (response) finish(response.status === 200 ? undefined : new Error(`${path}: status ${response.status}`));
-    });
-    socket.on("error", (error) => finish(error));
-    socket.on("close", () => finish(new Error(`${path}: closed before a whole answer: ${JSON.stringify(received.toString().slice(0, 80))}`)));
-  });
 }
 
 interface KeptConnection {

@@ -132,7 +132,10 @@ export class ReplicaStore {
 
   /** An ACME value this node made (a certificate it obtained, a token it published). */
   acmeChanged(key: string, value: string): void {
-    const stamp = { value, at: this.#options.clock.now(), origin: this.node };
+    // Later than the value it replaces even within one clock tick (a token withdrawn as soon as the
+    // CA looked): at the same time and origin, the others would keep the first.
+    const at = Math.max(this.#options.clock.now(), (this.#acme.get(key)?.at ?? -Infinity) + 1);
+    const stamp = { value, at, origin: this.node };
     this.#keepAcme(key, stamp);
     this.#emit({ kind: "acme", key, ...stamp }, "local");
   }

@@ -37,6 +37,7 @@ function memoryPlatform(clock: FakeClock): AcmePlatform {
 
 class MemoryPeer implements AcmeReplication {
   readonly values = new Map<string, string>();
+  follower = false;
   ordering = () => true;
   publish = (key: string, value: string) => void this.values.set(key, value);
   current = (key: string) => this.values.get(key);
@@ -81,6 +82,7 @@ test("the placeholder, then the CA's certificate first on its listener; the http
   assert.deepEqual(await certificates.apply(listeners, "/etc/tandem/tandem.yaml", noFiles), []);
   assert.equal(certificates.ready(), false);
   assert.equal(certificates.withCertificates(fileTls(":443")).get(":443")!.certificates[0].certFile, "(acme placeholder)");
+  assert.equal(certificates.status()[0].state, "placeholder", "control: no files, the placeholder serves");
   assert.equal(changes(), 0, "apply installs without a sync of its own: the caller syncs after it");
 
   clock.advance(0);
@@ -134,6 +136,7 @@ test("a listener with certificate files: ACME takes their names, the files serve
   assert.deepEqual(certificates.status()[0].domains, ["shop.test", "www.shop.test"]);
   assert.deepEqual(certificates.withCertificates(listenerTls).get(":443")!.certificates.map((pair) => pair.certFile), ["shop.pem"], "no placeholder in front of the files");
   assert.equal(certificates.ready(), true);
+  assert.equal(certificates.status()[0].state, "files", "the status says what serves: the files, not a placeholder");
   clock.advance(0);
   await eventually(() => (certificates.status()[0].state === "valid" ? true : undefined), 20_000, "the certificate");
   assert.deepEqual(certificates.withCertificates(listenerTls).get(":443")!.certificates.map((pair) => pair.certFile), ["acme/ca.test_dir/shop.test/cert.pem", "shop.pem"]);

@@ -13,6 +13,8 @@ import { FakeClock } from "../../support/fake-clock.ts";
 
 const peer = (name: string, state: PeerStatus["state"] = "up", lag = 0) => ({ name, state, lag }) as PeerStatus;
 const cluster = (node: string, ...peers: PeerStatus[]) => ({ cluster: "pair", node, peers }) as unknown as ClusterStatus;
+/** Lets promise chains resolved by the fake clock run (delivered waits on peers and workers together). */
+const settled = () => new Promise((resolve) => setTimeout(resolve, 0));
 const vrrp = (...states: string[]) => ({ instances: states.map((state) => ({ state })) }) as unknown as VrrpStatus;
 
 test("standalone orders; with VRRP the master orders; without it the lowest node name, reached or not", () => {
@@ -68,20 +70,42 @@ test("delivered waits until every peer is up and acknowledged, or for the bound"
   clock.advance(100);
   peers = [peer("lb2", "up", 3)];
   clock.advance(100);
-  await Promise.resolve();
+  await settled();
   assert.equal(done, false, "connected, not yet acknowledged");
   peers = [peer("lb2", "up", 0)];
   clock.advance(20);
-  await Promise.resolve();
+  await settled();
   assert.equal(done, true);
 
   let bounded = false;
   peers = [peer("lb2", "backoff")];
   void replication.delivered(1000).then(() => (bounded = true));
   clock.advance(999);
-  await Promise.resolve();
+  await settled();
   assert.equal(bounded, false);
   clock.advance(21);
-  await Promise.resolve();
+  await settled();
   assert.equal(bounded, true, "a peer that stays away holds it up for the bound only");
+});
+
+test("with workers: only worker 0 may order, and delivered waits for the other workers' flush as well as the peers", async () => {
+  const clock = new FakeClock(0);
+  const store = new ReplicaStore({ node: "lb1", pools: () => new Map(), clock });
+  const flushes: (() => void)[] = [];
+  const flushed = () => new Promise<void>((resolve) => flushes.push(resolve));
+  const lead = acmeReplication({ store, cluster: () => undefined, vrrp: () => undefined, clock, workers: { lead: true, flushed } });
+  const follower = acmeReplication({ store, cluster: () => undefined, vrrp: () => undefined, clock, workers: { lead: false, flushed } });
+  assert.deepEqual([lead.follower, lead.ordering()], [false, true]);
+  assert.deepEqual([follower.follower, follower.ordering()], [true, false], "standalone to its eyes (no cluster runs in it), yet it does not order");
+  assert.equal(isOrderingNode(undefined, undefined), true, "control: what a follower would answer by itself");
+
+  let done = false;
+  void lead.delivered(5000).then(() => (done = true));
+  clock.advance(100);
+  await settled();
+  assert.equal(done, false, "no peers to wait for, but the workers have not answered");
+  assert.equal(flushes.length, 1);
+  flushes[0]();
+  await settled();
+  assert.equal(done, true);
 });

@@ -208,6 +208,7 @@ test("in a pair, the node that does not order waits, adopts the orderer's certif
   let ordering = false;
   const shared: string[] = [];
   const cluster = {
+    follower: false,
     ordering: () => ordering,
     shareAccount: () => void shared.push("account"),
     shareCertificate: () => void shared.push("certificate"),
