@@ -64,6 +64,8 @@ export interface ServeWebOptions {
   reusePort: boolean;
   /** Seconds an idle client connection stays open. */
   idleTimeout: number;
+  /** Seconds a new client connection has to complete its first request, where the runtime lets tandem see it (Deno). */
+  requestTimeout: number;
   /** A client connection was accepted, where the runtime tells it. */
   onConnection?: () => void;
 }
