@@ -148,6 +148,6 @@ export function streamOf(body: BodyReader): ReadableStream<Uint8Array> {
       if (piece === null) controller.close();
       else controller.enqueue(piece);
     },
-    cancel: () => body.cancel(),
+    cancel: (reason) => body.cancel(reason),
   }, { highWaterMark: 0 });
 }
