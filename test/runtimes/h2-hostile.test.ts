@@ -256,7 +256,7 @@ test(`a client that stops taking a large answer on ${runtime}: cut after timeout
 
 test(`a connection that never completes its first request head on ${runtime}: closed after timeouts.request`, {
   ...LIMIT,
-  skip: printedSkip("h2-hostile.test.ts request timeout", runtime === "bun" && "Bun.serve shows tandem no connection before a complete request: its idleTimeout (the listener's keepAlive) bounds it, see README"),
+  skip: printedSkip("h2-hostile.test.ts: request timeout", runtime === "bun" && "Bun.serve shows tandem no connection before a complete request: its idleTimeout (the listener's keepAlive) bounds it, see README"),
 }, async () => {
   await withTimeouts(async (port, _tandem, member) => {
     const partial = await H2Connection.open(port);
