@@ -5,6 +5,7 @@
  * tandem applies on top (slow request bodies, answers not taken, heads that never end). Frames come from a raw client (test/support/h2-frames.ts) over h2c with prior knowledge,
  * which reaches the same HTTP/2 server code as TLS does.
  */
+import { connect } from "node:net";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startBackend } from "../support/backends.ts";
@@ -264,7 +265,17 @@ test(`a connection that never completes its first request head on ${runtime}: cl
     // keepAlive is 60 s: only the 1 s request timeout can close it within the wait.
     await partial.until(() => partial.received.closed || partial.received.goAway !== undefined, 20_000, "the connection to be closed");
     console.log(`[${runtime}] partial head: ${JSON.stringify(partial.summary())}`);
-    assert.deepEqual(member.uploads, new Map());
     partial.close();
+
+    // The same for an HTTP/1.1 client on the listener (slowloris): its head never ends.
+    const slow = connect({ port, host: "127.0.0.1" });
+    let closed = false;
+    slow.on("close", () => (closed = true)).on("error", () => (closed = true));
+    slow.write("GET /slow HTTP/1.1\r\nHost: a.test\r\nX-Slow: 1\r\n");
+    const deadline = Date.now() + 20_000;
+    while (!closed && Date.now() < deadline) await sleep(20);
+    slow.destroy();
+    assert.ok(closed, "the HTTP/1.1 connection with an unfinished head was not closed within 20 s");
+    assert.deepEqual(member.uploads, new Map());
   });
 });
