@@ -68,6 +68,8 @@ export interface ServeWebOptions {
   requestTimeout: number;
   /** A client connection was accepted, where the runtime tells it. */
   onConnection?: () => void;
+  /** A client connection was closed for not completing its first request within `requestTimeout`. */
+  onRequestTimeout?: () => void;
 }
 
 /** The runtime's own HTTP server on one address (see {@link Platform.serveWeb}). */

@@ -90,6 +90,7 @@ export async function listenWeb(
     idleTimeout: config.timeouts.keepAlive / 1000,
     requestTimeout: config.timeouts.request / 1000,
     onConnection: events && (() => events.accepted()),
+    onRequestTimeout: events && (() => events.timeout("request")),
   });
   const bound = server;
   return {

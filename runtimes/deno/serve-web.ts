@@ -52,7 +52,7 @@ type _ServeOnConnection = (
 
 const PROTOCOL_OF_ALPN: Record<string, WebClient["protocol"]> = { h2: "HTTP/2", "http/1.1": "HTTP/1.1" };
 
-export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, protocols, reusePort, idleTimeout, requestTimeout, onConnection }) => {
+export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, protocols, reusePort, idleTimeout, requestTimeout, onConnection, onRequestTimeout }) => {
   const idleMs = idleTimeout * 1000;
   const requestMs = requestTimeout * 1000;
   // deno-lint-ignore no-explicit-any
@@ -85,7 +85,10 @@ export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, p
     connections.add(connection);
     // Deno reads the head itself and hands over only complete requests: the time to the first
     // one is all tandem sees of a head in progress.
-    _idleFrom(connection, requestMs);
+    connection.idle = setTimeout(() => {
+      onRequestTimeout?.();
+      void _close(connection);
+    }, requestMs);
     // A client that breaks its connection rejects `finished`: nothing to do but forget it.
     const forget = () => {
       clearTimeout(connection.idle);

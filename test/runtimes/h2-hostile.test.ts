@@ -155,8 +155,8 @@ interface MemberView {
 
 const ANSWER_BYTES = 16 * 1024 * 1024;
 
-/** A tandem with 1 s request and body timeouts on an h2 listener (keepAlive 60 s), its access log on, and a member that reads uploads and writes a 16 MiB /big. */
-async function withTimeouts(run: (port: number, tandem: TandemProcess, member: MemberView) => Promise<void>): Promise<void> {
+/** A tandem with 1 s request and body timeouts on an h2 listener (keepAlive 60 s), its access log and admin plane on, and a member that reads uploads and writes a 16 MiB /big. */
+async function withTimeouts(run: (port: number, tandem: TandemProcess, member: MemberView, admin: string) => Promise<void>): Promise<void> {
   const view: MemberView = { uploads: new Map(), cutAnswers: [] };
   const backend = await startBackend("m1", (incoming, response) => {
     const path = incoming.url ?? "";
@@ -183,25 +183,34 @@ async function withTimeouts(run: (port: number, tandem: TandemProcess, member: M
     incoming.on("close", () => void (ended || view.uploads.set(path, "cut")));
   });
   const port = await freePort();
+  const admin = `127.0.0.1:${await freePort()}`;
   let tandem: TandemProcess | undefined;
   try {
     tandem = await startTandem({
       listeners: [{ address: `127.0.0.1:${port}`, protocols: ["http/1.1", "h2"], timeouts: { request: "1s", keepAlive: "60s", body: "1s" } }],
       workers: 1,
+      admin: { address: admin },
       pools: { app: { members: [{ name: "m1", url: backend.url }] } },
     });
-    await run(port, tandem, view);
+    await run(port, tandem, view, admin);
   } finally {
     if (tandem) assert.equal(await tandem.stop(), 0, tandem.stderr());
     await backend.close();
   }
 }
 
+/** tandem_client_timeouts_total of the listener on `port` for `kind`. */
+async function clientTimeouts(admin: string, port: number, kind: string): Promise<number> {
+  const text = await (await fetch(`http://${admin}/metrics`)).text();
+  const found = new RegExp(`^tandem_client_timeouts_total\\{listener="127\\.0\\.0\\.1:${port}",kind="${kind}"\\} (\\d+)$`, "m").exec(text);
+  return Number(found?.[1] ?? 0);
+}
+
 const upload = (path: string, length: number): Fields => [[":method", "POST"], [":scheme", "http"], [":path", path], [":authority", "a.test"], ["content-length", `${length}`]];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test(`a request body trickled slower than timeouts.body on ${runtime}: the upload is cut (408 or reset, cD), one at a steady pace completes`, LIMIT, async () => {
-  await withTimeouts(async (port, tandem, member) => {
+  await withTimeouts(async (port, tandem, member, admin) => {
     // Control: five bytes 400 ms apart take 2 s in all, longer than the 1 s body timeout, never silent for it.
     const paced = await H2Connection.open(port);
     paced.send(paced.headers(1, upload("/paced", 5)));
@@ -220,6 +229,7 @@ test(`a request body trickled slower than timeouts.body on ${runtime}: the uploa
     await stalled.until(() => stalled.received.ended.has(1) || stalled.received.resets.has(1) || stalled.received.closed, 15_000, "the stalled stream's end");
     console.log(`[${runtime}] stalled upload: access line ${line.status} ${line.termination}, client ${JSON.stringify(stalled.summary())}`);
     assert.deepEqual([line.status, line.termination], [408, "cD"]);
+    assert.equal(await clientTimeouts(admin, port, "body"), 1);
     await stalled.until(() => member.uploads.get("/stalled") === "cut", 15_000, "the member to see the upload cut");
     stalled.close();
   });
@@ -259,7 +269,7 @@ test(`a connection that never completes its first request head on ${runtime}: cl
   ...LIMIT,
   skip: printedSkip("h2-hostile.test.ts: request timeout", runtime === "bun" && "Bun.serve shows tandem no connection before a complete request: its idleTimeout (the listener's keepAlive) bounds it, see README"),
 }, async () => {
-  await withTimeouts(async (port, _tandem, member) => {
+  await withTimeouts(async (port, _tandem, member, admin) => {
     const partial = await H2Connection.open(port);
     partial.send(partial.headers(1, request("/partial"), { endStream: true, endHeaders: false }));
     // keepAlive is 60 s: only the 1 s request timeout can close it within the wait.
@@ -277,5 +287,6 @@ test(`a connection that never completes its first request head on ${runtime}: cl
     slow.destroy();
     assert.ok(closed, "the HTTP/1.1 connection with an unfinished head was not closed within 20 s");
     assert.deepEqual(member.uploads, new Map());
+    assert.equal(await clientTimeouts(admin, port, "request"), 2);
   });
 });
