@@ -262,6 +262,7 @@ test(`a client that stops taking a large answer on ${runtime}: cut after timeout
     assert.ok(!stuck.received.ended.has(1), `a cut answer ended as if whole: ${JSON.stringify(stuck.summary())}`);
     assert.ok((stuck.received.data.get(1) ?? 0) < ANSWER_BYTES);
     stuck.close();
+    assert.deepEqual(tandem.lines.filter((l) => l.event === "error"), [], "a cut answer is no internal error");
   });
 });
 
