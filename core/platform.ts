@@ -64,8 +64,12 @@ export interface ServeWebOptions {
   reusePort: boolean;
   /** Seconds an idle client connection stays open. */
   idleTimeout: number;
+  /** Seconds a new client connection has to complete its first request, where the runtime lets tandem see it (Deno). */
+  requestTimeout: number;
   /** A client connection was accepted, where the runtime tells it. */
   onConnection?: () => void;
+  /** A client connection was closed for not completing its first request within `requestTimeout`. */
+  onRequestTimeout?: () => void;
 }
 
 /** The runtime's own HTTP server on one address (see {@link Platform.serveWeb}). */

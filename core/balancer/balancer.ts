@@ -30,6 +30,7 @@ import { fromWebRequest, toWebResponse } from "../http/web.ts";
 import { joinConnections } from "../proxy/relay.ts";
 import { reasonPhrase } from "../frontend/http1-request.ts";
 import { isIdempotent, UpstreamError } from "../proxy/http1-client.ts";
+import { ClientTimeout } from "../http/client-timeout.ts";
 import { applyForwarding, HeaderError, stripHopByHop } from "../proxy/headers.ts";
 import type { StickyLookup } from "../sticky/mode.ts";
 import { parseCookieHeader } from "../sticky/cookies.ts";
@@ -564,6 +565,7 @@ class _Balancer implements Balancer {
     const { pool } = ex;
     ex.lastError = error;
     this.#ports.metrics?.upstreamError(pool.name, member.name, error.kind);
+    if (error.cause instanceof ClientTimeout) return ex.fail(408, error.cause.message, "cD");
     if (error.kind === "aborted") return ex.fail(499, "client closed the request", error.sent ? "CH" : "CC");
     ex.exclude(member);
     member.health.observe(_OUTCOME_OF_ERROR[error.kind]);
@@ -688,9 +690,9 @@ class _CountedBody implements BodyReader {
     return piece;
   }
 
-  /** The front end stops reading: the client left (or stopped taking) before the body's end. */
-  cancel(): void {
-    if (!this.#ended) this.ex.termination = "CD";
+  /** The front end stops reading: the client left (or stopped taking, past its body timeout) before the body's end. */
+  cancel(reason?: unknown): void {
+    if (!this.#ended) this.ex.termination = reason instanceof ClientTimeout ? "cD" : "CD";
     this.#end();
     this.body.cancel();
   }

@@ -39,6 +39,7 @@ import type { Clock, ConnInfo, RemoteAddress, StreamConnection } from "../ports.
 import { Deadline } from "../proxy/deadline.ts";
 import { concatBytes, encodeChunk, findHeadEnd, LAST_CHUNK } from "../proxy/http1-parse.ts";
 import { RequestBody } from "./request-body.ts";
+import { ClientTimeout } from "../http/client-timeout.ts";
 import {
   encodeResponseHead,
   parseRequestHead,
@@ -304,6 +305,7 @@ class _Connection {
 
   /** Waits for more body bytes, the body timeout being the longest silence allowed. */
   async awaitBody(): Promise<void> {
+    if (this.#expired === "body") throw this.#bodyTimeout();
     if (this.#ended || this.#closed) throw new Error("client closed the connection during the request body");
     this.#stall(1);
     try {
@@ -467,8 +469,8 @@ class _Connection {
     try {
       return await this.#copyBody(body, bytes, framing) && keepAlive;
     } catch {
-      // The client left or the handler's body failed: either way the answer ends with the connection.
-      body.cancel();
+      // The client left, stopped taking bytes, or the handler's body failed: either way the answer ends with the connection.
+      body.cancel(this.#expired === "body" ? this.#bodyTimeout() : undefined);
       return false;
     }
   }
@@ -617,9 +619,14 @@ class _Connection {
   readonly #headExpired = (): void => this.#expire("request");
   readonly #idleExpired = (): void => this.#expire("keepAlive");
   readonly #bodyExpired = (): void => {
+    this.#expired = "body";
     this.#close();
     this.#options.onTimeout?.("body");
   };
+
+  #bodyTimeout(): ClientTimeout {
+    return new ClientTimeout(`client silent for ${this.#options.timeouts.body} ms`);
+  }
 
   #expire(kind: TimeoutKind): void {
     this.#expired = kind;

@@ -3,7 +3,8 @@
  * one port, see {@link Platform.serveWeb}) handing web Requests over, each taken by
  * core/http/web.ts into the balancer's compact request and answered through the same handler as
  * on the socket front end. What the runtime's server does not check, this does: the listener's
- * head limits, and requests tandem will not forward (h2c upgrade, WebSocket).
+ * head limits, the body timeout (see web-stalls.ts), and requests tandem will not forward (h2c
+ * upgrade, WebSocket).
  *
  * @module
  */
@@ -12,9 +13,10 @@ import type { RefusedRequest } from "../log/access-record.ts";
 import type { Platform, WebClient } from "../platform.ts";
 import type { ConnInfo } from "../ports.ts";
 import { logEvent } from "../log.ts";
-import { type Answer, textAnswer } from "../http/message.ts";
+import { type Answer, type BodyReader, textAnswer } from "../http/message.ts";
 import { fromWebRequest, type Handler, toWebResponse, type WebRefusal } from "../http/web.ts";
 import type { FrontEndEvents, Http1ListenOptions, Listener } from "./http1-listener.ts";
+import { StallWatch } from "./web-stalls.ts";
 
 export interface WebListener extends Listener {
   configure(config: ListenerConfig): void;
@@ -37,6 +39,8 @@ export async function listenWeb(
   const clock = platform.clock;
   let current = config;
   let server: Awaited<ReturnType<Platform["serveWeb"]>> | undefined;
+  const stalls = new StallWatch(clock, () => current.timeouts.body, () => events?.timeout("body"));
+  const watchedStream = (body: BodyReader) => stalls.responseStream(body);
   const refuse = (client: WebClient, received: number, { status, message }: WebRefusal): Response => {
     events?.refused(status);
     const answer = textAnswer(status, `${status} ${message}\n`);
@@ -51,6 +55,7 @@ export async function listenWeb(
       (taken.webSocket ? { status: 501, message: 'WebSocket is served on listeners with protocols ["http/1.1"] only' } : undefined);
     if (refusal) return refuse(client, received, refusal);
     taken.version = client.protocol;
+    if (taken.body) taken.body = stalls.requestBody(taken.body);
     events?.request(client.protocol ?? "unknown");
     const conn: ConnInfo = {
       remoteAddress: client.address,
@@ -66,7 +71,7 @@ export async function listenWeb(
     // Connection-specific fields are not allowed in HTTP/2 and HTTP/3; a draining listener's
     // clients are sent away by the server itself (GOAWAY, or `Connection: close` on HTTP/1.1).
     answered.fields.delete("connection");
-    return toWebResponse(answered);
+    return toWebResponse(answered, watchedStream);
   };
   // A member's answer the web Response cannot carry (a field value Headers refuses) costs that
   // request, never a runtime error page.
@@ -83,7 +88,9 @@ export async function listenWeb(
     protocols: config.protocols,
     reusePort: reusePort ?? false,
     idleTimeout: config.timeouts.keepAlive / 1000,
+    requestTimeout: config.timeouts.request / 1000,
     onConnection: events && (() => events.accepted()),
+    onRequestTimeout: events && (() => events.timeout("request")),
   });
   const bound = server;
   return {
@@ -94,7 +101,7 @@ export async function listenWeb(
       return bound.connections;
     },
     stopAccepting: () => bound.stopAccepting(),
-    shutdown: () => bound.shutdown(),
+    shutdown: () => bound.shutdown().finally(() => stalls.close()),
   };
 }
 

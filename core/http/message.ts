@@ -143,8 +143,8 @@ export class Fields implements FieldMap {
 export interface BodyReader {
   /** The next piece, never empty; null at the end. */
   read(): Promise<Uint8Array | null>;
-  /** The reader stops before the end: whatever feeds the body may stop too. */
-  cancel(): void;
+  /** The reader stops before the end: whatever feeds the body may stop too (`reason`: why, where the reader knows). */
+  cancel(reason?: unknown): void;
   /** Bytes handed out so far, where the reader counts them (the socket front end's request bodies, chunked ones too). */
   readonly bytesRead?: number;
 }

@@ -74,10 +74,11 @@ function _isWebSocket(request: Request): boolean {
     (headers.get("connection") ?? "").toLowerCase().split(",").some((token) => token.trim() === "upgrade");
 }
 
-export function toWebResponse({ status, fields, body }: Answer): Response {
+/** `stream` turns a body read piece by piece into the Response's stream (a front end may watch its pace). */
+export function toWebResponse({ status, fields, body }: Answer, stream: (body: BodyReader) => ReadableStream<Uint8Array> = streamOf): Response {
   const headers = new Headers();
   for (const [name, value] of fields) headers.append(name, value);
-  const init = body instanceof Uint8Array || body === null ? body as Uint8Array<ArrayBuffer> | null : streamOf(body);
+  const init = body instanceof Uint8Array || body === null ? body as Uint8Array<ArrayBuffer> | null : stream(body);
   return new Response(init, { status, headers });
 }
 
@@ -147,6 +148,6 @@ export function streamOf(body: BodyReader): ReadableStream<Uint8Array> {
       if (piece === null) controller.close();
       else controller.enqueue(piece);
     },
-    cancel: () => body.cancel(),
+    cancel: (reason) => body.cancel(reason),
   }, { highWaterMark: 0 });
 }

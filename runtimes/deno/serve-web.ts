@@ -6,7 +6,9 @@
  * `Deno.serve` keeps to itself; the per-connection server (`serveHttpOnConnection`, what Deno's
  * own node:http2 builds on) is reachable through `Deno[Deno.internal]` only, so its absence is a
  * clear start-up error. Deno's server closes no idle connection by itself: tandem does, after
- * `idleTimeout` without a request in progress (HTTP/2: GOAWAY). Deno has no HTTP/3 server (2.9.6).
+ * `requestTimeout` without a first request from its opening (a silent client, a head that never
+ * ends), then after `idleTimeout` without a request in progress (HTTP/2: GOAWAY). Deno has no
+ * HTTP/3 server (2.9.6).
  *
  * @module
  */
@@ -50,8 +52,9 @@ type _ServeOnConnection = (
 
 const PROTOCOL_OF_ALPN: Record<string, WebClient["protocol"]> = { h2: "HTTP/2", "http/1.1": "HTTP/1.1" };
 
-export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, protocols, reusePort, idleTimeout, onConnection }) => {
+export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, protocols, reusePort, idleTimeout, requestTimeout, onConnection, onRequestTimeout }) => {
   const idleMs = idleTimeout * 1000;
+  const requestMs = requestTimeout * 1000;
   // deno-lint-ignore no-explicit-any
   const serveOnConnection: _ServeOnConnection | undefined = ((Deno as any)[(Deno as any).internal] ?? {}).serveHttpOnConnection;
   if (typeof serveOnConnection !== "function") {
@@ -80,7 +83,12 @@ export const serveWeb: Platform["serveWeb"] = (hostname, port, handler, { tls, p
       return handler(request, { ...client, firstRequest: true });
     }, _internalError, () => {});
     connections.add(connection);
-    _idleFrom(connection, idleMs);
+    // Deno reads the head itself and hands over only complete requests: the time to the first
+    // one is all tandem sees of a head in progress.
+    connection.idle = setTimeout(() => {
+      onRequestTimeout?.();
+      void _close(connection);
+    }, requestMs);
     // A client that breaks its connection rejects `finished`: nothing to do but forget it.
     const forget = () => {
       clearTimeout(connection.idle);

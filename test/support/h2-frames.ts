@@ -25,6 +25,10 @@ export interface Received {
   headers: Map<number, number>;
   /** RST_STREAM frames by stream, with their error code. */
   resets: Map<number, number>;
+  /** DATA payload bytes by stream. */
+  data: Map<number, number>;
+  /** Streams the server ended (END_STREAM on HEADERS or DATA). */
+  ended: Set<number>;
   goAway?: { lastStreamId: number; errorCode: number };
   /** The server's SETTINGS values by identifier (3 = MAX_CONCURRENT_STREAMS, 6 = MAX_HEADER_LIST_SIZE). */
   settings: Map<number, number>;
@@ -33,7 +37,9 @@ export interface Received {
 }
 
 export class H2Connection {
-  readonly received: Received = { headers: new Map(), resets: new Map(), settings: new Map(), closed: false, bytes: 0 };
+  readonly received: Received = { headers: new Map(), resets: new Map(), data: new Map(), ended: new Set(), settings: new Map(), closed: false, bytes: 0 };
+  /** Whether received DATA is acknowledged with WINDOW_UPDATE, as a reading client does; without it the server is blocked by flow control once its windows (64 KiB) are spent. */
+  replenish = false;
   readonly #socket: Socket;
   #buffer = new Uint8Array(0);
   /** Bytes the kernel has not taken yet: a server that stopped reading leaves them here. */
@@ -76,6 +82,16 @@ export class H2Connection {
     return frame(FRAME.CONTINUATION, endHeaders ? FLAG.END_HEADERS : 0, streamId, headerBlock(fields));
   }
 
+  data(streamId: number, payload: Uint8Array, endStream = false): Uint8Array {
+    return frame(FRAME.DATA, endStream ? FLAG.END_STREAM : 0, streamId, payload);
+  }
+
+  windowUpdate(streamId: number, increment: number): Uint8Array {
+    const payload = new Uint8Array(4);
+    new DataView(payload.buffer).setUint32(0, increment);
+    return frame(FRAME.WINDOW_UPDATE, 0, streamId, payload);
+  }
+
   reset(streamId: number, errorCode: number = ERROR.CANCEL): Uint8Array {
     const payload = new Uint8Array(4);
     new DataView(payload.buffer).setUint32(0, errorCode);
@@ -97,8 +113,8 @@ export class H2Connection {
   }
 
   summary() {
-    const { headers, resets, goAway, settings, closed, bytes } = this.received;
-    return { answered: headers.size, resets: resets.size, goAway, settings: Object.fromEntries(settings), closed, bytes };
+    const { headers, resets, goAway, settings, closed, bytes, data } = this.received;
+    return { answered: headers.size, resets: Object.fromEntries(resets), data: Object.fromEntries(data), goAway, settings: Object.fromEntries(settings), closed, bytes };
   }
 
   close(): void {
@@ -132,6 +148,11 @@ export class H2Connection {
       this.send(frame(FRAME.SETTINGS, FLAG.ACK, 0, new Uint8Array(0)));
     } else if (type === FRAME.HEADERS) {
       this.received.headers.set(streamId, _status(payload, flags));
+      if (flags & FLAG.END_STREAM) this.received.ended.add(streamId);
+    } else if (type === FRAME.DATA) {
+      this.received.data.set(streamId, (this.received.data.get(streamId) ?? 0) + payload.length);
+      if (flags & FLAG.END_STREAM) this.received.ended.add(streamId);
+      if (this.replenish && payload.length > 0) this.send(this.windowUpdate(0, payload.length), this.windowUpdate(streamId, payload.length));
     } else if (type === FRAME.RST_STREAM) {
       this.received.resets.set(streamId, view.getUint32(0));
     } else if (type === FRAME.GOAWAY) {

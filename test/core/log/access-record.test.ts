@@ -8,6 +8,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createBalancer } from "../../../core/balancer/balancer.ts";
 import type { AccessRecord } from "../../../core/log/access-record.ts";
+import { ClientTimeout } from "../../../core/http/client-timeout.ts";
+import { UpstreamError } from "../../../core/proxy/http1-client.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 import { fakeFarm, poolConfig } from "../../support/fake-upstream.ts";
 
@@ -101,6 +103,24 @@ test("a client that stops reading a streamed body is CD with the bytes it got; a
   const refused = (await balancer.fetch(new Request("http://shop.test/x", { headers: { connection: "x-forwarded-for" } }), CONN))!;
   assert.equal(refused.status, 400);
   assert.deepEqual([records[1].termination, records[1].member, records[1].queueMs, records[1].bytesOut], ["PR", null, null, (await refused.arrayBuffer()).byteLength]);
+});
+
+test("a client silent past its body timeout is cD: inside its request body (408), or not taking the answer", async () => {
+  const { records, farm, balancer } = setup({}, [{ name: "a" }]);
+  // What the HTTP/1 client raises when the request body it uploads fails with the front end's timeout.
+  farm.behave("a", () => {
+    throw new UpstreamError("aborted", true, "request body failed", { cause: new ClientTimeout("client sent no request body bytes for 1000 ms") });
+  });
+  const upload = (await balancer.fetch(new Request("http://shop.test/upload", { method: "POST", body: "abc" }), CONN))!;
+  assert.equal(upload.status, 408);
+  assert.deepEqual([records[0].termination, records[0].error], ["cD", "client sent no request body bytes for 1000 ms"]);
+
+  farm.behave("a", () => new Response(new ReadableStream({ pull: (controller) => controller.enqueue(new Uint8Array(1000)) }), { headers: { "content-length": "1000000" } }));
+  const reader = (await balancer.fetch(new Request("http://shop.test/stream"), CONN))!.body!.getReader();
+  await reader.read();
+  await reader.cancel(new ClientTimeout("client took no answer bytes for 1000 ms"));
+  await settle();
+  assert.equal(records[1].termination, "cD");
 });
 
 test("request id: replaced for an untrusted client, kept for a trusted one, sent to the member and echoed; tracing starts a trace for a missing or invalid traceparent", async () => {
