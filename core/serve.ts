@@ -41,6 +41,7 @@ import { type ConfigFiles, loadConfigFiles, resolvePath } from "./config/files.t
 import { Discovery } from "./discovery/discovery.ts";
 import { dnsResolverFor } from "./discovery/dns-client.ts";
 import { registerDiscoveryMetrics } from "./discovery/metrics.ts";
+import { WaitingOverrides } from "./discovery/waiting-state.ts";
 import { AcmeCertificates } from "./acme/acme-certificates.ts";
 import { acmeReplication } from "./acme/cluster.ts";
 import { registerAcmeMetrics } from "./acme/metrics.ts";
@@ -95,6 +96,8 @@ class _Process {
   readonly #balancer: Balancer;
   /** Members from DNS; every worker looks up on its own and gets the same names. */
   readonly #discovery: Discovery;
+  /** State file entries of members from DNS that the first answers have not brought yet. */
+  readonly #waitingState = new WaitingOverrides();
   /** Learned sessions and admin changes, as replication and the other workers see them. */
   readonly #store: ReplicaStore;
   /** Rate limit counts: worker 0's are the process's, the others lease from it; replicated to the peers. */
@@ -150,6 +153,7 @@ class _Process {
       caCerts: (pool) => this.#files.backendCa.get(pool),
       errorPage: (status) => this.#files.errorPages.get(status),
       discovered: (pool) => this.#discovery.members(pool),
+      dnsDraining: (pool) => this.#discovery.draining(pool),
       rateLimitSharing: this.#rateLimits,
     });
     this.#store = new ReplicaStore({
@@ -250,8 +254,8 @@ class _Process {
     if (path === undefined || !(await this.#platform.exists(path))) return;
     const saved = decodeState(await this.#platform.readTextFile(path));
     if ("problem" in saved) return logEvent(this.#platform, "state-file-ignored", { file: path, problem: saved.problem });
-    const outcome = applyOverrides(this.#balancer.pools, saved);
-    logEvent(this.#platform, "state-restored", { file: path, ...outcome });
+    const outcome = applyOverrides(this.#balancer.pools, this.#waitingState.hold(this.#balancer.pools, saved));
+    logEvent(this.#platform, "state-restored", { file: path, ...outcome, waiting: this.#waitingState.names() });
   }
 
   /**
@@ -269,7 +273,7 @@ class _Process {
     const path = this.#statePath();
     if (path === undefined) return;
     try {
-      await this.#platform.writeTextFileAtomic(path, encodeState(runtimeOverrides(this.#balancer.pools), this.#platform.clock.now()));
+      await this.#platform.writeTextFileAtomic(path, encodeState([...runtimeOverrides(this.#balancer.pools), ...this.#waitingState.entries()], this.#platform.clock.now()));
     } catch (error) {
       logEvent(this.#platform, "state-file-not-saved", { file: path, message: (error as Error).message });
     }
@@ -327,7 +331,16 @@ class _Process {
     const overrides = runtimeOverrides(this.#balancer.pools);
     this.#balancer.reload(this.#balancer.config);
     applyOverrides(this.#balancer.pools, overrides);
+    this.#settleWaitingState();
     this.#store.attach();
+  }
+
+  /** Saved entries of members from DNS whose member came, or whose pool answered without it. */
+  #settleWaitingState(): void {
+    const outcome = this.#waitingState.settle(this.#balancer.pools, (pool) => this.#discovery.status(pool)?.lastGoodAt !== undefined);
+    if (outcome === undefined) return;
+    logEvent(this.#platform, "state-restored-late", { ...outcome, waiting: this.#waitingState.names() });
+    this.#saveStateSoon();
   }
 
   /**
@@ -369,6 +382,7 @@ class _Process {
     this.#balancer.reload(next);
     const kept = applyOverrides(this.#balancer.pools, overrides);
     if (overrides.length > 0) logEvent(platform, "state-kept", { trigger, ...kept });
+    this.#settleWaitingState();
     this.#saveStateSoon();
     this.#store.attach();
     const problems = await this.#accessLog.configure(next.accessLog);

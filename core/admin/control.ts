@@ -312,7 +312,7 @@ function _memberStatus(pool: Pool, member: Member, others: MemberCounters[], now
     since: new Date(health.since).toISOString(),
     transitions: health.transitions,
     downtimeMs: member.pastDowntimeMs + (health.up ? 0 : now - health.since),
-    activation: member.activation,
+    activation: member.effectiveActivation,
     activationSince: member.activationChangedAt === undefined ? null : new Date(member.activationChangedAt).toISOString(),
     usable: pool.takesNew(member),
     weight: member.configuredWeight,

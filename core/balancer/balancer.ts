@@ -72,6 +72,8 @@ export interface BalancerPorts {
   errorPage?: (status: number) => ErrorPage | undefined;
   /** A pool's members from DNS (core/discovery), after its listed ones; read whenever pools are built. */
   discovered?: (pool: string) => readonly MemberConfig[];
+  /** Names of a pool's members from DNS whose record is gone: they drain, their activation left as the operator set it. */
+  dnsDraining?: (pool: string) => ReadonlySet<string>;
   /** Where rate limits keep their counts: one per process, kept across reloads, shared with the other workers and nodes; none = counts of this balancer's own. */
   rateLimitSharing?: RateLimitSharing;
 }
@@ -380,7 +382,7 @@ class _Balancer implements Balancer {
     };
     const pools = new Map(Object.entries(config.pools).map(([name, pool]) => [
       name,
-      new Pool(name, _withDiscovered(pool, ports.discovered?.(name)), { clock: ports.clock, previous: previous?.pools.get(name), probeClient: ports.probeClient, onHealth, caCerts: ports.caCerts?.(name) }),
+      new Pool(name, _withDiscovered(pool, ports.discovered?.(name)), { clock: ports.clock, previous: previous?.pools.get(name), probeClient: ports.probeClient, onHealth, caCerts: ports.caCerts?.(name), dnsDraining: ports.dnsDraining?.(name) }),
     ]));
     for (const [name, pool] of previous?.pools ?? []) pool.stopHealth(pools.get(name));
     if (!ports.lazyHealth) for (const pool of pools.values()) pool.startHealth();

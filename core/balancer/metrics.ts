@@ -48,7 +48,7 @@ export function createBalancerMetrics(registry: Registry, pools: () => ReadonlyM
     "1 for the member's activation (active, disabled = draining, stopped), else 0: a drain left behind shows here.",
     ["pool", "member", "state"],
     () => [...pools().values()].flatMap((pool) =>
-      pool.members.flatMap((member) => ACTIVATIONS.map((state) => [[pool.name, member.name, state], member.activation === state ? 1 : 0] as [string[], number]))
+      pool.members.flatMap((member) => ACTIVATIONS.map((state) => [[pool.name, member.name, state], member.effectiveActivation === state ? 1 : 0] as [string[], number]))
     ),
   );
   const perMemberTotal = (name: string, help: string, value: (member: Pool["members"][number]) => number) =>

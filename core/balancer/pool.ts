@@ -33,7 +33,14 @@ export class Member {
   maxconn!: number;
   /** Share of new sessions as configured (or set live by the admin API). */
   configuredWeight!: number;
+  /** As configured or set at run time (API, peers): the operator's, which a DNS drain leaves alone. */
   activation!: Activation;
+  /**
+   * A member from DNS whose record is gone: it drains whatever its activation says, and that
+   * activation is still the operator's when the record comes back (HAProxy keeps its resolution
+   * maintenance apart from the admin's maintenance the same way).
+   */
+  dnsDraining = false;
   /** Active checks, passive observation and slow start; set by the pool. */
   health!: MemberHealth;
   /** Requests in flight (holding a connection slot). */
@@ -78,6 +85,11 @@ export class Member {
     this.maxconn = config.maxconn;
     this.configuredWeight = config.weight;
     this.activation = config.activation;
+  }
+
+  /** The activation in force: a DNS drain makes an active member disabled. */
+  get effectiveActivation(): Activation {
+    return this.dnsDraining && this.activation === "active" ? "disabled" : this.activation;
   }
 
   /** Same member across a reload: same name and same address. */
@@ -138,6 +150,8 @@ export interface PoolOptions {
   onHealth?: (pool: string, member: Member, transition: HealthTransition) => void;
   /** Trusted CAs (PEM) for `https://` members, loaded from the pool's `tls.ca`. */
   caCerts?: string[];
+  /** Names of its members from DNS whose record is gone. */
+  dnsDraining?: ReadonlySet<string>;
 }
 
 export class Pool {
@@ -172,6 +186,7 @@ export class Pool {
       member.health = this.#createHealth(member, options, previous !== undefined);
       return member;
     });
+    for (const member of this.members) member.dnsDraining = options.dnsDraining?.has(member.name) ?? false;
     this.#byName = new Map(this.members.map((member) => [member.name, member]));
     this.#strategy = createStrategy(config.strategy, this.members, { boundedLoad: config.hash.boundedLoad });
     const sameTable = previous?.sticky?.table !== undefined && config.sticky.mode === "learn" &&
@@ -254,7 +269,7 @@ export class Pool {
 
   /** May take new sessions. */
   takesNew(member: Member): boolean {
-    return member.activation === "active" && member.configuredWeight > 0 && this.isUp(member);
+    return member.effectiveActivation === "active" && member.configuredWeight > 0 && this.isUp(member);
   }
 
   /** May keep serving the sessions it has (a disabled member drains; a stopped one takes nothing). */

@@ -3,14 +3,15 @@
  *
  * A member is named by its address and port, so a re-resolution that returns it again finds it
  * again: its counters, health, sticky cookie value and route stay. A member whose record is gone
- * (or whose last good answer is older than its hold) drains, `activation: disabled`: no new
- * sessions, its sessions still served; after `removeAfter` it leaves the pool. One that comes
- * back while draining takes new sessions again.
+ * (or whose last good answer is older than its hold) drains: no new sessions, its sessions still
+ * served; after `removeAfter` it leaves the pool. One that comes back while draining takes new
+ * sessions again. The drain is not written into the member's `activation`, which stays the
+ * operator's (see Member.dnsDraining): a drain set through the API outlives the record's absence.
  *
  * ```ts
  * const discovered = new DiscoveredMembers("app", config);
  * if (discovered.record(await lookupTargets(resolve, config), clock.now())) rebuildPools();
- * pool.members = [...listed, ...discovered.members()];
+ * pool.members = [...listed, ...discovered.members()];   // those in discovered.draining() take no new sessions
  * ```
  *
  * @module
@@ -52,6 +53,7 @@ export class DiscoveredMembers {
   #lastGoodAt: number | undefined;
   #ttl: number | undefined;
   #members: MemberConfig[] = [];
+  #draining: ReadonlySet<string> = new Set();
 
   /** `previous`: the same pool's before a reload; its members carry over until the next answer says otherwise. */
   constructor(pool: string, config: DiscoverConfig, previous?: DiscoveredMembers) {
@@ -109,6 +111,11 @@ export class DiscoveredMembers {
   /** The member configs for the pool, in a stable order (by name). */
   members(): readonly MemberConfig[] {
     return this.#members;
+  }
+
+  /** The names of the members whose record is gone. */
+  draining(): ReadonlySet<string> {
+    return this.#draining;
   }
 
   status(): DiscoveryStatus {
@@ -183,12 +190,14 @@ export class DiscoveredMembers {
 
   #build(): MemberConfig[] {
     const scheme = this.#config.scheme;
-    return [...this.#slots.values()].sort((a, b) => a.name < b.name ? -1 : 1).map(({ name, target, drainingSince }): MemberConfig => ({
+    const slots = [...this.#slots.values()].sort((a, b) => a.name < b.name ? -1 : 1);
+    this.#draining = new Set(slots.filter((slot) => slot.drainingSince !== undefined).map((slot) => slot.name));
+    return slots.map(({ name, target }): MemberConfig => ({
       name,
       url: `${scheme}://${target.address.includes(":") ? `[${target.address}]` : target.address}:${target.port}`,
       weight: target.weight,
       distance: target.priority,
-      activation: drainingSince === undefined ? "active" : "disabled",
+      activation: "active",
       maxconn: 0,
     }));
   }

@@ -6,7 +6,7 @@
  * ```ts
  * const discovery = new Discovery({ clock, resolverFor, log, onChange: () => balancer.reload(balancer.config) });
  * discovery.apply(config);                 // at start and on every reload
- * createBalancer(config, { ..., discovered: (pool) => discovery.members(pool) });
+ * createBalancer(config, { ..., discovered: (pool) => discovery.members(pool), dnsDraining: (pool) => discovery.draining(pool) });
  * ```
  *
  * @module
@@ -66,6 +66,11 @@ export class Discovery {
   /** The pool's members from DNS (none for a pool without a discover block). */
   members(pool: string): readonly MemberConfig[] {
     return this.#byPool.get(pool)?.members.members() ?? [];
+  }
+
+  /** The names of the pool's members from DNS whose record is gone. */
+  draining(pool: string): ReadonlySet<string> {
+    return this.#byPool.get(pool)?.members.draining() ?? new Set();
   }
 
   /** The pools with a discover block. */

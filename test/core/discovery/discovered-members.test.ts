@@ -9,8 +9,12 @@ const config = (extra: Record<string, unknown> = {}) =>
   v.parse(DiscoverSchema, { name: "app.internal", port: 8080, hold: { valid: "10s", nx: "30s" }, removeAfter: "20s", ...extra });
 const target = (address: string, extra: Partial<Target> = {}): Target => ({ address, port: 8080, weight: 1, priority: 0, ...extra });
 const ok = (targets: Target[], ttl = 60): TargetLookup => ({ outcome: "ok", targets, ttl });
+/** A drain is the draining() set's, never the member's activation (that one is the operator's). */
 const summary = (discovered: DiscoveredMembers) =>
-  discovered.members().map((member) => `${member.name} ${member.url} w${member.weight} d${member.distance} ${member.activation}`);
+  discovered.members().map((member) => {
+    assert.equal(member.activation, "active", member.name);
+    return `${member.name} ${member.url} w${member.weight} d${member.distance} ${discovered.draining().has(member.name) ? "draining" : "active"}`;
+  });
 
 test("records become members named by address and port; the same answer again changes nothing", () => {
   const discovered = new DiscoveredMembers("app", config());
@@ -28,7 +32,7 @@ test("a vanished record drains, comes back if it returns, and leaves after remov
   const discovered = new DiscoveredMembers("app", config());
   discovered.record(ok([target("10.0.0.5"), target("10.0.0.6")]), 0);
   assert.equal(discovered.record(ok([target("10.0.0.5")]), 1000), true);
-  assert.deepEqual(summary(discovered).map((line) => line.split(" ").at(-1)), ["active", "disabled"]);
+  assert.deepEqual(summary(discovered).map((line) => line.split(" ").at(-1)), ["active", "draining"]);
   assert.equal(discovered.nextExpiry, 21_000);
   assert.equal(discovered.record(ok([target("10.0.0.5"), target("10.0.0.6")]), 2000), true, "back while draining");
   assert.deepEqual(summary(discovered).map((line) => line.split(" ").at(-1)), ["active", "active"]);
@@ -44,7 +48,7 @@ test("failed lookups keep the last good answer for hold.valid, NXDOMAIN for hold
   failing.record(ok([target("10.0.0.5")]), 0);
   assert.equal(failing.record({ outcome: "timeout", reason: "no answer" }, 9_999), false);
   assert.equal(failing.record({ outcome: "servfail", reason: "SERVFAIL" }, 10_000), true);
-  assert.deepEqual(summary(failing).map((line) => line.split(" ").at(-1)), ["disabled"]);
+  assert.deepEqual(summary(failing).map((line) => line.split(" ").at(-1)), ["draining"]);
   assert.equal(failing.status().lastOutcome, "servfail");
   assert.equal(failing.status().lastReason, "SERVFAIL");
 
@@ -52,7 +56,7 @@ test("failed lookups keep the last good answer for hold.valid, NXDOMAIN for hold
   gone.record(ok([target("10.0.0.5")]), 0);
   assert.equal(gone.record({ outcome: "nx", reason: "NXDOMAIN" }, 29_999), false);
   assert.equal(gone.record({ outcome: "nx", reason: "NXDOMAIN" }, 30_000), true);
-  assert.deepEqual(summary(gone).map((line) => line.split(" ").at(-1)), ["disabled"]);
+  assert.deepEqual(summary(gone).map((line) => line.split(" ").at(-1)), ["draining"]);
   assert.equal(gone.record({ outcome: "nx", reason: "NXDOMAIN" }, 50_000), true, "removed after removeAfter");
   assert.deepEqual(summary(gone), []);
 
@@ -68,7 +72,7 @@ test("servers caps the members; those serving keep their slots when the answer g
   discovered.record(ok([target("10.0.0.1"), target("10.0.0.9")]), 2000);
   assert.deepEqual(summary(discovered).map((line) => line.split(" ").slice(0, 1).concat(line.split(" ").at(-1)!).join(" ")), [
     "app-10-0-0-1-8080 active",
-    "app-10-0-0-8-8080 disabled",
+    "app-10-0-0-8-8080 draining",
     "app-10-0-0-9-8080 active",
   ]);
 });
@@ -81,7 +85,7 @@ test("SRV weight, priority and port: a weight change keeps the member, a port ch
   assert.deepEqual(summary(discovered), ["svc-2001-db8--5-8443 https://[2001:db8::5]:8443 w30 d1 active"]);
   discovered.record(ok([target("2001:db8::5", { port: 9443, weight: 30, priority: 1 })]), 2000);
   assert.deepEqual(summary(discovered).map((line) => line.split(" ").slice(0, 1).concat(line.split(" ").at(-1)!).join(" ")), [
-    "svc-2001-db8--5-8443 disabled",
+    "svc-2001-db8--5-8443 draining",
     "svc-2001-db8--5-9443 active",
   ]);
 });

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createBalancer } from "../../../core/balancer/balancer.ts";
+import { applyOverrides, runtimeOverrides } from "../../../core/balancer/runtime-state.ts";
 import { validateConfig } from "../../../core/config/load.ts";
 import type { Config } from "../../../core/config/schema.ts";
 import { Discovery } from "../../../core/discovery/discovery.ts";
@@ -107,11 +108,13 @@ test("the balancer's pools take discovered members; a member that stays keeps it
   const clock = new FakeClock();
   const served: string[] = [];
   let discovered = [{ name: "app-10-0-0-5-80", url: "http://10.0.0.5:80", weight: 1, distance: 0, activation: "active" as const, maxconn: 0 }];
+  let draining = new Set<string>();
   const cfg = config({ name: "app.internal", port: 80 }, { sticky: { mode: "insert" }, health: { slowStart: "30s" } });
   const balancer = createBalancer(cfg, {
     clock,
     log: () => {},
     discovered: () => discovered,
+    dnsDraining: () => draining,
     upstream: (origin) => {
       served.push(origin.hostname);
       return Promise.resolve({ status: 200, fields: new Fields([]), body: new Uint8Array(0) });
@@ -123,12 +126,11 @@ test("the balancer's pools take discovered members; a member that stays keeps it
   const kept = balancer.pools.get("app")!.member("app-10-0-0-5-80")!;
   assert.equal(kept.requests, 1);
 
-  discovered = [
-    { ...discovered[0], activation: "disabled" as never },
-    { name: "app-10-0-0-6-80", url: "http://10.0.0.6:80", weight: 1, distance: 0, activation: "active", maxconn: 0 },
-  ];
+  discovered = [discovered[0], { name: "app-10-0-0-6-80", url: "http://10.0.0.6:80", weight: 1, distance: 0, activation: "active", maxconn: 0 }];
+  draining = new Set(["app-10-0-0-5-80"]);
   balancer.reload(balancer.config);
   assert.equal(balancer.pools.get("app")!.member("app-10-0-0-5-80"), kept, "the same member, counters and all");
+  assert.deepEqual([kept.activation, kept.effectiveActivation], ["active", "disabled"], "drained by DNS, its own activation untouched");
   const joined = balancer.pools.get("app")!.member("app-10-0-0-6-80")!;
   assert.equal(joined.weight, 0.1, "a member joining a running pool slow-starts");
   assert.equal(kept.weight, 1, "one that was there from the start does not");
@@ -198,4 +200,79 @@ test("a pool of only a discover block, before any answer: every strategy answers
     assert.equal(answer!.status, 503, strategy);
     balancer.close();
   }
+});
+
+/** What serve.ts does when DNS changes the members: pools rebuilt as by a reload, run-time changes put back. */
+function followedByBalancer(dns: ReturnType<typeof fakeDns>, clock: FakeClock, cfg: Config) {
+  const logged: Record<string, unknown>[] = [];
+  const discovery = new Discovery({
+    clock,
+    resolverFor: () => dns.resolve,
+    log: (line) => logged.push(line),
+    onChange: () => {
+      const overrides = runtimeOverrides(balancer.pools);
+      balancer.reload(balancer.config);
+      logged.push({ event: "overrides", ...applyOverrides(balancer.pools, overrides) });
+    },
+  });
+  const balancer = createBalancer(cfg, {
+    clock,
+    log: () => {},
+    discovered: (pool) => discovery.members(pool),
+    dnsDraining: (pool) => discovery.draining(pool),
+    upstream: () => Promise.reject(new Error("not asked")),
+  });
+  discovery.apply(cfg);
+  return { balancer, discovery, logged, member: (name: string) => balancer.pools.get("app")!.member(name)! };
+}
+
+test("a DNS drain and revival leave the operator's activation and weight in force; a member left alone is active again", async () => {
+  const clock = new FakeClock();
+  const dns = fakeDns();
+  dns.set("app.internal", "a", [a("10.0.0.5"), a("10.0.0.6"), a("10.0.0.7")]);
+  const { balancer, discovery, logged, member } = followedByBalancer(dns, clock, config({ name: "app.internal", port: 80, interval: "1s", removeAfter: "60s" }));
+  await settle();
+  const pool = balancer.pools.get("app")!;
+  const [drained, weighted, leftAlone] = ["app-10-0-0-5-80", "app-10-0-0-6-80", "app-10-0-0-7-80"];
+  pool.change(member(drained), { activation: "disabled" });
+  pool.change(member(weighted), { weight: 5 });
+
+  dns.set("app.internal", "a", []);
+  for (let step = 0; step < 40 && discovery.draining("app").size < 3; step++) {
+    clock.advance(1000);
+    await settle();
+  }
+  assert.deepEqual([...discovery.draining("app")].sort(), [drained, weighted, leftAlone], "every record gone (NXDOMAIN past hold.nx)");
+  for (const name of [drained, weighted, leftAlone]) assert.equal(pool.takesNew(member(name)), false, `${name} drains`);
+  assert.equal(member(leftAlone).effectiveActivation, "disabled", "the API shows the DNS drain");
+
+  dns.set("app.internal", "a", [a("10.0.0.5"), a("10.0.0.6"), a("10.0.0.7")]);
+  clock.advance(1000);
+  await settle();
+  assert.equal(discovery.draining("app").size, 0, "the records are back");
+  const now = balancer.pools.get("app")!;
+  assert.deepEqual([member(drained).activation, member(drained).effectiveActivation, now.takesNew(member(drained))], ["disabled", "disabled", false], "still drained by the operator");
+  assert.equal(member(weighted).configuredWeight, 5, "the operator's weight stands");
+  assert.deepEqual([member(leftAlone).effectiveActivation, now.takesNew(member(leftAlone))], ["active", true], "control: no operator drain, active again");
+  assert.ok(!logged.some((line) => line.event === "overrides" && (line.fileWins as string[]).length > 0), "a DNS drain is never taken for a file change");
+  discovery.stop();
+  balancer.close();
+});
+
+test("an SRV weight change is the source's change: it wins over the operator's weight, as a file change does", async () => {
+  const clock = new FakeClock();
+  const dns = fakeDns();
+  const srv = (weight: number): DnsRecord => ({ type: "srv", name: "_http._tcp.app", ttl: 60, priority: 0, weight, port: 8080, target: "tc1.internal" });
+  const additional = [{ type: "a" as const, name: "tc1.internal", ttl: 60, address: "10.0.0.1" }];
+  dns.set("_http._tcp.app", "srv", [srv(10)], additional);
+  const { balancer, discovery, logged, member } = followedByBalancer(dns, clock, config({ name: "_http._tcp.app", type: "srv", interval: "1s" }));
+  await settle();
+  balancer.pools.get("app")!.change(member("app-10-0-0-1-8080"), { weight: 3 });
+  dns.set("_http._tcp.app", "srv", [srv(20)], additional);
+  clock.advance(1000);
+  await settle();
+  assert.equal(member("app-10-0-0-1-8080").configuredWeight, 20);
+  assert.deepEqual(logged.filter((line) => line.event === "overrides").at(-1), { event: "overrides", applied: [], gone: [], fileWins: ["app/app-10-0-0-1-8080: weight"] });
+  discovery.stop();
+  balancer.close();
 });
