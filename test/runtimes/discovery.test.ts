@@ -5,7 +5,7 @@
  * Members listen on 127.0.0.2, .3 and .4 (all loopback on Linux) on one port, as A records give.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -15,6 +15,7 @@ import { freePort } from "../support/ports.ts";
 import { runtime, runTandem, startTandem, type TandemProcess, writeConfig } from "../support/tandem.ts";
 import { browserSkipReason, withPage } from "../support/browser.ts";
 import { requireTool } from "../support/tools.ts";
+import { eventually } from "../support/waiting.ts";
 import { startUnbound, type Unbound, unboundMissing } from "../support/unbound.ts";
 
 const skip = requireTool("discovery.test.ts", unboundMissing());
@@ -206,6 +207,78 @@ describe(`members from DNS on ${runtime}`, () => {
       await s2.close();
     }
   });
+
+  test("an operator's drain and weight on members from DNS outlive the record's absence and a restart (state file)", LIMIT, async () => {
+    const b2 = await startBackend("b2", undefined, { host: "127.0.0.2" });
+    const port = b2.port;
+    const backends: Backend[] = [b2, await startBackend("b3", undefined, { host: "127.0.0.3", port }), await startBackend("b4", undefined, { host: "127.0.0.4", port })];
+    const record = (host: number) => `app.internal. 1 IN A 127.0.0.${host}`;
+    const name = (host: number) => `app-127-0-0-${host}-${port}`;
+    let dns: Unbound | undefined;
+    let tandem: TandemProcess | undefined;
+    try {
+      dns = await startUnbound([record(2), record(3), record(4)]);
+      const admin = `http://127.0.0.1:${await freePort()}`;
+      tandem = await startTandem({
+        listeners: [{ address: "127.0.0.1:0" }],
+        accessLog: false,
+        admin: { address: admin.slice("http://".length) },
+        // removeAfter an hour: members whose record goes drain and stay, for the record to come back.
+        pools: { app: { discover: { name: "app.internal", port, nameservers: [dns.nameserver], interval: "1h", hold: { nx: "1s" }, removeAfter: "1h" } } },
+      });
+      let at = await lineAfter(tandem, -1, membersLine("app", "added", name(4)));
+      const members = async () => (await (await fetch(`${admin}/api/v1/status`)).json()).pools.find((p: { name: string }) => p.name === "app").members as { name: string; activation: string; weight: number }[];
+      const stateOf = async (host: number) => {
+        const member = (await members()).find((m) => m.name === name(host))!;
+        return [member.activation, member.weight];
+      };
+      const patch = async (host: number, change: Record<string, unknown>) => {
+        const answer = await fetch(`${admin}/api/v1/pools/app/members/${name(host)}`, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify(change) });
+        assert.equal(answer.status, 200, await answer.text());
+      };
+      await patch(2, { activation: "disabled" });
+      await patch(3, { weight: 7 });
+      await patch(4, { weight: 3 });
+
+      // Every record goes (NXDOMAIN past hold.nx): all three drain.
+      await dns.replace("app.internal.", []);
+      for (const host of [2, 3, 4]) await lineAfter(tandem, at, membersLine("app", "draining", name(host)));
+      at = tandem.lines.length - 1;
+      assert.deepEqual(await stateOf(3), ["disabled", 7], "a DNS drain shows as disabled");
+      assert.equal((await get(tandem.url)).status, 503);
+
+      await dns.replace("app.internal.", [record(2), record(3), record(4)]);
+      for (const host of [2, 3, 4]) await lineAfter(tandem, at, membersLine("app", "added", name(host)));
+      at = tandem.lines.length - 1;
+      assert.deepEqual(await stateOf(2), ["disabled", 1], "the operator's drain outlives the record's absence");
+      assert.deepEqual(await stateOf(3), ["active", 7], "control: no operator drain, active again, with the operator's weight");
+      assert.deepEqual(await stateOf(4), ["active", 3]);
+      const served = new Set<string>();
+      for (let i = 0; i < 20; i++) served.add((await get(tandem.url)).backend!);
+      assert.deepEqual([...served].sort(), ["b3", "b4"], "no new session goes to the drained member");
+
+      // A restart: the state file is read before the first answer; its entries wait for their members.
+      // b4's record goes first, so the first answer after the restart does not bring it.
+      const statePath = tandem.configPath!.replace(/\.json$/, ".state.json");
+      await eventually(() => existsSync(statePath) && [2, 3, 4].every((host) => readFileSync(statePath, "utf8").includes(name(host))) || undefined, 20_000, "the state file naming the three members", 50);
+      await dns.replace("app.internal.", [record(2), record(3)]);
+      await lineAfter(tandem, at, membersLine("app", "draining", name(4)));
+      await tandem.stop();
+      tandem = await startTandem(undefined, { args: ["--config", tandem.configPath!] });
+      const restored = await tandem.waitForLine((l) => l.event === "state-restored");
+      assert.deepEqual([restored.applied, restored.gone, restored.waiting], [[], [], [2, 3, 4].map((host) => `app/${name(host)}`)]);
+      const late = await tandem.waitForLine((l) => l.event === "state-restored-late");
+      assert.deepEqual([late.applied, late.gone, late.waiting], [[`app/${name(2)}`, `app/${name(3)}`], [`app/${name(4)}`], []]);
+      assert.ok(tandem.lines.indexOf(late) > tandem.lines.findIndex(membersLine("app", "added", name(2))), "applied after the first answer brought the member");
+      assert.deepEqual(await stateOf(2), ["disabled", 1], "the drained member from DNS comes back drained");
+      assert.deepEqual(await stateOf(3), ["active", 7]);
+      assert.equal((await get(tandem.url)).backend, "b3");
+    } finally {
+      await tandem?.stop();
+      await dns?.stop();
+      for (const backend of backends) await backend.close();
+    }
+  });
 });
 
 test("AAAA records: members on IPv6 addresses, asked of a nameserver on IPv6", LIMIT, async () => {
@@ -339,3 +412,4 @@ async function waitUntilServed(traffic: ReturnType<typeof load>, backend: string
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
