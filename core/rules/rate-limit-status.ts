@@ -4,16 +4,20 @@
  *
  * The API shows worker 0's tables, which hold the counts of every worker and (with `cluster`) the
  * peers' counts; requests in flight are each worker's own, so with `workers: N` the API shows
- * worker 0's. The request and eviction counters are every worker's, added by the metrics merge.
+ * worker 0's. The admitted and refused totals are the counters the metrics read; the metrics add
+ * every worker's, the API shows worker 0's. The dashboard's Rate limits panel shows this status.
  *
  * @module
  */
 import type { Registry } from "../metrics/registry.ts";
+import type { RateLimitConfig, RateLimitsConfig } from "./rate-limit-schema.ts";
 import type { RateLimitSharing } from "./rate-limit-sharing.ts";
 import type { RateKeyView, RateTable } from "./sliding-window.ts";
 
 export interface RateLimitStatus {
   name: string;
+  /** What is counted per, as configured: "ip", { header } or { cookie }. */
+  key: RateLimitConfig["key"];
   requests: number | null;
   perMs: number;
   concurrent: number | null;
@@ -21,19 +25,25 @@ export interface RateLimitStatus {
   /** Keys in the table now. */
   keys: number;
   evictions: number;
+  /** Requests the limit's rules admitted and refused (this thread's: worker 0's with `workers: N`). */
+  admitted: number;
+  refused: number;
   /** The busiest keys: the sliding estimate of their requests per window, and requests in flight. */
   top: RateKeyView[];
 }
 
-export function rateLimitStatus(share: RateLimitSharing, now: number, top: number): RateLimitStatus[] {
+export function rateLimitStatus(share: RateLimitSharing, config: RateLimitsConfig, now: number, top: number): RateLimitStatus[] {
   return [...share.tables()].map(([name, table]) => ({
     name,
+    key: config[name]?.key ?? "ip",
     requests: table.settings.requests ?? null,
     perMs: table.settings.per,
     concurrent: table.settings.concurrent ?? null,
     size: table.settings.size,
     keys: table.size,
     evictions: table.evictions,
+    admitted: table.outcomes.admitted,
+    refused: table.outcomes.refused,
     top: table.top(top, now),
   }));
 }
