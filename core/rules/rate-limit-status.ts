@@ -12,7 +12,8 @@
 import { type Registry, type RegistrySnapshot, snapshotValue } from "../metrics/registry.ts";
 import type { RateLimitConfig, RateLimitsConfig } from "./rate-limit-schema.ts";
 import type { RateLimitSharing } from "./rate-limit-sharing.ts";
-import type { RateKeyView, RateTable } from "./sliding-window.ts";
+import type { RateKeyView } from "./busiest.ts";
+import type { RateTable } from "./sliding-window.ts";
 
 export interface RateLimitStatus {
   name: string;
