@@ -580,14 +580,16 @@ test(`dashboard on the real admin API (${runtime}): the Rate limits panel, a hos
       }
       return statuses;
     };
-    // alice goes 3 over her budget of 5; the hostile key stays within it; 3 requests carry no key.
+    // alice goes 3 over her budget of 5; the hostile key stays within it; values over 256
+    // characters count as one key; 3 requests carry no key.
     assert.deepEqual(await send("alice", 8), [200, 200, 200, 200, 200, 429, 429, 429]);
     assert.deepEqual(await send(EVIL, 2), [200, 200]);
+    assert.deepEqual(await send("x".repeat(300), 1), [200]);
     assert.deepEqual(await send(null, 3), [200, 200, 200]);
     const apiLimit = async (name: string) =>
       ((await call(`${base}api/v1/rate-limits?top=10`, { token })).json as { limits: RateLimitStatus[] }).limits.find((l) => l.name === name)!;
     const perKey = await apiLimit("per-api-key");
-    assert.deepEqual([perKey.admitted, perKey.refused, perKey.keys], [7, 3, 2]);
+    assert.deepEqual([perKey.admitted, perKey.refused, perKey.keys], [8, 3, 3]);
     assert.deepEqual(perKey.key, { header: "X-Api-Key" });
 
     await withPage(async (page) => {
@@ -597,13 +599,13 @@ test(`dashboard on the real admin API (${runtime}): the Rate limits panel, a hos
       await panel.waitFor();
       const facts = async (name: string) =>
         (await panel.locator(".part").filter({ has: page.getByRole("heading", { name, exact: true }) }).locator("dl.facts").innerText()).replace(/\s+/g, " ");
-      assert.equal(await facts("per-api-key"), "key header X-Api-Key requests 5 / 1m concurrent – keys 2 / 100 evictions 0 admitted 7 refused 3");
-      assert.equal(await facts("per-client"), "key client address requests 1000 / 1m concurrent 20 keys 1 / 500 evictions 0 admitted 13 refused 0");
+      assert.equal(await facts("per-api-key"), "key header X-Api-Key requests 5 / 1m concurrent – keys 3 / 100 evictions 0 admitted 8 refused 3");
+      assert.equal(await facts("per-client"), "key client address requests 1000 / 1m concurrent 20 keys 1 / 500 evictions 0 admitted 14 refused 0");
       const keyRows = (name: string) => page.getByRole("table", { name }).locator("tbody tr");
       const rowsOf = async (name: string) =>
         await Promise.all((await keyRows(name).all()).map((r) => r.locator("th, td").allInnerTexts()));
-      assert.deepEqual(await rowsOf("per-api-key"), [["alice", "5", "0"], [EVIL, "2", "0"]]);
-      assert.deepEqual(await rowsOf("per-client"), [["127.0.0.1", "13", "0"]]);
+      assert.deepEqual(await rowsOf("per-api-key"), [["alice", "5", "0"], [EVIL, "2", "0"], ["(values over 256 characters)", "1", "0"]]);
+      assert.deepEqual(await rowsOf("per-client"), [["127.0.0.1", "14", "0"]]);
       // The hostile key is text: no element came from it, and its onerror never ran.
       assert.equal(await panel.locator("img").count(), 0);
       assert.equal(await page.evaluate("window.__xss"), undefined);
