@@ -454,7 +454,7 @@ class _Process {
         log: this.#log,
         vrrp: this.#vrrp.status,
         cluster: this.#replication.status,
-        rateLimits: (top) => rateLimitStatus(this.#rateLimits, platform.clock.now(), top),
+        rateLimits: (top) => rateLimitStatus(this.#rateLimits, this.#balancer.config.rateLimits, platform.clock.now(), top),
         memberChanged: (pool, member, change, actor) => this.#store.adminChanged(pool, member, change, actor),
         workers: this.#workerSync,
         discovery: (pool) => this.#discovery.status(pool),

@@ -185,10 +185,10 @@ function _clusterRoutes(app: Hono<AdminEnv>, control: AdminControl, auth: _Auth)
     return status === null ? _error(c, 404, "NOT_FOUND", "no cluster configured") : c.json(status);
   });
 
-  app.get("/api/v1/rate-limits", auth("read"), (c) => {
+  app.get("/api/v1/rate-limits", auth("read"), async (c) => {
     const query = v.safeParse(RateLimitsQuerySchema, c.req.query());
     if (!query.success) return _error(c, 400, "INVALID", describeIssues(query.issues));
-    return c.json({ limits: control.rateLimits?.(query.output.top) ?? [] });
+    return c.json({ limits: (await control.rateLimits?.(query.output.top)) ?? [] });
   });
 
   app.get("/api/v1/acme", auth("read"), (c) => {

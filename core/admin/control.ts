@@ -14,7 +14,7 @@ import type { ManagedCertificateStatus } from "../acme/managed-certificate.ts";
 import type { Balancer } from "../balancer/balancer.ts";
 import type { VrrpStatus } from "../cluster/vrrp/agent.ts";
 import type { ClusterStatus } from "../cluster/replication/replication-node.ts";
-import type { RateLimitStatus } from "../rules/rate-limit-status.ts";
+import { type RateLimitStatus, withOtherWorkers } from "../rules/rate-limit-status.ts";
 import type { Member, Pool } from "../balancer/pool.ts";
 import { percentile } from "../metrics/latency-window.ts";
 import type { Registry } from "../metrics/registry.ts";
@@ -186,8 +186,11 @@ class BalancerAdminControl implements AdminControl {
     return this.#options.cluster?.() ?? null;
   }
 
-  rateLimits(top: number): RateLimitStatus[] {
-    return this.#options.rateLimits?.(top) ?? [];
+  async rateLimits(top: number): Promise<RateLimitStatus[]> {
+    const own = this.#options.rateLimits?.(top) ?? [];
+    if (own.length === 0) return own;
+    const { answers } = await this.#gather("metrics");
+    return withOtherWorkers(own, answers.flatMap((answer) => (answer.stats.metrics ? [answer.stats.metrics] : [])));
   }
 
   acme(): ManagedCertificateStatus[] | null {

@@ -21,6 +21,7 @@
  * both are). The panel shows each VRRP instance (state, master, priority and the effective one,
  * virtual addresses, trackers, last transition), the wait for the session table after a start
  * (`sync`), and each replication peer (state, inbound, last contact, lag, resyncs, last error).
+ * It also asks `api/v1/rate-limits` for the Rate limits panel (`dashboard-rate-limits.ts`).
  *
  * A member's req/s is computed in the browser from two consecutive polls, Δrequests / Δt (`–` on
  * the first poll or when the counter went backwards). Latency comes from `p50Ms` / `p99Ms` (null:
@@ -30,6 +31,7 @@
  * @module
  */
 import { chartsCss, chartsScript } from "./dashboard-charts.ts";
+import { rateLimitsCss, rateLimitsHtml, rateLimitsScript } from "./dashboard-rate-limits.ts";
 
 export const dashboardHtml: string = `<!doctype html>
 <html lang="en">
@@ -100,7 +102,7 @@ dialog.danger button.primary{background:var(--down);border-color:var(--down)}
 .toolbar{display:flex;gap:8px;align-items:center;margin-bottom:12px}.toolbar .who{flex:1;color:var(--muted)}
 .readonly .actions{display:none}
 dl.facts dd.bad{color:var(--down)}dl.facts dd.warn{color:var(--drain)}
-${chartsCss}</style>
+${chartsCss}${rateLimitsCss}</style>
 </head>
 <body>
 <header>
@@ -146,6 +148,7 @@ ${chartsCss}</style>
 <table aria-labelledby="acme-title"><thead><tr><th scope="col">Domains</th><th scope="col">State</th><th scope="col">Expires</th><th scope="col">Next attempt</th>
 <th scope="col" class="num">Failures</th><th scope="col">Last error</th></tr></thead><tbody id="acme-rows"></tbody></table>
 </section>
+${rateLimitsHtml}
 <div id="pools"></div>
 </div>
 </main>
@@ -196,7 +199,7 @@ ${chartsCss}</style>
     return (i === 0 || v >= 10 ? Math.round(v) : v.toFixed(1)) + " " + units[i];
   }
   const clockTime = (iso) => new Date(iso).toLocaleTimeString();
-${chartsScript}
+${chartsScript}${rateLimitsScript}
   async function api(method, path, body) {
     const headers = { Authorization: "Bearer " + token, Accept: "application/json" };
     if (body) headers["Content-Type"] = "application/json";
@@ -218,7 +221,7 @@ ${chartsScript}
     document.body.classList.remove("readonly");
     sessionStorage.removeItem(TOKEN_KEY);
     clearTimeout(timer);
-    pools.forEach((p) => p.section.remove()); pools.clear(); samples.clear(); renderFailover(null, null); renderAcme(null);
+    pools.forEach((p) => p.section.remove()); pools.clear(); samples.clear(); renderFailover(null, null); renderAcme(null); renderRateLimits(null);
     show($("dash"), false); show($("meta"), false); show($("signout"), false); show($("login"), true);
     put($("login-error"), message ? "Token rejected: " + message : "");
     $("token").focus();
@@ -230,12 +233,14 @@ ${chartsScript}
     if (polling) { again = true; return; }
     polling = true;
     try {
-      const [doc, history, vrrp, cluster, acme] = await Promise.all([api("GET", "status"), optional("history"), optional("vrrp"), optional("cluster"), optional("acme")]);
+      const [doc, history, vrrp, cluster, acme, rateLimits] = await Promise.all([api("GET", "status"), optional("history"), optional("vrrp"),
+        optional("cluster"), optional("acme"), optional(RATE_LIMIT_PATH)]);
       if (!token) return;
       lastDoc = doc;
       render(doc, history, performance.now());
       renderFailover(vrrp, cluster);
       renderAcme(acme);
+      renderRateLimits(rateLimits);
       show($("banner"), false);
     } catch (e) {
       if (e.status === 401) return signOut(e.message);

@@ -191,8 +191,8 @@ export interface AdminControl {
   vrrp?(): VrrpStatus | null;
   /** Replication peers (state, last contact, lag, resyncs, drops); null (or absent) without `cluster`. */
   cluster?(): ClusterStatus | null;
-  /** Each rate limit with its `top` busiest keys; absent where the process keeps none. */
-  rateLimits?(top: number): RateLimitStatus[];
+  /** Each rate limit with its `top` busiest keys, every worker's totals added; absent where the process keeps none. */
+  rateLimits?(top: number): RateLimitStatus[] | Promise<RateLimitStatus[]>;
   /** The ACME certificates (state, expiry, next attempt, last error); null (or absent) without `tls.acme`. */
   acme?(): ManagedCertificateStatus[] | null;
 }

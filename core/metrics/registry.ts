@@ -243,6 +243,16 @@ export class Registry {
   }
 }
 
+/**
+ * The number one series of `family` holds in `snapshot` (0 when absent), for a status document
+ * that shows what the metrics merge adds up (`workers: N`).
+ */
+export function snapshotValue(snapshot: RegistrySnapshot, family: string, labelNames: readonly string[], labels: LabelValues): number {
+  const wanted = _labelSet(family, labelNames, labels);
+  const value = snapshot.find(([name]) => name === family)?.[1].find(([set]) => set === wanted)?.[1];
+  return typeof value === "number" ? value : 0;
+}
+
 /** The family's own series with every other worker's added; series only others have come last. */
 function _sum(family: Family, others: Entry[][]): Entry[] {
   const merged = new Map<string, Value>();

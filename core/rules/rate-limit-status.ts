@@ -4,16 +4,21 @@
  *
  * The API shows worker 0's tables, which hold the counts of every worker and (with `cluster`) the
  * peers' counts; requests in flight are each worker's own, so with `workers: N` the API shows
- * worker 0's. The request and eviction counters are every worker's, added by the metrics merge.
+ * worker 0's. The admitted and refused totals are the counters the metrics read, every worker's
+ * added ({@link withOtherWorkers}). The dashboard's Rate limits panel shows this status.
  *
  * @module
  */
-import type { Registry } from "../metrics/registry.ts";
+import { type Registry, type RegistrySnapshot, snapshotValue } from "../metrics/registry.ts";
+import type { RateLimitConfig, RateLimitsConfig } from "./rate-limit-schema.ts";
 import type { RateLimitSharing } from "./rate-limit-sharing.ts";
-import type { RateKeyView, RateTable } from "./sliding-window.ts";
+import type { RateKeyView } from "./busiest.ts";
+import type { RateTable } from "./sliding-window.ts";
 
 export interface RateLimitStatus {
   name: string;
+  /** What is counted per, as configured: "ip", { header } or { cookie }. */
+  key: RateLimitConfig["key"];
   requests: number | null;
   perMs: number;
   concurrent: number | null;
@@ -21,30 +26,46 @@ export interface RateLimitStatus {
   /** Keys in the table now. */
   keys: number;
   evictions: number;
+  /** Requests the limit's rules admitted and refused: `tandem_ratelimit_requests_total`. */
+  admitted: number;
+  refused: number;
   /** The busiest keys: the sliding estimate of their requests per window, and requests in flight. */
   top: RateKeyView[];
 }
 
-export function rateLimitStatus(share: RateLimitSharing, now: number, top: number): RateLimitStatus[] {
+export function rateLimitStatus(share: RateLimitSharing, config: RateLimitsConfig, now: number, top: number): RateLimitStatus[] {
   return [...share.tables()].map(([name, table]) => ({
     name,
+    key: config[name]?.key ?? "ip",
     requests: table.settings.requests ?? null,
     perMs: table.settings.per,
     concurrent: table.settings.concurrent ?? null,
     size: table.settings.size,
     keys: table.size,
     evictions: table.evictions,
+    admitted: table.outcomes.admitted,
+    refused: table.outcomes.refused,
     top: table.top(top, now),
   }));
+}
+
+const REQUESTS_FAMILY = "tandem_ratelimit_requests_total";
+const REQUESTS_LABELS = ["limit", "outcome"];
+
+/** `status` (worker 0's) with the admitted and refused requests of the other workers' metrics snapshots added. */
+export function withOtherWorkers(status: RateLimitStatus[], others: readonly RegistrySnapshot[]): RateLimitStatus[] {
+  const theirs = (limit: string, outcome: string) =>
+    others.reduce((sum, snapshot) => sum + snapshotValue(snapshot, REQUESTS_FAMILY, REQUESTS_LABELS, [limit, outcome]), 0);
+  return status.map((limit) => ({ ...limit, admitted: limit.admitted + theirs(limit.name, "admitted"), refused: limit.refused + theirs(limit.name, "refused") }));
 }
 
 export function registerRateLimitMetrics(registry: Registry, share: RateLimitSharing): void {
   const each = (value: (table: RateTable) => number) => () =>
     [...share.tables()].map(([name, table]) => [[name], value(table)] as [string[], number]);
   registry.counterFn(
-    "tandem_ratelimit_requests_total",
+    REQUESTS_FAMILY,
     "Requests a rate limit rule looked at, by limit and outcome (admitted, refused), every worker's.",
-    ["limit", "outcome"],
+    REQUESTS_LABELS,
     () => [...share.tables()].flatMap(([name, table]) => [
       [[name, "admitted"], table.outcomes.admitted] as [string[], number],
       [[name, "refused"], table.outcomes.refused] as [string[], number],

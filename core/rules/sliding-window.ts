@@ -22,6 +22,7 @@
  * ```
  * @module
  */
+import { Busiest, type RateKeyView } from "./busiest.ts";
 
 export interface RateTableSettings {
   /** Requests per `per`; undefined when the limit counts only requests in flight. */
@@ -31,14 +32,6 @@ export interface RateTableSettings {
   concurrent?: number;
   /** Most keys kept. */
   size: number;
-}
-
-/** A key's counts, as the admin API shows them. */
-export interface RateKeyView {
-  key: string;
-  /** The sliding estimate of requests in the last `per`, this node's and its peers'. */
-  rate: number;
-  inFlight: number;
 }
 
 /** A key's state. Peer maps exist only once a peer reported the key. */
@@ -169,12 +162,12 @@ export class RateTable {
 
   /** The `limit` keys with the highest rate, then most in flight. */
   top(limit: number, now: number): RateKeyView[] {
-    const views: RateKeyView[] = [];
+    const busiest = new Busiest(limit);
     for (const [key, state] of this.#keys) {
       this.#advance(state, now);
-      views.push({ key, rate: Math.round(this.#estimate(state, now) * 100) / 100, inFlight: state.inFlight });
+      busiest.offer(key, Math.round(this.#estimate(state, now) * 100) / 100, state.inFlight);
     }
-    return views.sort((a, b) => b.rate - a.rate || b.inFlight - a.inFlight).slice(0, limit);
+    return busiest.sorted();
   }
 
   #use(key: string, now: number): RateKeyState {

@@ -33,6 +33,7 @@ import type { MemberChange, MemberStatus, StatusDocument } from "../../core/admi
 import type { HistoryDocument } from "../../core/metrics/traffic-history.ts";
 import type { ClusterStatus } from "../../core/cluster/replication/replication-node.ts";
 import type { VrrpStatus } from "../../core/cluster/vrrp/agent.ts";
+import type { RateLimitStatus } from "../../core/rules/rate-limit-status.ts";
 import { type Backend, startBackend } from "../support/backends.ts";
 import { browserSkipReason, withPage } from "../support/browser.ts";
 import { freePort, waitFor } from "../support/ports.ts";
@@ -46,6 +47,7 @@ const EVIL = `<img src=x onerror="window.__xss=1">`;
 const SCREENSHOT = new URL("../artifacts/dashboard.png", import.meta.url);
 const SCREENSHOT_50 = new URL("../artifacts/dashboard-50-members.png", import.meta.url);
 const SCREENSHOT_FAILOVER = new URL("../artifacts/dashboard-failover.png", import.meta.url);
+const SCREENSHOT_RATE_LIMITS = new URL("../artifacts/dashboard-rate-limits.png", import.meta.url);
 
 const skip = requireTool("dashboard.test.ts", browserSkipReason());
 
@@ -221,6 +223,13 @@ async function assertNoFailoverPanel(page: Page) {
   assert.ok(await page.locator("#banner").isHidden(), "no error for the 404s");
 }
 
+/** Without `rateLimits` (the API lists none): no Rate limits panel. */
+async function assertNoRateLimitsPanel(page: Page) {
+  assert.equal(await page.getByRole("region", { name: "Rate limits" }).count(), 0);
+  assert.ok(await page.locator("#ratelimits").isHidden());
+  assert.equal(await page.locator("#ratelimits tbody tr").count(), 0);
+}
+
 async function signIn(page: Page, token: string) {
   await page.getByLabel("Admin token").fill(token);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -343,6 +352,8 @@ test(`dashboard on the real admin API (${runtime}): totals, charts of a counted 
       assert.match(tc3cells[15], /^✗ HTTP 503/);
       assert.equal(await row(page, "shop", "tc1").locator("th .sub").innerText(), backends[0].url.replace("http://", ""));
       await assertNoFailoverPanel(page);
+      assert.deepEqual((await call(`${base}api/v1/rate-limits`, { token: adminToken })).json, { limits: [] });
+      await assertNoRateLimitsPanel(page);
 
       // The charts draw the burst: its requests, read back from the drawn line, and its 5xx share.
       const rps = await drawn(page, "shop Requests/s");
@@ -535,6 +546,84 @@ test(`dashboard on the real admin API (${runtime}): the Failover panel with vrrp
       await page.mouse.move(0, 0);
       await mkdir(new URL(".", SCREENSHOT_FAILOVER), { recursive: true });
       await page.screenshot({ path: SCREENSHOT_FAILOVER.pathname });
+    });
+  } finally {
+    await tandem?.stop();
+    await backend.close();
+  }
+});
+
+test(`dashboard on the real admin API (${runtime}): the Rate limits panel, a hostile key shown as text`, { skip, timeout: 60_000 }, async () => {
+  const backend = await farmBackend("tc1");
+  const address = `127.0.0.1:${await freePort()}`;
+  const base = `http://${address}/`;
+  let tandem: TandemProcess | undefined;
+  try {
+    tandem = await startTandem({
+      listeners: [{ address: "127.0.0.1:0", rules: [{ rateLimit: "per-client" }, { rateLimit: "per-api-key" }] }],
+      accessLog: false,
+      admin: { address, auth: { secret: SECRET } },
+      rateLimits: {
+        "per-client": { requests: 1000, per: "1m", concurrent: 20, size: 500 },
+        "per-api-key": { key: { header: "X-Api-Key" }, requests: 5, per: "1m", size: 100 },
+      },
+      pools: { shop: { members: [{ name: backend.name, url: backend.url }] } },
+    });
+    await tandem.waitForLine((l) => l.event === "admin-listening");
+    const token = await mintToken({ secret: SECRET, audience: "tandem-admin", subject: "dashboard-limits", scope: "admin", ttlSeconds: 600 });
+    const send = async (key: string | null, times: number) => {
+      const statuses: number[] = [];
+      for (let i = 0; i < times; i++) {
+        const response = await fetch(`${tandem!.url}/`, { headers: key === null ? {} : { "X-Api-Key": key } });
+        await response.arrayBuffer();
+        statuses.push(response.status);
+      }
+      return statuses;
+    };
+    // alice goes 3 over her budget of 5; the hostile key stays within it; values over 256
+    // characters count as one key; 3 requests carry no key.
+    assert.deepEqual(await send("alice", 8), [200, 200, 200, 200, 200, 429, 429, 429]);
+    assert.deepEqual(await send(EVIL, 2), [200, 200]);
+    assert.deepEqual(await send("x".repeat(300), 1), [200]);
+    assert.deepEqual(await send(null, 3), [200, 200, 200]);
+    const apiLimit = async (name: string) =>
+      ((await call(`${base}api/v1/rate-limits?top=10`, { token })).json as { limits: RateLimitStatus[] }).limits.find((l) => l.name === name)!;
+    const perKey = await apiLimit("per-api-key");
+    assert.deepEqual([perKey.admitted, perKey.refused, perKey.keys], [8, 3, 3]);
+    assert.deepEqual(perKey.key, { header: "X-Api-Key" });
+
+    await withPage(async (page) => {
+      await page.goto(base);
+      await signIn(page, token);
+      const panel = page.getByRole("region", { name: "Rate limits" });
+      await panel.waitFor();
+      const facts = async (name: string) =>
+        (await panel.locator(".part").filter({ has: page.getByRole("heading", { name, exact: true }) }).locator("dl.facts").innerText()).replace(/\s+/g, " ");
+      assert.equal(await facts("per-api-key"), "key header X-Api-Key requests 5 / 1m concurrent – keys 3 / 100 evictions 0 admitted 8 refused 3");
+      assert.equal(await facts("per-client"), "key client address requests 1000 / 1m concurrent 20 keys 1 / 500 evictions 0 admitted 14 refused 0");
+      const keyRows = (name: string) => page.getByRole("table", { name }).locator("tbody tr");
+      const rowsOf = async (name: string) =>
+        await Promise.all((await keyRows(name).all()).map((r) => r.locator("th, td").allInnerTexts()));
+      assert.deepEqual(await rowsOf("per-api-key"), [["alice", "5", "0"], [EVIL, "2", "0"], ["(values over 256 characters)", "1", "0"]]);
+      assert.deepEqual(await rowsOf("per-client"), [["127.0.0.1", "14", "0"]]);
+      // The hostile key is text: no element came from it, and its onerror never ran.
+      assert.equal(await panel.locator("img").count(), 0);
+      assert.equal(await page.evaluate("window.__xss"), undefined);
+      assert.equal(await keyRows("per-api-key").nth(1).locator("th").innerText(), EVIL);
+      // A key at its budget is marked.
+      assert.equal(await keyRows("per-api-key").first().locator("td").first().getAttribute("class"), "num bad");
+
+      // Refreshed with the page: alice's next two are refused, and the panel follows the API.
+      assert.deepEqual(await send("alice", 2), [429, 429]);
+      assert.equal((await apiLimit("per-api-key")).refused, 5);
+      await waitFor(async () => /refused 5$/.test(await facts("per-api-key")), 8000, "the panel to show 5 refused");
+      assert.ok(await page.locator("#banner").isHidden());
+
+      await page.setViewportSize({ width: 1440, height: 760 });
+      await page.mouse.move(0, 0);
+      await mkdir(new URL(".", SCREENSHOT_RATE_LIMITS), { recursive: true });
+      await panel.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: SCREENSHOT_RATE_LIMITS.pathname });
     });
   } finally {
     await tandem?.stop();

@@ -218,6 +218,9 @@ describe("rate limits", () => {
       const metrics = await (await fetch(`${tandem.admin}/metrics`)).text();
       assert.ok(metric(metrics, "tandem_ratelimit_lease_requests_total") > 0, `worker 1 leased tokens: ${metrics.split("\n").filter((line) => line.includes("ratelimit") || line.includes("worker")).join("\n")}`);
       assert.equal(metric(metrics, 'tandem_ratelimit_requests_total{limit="per-client",outcome="admitted"}'), 60);
+      // The API's totals are every worker's, as the metric's are (worker 0's alone would miss what worker 1 answered).
+      const perClient = (await adminJson(tandem, "/api/v1/rate-limits")).limits[0];
+      assert.deepEqual([perClient.admitted, perClient.refused], [60, 120]);
     } finally {
       await tandem.process.stop();
       await backend.close();

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { LatencyWindow, percentile } from "../../../core/metrics/latency-window.ts";
-import { Registry, type RegistrySnapshot } from "../../../core/metrics/registry.ts";
+import { Registry, type RegistrySnapshot, snapshotValue } from "../../../core/metrics/registry.ts";
 
 interface Sample {
   name: string;
@@ -288,7 +288,20 @@ describe("metrics registry", () => {
     assert.equal(families.has("unknown_total"), false);
   });
 
-  test("latency windows merge by pooling samples, not by averaging percentiles", () => {
+  test("a series' number is read from another worker's snapshot by its label values; absent or malformed is 0", () => {
+    const registry = new Registry();
+    const outcomes = [["per-client", "refused"], ['odd "name"', "admitted"]];
+    registry.counterFn("limit_requests_total", "r", ["limit", "outcome"], () => outcomes.map((labels, i) => [labels, 5 + i]));
+    const snapshot = registry.snapshot();
+    assert.equal(snapshotValue(snapshot, "limit_requests_total", ["limit", "outcome"], ["per-client", "refused"]), 5);
+    assert.equal(snapshotValue(snapshot, "limit_requests_total", ["limit", "outcome"], ['odd "name"', "admitted"]), 6, "escaped as rendered");
+    assert.equal(snapshotValue(snapshot, "limit_requests_total", ["limit", "outcome"], ["per-client", "admitted"]), 0);
+    assert.equal(snapshotValue(snapshot, "other_total", ["limit", "outcome"], ["per-client", "refused"]), 0);
+    const junk = [["limit_requests_total", [['{limit="x",outcome="refused"}', "7"]]]] as unknown as RegistrySnapshot;
+    assert.equal(snapshotValue(junk, "limit_requests_total", ["limit", "outcome"], ["x", "refused"]), 0);
+  });
+
+    test("latency windows merge by pooling samples, not by averaging percentiles", () => {
     const [fast, slow] = [new LatencyWindow(8), new LatencyWindow(8)];
     for (const ms of [1, 2, 3, 4, 5, 6]) fast.record(ms);
     for (const ms of [100, 200]) slow.record(ms);
