@@ -80,11 +80,7 @@ function load(url: string, limit = 200_000) {
 
 describe(`members from DNS on ${runtime}`, () => {
   test("A records: added and removed under load with no failed request, drain keeps sessions, NXDOMAIN and a silent server held, TTL drives lookups", LIMIT, async () => {
-    const b2 = await startBackend("b2", undefined, { host: "127.0.0.2" });
-    const port = b2.port;
-    const backends: Backend[] = [b2, await startBackend("b3", undefined, { host: "127.0.0.3", port }), await startBackend("b4", undefined, { host: "127.0.0.4", port })];
-    const record = (host: number) => `app.internal. 1 IN A 127.0.0.${host}`;
-    const name = (host: number) => `app-127-0-0-${host}-${port}`;
+    const { backends, port, record, name } = await appMembers();
     let dns: Unbound | undefined;
     let tandem: TandemProcess | undefined;
     try {
@@ -209,11 +205,7 @@ describe(`members from DNS on ${runtime}`, () => {
   });
 
   test("an operator's drain and weight on members from DNS outlive the record's absence and a restart (state file)", LIMIT, async () => {
-    const b2 = await startBackend("b2", undefined, { host: "127.0.0.2" });
-    const port = b2.port;
-    const backends: Backend[] = [b2, await startBackend("b3", undefined, { host: "127.0.0.3", port }), await startBackend("b4", undefined, { host: "127.0.0.4", port })];
-    const record = (host: number) => `app.internal. 1 IN A 127.0.0.${host}`;
-    const name = (host: number) => `app-127-0-0-${host}-${port}`;
+    const { backends, port, record, name } = await appMembers();
     let dns: Unbound | undefined;
     let tandem: TandemProcess | undefined;
     try {
@@ -404,6 +396,22 @@ test("check names what is wrong in a discover block; check --edge refuses discov
   assert.match(built.stderr, /not for the edge:\n {2}pools\.app\.discover: members from DNS/);
   assert.deepEqual(readdirSync(out), []);
 });
+
+/**
+ * Members b2, b3, b4 on 127.0.0.2–4 (all loopback on Linux), one port, with the A record that
+ * lists one of them in `app.internal` (TTL 1 s) and the name tandem gives it.
+ */
+async function appMembers(): Promise<{ backends: Backend[]; port: number; record: (host: number) => string; name: (host: number) => string }> {
+  const b2 = await startBackend("b2", undefined, { host: "127.0.0.2" });
+  const port = b2.port;
+  const backends = [b2, await startBackend("b3", undefined, { host: "127.0.0.3", port }), await startBackend("b4", undefined, { host: "127.0.0.4", port })];
+  return {
+    backends,
+    port,
+    record: (host) => `app.internal. 1 IN A 127.0.0.${host}`,
+    name: (host) => `app-127-0-0-${host}-${port}`,
+  };
+}
 
 async function waitUntilServed(traffic: ReturnType<typeof load>, backend: string): Promise<void> {
   const deadline = Date.now() + 20_000;
