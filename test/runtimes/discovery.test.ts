@@ -261,7 +261,10 @@ describe(`members from DNS on ${runtime}`, () => {
       assert.deepEqual([restored.applied, restored.gone, restored.waiting], [[], [], [2, 3, 4].map((host) => `app/${name(host)}`)]);
       const late = await tandem.waitForLine((l) => l.event === "state-restored-late");
       assert.deepEqual([late.applied, late.gone, late.waiting], [[`app/${name(2)}`, `app/${name(3)}`], [`app/${name(4)}`], []]);
-      assert.ok(tandem.lines.indexOf(late) > tandem.lines.findIndex(membersLine("app", "added", name(2))), "applied after the first answer brought the member");
+      // The pools are rebuilt before the dns-members line is written (a line read means the change is in force).
+      const firstAnswer = await lineAfter(tandem, -1, membersLine("app", "added", name(2)));
+      const [restoredAt, lateAt] = [tandem.lines.indexOf(restored), tandem.lines.indexOf(late)];
+      assert.ok(restoredAt < lateAt && lateAt < firstAnswer, `applied with the first answer: state-restored ${restoredAt}, state-restored-late ${lateAt}, dns-members ${firstAnswer}`);
       assert.deepEqual(await stateOf(2), ["disabled", 1], "the drained member from DNS comes back drained");
       assert.deepEqual(await stateOf(3), ["active", 7]);
       assert.equal((await get(tandem.url)).backend, "b3");
